@@ -1,0 +1,1 @@
+"""Reference payment host for tests and the demo (a real operator replaces it)."""

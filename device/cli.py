@@ -1,0 +1,93 @@
+"""The `blinkpay` command: a thin table of subcommands, each in its own module.
+
+A command module (device/commands/<name>.py) has HELP (one line),
+add_arguments(parser) and run(args) -> exit code. Only the module of the command
+being run is imported, so `blinkpay --help` works even where heavy or
+hardware-specific libraries are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from device import __version__
+from device.errors import BlinkpayError
+
+# (command words) -> (module, one-line help shown in the overview)
+COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("run",): ("device.commands.run", "run the terminal (--sim for simulated hardware)"),
+    ("demo",): ("device.commands.demo", "the whole terminal on simulated hardware, with scenes"),
+    ("selftest",): ("device.commands.selftest", "check camera, GPIO, models, database, broker"),
+    ("enroll",): ("device.commands.enroll", "make a face template from images"),
+    ("provision",): ("device.commands.provision", "make device keys and write the config"),
+    ("gpio-test",): ("device.commands.gpio_test", "walk through every LED, relay, buzzer, key"),
+    ("eval", "verify"): ("device.commands.eval_verify", "1:1 verification accuracy on pairs"),
+    ("eval", "identify"): ("device.commands.eval_identify", "open-set 1:N identification"),
+    ("eval", "liveness"): ("device.commands.eval_liveness", "liveness APCER/BPCER on clips"),
+    ("bench", "pipeline"): ("device.commands.bench_pipeline", "per-stage vision latency"),
+    ("bench", "match"): ("device.commands.bench_match", "1:N search speed and memory"),
+    ("db", "stats"): ("device.commands.db_stats", "counts, versions and file size"),
+    ("db", "verify"): ("device.commands.db_verify", "integrity, decryption and index check"),
+    ("db", "rekey"): ("device.commands.db_rekey", "re-encrypt every template with a new key"),
+    ("config", "check"): ("device.commands.config_check", "validate a config file"),
+    ("config", "show"): ("device.commands.config_show", "print the effective config"),
+}
+
+
+def _overview(prefix: tuple[str, ...] = ()) -> str:
+    lines = [f"usage: blinkpay {' '.join(prefix) + ' ' if prefix else ''}COMMAND [options]", ""]
+    for words, (_, help_text) in COMMANDS.items():
+        if words[: len(prefix)] == prefix:
+            lines.append(f"  {' '.join(words):<18} {help_text}")
+    lines.append("")
+    lines.append("Run `blinkpay COMMAND --help` for a command's options.")
+    return "\n".join(lines)
+
+
+def _find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], list[str]] | None:
+    for length in (2, 1):
+        words = tuple(argv[:length])
+        if words in COMMANDS:
+            return words, list(argv[length:])
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_overview())
+        return 0
+    if argv[0] == "--version":
+        print(f"blinkpay {__version__}")
+        return 0
+    found = _find_command(argv)
+    if found is None:
+        group = (argv[0],)
+        if any(words[:1] == group for words in COMMANDS):
+            print(_overview(group), file=sys.stderr)
+        else:
+            print(f"blinkpay: unknown command {argv[0]!r}\n\n{_overview()}", file=sys.stderr)
+        return 2
+    words, rest = found
+    module_name, help_text = COMMANDS[words]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog="blinkpay " + " ".join(words), description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except BlinkpayError as exc:
+        print(f"blinkpay {' '.join(words)}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

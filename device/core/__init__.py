@@ -1,0 +1,1 @@
+"""The pure core: decisions from events, no I/O and no clock reads."""

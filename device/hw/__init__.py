@@ -1,0 +1,1 @@
+"""Hardware: pins over swappable factories (real RPi.GPIO or simulated), devices, cameras."""

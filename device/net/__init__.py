@@ -1,0 +1,1 @@
+"""MQTT: the topic contract, client, shard sync, outbox, authorization, telemetry."""

@@ -1,0 +1,1 @@
+"""SQLite store: encrypted template shard, accounts, ledger/outbox, audit."""

@@ -1,0 +1,1 @@
+"""On-device vision: TFLite runtime, detection, landmarks, alignment, embedding."""

@@ -1,0 +1,21 @@
+"""Vision settings: models, runtime threads, detection and quality gates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VisionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    models_dir: Path | None = None  # None: device.paths.default_models_dir()
+    threads: int = Field(default=2, ge=1, le=8)
+    detector_min_score: float = Field(default=0.6, gt=0.0, lt=1.0)
+    min_face_px: int = Field(default=80, ge=24, le=2000)
+    max_yaw_deg: float = Field(default=30.0, gt=0.0, le=90.0)
+    max_pitch_deg: float = Field(default=30.0, gt=0.0, le=90.0)
+    min_sharpness: float = Field(default=40.0, ge=0.0)
+    min_brightness: float = Field(default=40.0, ge=0.0, le=255.0)
+    max_brightness: float = Field(default=220.0, ge=0.0, le=255.0)

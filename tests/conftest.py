@@ -1,0 +1,116 @@
+"""Fixtures shared by every test area. Area-specific fixtures live in tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from device.paths import SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or a skip with the reason when this machine has no copy."""
+    if not SHARED_DATA_DIR.is_dir():
+        pytest.skip(f"third-party test data not present at {SHARED_DATA_DIR}")
+    return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def lfw_dir(shared_data: Path) -> Path:
+    path = shared_data / "faces" / "lfw-view1"
+    if not (path / "pairsDevTest.txt").exists():
+        pytest.skip(f"LFW view 1 not present at {path}")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    config_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        """(Re)start on the same port, e.g. after stop() in an outage test."""
+        self.process = _spawn_mosquitto(self.config_path)
+        _wait_for_port(self.host, self.port, self.process)
+
+
+def _spawn_mosquitto(config_path: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    return subprocess.Popen(
+        [binary, "-c", str(config_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise RuntimeError(f"mosquitto exited: {err}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"mosquitto did not listen on {host}:{port}")
+
+
+def mosquitto_available() -> bool:
+    return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
+
+
+def start_broker(workdir: Path, extra_conf: str = "") -> Broker:
+    """A real mosquitto on a free loopback port; persistence on so QoS 1 survives restarts."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "mosquitto.conf"
+    config_path.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence true\n"
+        f"persistence_location {workdir}/\n"
+        "autosave_interval 1\n"
+        f"{extra_conf}"
+    )
+    process = _spawn_mosquitto(config_path)
+    _wait_for_port("127.0.0.1", port, process)
+    return Broker("127.0.0.1", port, process, config_path)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    if not mosquitto_available():
+        pytest.skip("mosquitto not installed (apt-get install -y mosquitto)")
+    running = start_broker(tmp_path / "broker")
+    try:
+        yield running
+    finally:
+        running.stop()
