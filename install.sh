@@ -1,24 +1,307 @@
 #!/usr/bin/env bash
-# blinkpay installer. `--dev`: any Linux host, simulated hardware, venv in ./.venv.
-# (The Raspberry Pi install is completed by the service issue.)
+# blinkpay installer.
+#
+#   sudo ./install.sh              Raspberry Pi OS Bookworm (64-bit): the terminal as a service
+#   ./install.sh --dev             any Linux host: ./.venv with simulated hardware (for the demo)
+#   ./install.sh --dry-run ...     print what would be done, change nothing
+#   ./install.sh --prefix DIR ...  lay the install tree under DIR (for tests and packaging):
+#                                  no apt-get, no useradd, no chown, no systemctl
+#
+# Idempotent: a second run with the same sources changes nothing (files are written only
+# when their content differs; the package is reinstalled only when its sources changed).
+# /etc/blinkpay/config.toml is never overwritten once it exists.
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
 
 here="$(cd "$(dirname "$0")" && pwd)"
 mode="pi"
-for arg in "$@"; do
-  case "$arg" in
+prefix=""
+dry_run=0
+user="blinkpay"
+
+usage() {
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+die() { echo "install.sh: error: $*" >&2; exit 1; }
+say() { echo "install.sh: $*"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
     --dev) mode="dev" ;;
-    -h|--help) echo "usage: install.sh [--dev]"; exit 0 ;;
-    *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+    --dry-run) dry_run=1 ;;
+    --prefix)
+      [ $# -ge 2 ] || die "--prefix needs a directory"
+      prefix="$2"; shift ;;
+    --prefix=*) prefix="${1#--prefix=}" ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
-if [ "$mode" = "dev" ]; then
-  python3 -m venv "$here/.venv"
-  "$here/.venv/bin/pip" install --quiet --upgrade pip
-  "$here/.venv/bin/pip" install --quiet -e "$here[dev]"
-  echo "installed: $here/.venv (run: .venv/bin/blinkpay demo)"
-  exit 0
+if [ -n "$prefix" ]; then
+  prefix="$(realpath -m "$prefix")"
 fi
-echo "install.sh: the Raspberry Pi install is not written yet; use --dev" >&2
-exit 1
+
+# run CMD...: run it, or only print it under --dry-run.
+run() {
+  if [ "$dry_run" = 1 ]; then
+    echo "  would run: $*"
+  else
+    "$@"
+  fi
+}
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# put_file SRC DST MODE: copy only when the content differs, so mtimes stay put on a rerun.
+put_file() {
+  local src="$1" dst="$2" mode="$3"
+  if [ -f "$dst" ] && cmp -s "$src" "$dst"; then
+    if [ "$(stat -c %a "$dst")" != "${mode#0}" ]; then
+      run chmod "$mode" "$dst"
+    fi
+    return 0
+  fi
+  say "installing $dst"
+  run install -D -m "$mode" "$src" "$dst"
+}
+
+# put_dir DIR MODE: create it with MODE, or fix the mode of an existing one.
+put_dir() {
+  local dir="$1" mode="$2"
+  if [ ! -d "$dir" ]; then
+    run install -d -m "$mode" "$dir"
+  elif [ "$(stat -c %a "$dir")" != "${mode#0}" ]; then
+    run chmod "$mode" "$dir"
+  fi
+}
+
+# put_link TARGET LINK: a symlink, replaced only when it points elsewhere.
+put_link() {
+  local target="$1" link="$2"
+  if [ "$(readlink "$link" 2>/dev/null || true)" != "$target" ]; then
+    run mkdir -p "$(dirname "$link")"
+    run ln -sfn "$target" "$link"
+  fi
+}
+
+# The package sources' fingerprint: the package is reinstalled only when it changes.
+source_stamp() {
+  local extras="$1"
+  (
+    cd "$here"
+    echo "extras=$extras"
+    find device backend pyproject.toml -type f \( -name '*.py' -o -name '*.json' \
+      -o -name '*.yaml' -o -name '*.toml' \) -not -path '*/__pycache__/*' -print0 \
+      | sort -z | xargs -0 sha256sum
+  ) | sha256sum | cut -d' ' -f1
+}
+
+find_python() {
+  local py
+  for py in python3.13 python3.12 python3.11 python3; do
+    if command -v "$py" >/dev/null 2>&1 \
+      && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+# make_venv DIR [--system-site-packages]: create once; never rebuilt on a rerun.
+make_venv() {
+  local dir="$1"; shift
+  if [ -x "$dir/bin/python" ]; then
+    return 0
+  fi
+  local py
+  py="$(find_python)" || die "Python 3.11 or newer is needed (apt-get install python3 python3-venv)"
+  "$py" -c 'import venv, ensurepip' 2>/dev/null \
+    || die "$py cannot make virtual environments; install python3-venv (apt-get install python3-venv)"
+  say "creating virtual environment $dir"
+  run "$py" -m venv "$@" "$dir"
+  run "$dir/bin/python" -m pip install --quiet --upgrade pip
+}
+
+# install_package VENV SPEC EXTRAS [pip options...]
+install_package() {
+  local venv="$1" spec="$2" extras="$3"; shift 3
+  local stamp_file="$venv/.blinkpay-source-stamp" stamp
+  stamp="$(source_stamp "$extras")"
+  if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+    say "package up to date in $venv"
+    return 0
+  fi
+  say "installing blinkpay[$extras] into $venv (this downloads from PyPI the first time)"
+  run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" "${spec}[${extras}]" \
+    || die "pip install failed (see the messages above)"
+  if [ "$dry_run" = 1 ]; then
+    echo "  would write $stamp_file"
+  else
+    echo "$stamp" > "$stamp_file"
+  fi
+}
+
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "apt-get install ${missing[*]}"
+  run apt-get update -qq
+  run apt-get install -y -qq "${missing[@]}" \
+    || die "apt-get install ${missing[*]} failed"
+}
+
+# ---------------------------------------------------------------------------------------
+install_dev() {
+  local root="${prefix:-$here}"
+  local venv="$root/.venv"
+  if [ -z "$prefix" ] && is_root && command -v apt-get >/dev/null 2>&1 \
+    && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    # The demo runs a real broker; tests that need one skip without it.
+    apt_install mosquitto mosquitto-clients
+  fi
+  if [ -n "$prefix" ]; then
+    say "--prefix $prefix: no apt-get, no useradd, no systemctl"
+  fi
+  make_venv "$venv"
+  # Editable: the checkout is the code. The demo extra carries the public-domain demo faces.
+  install_package "$venv" "$here" "dev,demo" -e
+  if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+    say "note: mosquitto is not installed; the demo needs it (sudo apt-get install mosquitto)"
+  fi
+  say "done: $venv (next: .venv/bin/blinkpay demo)"
+}
+
+pi_model() {
+  if [ -r /proc/device-tree/model ]; then
+    tr -d '\0' < /proc/device-tree/model
+  else
+    echo "not a Raspberry Pi"
+  fi
+}
+
+default_config() {
+  cat <<'EOF'
+# blinkpay terminal configuration. Every key has a default: `blinkpay config show` prints
+# them all, `blinkpay config check` validates this file. Run `blinkpay provision` to set the
+# device id, keys, broker and shard, then `systemctl restart blinkpay`.
+[device]
+mode = "turnstile"
+data_dir = "/var/lib/blinkpay"
+log_format = "json"
+
+[hardware]
+backend = "rpi"
+
+[hardware.camera]
+source = "picamera2"
+
+[vision]
+models_dir = "/opt/blinkpay/models"
+EOF
+}
+
+install_pi() {
+  local opt="$prefix/opt/blinkpay"
+  local etc="$prefix/etc/blinkpay"
+  local data="$prefix/var/lib/blinkpay"
+  local unit_dir="$prefix/etc/systemd/system"
+  local model extras
+  model="$(pi_model)"
+  case "$model" in
+    *"Raspberry Pi 5"*) extras="pi5" ;;  # RPi.GPIO's API on the Pi 5's RP1, through lgpio
+    *) extras="pi" ;;
+  esac
+  say "target: ${prefix:-/} ($model; extras: $extras)"
+
+  if [ -z "$prefix" ]; then
+    is_root || [ "$dry_run" = 1 ] || die "run as root (sudo ./install.sh), or use --dev or --prefix DIR"
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this mode is for Raspberry Pi OS; use --dev"
+    # picamera2 and libcamera come from Raspberry Pi OS's apt repository, not from PyPI.
+    local pkgs=(python3-venv python3-pip python3-picamera2 mosquitto-clients)
+    if ! apt-cache show python3-picamera2 >/dev/null 2>&1; then
+      say "python3-picamera2 is not available here (not Raspberry Pi OS?); skipping it"
+      pkgs=(python3-venv python3-pip mosquitto-clients)
+    fi
+    apt_install "${pkgs[@]}"
+    if ! id "$user" >/dev/null 2>&1; then
+      say "creating service user $user"
+      run useradd --system --user-group --home-dir /var/lib/blinkpay \
+        --shell /usr/sbin/nologin "$user"
+    fi
+    local group
+    for group in gpio video; do
+      if getent group "$group" >/dev/null && ! id -nG "$user" 2>/dev/null | grep -qw "$group"; then
+        run usermod -aG "$group" "$user"
+      fi
+    done
+  else
+    say "--prefix $prefix: no apt-get, no useradd, no chown, no systemctl"
+  fi
+
+  put_dir "$opt" 0755
+  # System site packages: picamera2 and libcamera are apt packages.
+  make_venv "$opt/venv" --system-site-packages
+  # numpy<2 keeps pip from replacing the apt numpy that picamera2/simplejpeg were built against.
+  local constraints="$opt/constraints.txt"
+  local tmp
+  tmp="$(mktemp)"
+  printf 'numpy<2\nopencv-python-headless<4.11\n' > "$tmp"
+  put_file "$tmp" "$constraints" 0644
+  rm -f "$tmp"
+  install_package "$opt/venv" "$here" "$extras" -c "$constraints"
+  put_link "/opt/blinkpay/venv/bin/blinkpay" "$prefix/usr/local/bin/blinkpay"
+
+  # Models: the device finds them at /opt/blinkpay/models (device.paths).
+  put_dir "$opt/models" 0755
+  local f
+  for f in "$here"/models/*.tflite "$here"/models/manifest.json "$here"/models/LICENSE* \
+    "$here"/models/README.md; do
+    [ -f "$f" ] && put_file "$f" "$opt/models/$(basename "$f")" 0644
+  done
+  put_dir "$opt/docs" 0755
+  for f in "$here"/docs/*.md; do
+    [ -f "$f" ] && put_file "$f" "$opt/docs/$(basename "$f")" 0644
+  done
+
+  put_dir "$etc" 0750
+  if [ -f "$etc/config.toml" ]; then
+    say "keeping existing $etc/config.toml"
+  else
+    tmp="$(mktemp)"
+    default_config > "$tmp"
+    put_file "$tmp" "$etc/config.toml" 0640
+    rm -f "$tmp"
+  fi
+  put_dir "$data" 0700
+  put_file "$here/systemd/blinkpay.service" "$unit_dir/blinkpay.service" 0644
+
+  if [ -z "$prefix" ]; then
+    if [ "$(stat -c %U "$data")" != "$user" ]; then
+      run chown -R "$user:$user" "$data"
+    fi
+    if [ "$(stat -c %G "$etc")" != "$user" ]; then
+      run chown -R "root:$user" "$etc"
+    fi
+    run systemctl daemon-reload
+    run systemctl enable blinkpay.service
+    say "installed. Next: sudo blinkpay provision --help, then sudo systemctl start blinkpay"
+    say "check the hardware with: sudo -u $user blinkpay selftest"
+  else
+    say "done: tree under $prefix"
+  fi
+}
+
+if [ "$dry_run" = 1 ]; then
+  say "dry run: nothing will be changed"
+fi
+case "$mode" in
+  dev) install_dev ;;
+  pi) install_pi ;;
+esac

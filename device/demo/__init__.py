@@ -1,0 +1,1 @@
+"""The demo: public-domain faces, painted blinks, scenes on simulated hardware."""

@@ -1,0 +1,76 @@
+"""Structured logs on stderr: one JSON object per line, which journald stores as is.
+
+Fields passed through `extra=` (or `log_event(..., key=value)`) become top-level keys,
+so `journalctl -u blinkpay -o cat | jq 'select(.event == "decision")'` works. Never put
+a face image or a PIN into a log: callers pass ids, scores and reason codes only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(_extra_fields(record))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal: time, level, message, then key=value fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        fields = " ".join(f"{k}={v}" for k, v in _extra_fields(record).items())
+        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if fields:
+            line += f"  {fields}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def setup_logging(
+    level: str = "INFO",
+    fmt: Literal["json", "text"] = "json",
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Route every logger to one stderr handler (replacing any earlier one of ours)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_blinkpay", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler._blinkpay = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # paho logs every packet at DEBUG; keep it quieter than our own DEBUG.
+    logging.getLogger("paho").setLevel(max(logging.INFO, root.level))
+    return handler
+
+
+def log_event(logger: logging.Logger, event: str, msg: str = "", **fields: Any) -> None:
+    """An INFO line with `event` and fields as top-level JSON keys."""
+    logger.info(msg or event, extra={"event": event, **fields})
