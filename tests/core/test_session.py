@@ -1,0 +1,623 @@
+"""The session driven through every state and failure path with a simulated clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from device.config import Config
+from device.core import events as ev
+from device.core.pinblock import decipher_pin_block, pan_for_token
+from device.core.policy import Account, PinLockout
+from device.core.reasons import Reason
+from device.core.session import Session, State
+
+PIN_KEY = bytes(range(16))
+
+
+def states(effects: list) -> list[str]:
+    return [e.state for e in effects if isinstance(e, ev.StateChanged)]
+
+
+def ledger_then_actuation(effects: list) -> None:
+    """Every actuation comes after an approved ledger update of the same transaction."""
+    approved: set[str] = set()
+    for effect in effects:
+        if isinstance(effect, ev.UpdateLedger) and effect.status == "approved":
+            approved.add(effect.tx_id)
+        if isinstance(effect, ev.ApproveVend):
+            assert effect.tx_id in approved
+        if isinstance(effect, ev.PulseRelay):
+            assert approved
+
+
+# ------------------------------------------------------------------ the happy paths
+
+
+def test_turnstile_ride_visits_every_state_in_order(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    h.match_with(h.decision("alice"))
+    auth = h.of(ev.RequestAuthorization)[0]
+    assert auth.token == "alice" and auth.pin_block is None and auth.amount == 250
+    h.now += 0.4
+    h.send(ev.AuthResponse, auth.tx_id, True, "approved_online")
+    assert h.state == "actuate"
+    h.now += 1.0
+    h.send(ev.PassageSeen)
+    h.advance(2.0)
+    assert states(h.effects) == [
+        "face",
+        "intent",
+        "match",
+        "authorize",
+        "approved",
+        "actuate",
+        "cooldown",
+        "idle",
+    ]
+    written = h.of(ev.WriteLedger)[0].record
+    assert written.status == "pending" and written.factors == ("face", "blink")
+    assert written.tx_id == auth.tx_id and written.match_score == pytest.approx(0.95)
+    assert h.of(ev.PulseRelay) == [ev.PulseRelay(300)]
+    ledger_then_actuation(h.effects)
+
+
+def test_write_ledger_precedes_request_and_update_precedes_relay(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    out = h.match_with(h.decision("alice"))
+    kinds = [type(e) for e in out]
+    assert kinds.index(ev.WriteLedger) < kinds.index(ev.RequestAuthorization)
+    out = h.send(ev.AuthResponse, "tx-1", True)
+    kinds = [type(e) for e in out]
+    assert kinds.index(ev.UpdateLedger) < kinds.index(ev.PulseRelay)
+
+
+def test_vending_purchase_with_pin_over_limit(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 2500)
+    h.to_match()
+    h.match_with(h.decision("bob"))
+    assert h.state == "pin"
+    h.type_pin("4321")
+    auth = h.of(ev.RequestAuthorization)[0]
+    # the block deciphers to the PIN with the key and the token's PAN (the host's side)
+    assert decipher_pin_block(PIN_KEY, auth.pin_block, pan_for_token("bob")) == "4321"
+    assert h.of(ev.WriteLedger)[0].record.factors == ("face", "blink", "pin")
+    assert Reason.PIN_OVER_LIMIT in h.of(ev.WriteLedger)[0].record.reasons
+    h.send(ev.AuthResponse, auth.tx_id, True)
+    assert h.of(ev.ApproveVend) == [ev.ApproveVend(auth.tx_id, 2500)]
+    h.send(ev.VendResult, auth.tx_id, True)
+    assert h.state == "cooldown" and h.session.amount is None
+    ledger_then_actuation(h.effects)
+    # the PIN is nowhere in the effects' text
+    assert "4321" not in repr(h.effects)
+
+
+def test_pin_keys_give_masked_feedback_and_clear(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 5000)
+    h.to_match()
+    h.match_with(h.decision("bob"))
+    out = h.send(ev.KeyPressed, "1")
+    assert ev.Prompt("PIN *") in out and ev.Buzz("key") in out
+    h.send(ev.KeyPressed, "2")
+    h.send(ev.KeyPressed, "*")  # clears typed digits, stays in PIN
+    assert h.state == "pin" and h.of(ev.Prompt)[-1] == ev.Prompt("PIN ")
+    assert ev.Buzz("error") in h.send(ev.KeyPressed, "#")  # too short
+    h.type_pin("1234")
+    assert h.state == "authorize"
+
+
+def test_ambiguous_match_needs_pin_and_host_picks_payer(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    h.match_with(h.decision("ann", "amy"))
+    assert h.state == "pin"
+    h.type_pin("2468")
+    auth = h.of(ev.RequestAuthorization)[0]
+    assert [c.token for c in auth.candidates] == ["ann", "amy"]
+    for cand in auth.candidates:
+        assert decipher_pin_block(PIN_KEY, cand.pin_block, pan_for_token(cand.token)) == "2468"
+    assert h.of(ev.WriteLedger)[0].record.token is None
+    h.send(ev.AuthResponse, auth.tx_id, True, "", "amy")
+    assert h.of(ev.UpdateLedger)[-1].token == "amy" and h.state == "actuate"
+
+
+def test_ambiguous_approval_without_a_candidate_payer_is_declined(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    h.match_with(h.decision("ann", "amy"))
+    h.type_pin("2468")
+    h.send(ev.AuthResponse, "tx-1", True, "", "mallory")
+    assert h.of(ev.UpdateLedger)[-1].status == "declined"
+    assert not h.of(ev.PulseRelay)
+
+
+def test_turnstile_without_passage_sensor_goes_straight_to_cooldown(make_harness) -> None:
+    h = make_harness("turnstile", passage=None)
+    h.to_match()
+    h.match_with(h.decision("alice"))
+    h.send(ev.AuthResponse, "tx-1", True)
+    assert h.state == "cooldown" and len(h.of(ev.PulseRelay)) == 1
+
+
+def test_from_config_reads_timeouts_from_their_sections() -> None:
+    config = Config()
+    session = Session.from_config(config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"")
+    assert session.auth_timeout_s == config.mqtt.auth_timeout_s
+    assert session.relay_pulse_ms == config.hardware.relay_pulse_ms
+    assert session.passage_timeout_s == config.hardware.passage_timeout_s
+    no_sensor = Session.from_config(
+        config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"", passage_sensor=False
+    )
+    assert no_sensor.passage_timeout_s is None and session.amount == config.payment.fare
+
+
+# ------------------------------------------------------------------ before the host
+
+
+def test_face_needs_consecutive_good_frames(turnstile) -> None:
+    h = turnstile
+    h.send(ev.FaceSeen, 1, False)
+    assert h.state == "idle"
+    h.send(ev.FaceSeen, 1, True)
+    h.send(ev.FaceSeen, 1, False)  # resets the count
+    h.send(ev.FaceSeen, 1, True)
+    h.send(ev.FaceSeen, 2, True)  # another track does not count
+    assert h.state == "face"
+    h.send(ev.FaceSeen, 1, True)
+    h.send(ev.FaceSeen, 1, True)
+    assert h.state == "intent" and h.session.track_id == 1
+    assert ev.SetLeds("blink_prompt") in h.effects
+    assert ev.Prompt("Blink to pay 2.50 EUR") in h.effects
+
+
+@pytest.mark.parametrize("where", ["face", "intent", "match"])
+def test_face_lost_aborts_before_pin(turnstile, where: str) -> None:
+    h = turnstile
+    h.send(ev.FaceSeen, 1)
+    if where != "face":
+        h.to_intent()
+    if where == "match":
+        h.send(ev.BlinkDetected, 1)
+    assert h.state == where
+    h.send(ev.FaceLost, 2)  # another face leaving changes nothing
+    assert h.state == where
+    h.send(ev.FaceLost, 1)
+    assert h.state == "idle" and h.session.track_id is None
+    assert ev.Notify("session_aborted", (Reason.FACE_LOST,)) in h.effects
+
+
+@pytest.mark.parametrize("where", ["face", "intent", "match"])
+def test_second_face_aborts_before_pin(turnstile, where: str) -> None:
+    h = turnstile
+    h.send(ev.FaceSeen, 1)
+    if where != "face":
+        h.to_intent()
+    if where == "match":
+        h.send(ev.BlinkDetected, 1)
+    h.send(ev.SecondFace, 1)  # the bound track itself is not a second face
+    assert h.state == where
+    h.send(ev.SecondFace, 7)
+    assert h.state == "idle"
+    assert ev.Prompt("One person at a time") in h.effects
+
+
+def test_blink_of_another_track_does_not_count(turnstile) -> None:
+    h = turnstile
+    h.to_intent(track=1)
+    h.send(ev.BlinkDetected, 2)
+    assert h.state == "intent"
+    assert not h.of(ev.RequestMatch)
+
+
+def test_face_swapped_between_blink_and_match_is_declined(turnstile) -> None:
+    h = turnstile
+    h.to_match(track=1)
+    assert h.of(ev.RequestMatch) == [ev.RequestMatch(1)]
+    h.match_with(h.decision("alice"), track=2)
+    assert h.state == "cooldown"
+    assert not h.of(ev.WriteLedger) and not h.of(ev.RequestAuthorization)
+    assert Reason.FACE_SWAPPED in [r for e in h.of(ev.StateChanged) for r in e.reasons]
+
+
+def test_liveness_rejection_declines_without_record(turnstile) -> None:
+    h = turnstile
+    h.to_intent()
+    h.send(ev.LivenessRejected, 9, "screen")  # another track: ignored
+    assert h.state == "intent"
+    h.send(ev.LivenessRejected, 1, "screen")
+    assert h.state == "cooldown" and not h.of(ev.WriteLedger)
+    assert ev.Notify("liveness_rejected", (Reason.LIVENESS_FAILED,)) in h.effects
+
+
+def test_intent_timeout(turnstile) -> None:
+    h = turnstile
+    h.to_intent()
+    h.advance(5.0)
+    assert h.state == "intent"
+    h.advance(1.1)
+    assert h.state == "idle"
+    assert ev.Notify("session_aborted", (Reason.INTENT_TIMEOUT,)) in h.effects
+
+
+def test_match_timeout(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    h.advance(2.1)
+    assert h.state == "idle"
+    assert ev.Notify("session_aborted", (Reason.MATCH_TIMEOUT,)) in h.effects
+    h.match_with(h.decision("alice"))  # a late match result is ignored
+    assert h.state == "idle" and not h.of(ev.WriteLedger)
+
+
+@pytest.mark.parametrize("how", ["cancel_event", "cancel_key"])
+@pytest.mark.parametrize("where", ["intent", "match", "pin"])
+def test_cancel_before_host(vending, how: str, where: str) -> None:
+    h = vending
+    h.send(ev.AmountSet, 3000)
+    h.to_intent()
+    if where in ("match", "pin"):
+        h.send(ev.BlinkDetected, 1)
+    if where == "pin":
+        h.match_with(h.decision("bob"))
+        if how == "cancel_key":
+            h.send(ev.KeyPressed, "5")
+            h.send(ev.KeyPressed, "*")  # first * clears the digit
+    assert h.state == where
+    if how == "cancel_event":
+        h.send(ev.Cancel, "controller")
+    else:
+        h.send(ev.KeyPressed, "*")
+    assert h.state == "idle"
+    assert ev.Notify("session_aborted", (Reason.CANCELLED,)) in h.effects
+    assert not h.of(ev.WriteLedger)
+
+
+def test_pin_timeouts(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 3000)
+    h.to_match()
+    h.match_with(h.decision("bob"))
+    h.send(ev.KeyPressed, "1")
+    h.advance(7.9)
+    assert h.state == "pin"
+    h.advance(0.2)  # pin_digit_timeout_s = 8
+    assert h.state == "idle"
+    assert ev.Notify("session_aborted", (Reason.PIN_TIMEOUT,)) in h.effects
+
+
+def test_pin_timeout_noticed_on_a_late_key(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 3000)
+    h.to_match()
+    h.match_with(h.decision("bob"))
+    h.now += 30
+    h.send(ev.KeyPressed, "1")
+    assert h.state == "idle"
+    assert ev.Notify("session_aborted", (Reason.PIN_TIMEOUT,)) in h.effects
+
+
+def test_face_events_during_pin_are_tolerated(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 3000)
+    h.to_match()
+    h.match_with(h.decision("bob"))
+    h.send(ev.FaceLost, 1)  # people look down at the keypad
+    h.send(ev.SecondFace, 5)
+    assert h.state == "pin"
+
+
+def test_unknown_face_is_refused_without_record(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    h.match_with(h.decision())
+    assert h.state == "cooldown" and not h.of(ev.WriteLedger)
+    assert ev.Notify("unknown_face", (Reason.UNKNOWN_FACE,)) in h.effects
+    assert ev.SetLeds("declined") in h.effects and ev.Buzz("error") in h.effects
+
+
+def test_known_user_refused_by_a_rule_is_recorded(turnstile) -> None:
+    h = turnstile
+    h.to_match()
+    h.match_with(h.decision("alice"), {"alice": Account("alice", status="suspended")})
+    record = h.of(ev.WriteLedger)[0].record
+    assert record.status == "declined" and record.reasons == (Reason.ACCOUNT_SUSPENDED,)
+    assert not h.of(ev.RequestAuthorization) and h.state == "cooldown"
+
+
+def test_vending_waits_for_a_selection(vending) -> None:
+    h = vending
+    h.to_intent()
+    assert h.state == "face" and ev.Prompt("Choose a product") in h.effects
+    h.send(ev.AmountSet, 150)
+    assert h.state == "intent" and ev.Prompt("Blink to pay 1.50 EUR") in h.effects
+
+
+def test_amount_follows_selection_until_blink(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 150)
+    h.send(ev.AmountSet, 150)  # same amount: nothing
+    h.to_intent()
+    h.send(ev.AmountSet, 180)
+    assert h.state == "intent" and h.of(ev.Prompt)[-1] == ev.Prompt("Blink to pay 1.80 EUR")
+    h.send(ev.AmountSet, None)
+    assert h.state == "idle"
+    assert ev.Notify("session_aborted", (Reason.AMOUNT_MISSING,)) in h.effects
+
+
+@pytest.mark.parametrize("where", ["match", "pin"])
+def test_amount_changed_after_blink_aborts(vending, where: str) -> None:
+    h = vending
+    h.send(ev.AmountSet, 3000)
+    h.to_match()
+    if where == "pin":
+        h.match_with(h.decision("bob"))
+    h.send(ev.AmountSet, 3500)
+    assert h.state == "idle" and h.session.amount == 3500
+    assert ev.Notify("session_aborted", (Reason.AMOUNT_CHANGED,)) in h.effects
+
+
+def test_turnstile_ignores_amounts_and_idle_cancel_clears_vending_selection(
+    turnstile, vending
+) -> None:
+    turnstile.send(ev.AmountSet, 999)
+    assert turnstile.session.amount == 250
+    vending.send(ev.AmountSet, 100)
+    vending.send(ev.Cancel)
+    assert vending.session.amount is None
+
+
+# ------------------------------------------------------------------ at and after the host
+
+
+def _authorizing(h, token: str = "alice", **account: object) -> str:
+    h.to_match()
+    acct = {"offline_allowance_left": 1000, **account}
+    h.match_with(h.decision(token), {token: Account(token, **acct)})
+    assert h.state == "authorize"
+    return h.session.tx_id
+
+
+def test_duplicate_and_late_auth_responses_are_ignored(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, "tx-other", True)
+    assert h.state == "authorize"
+    h.send(ev.AuthResponse, tx, True)
+    relays = len(h.of(ev.PulseRelay))
+    h.send(ev.AuthResponse, tx, True)  # duplicate
+    h.send(ev.AuthResponse, tx, False, "wrong_pin")  # late contradiction
+    assert len(h.of(ev.PulseRelay)) == relays == 1
+    assert len(h.of(ev.UpdateLedger)) == 1
+    ignored = [e for e in h.effects if e == ev.Notify("auth_response_ignored", tx_id=tx)]
+    assert len(ignored) == 2
+
+
+def test_host_decline_is_recorded_and_nothing_moves(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, False, "insufficient_funds")
+    assert h.of(ev.UpdateLedger) == [ev.UpdateLedger(tx, "declined", (Reason.INSUFFICIENT_FUNDS,))]
+    assert h.state == "cooldown" and not h.of(ev.PulseRelay)
+    h.advance(1.6)
+    assert h.state == "idle"
+
+
+def test_unknown_host_reason_maps_to_host_declined(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, False, "some_new_code")
+    assert h.of(ev.UpdateLedger)[0].reasons == (Reason.HOST_DECLINED,)
+
+
+def test_auth_timeout_falls_back_to_offline_approval(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.advance(2.4)
+    assert h.state == "authorize"
+    h.advance(0.2)
+    update = h.of(ev.UpdateLedger)[0]
+    assert update.status == "approved" and update.offline
+    assert update.reasons == (Reason.AUTH_TIMEOUT, Reason.APPROVED_OFFLINE)
+    assert h.state == "actuate"
+    h.send(ev.AuthResponse, tx, False, "insufficient_funds")  # late: ignored
+    assert len(h.of(ev.UpdateLedger)) == 1
+    ledger_then_actuation(h.effects)
+
+
+def test_auth_unavailable_falls_back_at_once(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthUnavailable, "tx-other")
+    assert h.state == "authorize"
+    h.send(ev.AuthUnavailable, tx)
+    assert h.of(ev.UpdateLedger)[0].reasons == (Reason.AUTH_UNAVAILABLE, Reason.APPROVED_OFFLINE)
+
+
+def test_offline_declines_without_allowance(turnstile) -> None:
+    h = turnstile
+    _authorizing(h, offline_allowance_left=100)
+    h.advance(3.0)
+    update = h.of(ev.UpdateLedger)[0]
+    assert update.status == "declined" and update.offline
+    assert update.reasons == (Reason.AUTH_TIMEOUT, Reason.OFFLINE_ALLOWANCE)
+    assert not h.of(ev.PulseRelay)
+
+
+def test_offline_declines_pin_payments(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 400)
+    h.to_match()
+    h.match_with(h.decision("ann", "amy"))
+    h.type_pin("1111")
+    h.advance(3.0)
+    assert h.of(ev.UpdateLedger)[0].reasons == (Reason.AUTH_TIMEOUT, Reason.OFFLINE_PIN_REQUIRED)
+
+
+def test_offline_declines_over_floor(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 900)
+    _authorizing(h)
+    h.advance(3.0)
+    assert h.of(ev.UpdateLedger)[0].reasons == (Reason.AUTH_TIMEOUT, Reason.OFFLINE_OVER_FLOOR)
+
+
+def test_amount_changed_while_authorizing_voids(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 300)
+    tx = _authorizing(h)
+    h.send(ev.AmountSet, 350)
+    assert h.of(ev.VoidTransaction) == [ev.VoidTransaction(tx, Reason.AMOUNT_CHANGED)]
+    assert h.of(ev.UpdateLedger) == [ev.UpdateLedger(tx, "voided", (Reason.AMOUNT_CHANGED,))]
+    h.send(ev.AuthResponse, tx, True)  # the host's late approval moves nothing
+    assert not h.of(ev.ApproveVend) and h.state == "cooldown"
+
+
+def test_cancel_while_authorizing_voids(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.Cancel)
+    assert h.of(ev.VoidTransaction) == [ev.VoidTransaction(tx, Reason.CANCELLED)]
+
+
+def test_passage_timeout_voids_the_paid_ride(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, True)
+    h.advance(7.9)
+    assert h.state == "actuate"
+    h.advance(0.2)
+    assert h.of(ev.UpdateLedger)[-1] == ev.UpdateLedger(tx, "voided", (Reason.PASSAGE_TIMEOUT,))
+    assert h.of(ev.VoidTransaction) == [ev.VoidTransaction(tx, Reason.PASSAGE_TIMEOUT)]
+    assert h.state == "cooldown"
+
+
+def test_vend_failure_and_vend_timeout_void(vending) -> None:
+    h = vending
+    h.send(ev.AmountSet, 300)
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, True)
+    h.send(ev.VendResult, "tx-other", False)
+    assert h.state == "actuate"
+    h.send(ev.VendResult, tx, False)
+    assert h.of(ev.VoidTransaction) == [ev.VoidTransaction(tx, Reason.VEND_FAILED)]
+
+
+def test_vend_timeout_voids(make_harness) -> None:
+    h = make_harness("vending")
+    h.send(ev.AmountSet, 300)
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, True)
+    h.advance(30.1)
+    assert h.of(ev.VoidTransaction) == [ev.VoidTransaction(tx, Reason.VEND_TIMEOUT)]
+
+
+def test_paid_face_cannot_pay_again_until_it_leaves(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, True)
+    h.send(ev.PassageSeen)
+    h.advance(2.0)
+    assert h.state == "idle"
+    h.to_intent(track=1)  # the same track is still in view
+    assert h.state == "idle"
+    h.send(ev.FaceLost, 1)
+    h.to_intent(track=1)
+    assert h.state == "intent"
+
+
+def test_events_in_cooldown_are_ignored(turnstile) -> None:
+    h = turnstile
+    tx = _authorizing(h)
+    h.send(ev.AuthResponse, tx, False, "host_declined")
+    before = len(h.effects)
+    for event in (
+        ev.FaceSeen(h.now, 3),
+        ev.BlinkDetected(h.now, 3),
+        ev.KeyPressed(h.now, "5"),
+        ev.PassageSeen(h.now),
+        ev.Cancel(h.now),
+    ):
+        assert h.session.handle(event) == []
+    assert len(h.effects) == before and h.state == "cooldown"
+
+
+# ------------------------------------------------------------------ PIN lockout
+
+
+def _wrong_pin(h, token: str = "bob") -> float:
+    h.send(ev.AmountSet, 2500)
+    h.to_match(track=h.track)
+    h.match_with(h.decision(token), track=h.track)
+    assert h.state == "pin", h.state
+    h.type_pin("0000")
+    answered_at = h.now
+    h.send(ev.AuthResponse, h.session.tx_id, False, "wrong_pin")
+    h.advance(2.0)
+    h.send(ev.FaceLost, h.track)
+    h.track += 1
+    return answered_at
+
+
+def test_wrong_pins_lock_the_user_with_growing_delays(vending) -> None:
+    h = vending
+    h.track = 1
+    _wrong_pin(h)
+    assert h.session.lockouts["bob"] == PinLockout(1, 0.0)
+    at = _wrong_pin(h)
+    first = h.session.lockouts["bob"]
+    assert first.failures == 2 and first.locked_until == pytest.approx(at + 30.0)
+    # locked: the next attempt is declined before any PIN is asked
+    h.send(ev.AmountSet, 2500)
+    h.to_match(track=h.track)
+    h.match_with(h.decision("bob"), track=h.track)
+    assert h.of(ev.WriteLedger)[-1].record.reasons == (Reason.PIN_LOCKED,)
+    h.advance(2.0)
+    h.send(ev.FaceLost, h.track)
+    h.track += 1
+    h.now = first.locked_until + 1
+    at = _wrong_pin(h)
+    second = h.session.lockouts["bob"]
+    assert second.locked_until == pytest.approx(at + 60.0)  # doubled
+    # a correct PIN clears the count
+    h.now = second.locked_until + 1
+    h.send(ev.AmountSet, 2500)
+    h.to_match(track=h.track)
+    h.match_with(h.decision("bob"), track=h.track)
+    h.type_pin("1234")
+    h.send(ev.AuthResponse, h.session.tx_id, True)
+    assert "bob" not in h.session.lockouts
+
+
+def test_lockouts_come_in_as_plain_data(make_harness) -> None:
+    h = make_harness("vending", lockouts={"bob": PinLockout(3, 10_000.0)})  # restored by the shell
+    h.send(ev.AmountSet, 2500)
+    h.to_match()
+    h.match_with(h.decision("bob"))
+    assert h.of(ev.WriteLedger)[0].record.reasons == (Reason.PIN_LOCKED,)
+
+
+def test_ambiguous_drops_locked_candidates(make_harness) -> None:
+    h = make_harness("turnstile", lockouts={"amy": PinLockout(3, 10_000.0)})
+    h.to_match()
+    h.match_with(h.decision("ann", "amy"))
+    h.type_pin("1357")
+    auth = h.of(ev.RequestAuthorization)[0]
+    assert [c.token for c in auth.candidates] == ["ann"]
+
+
+def test_state_enum_covers_design() -> None:
+    assert [s.name for s in State] == [
+        "IDLE",
+        "FACE",
+        "INTENT",
+        "MATCH",
+        "PIN",
+        "AUTHORIZE",
+        "APPROVED",
+        "DECLINED",
+        "ACTUATE",
+        "COOLDOWN",
+    ]
