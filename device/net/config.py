@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class MqttConfig(BaseModel):
@@ -23,3 +24,24 @@ class MqttConfig(BaseModel):
     telemetry_interval_s: float = Field(default=30.0, ge=1.0)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
     homeassistant_discovery: bool = False
+    # "auto": MQTT 5, falling back to 3.1.1 when the broker refuses the protocol version.
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    # How long the broker keeps the session (and queued QoS 1 messages) while offline.
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
+    reconnect_min_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    reconnect_max_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    tx_batch: int = Field(default=50, ge=1, le=1000)
+    tx_retry_s: float = Field(default=30.0, ge=0.1, le=3600.0)
+    max_snapshot_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    snapshot_timeout_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    command_max_age_s: float = Field(default=300.0, ge=1.0, le=86400.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        if self.cert_file is not None and not self.url.startswith("mqtts://"):
+            raise ValueError("a client certificate needs an mqtts:// url")
+        return self

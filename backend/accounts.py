@@ -1,0 +1,236 @@
+"""Accounts, balances, PINs, authorization decisions and the transaction ledger of the host."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from backend.db import HostDb
+from device.core.pinblock import PinBlockError, decipher_pin_block, pan_for_token
+
+ACCOUNT_KEYS = ("status", "daily_limit", "offline_allowance")
+
+
+def hash_pin(pin: str, salt: bytes) -> bytes:
+    """scrypt: a stolen host database does not give the PINs away cheaply."""
+    return hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+
+
+def vector_b64(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
+
+@dataclass(frozen=True)
+class Decision:
+    approved: bool
+    reason: str
+    token: str | None
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+class Accounts:
+    def __init__(self, db: HostDb, pin_key: bytes, host_id: str) -> None:
+        self._db = db
+        self._pin_key = pin_key
+        self._host_id = host_id
+
+    # -- enrolment and account changes ------------------------------------------------
+
+    def upsert(
+        self,
+        conn: sqlite3.Connection,
+        token: str,
+        shard_id: str,
+        account: dict[str, Any],
+        *,
+        balance: int | None,
+        pin: str | None,
+    ) -> bool:
+        """Insert or update an account; True when it already existed."""
+        row = conn.execute("SELECT balance FROM accounts WHERE token = ?", (token,)).fetchone()
+        salt = pin_hash = None
+        if pin is not None:
+            salt = os.urandom(16)
+            pin_hash = hash_pin(pin, salt)
+        if row is None:
+            conn.execute(
+                "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token,
+                    shard_id,
+                    account["status"],
+                    account["daily_limit"],
+                    account["offline_allowance"],
+                    balance or 0,
+                    salt,
+                    pin_hash,
+                ),
+            )
+            return False
+        conn.execute(
+            "UPDATE accounts SET shard_id = ?, status = ?, daily_limit = ?, offline_allowance = ?,"
+            " balance = COALESCE(?, balance), pin_salt = COALESCE(?, pin_salt),"
+            " pin_hash = COALESCE(?, pin_hash) WHERE token = ?",
+            (
+                shard_id,
+                account["status"],
+                account["daily_limit"],
+                account["offline_allowance"],
+                balance,
+                salt,
+                pin_hash,
+                token,
+            ),
+        )
+        return True
+
+    def account(self, token: str) -> dict[str, Any] | None:
+        with self._db.lock:
+            rows = list(self._db.db.query("SELECT * FROM accounts WHERE token = ?", [token]))
+        return rows[0] if rows else None
+
+    def balance(self, token: str) -> int:
+        account = self.account(token)
+        return int(account["balance"]) if account else 0
+
+    # -- authorization ----------------------------------------------------------------
+
+    def authorize(
+        self, device_id: str, tx_id: str, amount: int, candidates: Sequence[dict[str, Any]]
+    ) -> Decision:
+        """Idempotent by tx id: a repeated request gets the first decision, debited once."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            earlier = conn.execute(
+                "SELECT decision, reason, token FROM authorizations WHERE tx_id = ?", (tx_id,)
+            ).fetchone()
+            if earlier is not None:
+                return Decision(earlier[0] == "approved", earlier[1], earlier[2])
+            decision = self._decide(conn, amount, candidates, _day(now))
+            conn.execute(
+                "INSERT INTO authorizations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tx_id,
+                    device_id,
+                    decision.token,
+                    amount,
+                    "approved" if decision.approved else "declined",
+                    decision.reason,
+                    _day(now),
+                    now,
+                    self._host_id,
+                ),
+            )
+            if decision.approved:
+                conn.execute(
+                    "UPDATE accounts SET balance = balance - ? WHERE token = ?",
+                    (amount, decision.token),
+                )
+        return decision
+
+    def _decide(
+        self,
+        conn: sqlite3.Connection,
+        amount: int,
+        candidates: Sequence[dict[str, Any]],
+        day: str,
+    ) -> Decision:
+        with_pin = [c for c in candidates if "pin_block" in c]
+        if with_pin:
+            chosen = next((c["token"] for c in with_pin if self._pin_ok(conn, c)), None)
+            if chosen is None:
+                return Decision(False, "wrong_pin", None)
+        elif len(candidates) == 1:
+            chosen = candidates[0]["token"]
+        else:
+            return Decision(False, "pin_required", None)
+        row = conn.execute(
+            "SELECT status, daily_limit, balance FROM accounts WHERE token = ?", (chosen,)
+        ).fetchone()
+        if row is None:
+            return Decision(False, "unknown_account", chosen)
+        status, daily_limit, balance = row
+        if status != "active":
+            return Decision(False, status, chosen)
+        spent = conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM authorizations"
+            " WHERE token = ? AND day = ? AND decision = 'approved'",
+            (chosen, day),
+        ).fetchone()[0]
+        if spent + amount > daily_limit:
+            return Decision(False, "daily_limit", chosen)
+        if balance < amount:
+            return Decision(False, "insufficient_funds", chosen)
+        return Decision(True, "ok", chosen)
+
+    def _pin_ok(self, conn: sqlite3.Connection, candidate: dict[str, Any]) -> bool:
+        token = candidate["token"]
+        row = conn.execute(
+            "SELECT pin_salt, pin_hash FROM accounts WHERE token = ?", (token,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return False
+        try:
+            pin = decipher_pin_block(
+                self._pin_key, bytes.fromhex(candidate["pin_block"]), pan_for_token(token)
+            )
+        except (PinBlockError, ValueError):
+            return False
+        return hmac.compare_digest(hash_pin(pin, row[0]), row[1])
+
+    # -- ledger sync ------------------------------------------------------------------
+
+    def record_tx(
+        self, device_id: str, tx: dict[str, Any], status: str, signature_ok: bool | None
+    ) -> tuple[str, str]:
+        """(result, reason): recorded | duplicate | rejected. De-duplicated by tx id; an
+        approved offline transaction debits the balance once (online ones were debited
+        at authorization)."""
+        tx_id = tx.get("id") or tx.get("tx_id")
+        result, reason = "recorded", ""
+        if signature_ok is False:
+            result, reason = "rejected", "bad_signature"
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM transactions WHERE tx_id = ?", (tx_id,)).fetchone():
+                return "duplicate", ""
+            conn.execute(
+                "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tx_id,
+                    device_id,
+                    tx.get("token"),
+                    int(tx.get("amount", 0)),
+                    status,
+                    result,
+                    json.dumps(tx, sort_keys=True),
+                    time.time(),
+                    self._host_id,
+                ),
+            )
+            online = conn.execute(
+                "SELECT decision FROM authorizations WHERE tx_id = ?", (tx_id,)
+            ).fetchone()
+            if result == "recorded" and status == "approved" and online is None:
+                conn.execute(
+                    "UPDATE accounts SET balance = balance - ? WHERE token = ?",
+                    (int(tx.get("amount", 0)), tx.get("token")),
+                )
+        return result, reason
+
+    def transactions(self) -> list[dict[str, Any]]:
+        with self._db.lock:
+            return list(self._db.db.query("SELECT * FROM transactions ORDER BY received_at"))

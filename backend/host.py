@@ -1,0 +1,280 @@
+"""PaymentHost: the reference payment host on MQTT (in-process for tests and the demo,
+or `blinkpay-host serve`). Several hosts share the load through shared subscriptions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from backend.accounts import Accounts
+from backend.config import HostConfig
+from backend.db import HostDb
+from backend.shards import ShardPublisher
+from device.errors import BlinkpayError
+from device.net.client import Inbound, MqttLink
+from device.net.schemas import PayloadRejected
+from device.net.signing import load_private_key, seal
+from device.net.topics import DeviceTopics, ShardTopics, device_id_of, shared
+from device.store.keys import verify_document
+
+log = logging.getLogger(__name__)
+
+
+def read_pin_key(path: Path) -> bytes:
+    """The shared AES PIN key: a file of 32/48/64 hex digits or 16/24/32 raw bytes."""
+    data = Path(path).read_bytes().strip()
+    try:
+        key = bytes.fromhex(data.decode())
+    except (UnicodeDecodeError, ValueError):
+        key = data
+    if len(key) not in (16, 24, 32):
+        raise BlinkpayError(f"{path}: the PIN key must be 16, 24 or 32 bytes")
+    return key
+
+
+class PaymentHost:
+    def __init__(self, config: HostConfig) -> None:
+        self.config = config
+        prefix = config.mqtt.prefix
+        self.prefix = prefix
+        try:
+            signing_key = load_private_key(config.signing_key_file)
+            pin_key = read_pin_key(config.pin_key_file)
+        except (OSError, ValueError) as exc:
+            raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
+        self.db = HostDb(config.db_path)
+        self.accounts = Accounts(self.db, pin_key, config.host_id)
+        self.shards = ShardPublisher(
+            self.db,
+            self.accounts,
+            signing_key,
+            embedder_version=config.embedder_version,
+            dim=config.dim,
+            chunk_bytes=config.snapshot_chunk_bytes,
+        )
+        self._signing_key = signing_key
+        self.link = MqttLink(config.mqtt, config.host_id)
+        self.rejects = self.link.rejects
+        self.command_results: list[dict[str, Any]] = []
+        self.config_states: list[dict[str, Any]] = []
+        self.shard_acks: list[dict[str, Any]] = []
+        self._events = threading.Condition()
+        group = config.share_group
+        for suffix, message, handler in [
+            ("auth/req", "AuthRequest", self._on_auth),
+            ("tx", "Transaction", self._on_tx),
+            ("shard/req", "ShardRequest", self._on_shard_request),
+            ("shard/ack", "ShardAck", self._on_shard_ack),
+            ("config/state", "ConfigState", self._on_config_state),
+            ("cmd/+/result", "CommandResult", self._on_command_result),
+        ]:
+            self.link.subscribe(shared(f"{prefix}/dev/+/{suffix}", group), message, handler)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self, wait_s: float | None = 10.0) -> PaymentHost:
+        self.link.start()
+        if wait_s is not None and not self.link.wait_connected(wait_s):
+            raise BlinkpayError(f"host could not reach the broker at {self.config.mqtt.url}")
+        return self
+
+    def stop(self) -> None:
+        self.link.stop()
+        self.db.close()
+
+    # -- operator API ---------------------------------------------------------------------
+
+    def register_device(self, device_id: str, public_key: Ed25519PublicKey | bytes) -> None:
+        """Remember a terminal's public key so its transaction signatures are checked."""
+        pem = public_key
+        if isinstance(public_key, Ed25519PublicKey):
+            pem = public_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO devices (device_id, public_key_pem) VALUES (?, ?)"
+                " ON CONFLICT(device_id) DO UPDATE SET public_key_pem = excluded.public_key_pem",
+                (device_id, bytes(pem).decode()),
+            )
+
+    def enrol(
+        self,
+        token: str,
+        vector: np.ndarray,
+        *,
+        shard_id: str,
+        daily_limit: int = 10_000,
+        offline_allowance: int = 1_000,
+        balance: int = 10_000,
+        pin: str | None = None,
+        embedder_version: str | None = None,
+        publish: bool = True,
+    ) -> dict[str, Any]:
+        account = {
+            "status": "active",
+            "daily_limit": daily_limit,
+            "offline_allowance": offline_allowance,
+        }
+        delta = self.shards.enrol(
+            token,
+            vector,
+            shard_id=shard_id,
+            account=account,
+            balance=balance,
+            pin=pin,
+            embedder_version=embedder_version,
+        )
+        if publish:
+            self.publish_delta(delta)
+        return delta
+
+    def change(self, token: str, op: str, publish: bool = True) -> dict[str, Any]:
+        delta = self.shards.change(token, op)
+        if publish:
+            self.publish_delta(delta)
+        return delta
+
+    def publish_delta(self, delta: dict[str, Any]) -> bool:
+        """Publish a signed delta; a terminal that misses one sees a gap and asks for a snapshot."""
+        topic = ShardTopics(self.prefix, delta["shard_id"]).delta
+        return self.link.publish(topic, self.shards.delta_envelope(delta), qos=1)
+
+    def publish_snapshot(self, shard_id: str) -> int:
+        snapshot = self.shards.snapshot(shard_id)
+        topic = ShardTopics(self.prefix, shard_id).snapshot
+        envelopes = self.shards.snapshot_envelopes(snapshot)
+        for envelope in envelopes:
+            if not self.link.publish(topic, envelope, qos=1):
+                return 0
+        return int(snapshot["version"])
+
+    def send_config(self, device_id: str, version: int, config: dict[str, Any]) -> bool:
+        body = {"kind": "config", "device_id": device_id, "version": version, "config": config}
+        topic = DeviceTopics(self.prefix, device_id).config_set
+        return self.link.publish(topic, seal(self._signing_key, body), qos=1)
+
+    def send_command(self, device_id: str, name: str, args: dict[str, Any] | None = None) -> str:
+        request_id = uuid.uuid4().hex
+        body = {
+            "kind": "cmd",
+            "device_id": device_id,
+            "name": name,
+            "request_id": request_id,
+            "issued_at": time.time(),
+            "args": args or {},
+        }
+        topic = DeviceTopics(self.prefix, device_id).cmd(name)
+        self.link.publish(topic, seal(self._signing_key, body), qos=1)
+        return request_id
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        """Wait until `predicate(host)` holds (tests and the demo watch host state)."""
+        deadline = time.monotonic() + timeout
+        with self._events:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._events.wait(min(remaining, 0.1))
+        return True
+
+    def _notify(self) -> None:
+        with self._events:
+            self._events.notify_all()
+
+    # -- inbound (network thread) -------------------------------------------------------
+
+    def _device(self, message: Inbound) -> str:
+        device_id = device_id_of(self.prefix, message.topic)
+        if device_id is None or device_id != message.payload.get("device_id", device_id):
+            raise PayloadRejected("wrong_device", message.topic)
+        return device_id
+
+    def _on_auth(self, message: Inbound) -> None:
+        device_id = self._device(message)
+        request = message.payload
+        decision = self.accounts.authorize(
+            device_id, request["tx_id"], request["amount"], request["candidates"]
+        )
+        response: dict[str, Any] = {
+            "v": 1,
+            "request_id": request["request_id"],
+            "tx_id": request["tx_id"],
+            "decision": "approved" if decision.approved else "declined",
+            "reason": decision.reason,
+            "host_id": self.config.host_id,
+        }
+        if decision.token is not None and decision.approved:
+            response["token"] = decision.token
+        topic = message.response_topic or DeviceTopics(self.prefix, device_id).auth_resp
+        self.link.publish(topic, response, qos=1, correlation_data=message.correlation_data)
+        self._notify()
+
+    def _on_tx(self, message: Inbound) -> None:
+        device_id = self._device(message)
+        tx = message.payload["tx"]
+        signature_ok = self._check_signature(device_id, tx, message.payload["signature"])
+        result, reason = self.accounts.record_tx(
+            device_id, tx, message.payload["status"], signature_ok
+        )
+        ack: dict[str, Any] = {
+            "v": 1,
+            "tx_id": tx.get("id") or tx.get("tx_id"),
+            "result": result,
+            "host_id": self.config.host_id,
+        }
+        if reason:
+            ack["reason"] = reason
+        self.link.publish(DeviceTopics(self.prefix, device_id).tx_ack, ack, qos=1)
+        self._notify()
+
+    def _check_signature(self, device_id: str, tx: dict[str, Any], signature: str) -> bool | None:
+        with self.db.lock:
+            row = self.db.db.execute(
+                "SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id]
+            ).fetchone()
+        if row is None or row[0] is None:
+            return False if self.config.require_device_keys else None
+        key = serialization.load_pem_public_key(row[0].encode())
+        if not isinstance(key, Ed25519PublicKey):
+            return False
+        return verify_document({**tx, "signature": signature}, key)
+
+    def _on_shard_request(self, message: Inbound) -> None:
+        self._device(message)
+        version = self.publish_snapshot(message.payload["shard_id"])
+        log.info("snapshot v%s of %s sent", version, message.payload["shard_id"])
+        self._notify()
+
+    def _on_shard_ack(self, message: Inbound) -> None:
+        device_id = self._device(message)
+        ack = message.payload
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO devices (device_id, shard_id, shard_version, last_seen)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET"
+                " shard_id = excluded.shard_id, shard_version = excluded.shard_version,"
+                " last_seen = excluded.last_seen",
+                (device_id, ack["shard_id"], ack["version"], time.time()),
+            )
+        self.shard_acks.append(ack)
+        self._notify()
+
+    def _on_config_state(self, message: Inbound) -> None:
+        self._device(message)
+        self.config_states.append(message.payload)
+        self._notify()
+
+    def _on_command_result(self, message: Inbound) -> None:
+        self._device(message)
+        self.command_results.append(message.payload)
+        self._notify()

@@ -1,0 +1,172 @@
+"""Template shards on the host: enrolment and account changes become signed, sequenced
+deltas; a snapshot is the whole shard, serialised, hashed, chunked and signed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import sqlite3
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from backend.accounts import Accounts, vector_b64
+from backend.db import HostDb
+from device.errors import BlinkpayError
+from device.net.signing import seal
+
+STATUS_OPS = {"suspend": "suspended", "revoke": "revoked", "reactivate": "active"}
+
+
+class ShardPublisher:
+    def __init__(
+        self,
+        db: HostDb,
+        accounts: Accounts,
+        signing_key: Ed25519PrivateKey,
+        *,
+        embedder_version: str,
+        dim: int,
+        chunk_bytes: int,
+    ) -> None:
+        self._db = db
+        self._accounts = accounts
+        self._key = signing_key
+        self.embedder_version = embedder_version
+        self.dim = dim
+        self._chunk_bytes = chunk_bytes
+
+    def _next_seq(self, conn: sqlite3.Connection, shard_id: str) -> int:
+        row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO shards VALUES (?, 1, ?, ?)",
+                (shard_id, self.embedder_version, self.dim),
+            )
+            return 1
+        conn.execute("UPDATE shards SET seq = seq + 1 WHERE shard_id = ?", (shard_id,))
+        return int(row[0]) + 1
+
+    def _delta(self, shard_id: str, seq: int, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "shard_id": shard_id,
+            "seq": seq,
+            "embedder_version": self.embedder_version,
+            "dim": self.dim,
+            "ops": ops,
+        }
+
+    def enrol(
+        self,
+        token: str,
+        vector: np.ndarray,
+        *,
+        shard_id: str,
+        account: dict[str, Any],
+        balance: int | None = None,
+        pin: str | None = None,
+        embedder_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Add or replace a customer's template and account; returns the delta to publish."""
+        if embedder_version not in (None, self.embedder_version):
+            raise BlinkpayError(
+                f"template from embedder {embedder_version}, shard uses {self.embedder_version}"
+            )
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vec))
+        if vec.shape[0] != self.dim or not math.isfinite(norm) or norm == 0:
+            raise BlinkpayError(f"template must be a finite non-zero {self.dim}-D vector")
+        vec = vec / norm
+        with self._db.transaction() as conn:
+            existed = self._accounts.upsert(
+                conn, token, shard_id, account, balance=balance, pin=pin
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO templates VALUES (?, ?, ?, ?)",
+                (token, self.embedder_version, self.dim, vec.astype("<f4").tobytes()),
+            )
+            seq = self._next_seq(conn, shard_id)
+        op = {
+            "op": "update" if existed else "add",
+            "token": token,
+            "vector_b64": vector_b64(vec),
+            "account": {k: account[k] for k in ("status", "daily_limit", "offline_allowance")},
+        }
+        return self._delta(shard_id, seq, [op])
+
+    def change(self, token: str, op: str) -> dict[str, Any]:
+        """suspend | revoke | reactivate | delete a customer; returns the delta to publish."""
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT shard_id FROM accounts WHERE token = ?", (token,)).fetchone()
+            if row is None:
+                raise BlinkpayError(f"unknown token {token}")
+            shard_id = row[0]
+            if op == "delete":
+                conn.execute("DELETE FROM templates WHERE token = ?", (token,))
+                conn.execute("DELETE FROM accounts WHERE token = ?", (token,))
+            elif op in STATUS_OPS:
+                conn.execute(
+                    "UPDATE accounts SET status = ? WHERE token = ?", (STATUS_OPS[op], token)
+                )
+            else:
+                raise BlinkpayError(f"unknown op {op}")
+            seq = self._next_seq(conn, shard_id)
+        return self._delta(shard_id, seq, [{"op": op, "token": token}])
+
+    def snapshot(self, shard_id: str) -> dict[str, Any]:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+            if row is None:
+                self._next_seq(conn, shard_id)
+                version = 1
+            else:
+                version = int(row[0])
+            rows = conn.execute(
+                "SELECT a.token, t.vector, a.status, a.daily_limit, a.offline_allowance"
+                " FROM accounts a JOIN templates t ON t.token = a.token"
+                " WHERE a.shard_id = ? ORDER BY a.token",
+                (shard_id,),
+            ).fetchall()
+        records = [
+            {
+                "token": token,
+                "vector_b64": base64.b64encode(blob).decode(),
+                "account": {"status": status, "daily_limit": limit, "offline_allowance": allow},
+            }
+            for token, blob, status, limit, allow in rows
+        ]
+        return {
+            "shard_id": shard_id,
+            "version": version,
+            "embedder_version": self.embedder_version,
+            "dim": self.dim,
+            "records": records,
+        }
+
+    def snapshot_envelopes(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+        """The signed ShardSnapshotChunk payloads of a snapshot, in order."""
+        blob = json.dumps(snapshot, separators=(",", ":")).encode()
+        digest = hashlib.sha256(blob).hexdigest()
+        pieces = [blob[i : i + self._chunk_bytes] for i in range(0, len(blob), self._chunk_bytes)]
+        return [
+            seal(
+                self._key,
+                {
+                    "kind": "snapshot_chunk",
+                    "shard_id": snapshot["shard_id"],
+                    "version": snapshot["version"],
+                    "index": index,
+                    "count": len(pieces),
+                    "size": len(blob),
+                    "sha256": digest,
+                    "data_b64": base64.b64encode(piece).decode(),
+                },
+            )
+            for index, piece in enumerate(pieces)
+        ]
+
+    def delta_envelope(self, delta: dict[str, Any]) -> dict[str, Any]:
+        return seal(self._key, {"kind": "delta", "delta": delta})

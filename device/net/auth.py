@@ -1,0 +1,129 @@
+"""Online authorization: a request on auth/req, the answer on auth/resp, or a timeout.
+
+MQTT 5: the request carries the response topic and the request id as correlation data.
+MQTT 3.1.1: the host answers on auth/resp and the request id in the payload correlates.
+Late answers (after the timeout) and duplicates find no waiting request and are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from device.net.client import Inbound, MqttLink
+from device.net.topics import DeviceTopics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AuthCandidate:
+    token: str
+    pin_block: bytes | None = None  # the encrypted ISO 9564 format-4 block (16 bytes)
+
+
+@dataclass(frozen=True)
+class AuthReply:
+    request_id: str
+    tx_id: str
+    approved: bool
+    reason: str
+    token: str | None
+    host_id: str | None
+
+
+@dataclass
+class _Pending:
+    tx_id: str
+    done: threading.Event
+    reply: AuthReply | None = None
+
+
+class Authorizer:
+    """Thread-safe: any thread may call `authorize`; it blocks for at most the timeout."""
+
+    def __init__(self, link: MqttLink, topics: DeviceTopics, timeout_s: float) -> None:
+        self._link = link
+        self._topics = topics
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
+        self.late_or_duplicate = 0
+        self.timeouts = 0
+        link.subscribe(topics.auth_resp, "AuthResponse", self._on_response)
+
+    def authorize(
+        self,
+        *,
+        tx_id: str,
+        amount: int,
+        currency: str,
+        candidates: Sequence[AuthCandidate],
+        timeout_s: float | None = None,
+    ) -> AuthReply | None:
+        """The host's answer, or None (offline or no answer in time: use the offline rules)."""
+        if not self._link.connected:
+            return None
+        request_id = uuid.uuid4().hex
+        waiting = _Pending(tx_id, threading.Event())
+        with self._lock:
+            self._pending[request_id] = waiting
+        payload: dict[str, Any] = {
+            "v": 1,
+            "request_id": request_id,
+            "device_id": self._topics.device_id,
+            "tx_id": tx_id,
+            "amount": int(amount),
+            "currency": currency,
+            "ts": time.time(),
+            "candidates": [_candidate(c) for c in candidates],
+        }
+        try:
+            sent = self._link.publish(
+                self._topics.auth_req,
+                payload,
+                qos=1,
+                response_topic=self._topics.auth_resp,
+                correlation_data=request_id.encode(),
+            )
+            if sent:
+                waiting.done.wait(self._timeout_s if timeout_s is None else timeout_s)
+        finally:
+            with self._lock:
+                self._pending.pop(request_id, None)
+        if waiting.reply is None and sent:
+            self.timeouts += 1
+        return waiting.reply
+
+    def _on_response(self, message: Inbound) -> None:
+        payload = message.payload
+        request_id = payload["request_id"]
+        if message.correlation_data is not None:
+            request_id = message.correlation_data.decode("utf-8", "replace")
+        with self._lock:
+            waiting = self._pending.get(request_id)
+            if waiting is None or waiting.reply is not None or waiting.tx_id != payload["tx_id"]:
+                self.late_or_duplicate += 1
+                log.info("ignored late or duplicate authorization response %s", request_id)
+                return
+            waiting.reply = AuthReply(
+                request_id=request_id,
+                tx_id=payload["tx_id"],
+                approved=payload["decision"] == "approved",
+                reason=payload["reason"],
+                token=payload.get("token"),
+                host_id=payload.get("host_id"),
+            )
+        waiting.done.set()
+
+
+def _candidate(candidate: AuthCandidate) -> dict[str, Any]:
+    item: dict[str, Any] = {"token": candidate.token}
+    if candidate.pin_block is not None:
+        item["pin_block"] = candidate.pin_block.hex()
+    return item

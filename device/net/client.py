@@ -1,0 +1,393 @@
+"""The MQTT link: paho-mqtt 2.x with MQTT 5 (3.1.1 fallback), TLS / mutual TLS, a retained
+status with a last will, reconnects with exponential backoff and jitter, QoS 1 sessions
+that survive reconnects, and a validating inbound dispatcher that counts what it refuses.
+
+One network thread runs paho's loop; handlers run on it and must be quick (the services
+hand anything touching the store or the hardware to the app's thread through `pump`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from device.net import schemas
+from device.net.config import MqttConfig
+from device.net.schemas import PayloadRejected
+
+log = logging.getLogger(__name__)
+
+# CONNACK codes meaning "this broker does not speak MQTT 5" (v5 reason 132, v3 return code 1).
+_UNSUPPORTED_PROTOCOL = {132, 1}
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A validated inbound message."""
+
+    topic: str
+    payload: dict[str, Any]
+    correlation_data: bytes | None = None
+    response_topic: str | None = None
+    retain: bool = False
+
+
+Handler = Callable[[Inbound], None]
+
+
+@dataclass
+class _Route:
+    filter: str  # the filter as matched against topics (no $share/<group>/ prefix)
+    subscribe_as: str
+    message: str  # components/messages/<message> in docs/asyncapi.yaml
+    handler: Handler
+    qos: int
+
+
+class RejectCounter:
+    """Thread-safe counters of refused inbound messages by reason (telemetry's `rejected`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def add(self, reason: str) -> None:
+        with self._lock:
+            self._counts[reason] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def __getitem__(self, reason: str) -> int:
+        with self._lock:
+            return self._counts[reason]
+
+
+def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
+    """Exponential backoff with 'equal jitter': half the step fixed, half random."""
+    step = min(high, low * (2 ** min(attempt, 30)))
+    return step / 2 + rng.uniform(0, step / 2)
+
+
+class MqttLink:
+    """A supervised MQTT connection with one owner id (the device id, or a host id)."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        *,
+        status_topic: str | None = None,
+        software: str = "",
+        rejects: RejectCounter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.client_id = client_id
+        self.status_topic = status_topic
+        self.software = software
+        self.boot_id = uuid.uuid4().hex
+        self.rejects = rejects or RejectCounter()
+        self.protocol: str = "3.1.1" if config.protocol == "3.1.1" else "5"
+        self.broker_rtt_ms: float | None = None
+        self._rng = rng or random.Random()
+        self._routes: list[_Route] = []
+        self._connect_listeners: list[Callable[[bool], None]] = []
+        self._lock = threading.Lock()
+        self._status_seq = 0
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._ever_connected = False
+        self._connack_refused: int | None = None
+        self._sent_at: dict[int, float] = {}
+        self._thread: threading.Thread | None = None
+        url = urlparse(config.url)
+        self._tls = url.scheme == "mqtts"
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or (8883 if self._tls else 1883)
+        self._client = self._new_client()
+
+    # -- public API -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def on_connect(self, listener: Callable[[bool], None]) -> None:
+        """`listener(session_present)` runs on the network thread after each CONNACK."""
+        self._connect_listeners.append(listener)
+
+    def subscribe(self, topic_filter: str, message: str, handler: Handler, qos: int = 1) -> None:
+        """Route messages on `topic_filter` through the `message` schema to `handler`.
+
+        Call before start(); subscriptions are renewed on every connect."""
+        schemas.validator(message)  # fail fast on a name the spec does not have
+        match_filter = topic_filter
+        if topic_filter.startswith("$share/"):
+            match_filter = topic_filter.split("/", 2)[2]
+        self._routes.append(_Route(match_filter, topic_filter, message, handler, qos))
+
+    def publish(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
+    ) -> bool:
+        """Publish JSON; False (nothing queued) when not connected."""
+        if not self.connected:
+            return False
+        properties = None
+        if self.protocol == "5" and (response_topic or correlation_data):
+            properties = Properties(PacketTypes.PUBLISH)
+            if response_topic:
+                properties.ResponseTopic = response_topic
+            if correlation_data:
+                properties.CorrelationData = correlation_data
+        info = self._client.publish(
+            topic, schemas.dumps(payload), qos=qos, retain=retain, properties=properties
+        )
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        if qos > 0:
+            with self._lock:
+                self._sent_at[info.mid] = time.monotonic()
+                if len(self._sent_at) > 10_000:  # PUBACKs lost with a dropped session
+                    self._sent_at.clear()
+        return True
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Publish `offline` (retained, reason shutdown), disconnect cleanly (no last will)."""
+        if self._thread is None:
+            return
+        if self.connected and self.status_topic:
+            info = self._client.publish(
+                self.status_topic,
+                schemas.dumps(self._status("offline", reason="shutdown")),
+                qos=1,
+                retain=True,
+            )
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning("offline status not confirmed before shutdown")
+        self._stop.set()
+        self._client.disconnect()
+        self._thread.join(timeout)
+        self._thread = None
+        self._connected.clear()
+
+    # -- connection supervision -------------------------------------------------------
+
+    def _new_client(self) -> mqtt.Client:
+        v5 = self.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        if self._tls:
+            cfg = self.config
+            client.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                keyfile=str(cfg.key_file) if cfg.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def _status(self, state: str, reason: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            self._status_seq += 1
+            seq = self._status_seq
+        status: dict[str, Any] = {
+            "v": 1,
+            "device_id": self.client_id,
+            "state": state,
+            "boot_id": self.boot_id,
+            "seq": seq,
+        }
+        if reason:
+            status["reason"] = reason
+        if state == "online":
+            status.update(ts=time.time(), protocol=self.protocol)
+            if self.software:
+                status["software"] = self.software
+        else:
+            status["ts"] = time.time()
+        return status
+
+    def _connect_once(self) -> None:
+        if self.status_topic:
+            will = self._status("offline", reason="lost")
+            will.pop("ts")  # the broker sends it later; a connect-time stamp would mislead
+            self._client.will_set(self.status_topic, schemas.dumps(will), qos=1, retain=True)
+        if self.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.config.session_expiry_s
+            self._client.connect(
+                self.host,
+                self.port,
+                keepalive=self.config.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:
+            self._client.connect(self.host, self.port, keepalive=self.config.keepalive_s)
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            self._connack_refused = None
+            try:
+                self._connect_once()
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                log.info("mqtt connect to %s:%s failed: %s", self.host, self.port, exc)
+            else:
+                while not self._stop.is_set():
+                    if self._client.loop(timeout=0.2) != mqtt.MQTT_ERR_SUCCESS:
+                        break
+                    if self._connack_refused is not None:
+                        break
+                self._connected.clear()
+                if self._connected_since_attempt():
+                    attempt = 0
+            if self._stop.is_set():
+                break
+            if self._should_fall_back():
+                log.warning("broker refused MQTT 5; falling back to MQTT 3.1.1")
+                self.protocol = "3.1.1"
+                self._client = self._new_client()
+                continue
+            delay = backoff_delay(
+                attempt, self.config.reconnect_min_s, self.config.reconnect_max_s, self._rng
+            )
+            attempt += 1
+            self._stop.wait(delay)
+
+    def _connected_since_attempt(self) -> bool:
+        return self._connack_refused is None and self._ever_connected
+
+    def _should_fall_back(self) -> bool:
+        return (
+            self.config.protocol == "auto"
+            and self.protocol == "5"
+            and not self._ever_connected
+            and self._connack_refused in _UNSUPPORTED_PROTOCOL
+        )
+
+    # -- paho callbacks (network thread) ----------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._connack_refused = int(reason_code.value)
+            log.warning("broker refused the connection: %s", reason_code)
+            return
+        self._ever_connected = True
+        for route in self._routes:
+            client.subscribe(route.subscribe_as, qos=route.qos)
+        if self.status_topic:
+            client.publish(
+                self.status_topic, schemas.dumps(self._status("online")), qos=1, retain=True
+            )
+        self._connected.set()
+        log.info("mqtt connected to %s:%s (MQTT %s)", self.host, self.port, self.protocol)
+        for listener in self._connect_listeners:
+            try:
+                listener(bool(flags.session_present))
+            except Exception:
+                log.exception("connect listener failed")
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.info("mqtt disconnected: %s", reason_code)
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            sent = self._sent_at.pop(mid, None)
+        if sent is not None:
+            self.broker_rtt_ms = (time.monotonic() - sent) * 1000.0
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        topic = message.topic
+        route = next(
+            (r for r in self._routes if mqtt.topic_matches_sub(r.filter, topic)),
+            None,
+        )
+        if route is None:
+            self.rejects.add("unrouted")
+            return
+        try:
+            payload = schemas.parse(route.message, message.payload, self.config.max_payload_bytes)
+            props = getattr(message, "properties", None)
+            inbound = Inbound(
+                topic=topic,
+                payload=payload,
+                correlation_data=getattr(props, "CorrelationData", None),
+                response_topic=getattr(props, "ResponseTopic", None),
+                retain=bool(message.retain),
+            )
+            route.handler(inbound)
+        except PayloadRejected as exc:
+            self.rejects.add(exc.reason)
+            log.warning("refused %s on %s: %s", route.message, topic, exc)
+        except Exception:
+            self.rejects.add("handler_error")
+            log.exception("handler for %s failed", topic)

@@ -1,0 +1,98 @@
+"""Payload validation against the message schemas of docs/asyncapi.yaml (the one source).
+
+The spec ships inside the package as device/net/asyncapi.yaml (a link to docs/asyncapi.yaml
+in a checkout, a copy in a wheel), so the terminal and the host validate with exactly the
+schemas the contract documents.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+SPEC_URI = "urn:blinkpay:asyncapi"
+
+
+class PayloadRejected(Exception):
+    """An inbound payload refused before any handler saw it; `reason` is a counter key."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@cache
+def load_spec() -> dict[str, Any]:
+    text = resources.files("device.net").joinpath("asyncapi.yaml").read_text(encoding="utf-8")
+    spec = yaml.safe_load(text)
+    if not isinstance(spec, dict) or spec.get("asyncapi") != "3.0.0":
+        raise RuntimeError("device/net/asyncapi.yaml is not an AsyncAPI 3.0.0 document")
+    return spec
+
+
+@cache
+def _registry() -> Registry:
+    resource = Resource(contents=load_spec(), specification=DRAFT7)
+    return Registry().with_resource(SPEC_URI, resource)
+
+
+def message_names() -> list[str]:
+    return sorted(load_spec()["components"]["messages"])
+
+
+@cache
+def validator(message: str) -> Draft7Validator:
+    """The JSON Schema validator of a message's payload (components/messages/<message>)."""
+    payload = load_spec()["components"]["messages"][message]["payload"]
+    ref = payload["$ref"]
+    return Draft7Validator({"$ref": f"{SPEC_URI}{ref}"}, registry=_registry())
+
+
+@cache
+def schema_validator(schema: str) -> Draft7Validator:
+    """Validator for a named component schema (e.g. the reassembled ShardSnapshot)."""
+    return Draft7Validator(
+        {"$ref": f"{SPEC_URI}#/components/schemas/{schema}"}, registry=_registry()
+    )
+
+
+def check(message: str, payload: Any) -> None:
+    """Raise PayloadRejected('schema') when `payload` does not match the message schema."""
+    _check_with(validator(message), payload)
+
+
+def check_schema(schema: str, payload: Any) -> None:
+    _check_with(schema_validator(schema), payload)
+
+
+def _check_with(checker: Draft7Validator, payload: Any) -> None:
+    error = next(iter(checker.iter_errors(payload)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise PayloadRejected("schema", f"{where}: {error.message[:200]}")
+
+
+def parse(message: str, raw: bytes, max_bytes: int) -> dict[str, Any]:
+    """Size check, UTF-8 JSON object, schema: the gate every inbound payload passes."""
+    if len(raw) > max_bytes:
+        raise PayloadRejected("oversize", f"{len(raw)} bytes > {max_bytes}")
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadRejected("malformed", str(exc)[:200]) from None
+    if not isinstance(payload, dict):
+        raise PayloadRejected("malformed", "not a JSON object")
+    check(message, payload)
+    return payload
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

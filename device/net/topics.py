@@ -1,0 +1,96 @@
+"""Topic names of the MQTT contract (docs/asyncapi.yaml, channels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SHARE_GROUP = "blinkpay-hosts"
+COMMAND_NAMES = ("resync", "selftest", "gate-test", "reboot")
+
+
+@dataclass(frozen=True)
+class DeviceTopics:
+    prefix: str
+    device_id: str
+
+    def _t(self, suffix: str) -> str:
+        return f"{self.prefix}/dev/{self.device_id}/{suffix}"
+
+    @property
+    def status(self) -> str:
+        return self._t("status")
+
+    @property
+    def telemetry(self) -> str:
+        return self._t("telemetry")
+
+    @property
+    def events(self) -> str:
+        return self._t("events")
+
+    @property
+    def tx(self) -> str:
+        return self._t("tx")
+
+    @property
+    def tx_ack(self) -> str:
+        return self._t("tx/ack")
+
+    @property
+    def auth_req(self) -> str:
+        return self._t("auth/req")
+
+    @property
+    def auth_resp(self) -> str:
+        return self._t("auth/resp")
+
+    @property
+    def config_set(self) -> str:
+        return self._t("config/set")
+
+    @property
+    def config_state(self) -> str:
+        return self._t("config/state")
+
+    @property
+    def shard_req(self) -> str:
+        return self._t("shard/req")
+
+    @property
+    def shard_ack(self) -> str:
+        return self._t("shard/ack")
+
+    def cmd(self, name: str) -> str:
+        return self._t(f"cmd/{name}")
+
+    def cmd_result(self, name: str) -> str:
+        return self._t(f"cmd/{name}/result")
+
+
+@dataclass(frozen=True)
+class ShardTopics:
+    prefix: str
+    shard_id: str
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.prefix}/shard/{self.shard_id}/snapshot"
+
+    @property
+    def delta(self) -> str:
+        return f"{self.prefix}/shard/{self.shard_id}/delta"
+
+
+def device_id_of(prefix: str, topic: str) -> str | None:
+    """The {device_id} of a per-device topic, or None when the topic is not one."""
+    head = f"{prefix}/dev/"
+    if not topic.startswith(head):
+        return None
+    rest = topic[len(head) :]
+    device_id, _, tail = rest.partition("/")
+    return device_id if device_id and tail else None
+
+
+def shared(filter_: str, group: str = SHARE_GROUP) -> str:
+    """A shared subscription so several hosts split the messages of one topic filter."""
+    return f"$share/{group}/{filter_}"

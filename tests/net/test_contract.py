@@ -1,0 +1,115 @@
+"""docs/asyncapi.yaml is valid AsyncAPI 3.0, covers DESIGN.md's topics, and its examples
+match their schemas; the runtime validator reads the same file."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from device.net import schemas
+from device.paths import REPO_ROOT
+
+SPEC = REPO_ROOT / "docs" / "asyncapi.yaml"
+
+
+def test_spec_is_valid_asyncapi_3() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        asyncapi3 = pytest.importorskip("asyncapi3")
+    document = yaml.safe_load(SPEC.read_text())
+    model = asyncapi3.AsyncAPI3.model_validate(document)
+    assert model.asyncapi == "3.0.0"
+    broken = dict(document, channels={**document["channels"], "status": {"adress": "x"}})
+    with pytest.raises(ValueError):
+        asyncapi3.AsyncAPI3.model_validate(broken)
+
+
+def test_runtime_schemas_are_the_documented_ones() -> None:
+    shipped = Path(schemas.__file__).with_name("asyncapi.yaml")
+    assert shipped.resolve().read_bytes() == SPEC.read_bytes()
+    assert schemas.load_spec() == yaml.safe_load(SPEC.read_text())
+
+
+def _resolve(document: dict, ref: str) -> dict:
+    node = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def test_every_reference_resolves_and_every_message_has_examples() -> None:
+    document = schemas.load_spec()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                _resolve(document, node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    for name, message in document["components"]["messages"].items():
+        assert message.get("examples"), f"{name} has no example"
+
+
+def test_every_example_validates() -> None:
+    count = 0
+    for name, message in schemas.load_spec()["components"]["messages"].items():
+        for example in message["examples"]:
+            schemas.check(name, example["payload"])
+            count += 1
+    assert count >= 20
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "blinkpay/v1/dev/{device_id}/status",
+        "blinkpay/v1/dev/{device_id}/telemetry",
+        "blinkpay/v1/dev/{device_id}/events",
+        "blinkpay/v1/dev/{device_id}/tx",
+        "blinkpay/v1/dev/{device_id}/tx/ack",
+        "blinkpay/v1/dev/{device_id}/auth/req",
+        "blinkpay/v1/dev/{device_id}/auth/resp",
+        "blinkpay/v1/dev/{device_id}/cmd/{name}",
+        "blinkpay/v1/dev/{device_id}/cmd/{name}/result",
+        "blinkpay/v1/dev/{device_id}/config/set",
+        "blinkpay/v1/dev/{device_id}/config/state",
+        "blinkpay/v1/dev/{device_id}/shard/req",
+        "blinkpay/v1/dev/{device_id}/shard/ack",
+        "blinkpay/v1/shard/{shard_id}/snapshot",
+        "blinkpay/v1/shard/{shard_id}/delta",
+    ],
+)
+def test_design_topics_are_documented(address: str) -> None:
+    addresses = {c["address"] for c in schemas.load_spec()["channels"].values()}
+    assert address in addresses
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "malformed"),
+        (b"[1, 2]", "malformed"),
+        (b"\xff\xfe", "malformed"),
+        (b'{"v": 1, "tx_id": "nope", "result": "recorded"}', "schema"),
+        (b'{"v": 1}' + b" " * 5000, "oversize"),
+    ],
+)
+def test_parse_refuses_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(schemas.PayloadRejected) as refused:
+        schemas.parse("TxAck", raw, max_bytes=4096)
+    assert refused.value.reason == reason
+
+
+def test_event_schema_is_closed_against_biometrics() -> None:
+    event = {"v": 1, "device_id": "d1", "boot_id": "0" * 32, "seq": 1, "ts": 1.0, "type": "x"}
+    schemas.check("Event", event)
+    with pytest.raises(schemas.PayloadRejected):
+        schemas.check("Event", {**event, "embedding": [0.1, 0.2]})
