@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # BCM 0 and 1 are the HAT ID EEPROM bus; 2..27 are the user GPIOs on the 40-pin header.
 BCM_USER_PINS = range(2, 28)
@@ -24,7 +24,13 @@ class PinMap(_Section):
     led_prompt: int = 23
     buzzer: int = 18
     relay: int = 24
-    passage: int | None = 25  # None = the gate has no "person passed" contact
+    passage: int | None = 25  # None (`passage = false` in TOML) = the gate has no PASS contact
+
+    @field_validator("passage", mode="before")
+    @classmethod
+    def _false_means_no_contact(cls, value: object) -> object:
+        # TOML has no null: `passage = false` says the gate has no "person passed" contact.
+        return None if value is False else value
 
     def named_pins(self) -> dict[str, int]:
         """Every pin in use, by role (keypad_row0.., led_green, ..)."""
