@@ -1,0 +1,166 @@
+"""One call from frame to faces: detect, track, landmarks, eye openness, align, gate, embed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from device.paths import default_models_dir
+from device.vision.align import chip_matrix, dlib5_from_mesh, extract_chip
+from device.vision.config import VisionConfig
+from device.vision.detector import Detection, FaceDetector
+from device.vision.embedder import FaceEmbedder
+from device.vision.landmarks import (
+    EyeOpenness,
+    FaceMesh,
+    eye_openness,
+    head_pose,
+    roi_from_detection,
+    roi_from_landmarks,
+)
+from device.vision.models import ModelError, load_manifest
+from device.vision.quality import Quality, assess
+from device.vision.tracking import FaceTracker
+
+DEFAULT_CHIP_SIZE = 150
+DEFAULT_CHIP_PADDING = 0.25
+
+
+@dataclass
+class FaceResult:
+    """One face in one frame. Coordinates are frame pixels (x right, y down)."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 from the detector
+    score: float  # detector confidence 0..1
+    keypoints: np.ndarray  # (6, 2) detector keypoints, see Detection
+    landmarks: np.ndarray  # (468, 3) face mesh; z in x's scale
+    points5: np.ndarray  # (5, 2) dlib shape_predictor_5 points predicted from the mesh
+    eyes: EyeOpenness  # eye aspect ratios, see docs/vision.md
+    quality: Quality
+    track_id: int | None  # stable across frames for the same face; None when not tracking
+    chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
+    embedding: np.ndarray | None = None  # L2-normalised float32, None unless embedded
+
+    @property
+    def centre(self) -> np.ndarray:
+        return np.array([(self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2])
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent per stage in the last process() call (for the benchmark)."""
+
+    detect: float = 0.0
+    landmarks: float = 0.0
+    align: float = 0.0
+    embed: float = 0.0
+
+
+class FacePipeline:
+    def __init__(
+        self,
+        config: VisionConfig,
+        detector: FaceDetector,
+        mesh: FaceMesh,
+        embedder: FaceEmbedder | None,
+    ) -> None:
+        self.config = config
+        self.detector = detector
+        self.mesh = mesh
+        self.embedder = embedder
+        self.tracker = FaceTracker(config.track_min_iou, config.track_max_age_s)
+        self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
+        self.chip_padding = embedder.chip_padding if embedder else DEFAULT_CHIP_PADDING
+        self.last_times = StageTimes()
+
+    @classmethod
+    def from_config(cls, config: VisionConfig, *, with_embedder: bool = True) -> FacePipeline:
+        """Load (and sha256-check) every model named by the manifest; ModelError if any
+        is missing or corrupted."""
+        manifest = load_manifest(config.models_dir or default_models_dir())
+        detector = FaceDetector(manifest, config.threads, config.detector_min_score)
+        mesh = FaceMesh(manifest, config.threads)
+        embedder = FaceEmbedder(manifest, config.threads) if with_embedder else None
+        return cls(config, detector, mesh, embedder)
+
+    @property
+    def embedder_version(self) -> str:
+        if self.embedder is None:
+            raise ModelError("pipeline was built without the embedder")
+        return self.embedder.version
+
+    def process(
+        self,
+        rgb: np.ndarray,
+        timestamp: float,
+        *,
+        embed: bool = True,
+        track: bool = True,
+        gate: bool = True,
+    ) -> list[FaceResult]:
+        """Faces in one RGB uint8 frame (H, W, 3), largest first.
+
+        embed=False is the cheap per-frame mode (landmarks and eye openness only, for
+        blink tracking at full frame rate); call embed(face) later when needed. With
+        gate=True a face is embedded only when its quality gate passes.
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError("frame must be RGB uint8 (H, W, 3)")
+        times = StageTimes()
+        t0 = time.perf_counter()
+        detections = self.detector.detect(rgb)
+        detections.sort(key=lambda d: d.width * d.height, reverse=True)
+        detections = detections[: self.config.max_faces]
+        times.detect = (time.perf_counter() - t0) * 1000
+        ids: list[int | None] = [None] * len(detections)
+        if track:
+            ids = list(self.tracker.update([d.box for d in detections], timestamp))
+        faces = [self._face(rgb, det, tid, times) for det, tid in zip(detections, ids, strict=True)]
+        if embed and self.embedder is not None:
+            for face in faces:
+                if face.quality.ok or not gate:
+                    t = time.perf_counter()
+                    face.embedding = self.embedder.embed(face.chip)
+                    times.embed += (time.perf_counter() - t) * 1000
+        self.last_times = times
+        return faces
+
+    def _face(
+        self, rgb: np.ndarray, det: Detection, track_id: int | None, times: StageTimes
+    ) -> FaceResult:
+        t = time.perf_counter()
+        mesh = self.mesh.run(rgb, roi_from_detection(det))
+        if self.config.mesh_refine and mesh.presence >= 0.5:
+            mesh = self.mesh.run(rgb, roi_from_landmarks(mesh.points))
+        times.landmarks += (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        points5 = dlib5_from_mesh(mesh.points)
+        chip = extract_chip(
+            rgb, chip_matrix(points5, self.chip_size, self.chip_padding), self.chip_size
+        )
+        times.align += (time.perf_counter() - t) * 1000
+        yaw, pitch = head_pose(mesh.points)
+        quality = assess(self.config, min(det.width, det.height), yaw, pitch, chip, mesh.presence)
+        return FaceResult(
+            box=det.box,
+            score=det.score,
+            keypoints=det.keypoints,
+            landmarks=mesh.points,
+            points5=points5,
+            eyes=eye_openness(mesh.points),
+            quality=quality,
+            track_id=track_id,
+            chip=chip,
+        )
+
+    def embed(self, face: FaceResult) -> np.ndarray:
+        """Embed a face found earlier (e.g. in the cheap mode); stores and returns it."""
+        if self.embedder is None:
+            raise ModelError("pipeline was built without the embedder")
+        face.embedding = self.embedder.embed(face.chip)
+        return face.embedding
+
+    def reset_tracking(self) -> None:
+        self.tracker.reset()

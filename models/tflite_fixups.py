@@ -1,0 +1,131 @@
+"""Make the old MediaPipe .tflite files digestible for ai-edge-quantizer.
+
+Three problems, each silent if left alone:
+- opcodes live only in `deprecated_builtin_code` (the quantizer reads `builtin_code`,
+  which is 0 = ADD for every op);
+- no SignatureDef (the quantizer and its calibrator look tensors up through one);
+- BlazeFace stores fp16 weights behind DEQUANTIZE ops (the quantizer skips them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_litert.tools import flatbuffer_utils
+
+BUILTIN = schema.BuiltinOperator
+TENSOR_TYPE = schema.TensorType
+
+
+def restore_builtin_codes(model: schema.ModelT) -> None:
+    for code in model.operatorCodes:
+        code.builtinCode = max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
+def add_signature(model: schema.ModelT, key: str = "serving_default") -> None:
+    if model.signatureDefs:
+        return
+    graph = model.subgraphs[0]
+
+    def tensor_map(index: int) -> schema.TensorMapT:
+        entry = schema.TensorMapT()
+        entry.name = graph.tensors[index].name
+        entry.tensorIndex = index
+        return entry
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = key
+    signature.subgraphIndex = 0
+    signature.inputs = [tensor_map(int(i)) for i in graph.inputs]
+    signature.outputs = [tensor_map(int(i)) for i in graph.outputs]
+    model.signatureDefs = [signature]
+
+
+def fold_fp16_weights(model: schema.ModelT) -> int:
+    """Replace DEQUANTIZE(fp16 constant) by a float32 constant; returns ops removed."""
+    graph = model.subgraphs[0]
+    kept, removed = [], 0
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex].builtinCode
+        source = graph.tensors[op.inputs[0]]
+        buffer = model.buffers[source.buffer]
+        if (
+            code == BUILTIN.DEQUANTIZE
+            and source.type == TENSOR_TYPE.FLOAT16
+            and buffer.data is not None
+            and len(buffer.data)
+        ):
+            values = np.frombuffer(bytes(np.asarray(buffer.data, np.uint8)), "<f2")
+            target = graph.tensors[op.outputs[0]]
+            fresh = schema.BufferT()
+            fresh.data = np.frombuffer(values.astype("<f4").tobytes(), np.uint8)
+            model.buffers.append(fresh)
+            target.buffer = len(model.buffers) - 1
+            removed += 1
+        else:
+            kept.append(op)
+    graph.operators = kept
+    return removed
+
+
+def drop_unused_tensors_data(model: schema.ModelT) -> None:
+    """Empty the buffers no tensor references any more (the old fp16 copies)."""
+    used = {tensor.buffer for graph in model.subgraphs for tensor in graph.tensors}
+    graph = model.subgraphs[0]
+    consumed = {int(i) for op in graph.operators for i in op.inputs} | {
+        int(i) for i in graph.outputs
+    }
+    for index, tensor in enumerate(graph.tensors):
+        if index not in consumed and tensor.buffer:
+            used.discard(tensor.buffer)
+    for index, buffer in enumerate(model.buffers):
+        if index and index not in used:
+            buffer.data = None
+
+
+def fixed_up(model_bytes: bytes) -> bytes:
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    restore_builtin_codes(model)
+    fold_fp16_weights(model)
+    drop_unused_tensors_data(model)
+    add_signature(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def op_versions(model_bytes: bytes) -> dict[str, list[int]]:
+    """{op name: sorted versions} as written in the file (what an old runtime checks)."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    names = {value: name for name, value in vars(BUILTIN).items() if not name.startswith("_")}
+    used: dict[str, set[int]] = {}
+    graph_ops = {op.opcodeIndex for graph in model.subgraphs for op in graph.operators}
+    for index, code in enumerate(model.operatorCodes):
+        if index in graph_ops:
+            name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            used.setdefault(name, set()).add(int(code.version))
+    return {name: sorted(versions) for name, versions in sorted(used.items())}
+
+
+def _dequantize_version(tensor: schema.TensorT) -> int:
+    """TFLite op_version.cc for DEQUANTIZE: int8 2 (per-channel 5), fp16/int16 3."""
+    if tensor.type == TENSOR_TYPE.INT8:
+        scales = tensor.quantization.scale if tensor.quantization else None
+        return 5 if scales is not None and len(scales) > 1 else 2
+    if tensor.type in (TENSOR_TYPE.FLOAT16, TENSOR_TYPE.INT16):
+        return 3
+    return 1
+
+
+def set_op_versions(model_bytes: bytes) -> bytes:
+    """Raise DEQUANTIZE's version to what its input needs (ai-edge-quantizer leaves 1).
+
+    A runtime too old for per-channel dequantisation then refuses the model at load
+    instead of running it with wrong weights.
+    """
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == BUILTIN.DEQUANTIZE:
+                needed = _dequantize_version(graph.tensors[op.inputs[0]])
+                code.version = max(code.version, needed)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
