@@ -13,4 +13,7 @@ class StoreConfig(BaseModel):
     db_file: Path = Path("blinkpay.db")
     data_key_file: Path = Path("keys/data.key")
     signing_key_file: Path = Path("keys/device_ed25519.pem")
+    # Unacknowledged transactions kept while offline; beyond it new payments are refused.
     outbox_max_rows: int = Field(default=1_000_000, ge=1000)
+    # Threads scanning the template index (the Pi 4/5 has 4 cores; vision uses the rest).
+    search_threads: int = Field(default=2, ge=1, le=8)

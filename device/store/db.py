@@ -1,0 +1,144 @@
+"""The one SQLite database: connection settings, schema and its migrations.
+
+Durability over speed: WAL with synchronous=FULL, so a committed ledger row or shard
+update survives a power cut; secure_delete so deleted templates are overwritten.
+One connection per process, guarded by a lock, because SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from device.errors import BlinkpayError
+
+
+class DatabaseError(BlinkpayError):
+    """The database file is unusable (newer schema, corrupt, not a database)."""
+
+
+def _v1(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE shard (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            shard_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            embedder_version TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )"""
+    )
+    # Face data only: no account fields, no names.
+    db.execute(
+        """CREATE TABLE templates (
+            token TEXT PRIMARY KEY,
+            nonce BLOB NOT NULL,
+            ciphertext BLOB NOT NULL
+        )"""
+    )
+    # Account data only: no biometric data.
+    db.execute(
+        """CREATE TABLE accounts (
+            token TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+            daily_limit INTEGER NOT NULL,
+            offline_allowance INTEGER NOT NULL,
+            offline_used INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+            event TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE ledger (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            token TEXT,
+            amount INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'declined')),
+            reasons TEXT NOT NULL,
+            body TEXT NOT NULL,
+            acked_at TEXT,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )"""
+    )
+    db.execute("CREATE INDEX ledger_unacked ON ledger (seq) WHERE acked_at IS NULL")
+    db.execute("CREATE INDEX ledger_token_day ON ledger (token, day)")
+
+
+# Index i migrates schema version i to i + 1. Append only; never edit a shipped step.
+MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreDatabase:
+    """The SQLite connection with the terminal's settings and a lock around every use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db = Database(conn)
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc}") from None
+        self.lock = threading.RLock()
+
+    def _configure(self) -> None:
+        mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise DatabaseError(f"{self.path}: WAL journal not available (got {mode})")
+        # FULL: the WAL is synced at every commit, so a written transaction survives power loss.
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA secure_delete=ON")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path} has schema version {current}, newer than this software "
+                f"({SCHEMA_VERSION}); upgrade blinkpay"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.db.atomic():
+                MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version={version + 1}")
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """One atomic transaction: all of it is committed, or none of it."""
+        with self.lock, self.db.atomic():
+            yield self.db
+
+    def integrity_problems(self) -> list[str]:
+        with self.lock:
+            rows = self.db.execute("PRAGMA integrity_check").fetchall()
+        return [row[0] for row in rows if row[0] != "ok"]
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()

@@ -1,0 +1,248 @@
+"""The transaction ledger and its outbox: written durably before anything is actuated.
+
+A row is `pending` when the payment starts, then `approved` or `declined`; decided rows
+wait in the outbox (oldest first) until the host acknowledges their id. Rows are never
+dropped: when the outbox is full, new payments are refused with OUTBOX_FULL instead.
+The day's spending and the offline allowance per user come from here too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from device.errors import BlinkpayError
+from device.store.db import StoreDatabase
+
+OUTBOX_FULL = "outbox_full"
+INTERRUPTED = "interrupted"  # a pending row found at start: the session died with the process
+TxStatus = Literal["pending", "approved", "declined"]
+_FINAL = ("approved", "declined")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+class LedgerError(BlinkpayError):
+    """A ledger write was refused; `reason` is a reason code for the decision."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    seq: int
+    id: str
+    created_at: str
+    token: str | None
+    amount: int
+    currency: str
+    mode: str
+    status: TxStatus
+    reasons: tuple[str, ...]
+    body: dict[str, Any]  # the transaction document as written (signed by the device)
+    acked_at: str | None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Mapping-style access, so outbox code can treat a row like the dict it was."""
+        return getattr(self, key, default)
+
+
+def _tx_id(tx: Mapping[str, Any]) -> str:
+    tx_id = tx.get("id", tx.get("tx_id"))
+    if not isinstance(tx_id, str) or not _UUID.match(tx_id):
+        raise LedgerError("malformed_tx", f"id must be a lowercase UUIDv7 string, got {tx_id!r}")
+    return tx_id
+
+
+def _reasons(reasons: Sequence[str]) -> str:
+    if isinstance(reasons, str) or not all(isinstance(r, str) for r in reasons):
+        raise LedgerError("malformed_tx", "reasons must be a list of reason-code strings")
+    return json.dumps(list(reasons))
+
+
+class Ledger:
+    def __init__(self, database: StoreDatabase, max_rows: int) -> None:
+        self.database = database
+        self.max_rows = max_rows
+
+    def write_pending(self, tx: Mapping[str, Any]) -> str:
+        """Store a new transaction as pending; durable (fsynced) when this returns.
+
+        tx needs id (UUIDv7; `tx_id` is accepted too), created_at (ISO-8601 UTC), amount
+        (minor units), currency, token (or None), mode; reasons defaults to []. The whole
+        dict is kept as the document that syncs to the host. Raises LedgerError
+        (OUTBOX_FULL) rather than drop anything when the outbox is full.
+        """
+        tx_id = _tx_id(tx)
+        created_at, amount, token = tx.get("created_at"), tx.get("amount"), tx.get("token")
+        if not isinstance(created_at, str) or not _DAY.match(created_at[:10]):
+            raise LedgerError("malformed_tx", f"created_at must be ISO-8601, got {created_at!r}")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+            raise LedgerError("malformed_tx", f"amount must be an integer >= 0, got {amount!r}")
+        if token is not None and not isinstance(token, str):
+            raise LedgerError("malformed_tx", "token must be a string or None")
+        try:
+            body = json.dumps(dict(tx), sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(
+                "malformed_tx", f"transaction is not JSON-serialisable: {exc}"
+            ) from None
+        with self.database.transaction() as db:
+            if self._depth(db) >= self.max_rows:
+                raise LedgerError(
+                    OUTBOX_FULL,
+                    f"{self.max_rows} transactions wait for the host; payments pause until "
+                    "the outbox drains",
+                )
+            if db.execute("SELECT 1 FROM ledger WHERE id = ?", [tx_id]).fetchone():
+                raise LedgerError("duplicate_tx", f"transaction {tx_id} is already in the ledger")
+            db.execute(
+                "INSERT INTO ledger (id, created_at, day, token, amount, currency, mode, status, "
+                "reasons, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                [
+                    tx_id,
+                    created_at,
+                    created_at[:10],
+                    token,
+                    amount,
+                    str(tx.get("currency", "")),
+                    str(tx.get("mode", "")),
+                    _reasons(tx.get("reasons", tx.get("reason_codes", []))),
+                    body,
+                ],
+            )
+        return tx_id
+
+    def set_status(
+        self,
+        tx_id: str,
+        status: TxStatus,
+        reasons: Sequence[str] = (),
+        *,
+        token: str | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Decide a pending transaction (durable on return). False if it is not pending.
+
+        token: the payer when the host picked one among candidates. body: the final
+        document (re-signed by the shell) that replaces the pending one for sync.
+        """
+        if status not in _FINAL:
+            raise LedgerError("malformed_tx", f"status must be approved or declined: {status!r}")
+        sets = [f"status = ?, reasons = ?, updated_at = {_NOW}"]
+        params: list[Any] = [status, _reasons(reasons)]
+        if token is not None:
+            sets.append("token = ?")
+            params.append(token)
+        if body is not None:
+            if _tx_id(body) != tx_id:
+                raise LedgerError("malformed_tx", "the final document has another id")
+            sets.append("body = ?")
+            params.append(json.dumps(dict(body), sort_keys=True))
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                f"UPDATE ledger SET {', '.join(sets)} WHERE id = ? AND status = 'pending'",
+                [*params, tx_id],
+            )
+            return cursor.rowcount == 1
+
+    def recover_interrupted(self) -> list[str]:
+        """At start: pending rows belong to sessions that died; decline them so they sync."""
+        with self.database.transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM ledger WHERE status = 'pending'")]
+            db.execute(
+                f"UPDATE ledger SET status = 'declined', reasons = ?, updated_at = {_NOW} "
+                "WHERE status = 'pending'",
+                [json.dumps([INTERRUPTED])],
+            )
+        return ids
+
+    def pending_sync(self, limit: int = 100) -> list[LedgerRow]:
+        """Decided rows the host has not acknowledged, oldest first."""
+        with self.database.lock:
+            rows = self.database.db.execute(
+                "SELECT seq, id, created_at, token, amount, currency, mode, status, reasons, "
+                "body, acked_at FROM ledger WHERE acked_at IS NULL AND status != 'pending' "
+                "ORDER BY seq LIMIT ?",
+                [max(0, int(limit))],
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, tx_id: str) -> LedgerRow | None:
+        with self.database.lock:
+            row = self.database.db.execute(
+                "SELECT seq, id, created_at, token, amount, currency, mode, status, reasons, "
+                "body, acked_at FROM ledger WHERE id = ?",
+                [tx_id],
+            ).fetchone()
+        return self._row(row) if row else None
+
+    @staticmethod
+    def _row(row: Sequence[Any]) -> LedgerRow:
+        values = list(row)
+        values[8] = tuple(json.loads(values[8]))
+        values[9] = json.loads(values[9])
+        return LedgerRow(*values)
+
+    def mark_acked(self, tx_id: str) -> bool:
+        """The host has the transaction. False for unknown, pending or already acked ids."""
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                f"UPDATE ledger SET acked_at = {_NOW} "
+                "WHERE id = ? AND acked_at IS NULL AND status != 'pending'",
+                [tx_id],
+            )
+            return cursor.rowcount == 1
+
+    @staticmethod
+    def _depth(db: Any) -> int:
+        return int(db.execute("SELECT count(*) FROM ledger WHERE acked_at IS NULL").fetchone()[0])
+
+    def depth(self) -> int:
+        """Transactions not yet acknowledged by the host (pending ones included)."""
+        with self.database.lock:
+            return self._depth(self.database.db)
+
+    def spent_today(self, token: str, day: str) -> int:
+        """Approved amount of `token` on `day` (YYYY-MM-DD, the UTC date of created_at)."""
+        with self.database.lock:
+            row = self.database.db.execute(
+                "SELECT coalesce(sum(amount), 0) FROM ledger "
+                "WHERE token = ? AND day = ? AND status = 'approved'",
+                [token, day],
+            ).fetchone()
+        return int(row[0])
+
+    def consume_offline_allowance(self, token: str, amount: int) -> bool:
+        """Take `amount` from the user's offline allowance if it covers it (atomic)."""
+        if amount < 0:
+            raise LedgerError("malformed_tx", "amount must be >= 0")
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                "UPDATE accounts SET offline_used = offline_used + ? "
+                "WHERE token = ? AND status = 'active' AND offline_used + ? <= offline_allowance",
+                [amount, token, amount],
+            )
+            return cursor.rowcount == 1
+
+    def offline_remaining(self, token: str) -> int:
+        with self.database.lock:
+            row = self.database.db.execute(
+                "SELECT max(0, offline_allowance - offline_used) FROM accounts WHERE token = ?",
+                [token],
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def prune_acked(self, before_day: str) -> int:
+        """Forget acknowledged rows older than before_day (kept until then for daily caps)."""
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM ledger WHERE acked_at IS NOT NULL AND day < ?", [before_day]
+            )
+            return cursor.rowcount
