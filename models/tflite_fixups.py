@@ -129,3 +129,27 @@ def set_op_versions(model_bytes: bytes) -> bytes:
                 needed = _dequantize_version(graph.tensors[op.inputs[0]])
                 code.version = max(code.version, needed)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def prune_unused_tensors(model_bytes: bytes) -> bytes:
+    """Drop tensors no op, graph input/output or signature uses (the emptied fp16 weights
+    fold_fp16_weights left behind), renumbering the rest, so the file holds only what runs."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    for graph_index, graph in enumerate(model.subgraphs):
+        used = {int(i) for op in graph.operators for i in op.inputs if i >= 0}
+        used |= {int(i) for op in graph.operators for i in op.outputs}
+        used |= {int(i) for i in graph.inputs} | {int(i) for i in graph.outputs}
+        keep = sorted(used)
+        renumber = {old: new for new, old in enumerate(keep)}
+        graph.tensors = [graph.tensors[i] for i in keep]
+        for op in graph.operators:
+            op.inputs = [renumber[int(i)] if i >= 0 else -1 for i in op.inputs]
+            op.outputs = [renumber[int(i)] for i in op.outputs]
+        graph.inputs = [renumber[int(i)] for i in graph.inputs]
+        graph.outputs = [renumber[int(i)] for i in graph.outputs]
+        for signature in model.signatureDefs or []:
+            if signature.subgraphIndex == graph_index:
+                for entry in [*signature.inputs, *signature.outputs]:
+                    entry.tensorIndex = renumber[int(entry.tensorIndex)]
+    drop_unused_tensors_data(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

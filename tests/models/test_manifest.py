@@ -1,0 +1,52 @@
+"""The shipped models: every role quantised, sizes within budget, parity recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device.vision.models import ROLES, load_manifest, verify_file
+
+MAX_TOTAL_BYTES = 12 * 1000 * 1000  # issue 2: shipped models total at most 12 MB
+MIN_EMBEDDER_COSINE = 0.999
+
+
+def _tensor_types(path) -> list[np.dtype]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    return [np.dtype(t["dtype"]) for t in interpreter.get_tensor_details()]
+
+
+def test_every_role_is_shipped_verified_and_within_budget() -> None:
+    manifest = load_manifest()
+    assert set(manifest.entries) == set(ROLES)
+    total = 0
+    for entry in manifest.entries.values():
+        verify_file(entry)
+        total += entry.path.stat().st_size
+        for key in ("role", "source", "licence", "quantisation", "parity", "version"):
+            assert entry.raw.get(key), f"{entry.role}: manifest lacks {key}"
+    assert total <= MAX_TOTAL_BYTES
+    shipped = {path.name for path in manifest.directory.glob("*.tflite")}
+    assert shipped == {entry.path.name for entry in manifest.entries.values()}
+
+
+@pytest.mark.parametrize("role", ["detector", "face_mesh"])
+def test_mediapipe_models_carry_int8_weights(role: str) -> None:
+    entry = load_manifest().entry(role)
+    types = _tensor_types(entry.path)
+    assert np.dtype(np.int8) in types
+    assert np.dtype(np.float16) not in types  # the fp16 originals were replaced
+    assert "int8" in entry.raw["quantisation"]
+
+
+def test_embedder_is_full_int8_with_recorded_parity() -> None:
+    entry = load_manifest().entry("embedder")
+    types = _tensor_types(entry.path)
+    float_tensors = sum(t == np.float32 for t in types)
+    # full int8: only the converter's bias/scale bookkeeping may stay wider than 8 bits
+    assert float_tensors == 0, f"{float_tensors} float32 tensors in the int8 embedder"
+    assert entry.input_dtype == "uint8"
+    parity = entry.raw["parity"]["int8_vs_dlib_cosine"]
+    assert parity["faces"] >= 100 and parity["min"] >= MIN_EMBEDDER_COSINE
