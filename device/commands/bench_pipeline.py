@@ -1,0 +1,106 @@
+"""`blinkpay bench pipeline`: per-stage latency of the vision pipeline on real images."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from device.commands._common import add_config_argument, config_from_args, print_json
+from device.errors import BlinkpayError
+
+HELP = "per-stage vision latency"
+STAGES = ("decode", "detect", "landmarks", "align", "embed", "total_per_face")
+SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--images", type=Path, required=True, help="folder of images (searched recursively)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=300, help="at most this many images (default 300)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="override vision.threads")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_config_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from device.vision.images import ImageError, read_image
+    from device.vision.pipeline import FacePipeline
+    from device.vision.progress import Progress
+
+    if not args.images.is_dir():
+        raise BlinkpayError(f"--images: not a folder: {args.images}")
+    files = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in SUFFIXES)[: args.limit]
+    if not files:
+        raise BlinkpayError(f"no images in {args.images}")
+    vision = config_from_args(args).vision
+    if args.threads is not None:
+        vision = vision.model_copy(update={"threads": args.threads})
+    pipeline = FacePipeline.from_config(vision)
+    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    warm = read_image(files[0])
+    for _ in range(3):  # first invocations allocate and pack weights
+        pipeline.process(warm, 0.0, track=False, gate=False)
+    faces_total, skipped = 0, 0
+    progress = Progress(len(files), "bench")
+    for path in files:
+        t = time.perf_counter()
+        try:
+            rgb = read_image(path)
+        except ImageError:
+            skipped += 1
+            progress.step()
+            continue
+        decode = (time.perf_counter() - t) * 1000
+        faces = pipeline.process(rgb, 0.0, track=False, gate=False)
+        st = pipeline.last_times
+        times["decode"].append(decode)
+        times["detect"].append(st.detect)
+        if faces:
+            n = len(faces)
+            faces_total += n
+            times["landmarks"].append(st.landmarks / n)
+            times["align"].append(st.align / n)
+            times["embed"].append(st.embed / n)
+            times["total_per_face"].append(
+                (decode + st.detect + st.landmarks + st.align + st.embed) / n
+            )
+        progress.step()
+    progress.close()
+    det = pipeline.detector.model
+    result = {
+        "images": len(files) - skipped,
+        "skipped": skipped,
+        "faces": faces_total,
+        "runtime": det.runtime.name,
+        "runtime_version": det.runtime.version,
+        "threads": vision.threads,
+        "models": {
+            "detector": pipeline.detector.entry.version,
+            "face_mesh": pipeline.mesh.entry.version,
+            "embedder": pipeline.embedder_version,
+        },
+        "mesh_refine": vision.mesh_refine,
+        "ms": {
+            stage: {
+                "median": round(float(np.median(v)), 3) if v else None,
+                "p95": round(float(np.percentile(v, 95)), 3) if v else None,
+            }
+            for stage, v in times.items()
+        },
+    }
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            f"{result['images']} images, {faces_total} faces; {result['runtime']} "
+            f"{result['runtime_version']}, {vision.threads} threads"
+        )
+        for stage, row in result["ms"].items():
+            print(f"  {stage:<15} median {row['median']} ms   p95 {row['p95']} ms")
+    return 0
