@@ -66,13 +66,6 @@ def update_manifest(role: str, entry: dict[str, Any]) -> None:
     MANIFEST_PATH.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def remove_from_manifest(role: str) -> None:
-    """Forget a role the terminal no longer ships (its file goes with drop_stale_files)."""
-    manifest = load_manifest()
-    if manifest["models"].pop(role, None) is not None:
-        MANIFEST_PATH.write_text(json.dumps(manifest, indent=2) + "\n")
-
-
 def drop_stale_files() -> None:
     """Remove .tflite files in models/ that no manifest entry names (after a rename)."""
     manifest = load_manifest()

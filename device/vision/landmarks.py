@@ -1,4 +1,4 @@
-"""MediaPipe face mesh: ROI from a detection, 468 landmarks, eye openness and head pose.
+"""MediaPipe face mesh: ROI from a detection, 468 landmarks and head pose.
 
 The ROI follows MediaPipe's face_detection_front_detection_to_roi graph: the detection
 box centre, rotated so the eye keypoints lie level, square on the long side, scaled
@@ -23,9 +23,7 @@ ROI_SCALE = 1.5
 # Mesh indices. "right"/"left" are the subject's: for an unmirrored camera the
 # subject's right eye is on the image's left.
 RIGHT_EYE_CORNERS = (33, 133)  # outer, inner
-RIGHT_EYE_LIDS = ((160, 144), (159, 145), (158, 153))  # (upper, lower) pairs
 LEFT_EYE_CORNERS = (263, 362)
-LEFT_EYE_LIDS = ((387, 373), (386, 374), (385, 380))
 CHEEK_RIGHT, CHEEK_LEFT = 234, 454  # face outline at eye height
 FOREHEAD, CHIN, NOSE_TIP = 10, 152, 1
 
@@ -77,35 +75,6 @@ def roi_from_landmarks(points: np.ndarray) -> Roi:
     cx, cy = mx * cos - my * sin, mx * sin + my * cos
     side = max(rx.max() - rx.min(), ry.max() - ry.min()) * ROI_SCALE
     return Roi(float(cx), float(cy), float(side), rotation)
-
-
-@dataclass(frozen=True)
-class EyeOpenness:
-    """Eye aspect ratio per eye: mean eyelid gap / eye width (corner to corner), from the
-    face mesh. About 0.25-0.35 for open eyes, under about 0.12 when closed; compare to the
-    same person's open level for blinks. right/left are the subject's."""
-
-    right: float
-    left: float
-
-    @property
-    def mean(self) -> float:
-        return (self.right + self.left) / 2
-
-
-def _eye_ratio(points: np.ndarray, corners: tuple[int, int], lids: tuple) -> float:
-    width = float(np.linalg.norm(points[corners[0], :2] - points[corners[1], :2]))
-    if width <= 1e-6:
-        return 0.0
-    gaps = [float(np.linalg.norm(points[u, :2] - points[lo, :2])) for u, lo in lids]
-    return sum(gaps) / (len(gaps) * width)
-
-
-def eye_openness(points: np.ndarray) -> EyeOpenness:
-    return EyeOpenness(
-        right=_eye_ratio(points, RIGHT_EYE_CORNERS, RIGHT_EYE_LIDS),
-        left=_eye_ratio(points, LEFT_EYE_CORNERS, LEFT_EYE_LIDS),
-    )
 
 
 def head_pose(points: np.ndarray) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from device.vision.runtime import TensorSpec, TFLiteModel
 
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_SCHEMA = 1
-ROLES = ("detector", "face_mesh", "embedder")
+ROLES = ("detector", "face_mesh", "iris", "embedder")
 
 
 class ModelError(BlinkpayError):

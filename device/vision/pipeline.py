@@ -12,10 +12,9 @@ from device.vision.align import chip_matrix, dlib5_from_mesh, extract_chip
 from device.vision.config import VisionConfig
 from device.vision.detector import Detection, FaceDetector
 from device.vision.embedder import FaceEmbedder
+from device.vision.eyes import EyeOpenness, IrisModel
 from device.vision.landmarks import (
-    EyeOpenness,
     FaceMesh,
-    eye_openness,
     head_pose,
     roi_from_detection,
     roi_from_landmarks,
@@ -37,7 +36,7 @@ class FaceResult:
     keypoints: np.ndarray  # (6, 2) detector keypoints, see Detection
     landmarks: np.ndarray  # (468, 3) face mesh; z in x's scale
     points5: np.ndarray  # (5, 2) dlib shape_predictor_5 points predicted from the mesh
-    eyes: EyeOpenness  # eye aspect ratios, see docs/vision.md
+    eyes: EyeOpenness  # eye aspect ratios from the iris model's lid contour (blinks)
     quality: Quality
     track_id: int | None  # stable across frames for the same face; None when not tracking
     chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
@@ -64,11 +63,13 @@ class FacePipeline:
         config: VisionConfig,
         detector: FaceDetector,
         mesh: FaceMesh,
+        iris: IrisModel,
         embedder: FaceEmbedder | None,
     ) -> None:
         self.config = config
         self.detector = detector
         self.mesh = mesh
+        self.iris = iris
         self.embedder = embedder
         self.tracker = FaceTracker(config.track_min_iou, config.track_max_age_s)
         self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
@@ -82,8 +83,9 @@ class FacePipeline:
         manifest = load_manifest(config.models_dir or default_models_dir())
         detector = FaceDetector(manifest, config.threads, config.detector_min_score)
         mesh = FaceMesh(manifest, config.threads)
+        iris = IrisModel(manifest, config.threads)
         embedder = FaceEmbedder(manifest, config.threads) if with_embedder else None
-        return cls(config, detector, mesh, embedder)
+        return cls(config, detector, mesh, iris, embedder)
 
     @property
     def embedder_version(self) -> str:
@@ -134,6 +136,7 @@ class FacePipeline:
         mesh = self.mesh.run(rgb, roi_from_detection(det))
         if self.config.mesh_refine and mesh.presence >= 0.5:
             mesh = self.mesh.run(rgb, roi_from_landmarks(mesh.points))
+        eyes = self.iris.openness(rgb, mesh.points)
         times.landmarks += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         points5 = dlib5_from_mesh(mesh.points)
@@ -149,7 +152,7 @@ class FacePipeline:
             keypoints=det.keypoints,
             landmarks=mesh.points,
             points5=points5,
-            eyes=eye_openness(mesh.points),
+            eyes=eyes,
             quality=quality,
             track_id=track_id,
             chip=chip,

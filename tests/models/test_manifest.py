@@ -32,7 +32,7 @@ def test_every_role_is_shipped_verified_and_within_budget() -> None:
     assert shipped == {entry.path.name for entry in manifest.entries.values()}
 
 
-@pytest.mark.parametrize("role", ["detector", "face_mesh"])
+@pytest.mark.parametrize("role", ["detector", "face_mesh", "iris"])
 def test_mediapipe_models_carry_int8_weights(role: str) -> None:
     entry = load_manifest().entry(role)
     types = _tensor_types(entry.path)

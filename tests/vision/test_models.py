@@ -15,7 +15,7 @@ from device.vision.pipeline import FacePipeline
 
 def test_shipped_manifest_lists_every_role_with_matching_files() -> None:
     manifest = load_manifest()
-    for role in ("detector", "face_mesh", "embedder"):
+    for role in ROLES:
         entry = manifest.entry(role)
         verify_file(entry)
         assert entry.path.stat().st_size == entry.raw["bytes"]
