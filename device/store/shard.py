@@ -7,12 +7,10 @@ nor a half-applied update before it.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,15 +22,14 @@ from device.store.db import StoreDatabase
 from device.store.index import TemplateIndex
 from device.store.keys import DataKey, KeyFileError
 from device.store.sealing import TemplateSealer
+from device.store.shard_writes import audit, write_delta, write_snapshot
 from device.store.updates import (
-    MALFORMED,
     STATUS_OPS,
-    TOKEN_EXISTS,
-    UNKNOWN_TOKEN,
+    WRONG_DIM,
     WRONG_EMBEDDER_VERSION,
     WRONG_SHARD,
-    Account,
     Header,
+    ParsedDelta,
     Refusal,
     parse_delta,
     parse_snapshot,
@@ -41,7 +38,6 @@ from device.store.updates import (
 log = logging.getLogger(__name__)
 
 Outcome = Literal["applied", "duplicate", "needs_snapshot", "refused"]
-_CHUNK = 500  # tokens per IN (...) query, below SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -77,9 +73,15 @@ class AccountState:
         return max(0, self.offline_allowance - self.offline_used)
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _delta_summary(parsed: ParsedDelta) -> dict[str, Any]:
+    """For the audit log: op counts and (up to 100 per kind) the tokens taken out."""
+    counts = Counter(op.kind for op in parsed.ops)
+    tokens = {
+        kind: [op.token for op in parsed.ops if op.kind == kind][:100]
+        for kind in (*STATUS_OPS, "delete")
+        if counts[kind]
+    }
+    return {"seq": parsed.header.number, "ops": dict(counts), "tokens": tokens}
 
 
 class TemplateShard:
@@ -194,20 +196,17 @@ class TemplateShard:
         self._refusals[exc.reason] += 1
         self._outcomes["refused"] += 1
         log.warning("%s refused: %s", kind, exc)
-        self._audit(f"{kind}_refused", {"reason": exc.reason, "detail": exc.detail})
+        with self.database.lock:
+            audit(
+                self.database.db,
+                f"{kind}_refused",
+                {"reason": exc.reason, "detail": exc.detail},
+            )
         return ApplyResult("refused", version, exc.reason, exc.detail)
 
     def _done(self, outcome: Outcome, version: int, detail: str = "", changed: int = 0):
         self._outcomes[outcome] += 1
         return ApplyResult(outcome, version, None, detail, changed)
-
-    def _audit(self, event: str, detail: Mapping[str, Any], db: Any = None) -> None:
-        target = db if db is not None else self.database.db
-        with self.database.lock:
-            target.execute(
-                "INSERT INTO audit (event, detail) VALUES (?, ?)",
-                [event, json.dumps(detail, sort_keys=True)],
-            )
 
     def _check_shard(self, header: Header, info: ShardInfo | None) -> None:
         wanted = self._shard_id or (info.shard_id if info else None)
@@ -224,13 +223,8 @@ class TemplateShard:
                 f"{info.embedder_version!r}",
             )
 
-    @contextmanager
-    def _commit_with_index(self) -> Iterator[Any]:
-        # The index lock spans the commit: searches see the old or the new shard, never both.
-        with self.index.lock, self.database.transaction() as db:
-            yield db
-
     def apply_snapshot(self, snapshot: Any) -> ApplyResult:
+        """Replace the whole shard (one transaction); an older or equal version is ignored."""
         with self._apply_lock:
             info = self.info()
             current = info.version if info else 0
@@ -242,67 +236,29 @@ class TemplateShard:
             header = parsed.header
             if info is not None and self.stale_reason is None and header.number <= current:
                 return self._done("duplicate", current, f"snapshot {header.number} <= {current}")
-            rows = []
-            for i, token in enumerate(parsed.tokens):
-                nonce, ct = self._sealer.seal(
-                    token, header.shard_id, header.embedder_version, parsed.vectors[i].tobytes()
-                )
-                rows.append((token, nonce, ct))
             active = [i for i, a in enumerate(parsed.accounts) if a.status == "active"]
             index = TemplateIndex(header.dim, self._threads)
             index.build([parsed.tokens[i] for i in active], parsed.vectors[active])
-            with self._commit_with_index() as db:
-                db.execute("DELETE FROM templates")
-                db.execute("DELETE FROM accounts")
-                db.conn.executemany(
-                    "INSERT INTO templates (token, nonce, ciphertext) VALUES (?, ?, ?)", rows
-                )
-                db.conn.executemany(
-                    "INSERT INTO accounts (token, status, daily_limit, offline_allowance) "
-                    "VALUES (?, ?, ?, ?)",
-                    [
-                        (t, a.status, a.daily_limit, a.offline_allowance)
-                        for t, a in zip(parsed.tokens, parsed.accounts, strict=True)
-                    ],
-                )
-                self._write_meta(db, header, header.number)
-                self._audit(
-                    "snapshot_applied",
-                    {"shard": header.shard_id, "version": header.number, "records": len(rows)},
-                    db,
-                )
+            # The index lock spans commit and swap: searches see the old or the new shard.
+            with self.index.lock:
+                with self.database.transaction() as db:
+                    write_snapshot(db, parsed, self._sealer)
+                    audit(
+                        db,
+                        "snapshot_applied",
+                        {
+                            "shard": header.shard_id,
+                            "version": header.number,
+                            "records": len(parsed.tokens),
+                        },
+                    )
                 old, self.index = self.index, index
                 old.clear()
             self.stale_reason = None
-            return self._done("applied", header.number, changed=len(rows))
-
-    def _write_meta(self, db: Any, header: Header, version: int) -> None:
-        db.execute(
-            "INSERT INTO shard (id, shard_id, version, last_seq, embedder_version, dim, key_id) "
-            "VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-            "shard_id = excluded.shard_id, version = excluded.version, "
-            "last_seq = excluded.last_seq, embedder_version = excluded.embedder_version, "
-            "dim = excluded.dim, key_id = excluded.key_id, "
-            "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            [
-                header.shard_id,
-                version,
-                version,
-                header.embedder_version,
-                header.dim,
-                self._sealer.key_id,
-            ],
-        )
-
-    def _existing(self, db: Any, tokens: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for part in _chunks(tokens):
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT token, status FROM accounts WHERE token IN ({marks})"
-            found.update(db.execute(sql, list(part)).fetchall())
-        return found
+            return self._done("applied", header.number, changed=len(parsed.tokens))
 
     def apply_delta(self, delta: Any) -> ApplyResult:
+        """Apply the next delta whole or not at all (one transaction)."""
         with self._apply_lock:
             info = self.info()
             current = info.version if info else 0
@@ -315,7 +271,7 @@ class TemplateShard:
             if info is None or self.stale_reason is not None:
                 return self._done("needs_snapshot", current, "no usable shard yet")
             if header.dim != info.dim:
-                exc = Refusal("wrong_dim", f"delta has dim {header.dim}, shard has {info.dim}")
+                exc = Refusal(WRONG_DIM, f"delta has dim {header.dim}, shard has {info.dim}")
                 return self._refuse("delta", exc, current)
             if header.number <= current:
                 return self._done("duplicate", current, f"seq {header.number} <= {current}")
@@ -324,113 +280,17 @@ class TemplateShard:
                     "needs_snapshot", current, f"seq {header.number} after {current}: gap"
                 )
             try:
-                with self._commit_with_index() as db:
-                    drop, keep = self._write_delta(db, parsed, info)
-                    self._write_meta(db, header, header.number)
-                    counts = Counter(op.kind for op in parsed.ops)
-                    changed = {
-                        kind: [op.token for op in parsed.ops if op.kind == kind][:100]
-                        for kind in (*STATUS_OPS, "delete")
-                        if counts[kind]
-                    }
-                    self._audit(
-                        "delta_applied",
-                        {"seq": header.number, "ops": dict(counts), "tokens": changed},
-                        db,
-                    )
-                    self.index.remove(drop)
-                    self.index.upsert(*keep)
+                # Index lock across commit and index change: no search sees a revoked user
+                # after the commit, nor a half-applied delta before it.
+                with self.index.lock:
+                    with self.database.transaction() as db:
+                        change = write_delta(db, parsed, self._sealer, self.index)
+                        audit(db, "delta_applied", _delta_summary(parsed))
+                    self.index.remove(change.drop)
+                    self.index.upsert(change.keep_tokens, change.vectors(info.dim))
             except Refusal as exc:
                 return self._refuse("delta", exc, current)
             return self._done("applied", header.number, changed=len(parsed.ops))
-
-    def _write_delta(
-        self, db: Any, parsed: Any, info: ShardInfo
-    ) -> tuple[list[str], tuple[list[str], np.ndarray]]:
-        """Write the ops; returns tokens to drop from the index and (tokens, vectors) to add."""
-        tokens = [op.token for op in parsed.ops]
-        existing = self._existing(db, tokens)
-        templates: list[tuple[str, bytes, bytes]] = []
-        accounts: list[tuple[str, str, int, int]] = []
-        statuses: list[tuple[str, str]] = []
-        deletes: list[str] = []
-        drop: list[str] = []
-        keep_tokens: list[str] = []
-        keep_vectors: list[np.ndarray] = []
-        revived: list[str] = []
-        for i, op in enumerate(parsed.ops):
-            if op.kind == "add":
-                if op.token in existing:
-                    raise Refusal(TOKEN_EXISTS, f"ops[{i}]: token {op.token!r} already enrolled")
-            elif op.token not in existing:
-                raise Refusal(UNKNOWN_TOKEN, f"ops[{i}]: {op.kind} of unknown token {op.token!r}")
-            status = self._new_status(op, existing.get(op.token))
-            if op.kind in ("add", "update"):
-                vector = parsed.vectors[op.row]
-                templates.append(
-                    (
-                        op.token,
-                        *self._sealer.seal(
-                            op.token, info.shard_id, info.embedder_version, vector.tobytes()
-                        ),
-                    )
-                )
-                if status == "active":
-                    keep_tokens.append(op.token)
-                    keep_vectors.append(vector)
-            elif status == "active" and op.token not in self.index:
-                revived.append(op.token)
-            if op.account is not None:
-                account: Account = op.account
-                accounts.append(
-                    (op.token, account.status, account.daily_limit, account.offline_allowance)
-                )
-            elif op.kind in STATUS_OPS:
-                statuses.append((STATUS_OPS[op.kind], op.token))
-            if op.kind == "delete":
-                deletes.append(op.token)
-            if status != "active":
-                drop.append(op.token)
-        db.conn.executemany(
-            "INSERT INTO templates (token, nonce, ciphertext) VALUES (?, ?, ?) "
-            "ON CONFLICT (token) DO UPDATE SET nonce = excluded.nonce, "
-            "ciphertext = excluded.ciphertext",
-            templates,
-        )
-        # An account record from the host restates the allowance: local usage restarts.
-        db.conn.executemany(
-            "INSERT INTO accounts (token, status, daily_limit, offline_allowance) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET status = excluded.status, "
-            "daily_limit = excluded.daily_limit, offline_allowance = excluded.offline_allowance, "
-            "offline_used = 0, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-            accounts,
-        )
-        db.conn.executemany(
-            "UPDATE accounts SET status = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
-            "WHERE token = ?",
-            statuses,
-        )
-        db.conn.executemany("DELETE FROM templates WHERE token = ?", [(t,) for t in deletes])
-        db.conn.executemany("DELETE FROM accounts WHERE token = ?", [(t,) for t in deletes])
-        for part in _chunks(revived):
-            marks = ",".join("?" * len(part))
-            for token, data in self.decrypt_rows(info, f" WHERE token IN ({marks})", part):
-                keep_tokens.append(token)
-                keep_vectors.append(np.frombuffer(data, dtype="<f4"))
-        vectors = np.stack(keep_vectors) if keep_vectors else np.zeros((0, info.dim), np.float32)
-        return drop, (keep_tokens, vectors)
-
-    @staticmethod
-    def _new_status(op: Any, old: str | None) -> str:
-        if op.account is not None:
-            return op.account.status
-        if op.kind == "delete":
-            return "deleted"
-        if op.kind in STATUS_OPS:
-            return STATUS_OPS[op.kind]
-        if old is None:
-            raise Refusal(MALFORMED, f"{op.kind} of {op.token!r} without an account")
-        return old
 
     # ---- keys ----------------------------------------------------------------------------
 
@@ -451,7 +311,7 @@ class TemplateShard:
                     "UPDATE templates SET nonce = ?, ciphertext = ? WHERE token = ?", rows
                 )
                 db.execute("UPDATE shard SET key_id = ? WHERE id = 1", [new_key.key_id])
-                self._audit("rekeyed", {"templates": len(rows), "key_id": new_key.key_id}, db)
+                audit(db, "rekeyed", {"templates": len(rows), "key_id": new_key.key_id})
             self._sealer = new_sealer
             return len(rows)
 
