@@ -56,6 +56,17 @@ class Harness:
     def state(self) -> str:
         return self.session.state.value
 
+    def assert_ledger_before_actuation(self) -> None:
+        """Every actuation comes after an approved ledger update of the same transaction."""
+        approved: set[str] = set()
+        for effect in self.effects:
+            if isinstance(effect, ev.UpdateLedger) and effect.status == "approved":
+                approved.add(effect.tx_id)
+            if isinstance(effect, ev.ApproveVend):
+                assert effect.tx_id in approved
+            if isinstance(effect, ev.PulseRelay):
+                assert approved
+
     # common walks
     def to_intent(self, track: int = 1) -> None:
         for _ in range(self.session.cfg.face_frames):
