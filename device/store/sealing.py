@@ -12,12 +12,13 @@ from collections.abc import Iterable, Iterator
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from device.errors import BlinkpayError
 from device.store.keys import DataKey
 
 NONCE_BYTES = 12
 
 
-class UnsealError(Exception):
+class UnsealError(BlinkpayError):
     """A template record did not decrypt: wrong key, tampered, moved or swapped."""
 
 
@@ -51,13 +52,27 @@ class TemplateSealer:
         return next(self.unseal_many(shard_id, embedder_version, [(token, nonce, ciphertext)]))[1]
 
     def unseal_many(
-        self, shard_id: str, embedder_version: str, rows: Iterable[tuple[str, bytes, bytes]]
+        self,
+        shard_id: str,
+        embedder_version: str,
+        rows: Iterable[tuple[str, bytes, bytes]],
+        bad: list[str] | None = None,
     ) -> Iterator[tuple[str, bytes]]:
-        """(token, plaintext) per (token, nonce, ciphertext): the batch path used at load."""
+        """(token, plaintext) per (token, nonce, ciphertext): the batch path used at load.
+
+        A record that does not decrypt raises UnsealError, or, when `bad` is given, has
+        its token appended there and is skipped (one damaged record must not stop the
+        terminal from serving everyone else).
+        """
         prefix = _aad_prefix(shard_id, embedder_version)
         decrypt = self._aead.decrypt
         for token, nonce, ciphertext in rows:
             try:
                 yield token, decrypt(nonce, ciphertext, prefix + token.encode())
             except InvalidTag:
-                raise UnsealError(f"template of {token!r} does not decrypt") from None
+                if bad is None:
+                    raise UnsealError(
+                        f"template of {token!r} does not decrypt (damaged or moved record); "
+                        "`blinkpay db verify` lists them, a snapshot replaces them"
+                    ) from None
+                bad.append(token)

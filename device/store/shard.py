@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -110,6 +110,7 @@ class TemplateShard:
         self._refusals: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self.stale_reason: str | None = None  # why the index is empty although rows exist
+        self.undecryptable: list[str] = []  # tokens whose records failed to decrypt at load
         info = self.info()
         if info is not None and info.key_id != key.key_id:
             raise KeyFileError(
@@ -120,6 +121,10 @@ class TemplateShard:
         self._load()
 
     # ---- reading -------------------------------------------------------------------------
+
+    @property
+    def sealer(self) -> TemplateSealer:
+        return self._sealer
 
     def info(self) -> ShardInfo | None:
         with self.database.lock:
@@ -139,13 +144,15 @@ class TemplateShard:
         return AccountState(*row) if row else None
 
     def decrypt_rows(
-        self, info: ShardInfo, where: str = "", params: Sequence[Any] = ()
+        self, info: ShardInfo, bad: list[str] | None = None
     ) -> Iterator[tuple[str, bytes]]:
-        """(token, float32 bytes) of stored templates; raises UnsealError on a bad record."""
-        sql = "SELECT token, nonce, ciphertext FROM templates"
+        """(token, float32 bytes) of stored templates; a bad record raises UnsealError,
+        or is skipped and listed in `bad` when that is given."""
         with self.database.lock:
-            rows = self.database.db.execute(sql + where, list(params)).fetchall()
-        return self._sealer.unseal_many(info.shard_id, info.embedder_version, rows)
+            rows = self.database.db.execute(
+                "SELECT token, nonce, ciphertext FROM templates"
+            ).fetchall()
+        return self._sealer.unseal_many(info.shard_id, info.embedder_version, rows, bad)
 
     def _load(self) -> None:
         info = self.info()
@@ -164,10 +171,18 @@ class TemplateShard:
         active = set(self.tokens_with_status(["active"]))
         tokens: list[str] = []
         raw = bytearray()
-        for token, data in self.decrypt_rows(info):
+        bad: list[str] = []
+        for token, data in self.decrypt_rows(info, bad):
             if token in active:
                 tokens.append(token)
                 raw += data
+        self.undecryptable = bad
+        if bad:
+            log.error(
+                "%d template records do not decrypt and are left out of the index "
+                "(run `blinkpay db verify`; the next snapshot replaces them)",
+                len(bad),
+            )
         vectors = np.frombuffer(bytes(raw), dtype="<f4").reshape(len(tokens), info.dim)
         self.index = TemplateIndex(info.dim, self._threads)
         self.index.build(tokens, vectors)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.config import Config
+from device.errors import BlinkpayError
 from device.store.db import StoreDatabase
 from device.store.keys import (
     DataKey,
@@ -98,3 +99,14 @@ def open_store(
         database.close()
         raise
     return Store(database, shard, Ledger(database, config.store.outbox_max_rows), paths)
+
+
+def open_existing_store(config: Config) -> Store:
+    """For the db commands: open the store only if the database is already there."""
+    path = db_path(config)
+    if not path.exists():
+        raise BlinkpayError(
+            f"no database at {path}: it is made when `blinkpay provision` or the service "
+            "first runs (check device.data_dir and store.db_file)"
+        )
+    return open_store(config)

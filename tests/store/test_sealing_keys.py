@@ -202,3 +202,20 @@ def test_signatures_cover_the_document_without_its_signature(config: Config) -> 
     document["signature"] = sign_document(document, key)
     assert verify_document(document, key.public_key())
     assert not verify_document({**document, "amount": 251}, key.public_key())
+
+
+def test_a_damaged_record_is_left_out_at_load_and_the_rest_still_serve(
+    enrolled: tuple[Store, list[str], np.ndarray], config: Config
+) -> None:
+    store, tokens, vectors = enrolled
+    store.database.db.execute(
+        "UPDATE templates SET ciphertext = zeroblob(80) WHERE token = ?", [tokens[4]]
+    )
+    store.close()
+    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    try:
+        assert reopened.shard.undecryptable == [tokens[4]]
+        assert tokens[4] not in reopened.shard.index and len(reopened.shard.index) == 19
+        assert reopened.shard.search(vectors[5], 1)[0][0] == tokens[5]
+    finally:
+        reopened.close()

@@ -1,0 +1,100 @@
+"""The db commands and bench match, run through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from device.cli import main
+from device.config import Config
+from device.store.store import open_store
+
+from .conftest import DIM, EMBEDDER, SHARD, snapshot, unit_vectors
+
+
+@pytest.fixture
+def config_file(config: Config, tmp_path: Path) -> Path:
+    store = open_store(config, EMBEDDER, DIM, SHARD)
+    tokens = [f"user-{i:03d}" for i in range(12)]
+    statuses = ["active"] * 9 + ["suspended", "suspended", "revoked"]
+    store.shard.apply_snapshot(snapshot(tokens, unit_vectors(12), version=4, statuses=statuses))
+    store.close()
+    path = tmp_path / "blinkpay.toml"
+    path.write_text(f'[device]\ndata_dir = "{config.device.data_dir}"\n')
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_db_stats_counts_by_status_and_versions(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stats = run_json(capsys, "db", "stats", "--config", str(config_file))
+    assert code == 0
+    assert stats["accounts"] == {"active": 9, "suspended": 2, "revoked": 1}
+    assert stats["templates"] == 12 and stats["index"]["templates"] == 9
+    assert stats["shard"]["shard_id"] == SHARD and stats["shard"]["version"] == 4
+    assert stats["shard"]["embedder_version"] == EMBEDDER and stats["shard"]["dim"] == DIM
+    assert stats["file"]["bytes"] > 0
+    assert main(["db", "stats", "--config", str(config_file)]) == 0
+    assert "accounts.active: 9" in capsys.readouterr().out
+
+
+def test_db_verify_passes_then_catches_a_swapped_record(
+    config_file: Path, config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, report = run_json(capsys, "db", "verify", "--config", str(config_file))
+    assert code == 0 and report["ok"]
+    names = {check["name"] for check in report["checks"]}
+    assert {"store.integrity", "store.templates", "store.accounts", "store.index"} <= names
+    store = open_store(config)
+    db = store.database.db
+    a = db.execute("SELECT nonce, ciphertext FROM templates WHERE token = 'user-000'").fetchone()
+    db.execute("UPDATE templates SET nonce = ?, ciphertext = ? WHERE token = 'user-001'", a)
+    store.close()
+    code, report = run_json(capsys, "db", "verify", "--config", str(config_file))
+    failed = {check["name"]: check["detail"] for check in report["checks"] if not check["ok"]}
+    assert code == 1 and not report["ok"]
+    assert "does not decrypt" in failed["store.templates"]
+    assert set(failed) == {"store.templates"}  # the others are still served
+
+
+def test_db_rekey_changes_the_key_and_the_store_still_verifies(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result = run_json(capsys, "db", "rekey", "--config", str(config_file))
+    assert code == 0 and result["templates"] == 12
+    assert result["key_id"] != result["old_key_id"]
+    code, report = run_json(capsys, "db", "verify", "--config", str(config_file))
+    assert code == 0 and report["ok"]
+
+
+def test_db_commands_without_a_database_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "blinkpay.toml"
+    path.write_text(f'[device]\ndata_dir = "{tmp_path / "empty"}"\n')
+    assert main(["db", "stats", "--config", str(path)]) == 1
+    assert "no database" in capsys.readouterr().err
+    assert not (tmp_path / "empty" / "blinkpay.db").exists()
+
+
+def test_bench_match_reports_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    code, figures = run_json(
+        capsys, "bench", "match", "--templates", "3000", "--dim", "64", "--queries", "30"
+    )
+    assert code == 0
+    for key in (
+        "load_s",
+        "bytes_per_template",
+        "search_p50_ms",
+        "search_p99_ms",
+        "baseline_p50_ms",
+    ):
+        assert figures[key] > 0
+    assert figures["templates"] == 3000 and figures["mate_rank1"] == 1.0
