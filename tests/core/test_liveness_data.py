@@ -93,3 +93,28 @@ def test_blink_clips_blink_where_the_readme_says(
     assert row["decision"] == "accept", row
     start = row["blinks"][0]["start_s"] * 25  # the clips are 25 fps
     assert frames[0] - 1 <= start <= frames[1]
+
+
+@pytest.fixture(scope="module")
+def clip_eyes(liveness_dir: Path, pipeline) -> dict[str, list[EyeSample]]:
+    """Per-frame eye openness of each blink clip (25 fps), measured once."""
+    series: dict[str, list[EyeSample]] = {}
+    for clip in ("example.mp4", "test.mp4"):
+        sample = ev.Sample(liveness_dir / "blink-clips" / clip, "video", True, "")
+        pipeline.reset_tracking()
+        frames = []
+        for timestamp, rgb in ev.sample_frames(sample, 0):
+            faces = pipeline.process(rgb, timestamp, embed=False)
+            eyes = (faces[0].eyes.right, faces[0].eyes.left) if faces else (None, None)
+            frames.append(EyeSample(timestamp, *eyes))
+        series[clip] = frames
+    return series
+
+
+@pytest.mark.parametrize("step", [2, 3])
+def test_blinks_survive_slower_cameras_at_every_frame_phase(clip_eyes, step: int) -> None:
+    """Every 2nd / 3rd frame (12.5 / 8.3 fps), whichever frame the camera starts on."""
+    for clip, frames in clip_eyes.items():
+        for phase in range(step):
+            result = score_series(frames[phase::step], CFG)
+            assert result.live and len(result.blinks) == 1, (clip, step, phase, result)
