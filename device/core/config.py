@@ -28,9 +28,10 @@ class MatchConfig(_Section):
 
 
 class LivenessConfig(_Section):
-    # A blink: eye openness drops under closed_ratio x the face's own open baseline and
-    # comes back over reopen_ratio x baseline; timed from the last open frame before the
-    # drop to the first reopened frame (so the frame rate is part of the measurement).
+    # A blink (device/core/liveness.py): BOTH eyes drop under closed_ratio x the face's own
+    # open baseline (per eye) and come back over reopen_ratio x baseline; timed from the
+    # last open frame before the drop to the first reopened frame (so the frame rate is
+    # part of the measurement).
     blink_min_ms: int = Field(default=60, ge=10)
     blink_max_ms: int = Field(default=500, ge=50)
     closed_ratio: float = Field(default=0.6, gt=0.0, lt=1.0)
@@ -39,8 +40,6 @@ class LivenessConfig(_Section):
     baseline_window_s: float = Field(default=2.0, gt=0.0, le=30.0)
     max_frame_gap_ms: int = Field(default=250, ge=20)  # longer gaps cannot time a blink
     min_open_openness: float = Field(default=0.12, ge=0.0, lt=1.0)  # a baseline below: eyes shut
-    # Passive replay cue (device/vision/liveness_signals.py): None disables it.
-    replay_score_max: float | None = Field(default=None, gt=0.0)
 
     @model_validator(mode="after")
     def _ranges_consistent(self) -> LivenessConfig:
