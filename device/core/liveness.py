@@ -26,6 +26,7 @@ from typing import Protocol
 from device.core.config import LivenessConfig
 
 MAX_OPENNESS = 2.0  # an eye aspect ratio above this is a landmark failure, not an eye
+KEPT_BLINKS = 64  # a track can live for hours: remember only the latest blinks
 
 
 class LivenessReason(StrEnum):
@@ -120,7 +121,7 @@ class BlinkTracker:
     _last_measured: float | None = field(default=None, init=False)
     _last_open: float | None = field(default=None, init=False)
     _dip: _Dip | None = field(default=None, init=False)
-    _blinks: list[Blink] = field(default_factory=list, init=False)
+    _blinks: deque[Blink] = field(default_factory=lambda: deque(maxlen=KEPT_BLINKS), init=False)
     _seen: dict[LivenessReason, int] = field(default_factory=dict, init=False)
     _frames: int = field(default=0, init=False)
     _had_baseline: bool = field(default=False, init=False)

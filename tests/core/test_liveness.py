@@ -260,3 +260,12 @@ def test_a_still_face_never_blinks(fps: float, noise: float, seed: int, drift: f
 
     samples = clip(fps, 4.0, drifting, drifting, noise=noise, seed=seed)
     assert not score_series(samples, CFG).live
+
+
+def test_a_long_lived_track_keeps_only_its_latest_blinks() -> None:
+    def every_second(t: float) -> float:
+        return 0.2 if 0.5 <= t % 1.0 < 0.65 else 1.0
+
+    result = score_series(clip(25.0, 100.0, every_second, every_second), CFG)
+    assert result.live and len(result.blinks) == 64
+    assert result.blinks[-1].start > 108.0  # the latest ones
