@@ -18,6 +18,7 @@ import numpy as np
 
 from device.commands._common import print_json
 from device.config import Config
+from device.errors import BlinkpayError
 from device.store.keys import provision_keys
 from device.store.store import open_store, store_key_paths
 from device.store.updates import encode_vector
@@ -105,6 +106,7 @@ def bench(templates: int, dim: int, queries: int, threads: int, seed: int) -> di
             hits += found[0][0] == tokens[mate]
             baseline_hits += int(best[0]) == int(mate)
         resident = shard.index.resident_bytes()
+        full_scans = shard.index.full_scans
         store.close()
     return {
         "templates": templates,
@@ -120,6 +122,7 @@ def bench(templates: int, dim: int, queries: int, threads: int, seed: int) -> di
         "search_p99_ms": round(float(np.percentile(ours, 99)) * 1e3, 3),
         "baseline_p50_ms": round(float(np.percentile(baseline, 50)) * 1e3, 3),
         "baseline_p99_ms": round(float(np.percentile(baseline, 99)) * 1e3, 3),
+        "full_scans": full_scans,  # searches the candidate bound could not settle
         "mate_rank1": round(hits / len(probes), 4),
         "baseline_mate_rank1": round(baseline_hits / len(probes), 4),
     }
@@ -127,7 +130,7 @@ def bench(templates: int, dim: int, queries: int, threads: int, seed: int) -> di
 
 def run(args: argparse.Namespace) -> int:
     if args.templates < 2 or args.dim < 2 or args.queries < 1 or args.threads < 1:
-        raise SystemExit("bench match: --templates and --dim must be >= 2, --queries >= 1")
+        raise BlinkpayError("--templates and --dim must be >= 2, --queries and --threads >= 1")
     figures = bench(args.templates, args.dim, args.queries, args.threads, args.seed)
     if args.json:
         print_json(figures)
