@@ -12,7 +12,7 @@ from device.commands._common import add_config_argument, config_from_args, print
 from device.errors import BlinkpayError
 
 HELP = "per-stage vision latency"
-STAGES = ("decode", "detect", "landmarks", "align", "embed", "total_per_face")
+STAGES = ("decode", "detect", "landmarks", "eyes", "align", "embed", "total_per_face")
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 
 
@@ -65,10 +65,11 @@ def run(args: argparse.Namespace) -> int:
             n = len(faces)
             faces_total += n
             times["landmarks"].append(st.landmarks / n)
+            times["eyes"].append(st.eyes / n)
             times["align"].append(st.align / n)
             times["embed"].append(st.embed / n)
             times["total_per_face"].append(
-                (decode + st.detect + st.landmarks + st.align + st.embed) / n
+                (decode + st.detect + st.landmarks + st.eyes + st.align + st.embed) / n
             )
         progress.step()
     progress.close()

@@ -21,7 +21,8 @@ class VisionConfig(BaseModel):
     max_brightness: float = Field(default=220.0, ge=0.0, le=255.0)
     max_faces: int = Field(default=4, ge=1, le=32)
     # second face-mesh pass on the ROI from the first pass's landmarks (MediaPipe's
-    # tracking ROI): steadier points for alignment, one more mesh call per face
-    mesh_refine: bool = True
+    # tracking ROI). Off: one more mesh call per face for no measured gain (LFW pairs
+    # accuracy 98.91 % with it, 98.95 % without, DevTrain)
+    mesh_refine: bool = False
     track_min_iou: float = Field(default=0.3, gt=0.0, lt=1.0)
     track_max_age_s: float = Field(default=1.0, gt=0.0, le=60.0)

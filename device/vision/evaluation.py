@@ -25,7 +25,13 @@ def embed_file(pipeline: FacePipeline, path: Path) -> np.ndarray | None:
         rgb = read_image(path)
     except ImageError:
         return None
-    face = central_face(pipeline.process(rgb, 0.0, embed=False, track=False), rgb.shape)
+    return embed_rgb(pipeline, rgb)
+
+
+def embed_rgb(pipeline: FacePipeline, rgb: np.ndarray) -> np.ndarray | None:
+    """The central face's embedding in a decoded image, or None without a face."""
+    faces = pipeline.process(rgb, 0.0, embed=False, track=False, eyes=False)
+    face = central_face(faces, rgb.shape)
     return None if face is None else pipeline.embed(face)
 
 

@@ -36,7 +36,7 @@ class FaceResult:
     keypoints: np.ndarray  # (6, 2) detector keypoints, see Detection
     landmarks: np.ndarray  # (468, 3) face mesh; z in x's scale
     points5: np.ndarray  # (5, 2) dlib shape_predictor_5 points predicted from the mesh
-    eyes: EyeOpenness  # eye aspect ratios from the iris model's lid contour (blinks)
+    eyes: EyeOpenness | None  # eye aspect ratios from the iris model (None: not asked for)
     quality: Quality
     track_id: int | None  # stable across frames for the same face; None when not tracking
     chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
@@ -53,6 +53,7 @@ class StageTimes:
 
     detect: float = 0.0
     landmarks: float = 0.0
+    eyes: float = 0.0
     align: float = 0.0
     embed: float = 0.0
 
@@ -101,12 +102,15 @@ class FacePipeline:
         embed: bool = True,
         track: bool = True,
         gate: bool = True,
+        eyes: bool = True,
     ) -> list[FaceResult]:
         """Faces in one RGB uint8 frame (H, W, 3), largest first.
 
         embed=False is the cheap per-frame mode (landmarks and eye openness only, for
         blink tracking at full frame rate); call embed(face) later when needed. With
-        gate=True a face is embedded only when its quality gate passes.
+        gate=True a face is embedded only when its quality gate passes. eyes=False skips
+        eye openness (two iris-model runs per face) where no blink is watched, e.g. when
+        embedding photos.
         """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("frame must be RGB uint8 (H, W, 3)")
@@ -119,7 +123,9 @@ class FacePipeline:
         ids: list[int | None] = [None] * len(detections)
         if track:
             ids = list(self.tracker.update([d.box for d in detections], timestamp))
-        faces = [self._face(rgb, det, tid, times) for det, tid in zip(detections, ids, strict=True)]
+        faces = [
+            self._face(rgb, det, tid, times, eyes) for det, tid in zip(detections, ids, strict=True)
+        ]
         if embed and self.embedder is not None:
             for face in faces:
                 if face.quality.ok or not gate:
@@ -130,14 +136,21 @@ class FacePipeline:
         return faces
 
     def _face(
-        self, rgb: np.ndarray, det: Detection, track_id: int | None, times: StageTimes
+        self,
+        rgb: np.ndarray,
+        det: Detection,
+        track_id: int | None,
+        times: StageTimes,
+        with_eyes: bool,
     ) -> FaceResult:
         t = time.perf_counter()
         mesh = self.mesh.run(rgb, roi_from_detection(det))
         if self.config.mesh_refine and mesh.presence >= 0.5:
             mesh = self.mesh.run(rgb, roi_from_landmarks(mesh.points))
-        eyes = self.iris.openness(rgb, mesh.points)
         times.landmarks += (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        eyes = self.iris.openness(rgb, mesh.points) if with_eyes else None
+        times.eyes += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         points5 = dlib5_from_mesh(mesh.points)
         chip = extract_chip(
