@@ -1,0 +1,235 @@
+"""Wiring: adapters from the config, the threads around the main loop, and a clean stop.
+
+Threads: camera capture (newest frame wins) -> vision worker (pipeline) -> main loop;
+keypad scan -> main loop; MQTT network + worker (device.net); output patterns. The main
+loop owns the session (device/shell/loop.py) and is the only place that tells systemd
+it is alive: READY=1 once it runs, WATCHDOG=1 while it keeps running.
+
+SIGTERM/SIGINT stop the loop; then the relay is released first, the camera and vision
+stop, the network publishes "offline" and the database closes. Every ledger write was
+already durable when it returned, so nothing is flushed late.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from device import __version__
+from device.clock import Clock, SystemClock
+from device.config import Config
+from device.errors import BlinkpayError
+from device.hw.camera import CameraRunner, camera_source_from_config
+from device.hw.devices import Hardware, open_hardware
+from device.notify import Notifier
+from device.shell.host import NetHost
+from device.shell.loop import MainLoop
+from device.shell.terminal import Post, Terminal
+from device.store.keys import load_signing_key, read_private_file
+from device.store.store import Store, open_store
+from device.vision.pipeline import FacePipeline
+
+log = logging.getLogger("blinkpay.app")
+
+VISION_WAIT_S = 0.2  # how long the vision thread waits for a frame before checking for stop
+
+
+def pin_key_path(config: Config) -> Path:
+    return Path(config.device.data_dir) / config.store.pin_key_file
+
+
+def load_pin_key(config: Config) -> bytes:
+    """The AES PIN key shared with the host (hex in a 0600 file, made by provision)."""
+    path = pin_key_path(config)
+    raw = read_private_file(path).strip()
+    try:
+        key = bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise BlinkpayError(f"{path}: the PIN key must be hex digits") from None
+    if len(key) not in (16, 24, 32):
+        raise BlinkpayError(f"{path}: the PIN key must be 16, 24 or 32 bytes")
+    return key
+
+
+@dataclass
+class Parts:
+    """The adapters of one terminal; close() puts the hardware in its safe state first."""
+
+    config: Config
+    clock: Clock
+    hardware: Hardware
+    store: Store
+    pipeline: FacePipeline
+    signing_key: Ed25519PrivateKey
+    pin_key: bytes
+    net: object | None = None  # device.net.service.NetService once started
+    closers: list[object] = field(default_factory=list)
+
+    def close(self) -> None:
+        try:
+            self.hardware.close()  # relay released before anything else can fail
+        finally:
+            if self.net is not None:
+                try:
+                    self.net.stop()  # type: ignore[attr-defined]
+                except Exception:
+                    log.exception("network stop failed")
+            self.store.close()
+
+
+def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
+    """Models, store (keys from provisioning), hardware; no threads started yet."""
+    pipeline = FacePipeline.from_config(config.vision)
+    embedder = pipeline.embedder
+    assert embedder is not None
+    signing_key = load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file)
+    pin_key = load_pin_key(config)
+    store = open_store(config, embedder.version, embedder.dim, config.mqtt.shard_id)
+    try:
+        hardware = open_hardware(config.hardware, clock, sim or config.hardware.backend == "sim")
+    except BaseException:
+        store.close()
+        raise
+    return Parts(config, clock, hardware, store, pipeline, signing_key, pin_key)
+
+
+def start_net(parts: Parts, post: Post) -> NetHost | None:
+    """The MQTT side when enabled; None runs the terminal on the offline rules."""
+    config = parts.config
+    if not config.mqtt.enabled:
+        log.warning("MQTT disabled: offline rules only", extra={"event": "mqtt_disabled"})
+        return None
+    from device.net.service import NetService
+    from device.net.shard_sync import TemplateShardPort
+
+    net = NetService(
+        config,
+        ledger=parts.store.ledger,
+        shard_store=TemplateShardPort(parts.store.shard),
+        software=f"blinkpay {__version__}",
+        state_dir=Path(config.device.data_dir),
+    )
+    net.start()
+    parts.net = net
+    return NetHost(net, post, parts.clock)
+
+
+class VisionWorker:
+    """Takes the newest camera frame, runs the pipeline, posts the faces to the loop."""
+
+    def __init__(self, runner: CameraRunner, terminal: Terminal, post: Post) -> None:
+        self.runner, self.terminal, self.post = runner, terminal, post
+        self._stop = threading.Event()
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name="vision", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self.runner.get(VISION_WAIT_S)
+            if frame is None:
+                continue
+            try:
+                self.post(self.terminal.process_frame(frame))
+            except Exception:
+                # A bad frame is logged and counted; the next one comes in a moment.
+                self.errors += 1
+                log.exception("vision failed on a frame", extra={"event": "vision_error"})
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+def run(
+    config: Config,
+    *,
+    sim: bool = False,
+    clock: Clock | None = None,
+    notifier: Notifier | None = None,
+) -> int:
+    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop."""
+    clock = clock or SystemClock()
+    notifier = notifier or Notifier()
+    loop = MainLoop(clock, notifier)
+    parts = open_parts(config, sim=sim, clock=clock)
+    runner: CameraRunner | None = None
+    vision: VisionWorker | None = None
+    previous = {
+        signum: signal.signal(signum, _stopper(loop)) for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        interrupted = parts.store.ledger.recover_interrupted()
+        if interrupted:
+            log.warning(
+                "declined %d payments a previous run left pending",
+                len(interrupted),
+                extra={"event": "ledger_recovered", "count": len(interrupted)},
+            )
+        host = start_net(parts, loop.post)
+        terminal = Terminal(
+            config,
+            pipeline=parts.pipeline,
+            store=parts.store,
+            hardware=parts.hardware,
+            clock=clock,
+            signing_key=parts.signing_key,
+            pin_key=parts.pin_key,
+            post=loop.post,
+            host=host,
+        )
+        parts.hardware.scheduler.start()
+        parts.hardware.keypad.start(loop.post)
+        source = camera_source_from_config(config.hardware.camera, clock, sim)
+        runner = CameraRunner(source, clock, config.hardware.camera.stall_after_s)
+        runner.start()
+        vision = VisionWorker(runner, terminal, loop.post)
+        vision.start()
+        ready = _ReadyOnFirstTick(notifier, terminal.tick, config)
+        log.info(
+            "terminal running",
+            extra={"event": "started", "device_id": config.device.id, "sim": sim},
+        )
+        loop.run(terminal.handle, ready)
+        log.info("stopping: %s", loop.stop_reason, extra={"event": "stopping"})
+        notifier.stopping(f"stopping: {loop.stop_reason}")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if vision is not None:
+            vision.stop()
+        if runner is not None:
+            runner.close()
+        parts.close()
+        notifier.close()
+    log.info("stopped", extra={"event": "stopped", "relay_energised": False})
+    return 0
+
+
+class _ReadyOnFirstTick:
+    """The loop's tick handler that says READY=1 once the loop really runs."""
+
+    def __init__(self, notifier: Notifier, tick: object, config: Config) -> None:
+        self._notifier, self._tick, self._config = notifier, tick, config
+        self._ready = False
+
+    def __call__(self, now: float) -> None:
+        if not self._ready:
+            self._ready = True
+            self._notifier.ready(f"running as {self._config.device.id}")
+        self._tick(now)  # type: ignore[operator]
+
+
+def _stopper(loop: MainLoop) -> object:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        loop.request_stop(signal.Signals(signum).name)
+
+    return on_signal

@@ -1,0 +1,304 @@
+"""The demo's terminal: the real pipeline, session, store, keys and (when mosquitto is
+installed) the real MQTT link and reference host, on simulated GPIO and a clock the demo
+moves frame by frame.
+
+Nothing here decides an outcome: frames go through FacePipeline, the session decides,
+effects drive the simulated relay/LEDs and the SQLite ledger, the host answers over MQTT.
+The rig only plays the world: it shows frames, presses keys, walks people through the
+gate, and pulls the network cable.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.app import Parts, open_parts, start_net
+from device.clock import FakeClock
+from device.commands.enroll import template_from_images
+from device.commands.provision import provision
+from device.config import Config, load_config
+from device.core.events import AmountSet, VendResult
+from device.demo.broker import LocalBroker, mosquitto_binary
+from device.hw.camera.frames import Frame
+from device.net.signing import private_pem, public_pem
+from device.shell.terminal import Terminal
+from device.store.keys import write_private_file
+
+log = logging.getLogger("blinkpay.demo")
+
+FPS = 15.0
+KEY_STEP_S = 0.03  # keypad scans while a key is held: longer than the 20 ms debounce
+HOST_WAIT_S = 8.0  # real seconds to wait for the host over MQTT (authorization, sync)
+DEVICE_ID = "demo-gate-01"
+SHARD_ID = "demo"
+
+Narrate = Callable[[str], None]
+
+
+class DemoRig:
+    def __init__(self, workdir: Path, *, narrate: Narrate, use_broker: bool = True) -> None:
+        self.workdir, self.narrate = workdir, narrate
+        self.clock = FakeClock()
+        self._posted: collections.deque[object] = collections.deque()
+        self.events: list[tuple[str, dict[str, Any]]] = []  # what the effects did (observer)
+        binary = mosquitto_binary() if use_broker else None
+        self.broker = LocalBroker(workdir / "broker", binary).start() if binary else None
+        self.host: Any = None
+        self.parts: Parts | None = None
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- setup ------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        import secrets
+
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        host_dir = self.workdir / "host"
+        host_key = Ed25519PrivateKey.generate()
+        write_private_file(host_dir / "signing.pem", private_pem(host_key))
+        pin_key = secrets.token_bytes(32)
+        write_private_file(host_dir / "pin.key", pin_key.hex().encode())
+        (host_dir / "backend.pub").write_bytes(public_pem(host_key.public_key()))
+        mqtt: dict[str, Any] = {"enabled": False, "shard_id": SHARD_ID}
+        if self.broker is not None:
+            mqtt.update(
+                enabled=True,
+                url=self.broker.url,
+                backend_public_key_file=str(host_dir / "backend.pub"),
+                reconnect_min_s=0.2,
+                reconnect_max_s=1.0,
+                tx_retry_s=1.0,
+            )
+        sections: dict[str, Any] = {
+            "device": {
+                "id": DEVICE_ID,
+                "mode": "turnstile",
+                "data_dir": str(self.workdir / "device"),
+                "log_format": "text",
+            },
+            "hardware": {"backend": "sim"},
+            "mqtt": mqtt,
+        }
+        provisioned = provision(self.workdir / "config.toml", sections, pin_key=pin_key)
+        self.config = load_config(provisioned.config_path, env={})
+        self.parts = parts = open_parts(self.config, sim=True, clock=self.clock)
+        embedder = parts.pipeline.embedder
+        assert embedder is not None
+        self.host = self._make_host(host_dir, embedder.version, embedder.dim)
+        net_host = None
+        if self.broker is not None:
+            self.host.start()
+            self.host.register_device(DEVICE_ID, provisioned.public_key_pem.encode())
+            net_host = start_net(parts, self._posted.append)
+            if not parts.net.link.wait_connected(HOST_WAIT_S):  # type: ignore[union-attr]
+                raise RuntimeError("the terminal could not reach the demo broker")
+        self.terminals = {
+            mode: Terminal(
+                _with_mode(self.config, mode),
+                pipeline=parts.pipeline,
+                store=parts.store,
+                hardware=parts.hardware,
+                clock=self.clock,
+                signing_key=parts.signing_key,
+                pin_key=parts.pin_key,
+                post=self._posted.append,
+                host=net_host,
+                observer=self._observe,
+            )
+            for mode in ("turnstile", "vending")
+        }
+        self.terminal = self.terminals["turnstile"]
+
+    def _make_host(self, host_dir: Path, embedder_version: str, dim: int) -> Any:
+        from backend.config import HostConfig
+        from backend.host import PaymentHost
+        from device.net.config import MqttConfig
+
+        url = self.broker.url if self.broker is not None else "mqtt://127.0.0.1:1"
+        return PaymentHost(
+            HostConfig(
+                host_id="demo-host",
+                mqtt=MqttConfig(url=url, shard_id=SHARD_ID),
+                db_path=host_dir / "host.db",
+                signing_key_file=host_dir / "signing.pem",
+                pin_key_file=host_dir / "pin.key",
+                embedder_version=embedder_version,
+                dim=dim,
+            )
+        )
+
+    @property
+    def online(self) -> bool:
+        return self.broker is not None
+
+    def close(self) -> None:
+        if self.parts is not None:
+            self.parts.close()
+            self.parts = None
+        if self.host is not None:
+            if self.broker is not None:
+                self.host.stop()
+            else:
+                self.host.db.close()
+            self.host = None
+        if self.broker is not None:
+            self.broker.stop()
+
+    # -- the world --------------------------------------------------------------------------
+    def use(self, mode: str) -> Terminal:
+        self.terminal = self.terminals[mode]
+        return self.terminal
+
+    def enrol(self, token: str, images: list[np.ndarray], pin: str) -> float:
+        """The operator's app enrols a customer: template by the terminal's own models, the
+        account at the host, the signed delta to the terminal. Returns the template's
+        self-similarity check (cosine of the first image to the fused template)."""
+        assert self.parts is not None
+        template = template_from_images(self.parts.pipeline, images)
+        self.host.enrol(
+            token,
+            template.vector,
+            shard_id=SHARD_ID,
+            pin=pin,
+            offline_allowance=1000,
+            embedder_version=template.embedder_version,
+            publish=self.online,
+        )
+        shard = self.parts.store.shard
+        if self.online:
+            deadline = time.monotonic() + HOST_WAIT_S
+            while shard.account(token) is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+        else:
+            # No broker: the host's snapshot goes straight to the shard's own apply path
+            # (the same parsing, checks and sealing a snapshot over MQTT gets).
+            result = shard.apply_snapshot(self.host.shards.snapshot(SHARD_ID))
+            if result.outcome != "applied":
+                raise RuntimeError(f"snapshot refused: {result.reason} {result.detail}")
+        if shard.account(token) is None:
+            raise RuntimeError(f"enrolment of {token} never reached the terminal")
+        return template.count
+
+    def show(self, rgb: np.ndarray) -> None:
+        """One camera frame, 1/FPS after the last."""
+        self.clock.advance(1.0 / FPS)
+        frame = Frame(self.clock.monotonic(), rgb)
+        faces = self.terminal.process_frame(frame)
+        self.terminal.handle(faces, self.clock.monotonic())
+        self.settle()
+
+    def settle(self) -> None:
+        """Hand over what was posted (match results, host answers), keys, then a tick."""
+        assert self.parts is not None
+        hw = self.parts.hardware
+        for event in hw.keypad.poll():
+            self.terminal.handle(event, self.clock.monotonic())
+        for _ in range(100):
+            if not self._posted:
+                break
+            self.terminal.handle(self._posted.popleft(), self.clock.monotonic())
+        self.terminal.tick(self.clock.monotonic())
+        hw.scheduler.tick()
+
+    def wait(self, seconds: float) -> None:
+        """Time passes with nothing new in view (no frame: the camera sees the same)."""
+        steps = max(1, round(seconds * FPS))
+        for _ in range(steps):
+            self.clock.advance(1.0 / FPS)
+            self.settle()
+
+    def wait_real(self, done: Callable[[], bool], timeout_s: float = HOST_WAIT_S) -> bool:
+        """Wait in real time for the network (host answer, sync); the demo clock holds."""
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+            self.settle()
+        return True
+
+    def press(self, keys: str) -> None:
+        assert self.parts is not None and self.parts.hardware.fingers is not None
+        fingers = self.parts.hardware.fingers
+        for key in keys:
+            fingers.press(key)
+            for _ in range(3):
+                self.clock.advance(KEY_STEP_S)
+                self.settle()
+            fingers.release(key)
+            for _ in range(3):
+                self.clock.advance(KEY_STEP_S)
+                self.settle()
+
+    def set_amount(self, amount: int | None) -> None:
+        """The vending controller reports the customer's selection."""
+        self.terminal.handle(AmountSet(self.clock.monotonic(), amount), self.clock.monotonic())
+        self.settle()
+
+    def walk_through_gate(self) -> None:
+        """The customer passes: the gate's PASS contact closes and opens again."""
+        assert self.parts is not None
+        sim, pins = self.parts.hardware.sim, self.config.hardware.pins
+        if sim is None or pins.passage is None:
+            return
+        sim.drive_input(pins.passage, False)  # active low: closed to ground
+        self.clock.advance(0.2)
+        self.settle()
+        sim.drive_input(pins.passage, None)
+        self.settle()
+
+    def relay_pulses(self) -> int:
+        assert self.parts is not None and self.parts.hardware.sim is not None
+        pin = self.config.hardware.pins.relay
+        return len(self.parts.hardware.sim.pulses(pin, self.config.hardware.relay_active_high))
+
+    def relay_energised(self) -> bool:
+        assert self.parts is not None
+        return self.parts.hardware.relay.energised
+
+    def _observe(self, what: str, details: dict[str, Any]) -> None:
+        self.events.append((what, details))
+        if what == "vend":  # the simulated vending machine drops the product
+            self._posted.append(VendResult(self.clock.monotonic(), details["tx_id"], True))
+        line = _narration(what, details)
+        if line:
+            self.narrate(line)
+
+
+def _with_mode(config: Config, mode: str) -> Config:
+    return config.model_copy(update={"device": config.device.model_copy(update={"mode": mode})})
+
+
+def _narration(what: str, d: dict[str, Any]) -> str | None:
+    match what:
+        case "state":
+            reasons = f" ({', '.join(d['reasons'])})" if d.get("reasons") else ""
+            return f"session -> {d['state']}{reasons}"
+        case "leds":
+            return f"LEDs: {d['pattern']}"
+        case "prompt":
+            return f'display: "{d["text"]}"' if d.get("text") else None
+        case "relay":
+            return f"relay: pulse {d['ms']} ms (gate opens)"
+        case "vend":
+            return f"vending machine: release product ({d['amount']} cents)"
+        case "ledger":
+            extra = " offline" if d.get("offline") else ""
+            return f"ledger: {d['tx_id'][:13]}... {d['status']}{extra}"
+        case "authorize":
+            return f"authorization request: {d['amount']} cents"
+        case "error":
+            return f"ERROR in {d['effect']}: {d['error']}"
+        case _:
+            return None

@@ -1,0 +1,1 @@
+"""The imperative shell: the main loop, the worker threads around it, the effect executor."""

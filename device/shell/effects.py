@@ -1,0 +1,212 @@
+"""Carries out the session's effects on the adapters: LEDs, buzzer, relay, ledger, host.
+
+Effects run in the order the session returned them. A ledger write is durable before
+this returns (device.store.ledger fsyncs), and it comes before the actuation it allows,
+so a crash between the two never opens the gate for an unrecorded payment. If the ledger
+write fails, the actuation that follows in the same batch is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from device.clock import Clock
+from device.core.events import (
+    ApproveVend,
+    Buzz,
+    Effect,
+    Notify,
+    Prompt,
+    PulseRelay,
+    RequestAuthorization,
+    RequestMatch,
+    SetLeds,
+    StateChanged,
+    UpdateLedger,
+    VoidTransaction,
+    WriteLedger,
+)
+from device.hw.devices import Hardware
+
+log = logging.getLogger("blinkpay.effects")
+
+# The session's LED names -> the LED board's indications (device.hw.outputs.INDICATIONS).
+LED_INDICATION = {"face": "look"}
+
+
+class LedgerPort(Protocol):
+    def write_pending(self, tx: dict[str, Any]) -> str: ...
+    def set_status(
+        self, tx_id: str, status: Any, reasons: Any = (), *, token: str | None = None
+    ) -> bool: ...
+    def consume_offline_allowance(self, token: str, amount: int) -> bool: ...
+
+
+class HostPort(Protocol):
+    """The payment host as the executor sees it (device.net, or nothing when MQTT is off)."""
+
+    def request_authorization(self, request: RequestAuthorization, now: float) -> None: ...
+    def void(self, tx_id: str, reason: str) -> None: ...
+    def publish_event(self, kind: str, fields: dict[str, Any]) -> None: ...
+    def ledger_changed(self) -> None: ...
+
+
+Observer = Callable[[str, dict[str, Any]], None]  # (what, details): the demo narrates these
+
+
+class EffectExecutor:
+    def __init__(
+        self,
+        hardware: Hardware,
+        ledger: LedgerPort,
+        clock: Clock,
+        *,
+        device_id: str,
+        sign: Callable[[dict[str, Any]], str],
+        match: Callable[[RequestMatch], None],
+        host: HostPort | None,
+        on_no_host: Callable[[RequestAuthorization], None],
+        observer: Observer | None = None,
+    ) -> None:
+        self.hw, self.ledger, self.clock = hardware, ledger, clock
+        self.device_id, self.sign = device_id, sign
+        self.match, self.host, self.on_no_host = match, host, on_no_host
+        self.observer = observer
+        self.counters: dict[str, int] = {}
+        self.vends: list[tuple[str, int]] = []  # simulated vending controller: approved vends
+        self._amounts: dict[str, int] = {}  # tx id -> amount, for the offline allowance
+
+    def _ledger_changed(self) -> None:
+        if self.host is not None:
+            self.host.ledger_changed()
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def _observe(self, what: str, **details: Any) -> None:
+        if self.observer is not None:
+            self.observer(what, details)
+
+    def run(self, effects: list[Effect], now: float) -> None:
+        ledger_failed = False
+        for effect in effects:
+            try:
+                if ledger_failed and isinstance(effect, PulseRelay | ApproveVend):
+                    log.error(
+                        "actuation skipped: its ledger write failed",
+                        extra={"event": "actuation_skipped", "effect": type(effect).__name__},
+                    )
+                    self._count("actuation_skipped")
+                    continue
+                self._one(effect, now)
+            except Exception as exc:
+                # One failed effect is logged and counted; the terminal keeps running.
+                log.exception(
+                    "effect failed",
+                    extra={"event": "effect_failed", "effect": type(effect).__name__},
+                )
+                self._count("effect_failed")
+                if isinstance(effect, WriteLedger | UpdateLedger):
+                    ledger_failed = True
+                self._observe("error", effect=type(effect).__name__, error=str(exc))
+
+    def _one(self, effect: Effect, now: float) -> None:
+        match effect:
+            case SetLeds(pattern=pattern):
+                indication = LED_INDICATION.get(pattern, pattern)
+                self.hw.leds.show(indication)
+                self._observe("leds", pattern=indication)
+            case Buzz(pattern=pattern):
+                {"key": self.hw.buzzer.click, "ok": self.hw.buzzer.ok}.get(
+                    pattern, self.hw.buzzer.error
+                )()
+                self._observe("buzz", pattern=pattern)
+            case Prompt(text=text):
+                log.info(text, extra={"event": "prompt"})
+                self._observe("prompt", text=text)
+            case StateChanged(state=state, reasons=reasons):
+                log.info(
+                    "session %s",
+                    state,
+                    extra={"event": "state", "state": state, "reasons": reasons},
+                )
+                self._observe("state", state=state, reasons=list(reasons))
+            case RequestMatch():
+                self.match(effect)
+            case WriteLedger(record=record):
+                document = self._tx_document(asdict(record))
+                self.ledger.write_pending(document)
+                self._amounts[record.tx_id] = record.amount
+                if record.status != "pending":  # a refusal on the record: decided at once
+                    self.ledger.set_status(record.tx_id, record.status, list(record.reasons))
+                    self._ledger_changed()
+                self._count("ledger_writes")
+                self._observe("ledger", tx_id=record.tx_id, status=record.status)
+            case UpdateLedger(tx_id=tx_id, status=status, reasons=reasons, token=token):
+                # The ledger knows approved/declined: a void of a pending payment declines
+                # it (an approved one stays approved; the void goes to the host).
+                stored = "declined" if status == "voided" else status
+                self.ledger.set_status(tx_id, stored, list(reasons), token=token)
+                if effect.offline and status == "approved" and token is not None:
+                    amount = self._amounts.get(tx_id, 0)
+                    if not self.ledger.consume_offline_allowance(token, amount):
+                        log.warning(
+                            "offline allowance already spent",
+                            extra={"event": "offline_allowance_short", "tx_id": tx_id},
+                        )
+                self._observe(
+                    "ledger",
+                    tx_id=tx_id,
+                    status=status,
+                    reasons=list(reasons),
+                    offline=effect.offline,
+                )
+                self._ledger_changed()
+            case RequestAuthorization():
+                self._observe("authorize", tx_id=effect.tx_id, amount=effect.amount)
+                if self.host is None:
+                    self.on_no_host(effect)
+                else:
+                    self.host.request_authorization(effect, now)
+            case PulseRelay(ms=ms):
+                self.hw.relay.pulse(ms)
+                if self.hw.passage is not None:
+                    self.hw.passage.arm()  # a ride nobody takes is voided (session timeout)
+                self._count("relay_pulses")
+                log.info("gate opened", extra={"event": "relay_pulse", "ms": ms})
+                self._observe("relay", ms=ms)
+            case ApproveVend(tx_id=tx_id, amount=amount):
+                self.vends.append((tx_id, amount))
+                log.info("vend approved", extra={"event": "vend", "tx_id": tx_id, "amount": amount})
+                self._observe("vend", tx_id=tx_id, amount=amount)
+            case VoidTransaction(tx_id=tx_id, reason=reason):
+                log.info("void", extra={"event": "void", "tx_id": tx_id, "reason": reason})
+                if self.host is not None:
+                    self.host.void(tx_id, reason)
+                self._observe("void", tx_id=tx_id, reason=reason)
+            case Notify(kind=kind, reasons=reasons, tx_id=tx_id):
+                self._count(f"notify.{kind}")
+                fields = {"reasons": list(reasons), "tx_id": tx_id}
+                log.info(kind, extra={"event": "decision", "kind": kind, **fields})
+                if self.host is not None:
+                    self.host.publish_event(kind, fields)
+                self._observe("notify", kind=kind, **fields)
+            case _:
+                log.warning("unknown effect %r ignored", type(effect).__name__)
+
+    def _tx_document(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The ledger's (and the host's) transaction: the record, wall time, device, signed."""
+        document: dict[str, Any] = {
+            "id": record.pop("tx_id"),
+            "created_at": datetime.fromtimestamp(self.clock.time(), UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "device_id": self.device_id,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in record.items()},
+        }
+        document["signature"] = self.sign(document)
+        return document

@@ -1,0 +1,113 @@
+"""From the vision pipeline's faces to the session's events, per tracked face.
+
+One `FaceBook` lives on the main thread. For every processed frame it says which face
+the session should look at (the bound track, else the largest), which other faces are in
+view, which tracks have left, feeds each track's eye openness to its liveness scorer, and
+keeps the track's recent embeddings so a match fuses several frames (DESIGN: the terminal
+sees many frames, a photo benchmark sees one). No image is kept: only vectors and scores.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from device.core.events import (
+    BlinkDetected,
+    Event,
+    FaceLost,
+    FaceSeen,
+    LivenessRejected,
+    SecondFace,
+)
+
+FACE_LOST_AFTER_S = 0.6  # a track missed for this long has left (one missed frame has not)
+EMBEDDINGS_PER_TRACK = 8
+
+
+class LivenessScorer(Protocol):
+    """Per-track liveness: fed every frame's eye openness, answers with a verdict."""
+
+    def observe(self, timestamp: float, face: Any) -> str | None:
+        """None (nothing yet), "blink", or "reject:<detail>"."""
+        ...
+
+
+@dataclass
+class _Track:
+    track_id: int
+    last_seen: float
+    scorer: LivenessScorer
+    embeddings: deque[np.ndarray] = field(
+        default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
+    )
+    blinked: bool = False
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """What the vision worker posts to the main loop for one frame."""
+
+    timestamp: float
+    faces: Sequence[Any]  # device.vision.pipeline.FaceResult, largest first
+
+
+class FaceBook:
+    def __init__(self, new_scorer: Callable[[], LivenessScorer]) -> None:
+        self._new_scorer = new_scorer
+        self._tracks: dict[int, _Track] = {}
+
+    def frame(self, frame: FrameFaces, bound_track: int | None) -> list[Event]:
+        now = frame.timestamp
+        events: list[Event] = []
+        faces = [f for f in frame.faces if f.track_id is not None]
+        primary = next((f for f in faces if f.track_id == bound_track), None)
+        if primary is None and faces:
+            primary = faces[0]
+        for face in faces:
+            track = self._tracks.get(face.track_id)
+            if track is None:
+                track = _Track(face.track_id, now, self._new_scorer())
+                self._tracks[face.track_id] = track
+            track.last_seen = now
+            if face.embedding is not None and face.quality.ok:
+                track.embeddings.append(np.asarray(face.embedding, np.float32))
+            verdict = track.scorer.observe(now, face)
+            if face is primary:
+                events.append(FaceSeen(now, face.track_id, bool(face.quality.ok)))
+            else:
+                events.append(SecondFace(now, face.track_id))
+            if verdict == "blink":
+                track.blinked = True
+                events.append(BlinkDetected(now, face.track_id))
+            elif verdict is not None and verdict.startswith("reject"):
+                events.append(LivenessRejected(now, face.track_id, verdict.partition(":")[2]))
+        for track_id in [
+            t for t, tr in self._tracks.items() if now - tr.last_seen > FACE_LOST_AFTER_S
+        ]:
+            del self._tracks[track_id]
+            events.append(FaceLost(now, track_id))
+        return events
+
+    def tick(self, now: float) -> list[Event]:
+        """Tracks that left while no frame came at all (camera stalled or scene empty)."""
+        gone = [t for t, tr in self._tracks.items() if now - tr.last_seen > FACE_LOST_AFTER_S]
+        for track_id in gone:
+            del self._tracks[track_id]
+        return [FaceLost(now, track_id) for track_id in gone]
+
+    def fused_embedding(self, track_id: int) -> np.ndarray | None:
+        """The mean of the track's recent good embeddings, L2-normalised; None if none."""
+        track = self._tracks.get(track_id)
+        if track is None or not track.embeddings:
+            return None
+        mean = np.mean(np.stack(track.embeddings), axis=0)
+        norm = float(np.linalg.norm(mean))
+        return None if norm == 0.0 else (mean / norm).astype(np.float32)
+
+    def clear(self) -> None:
+        self._tracks.clear()

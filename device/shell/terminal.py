@@ -1,0 +1,178 @@
+"""One terminal: the pure session wired to the vision pipeline, the store and the hardware.
+
+`Terminal` is what both `blinkpay run` (device/app.py, threads around a MainLoop) and
+`blinkpay demo` (device/demo/scenes.py, frames fed one by one) drive. Everything except
+`process_frame` runs on one thread (the main loop), so the session needs no lock:
+
+    process_frame(frame)  -> FrameFaces    (vision thread: detect, mesh, eyes, embed)
+    handle(event, now)                     (main thread: FrameFaces, key presses, core events)
+    tick(now)                              (main thread: timeouts, passage contact)
+
+Results that arrive later (match, host answers) come back through `post`, the main
+loop's queue, so a handler never re-enters the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import uuid6
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from device.clock import Clock
+from device.config import Config
+from device.core import policy
+from device.core.events import (
+    AuthUnavailable,
+    Event,
+    KeyPressed,
+    MatchResult,
+    PassageSeen,
+    RequestMatch,
+    Tick,
+)
+from device.core.liveness import BlinkTracker
+from device.core.match import decide
+from device.core.pinblock import RANDOM_FILL_BYTES, encipher_pin_block, pan_for_token
+from device.core.session import Session
+from device.hw.camera.frames import Frame
+from device.hw.devices import Hardware
+from device.hw.keypad import KeyEvent
+from device.hw.pin_entry import SecretPin
+from device.shell.effects import EffectExecutor, HostPort, Observer
+from device.shell.faces import FaceBook, FrameFaces
+from device.store.keys import sign_document
+from device.store.store import Store
+from device.vision.pipeline import FacePipeline
+
+log = logging.getLogger("blinkpay.terminal")
+
+Post = Callable[[object], object]
+
+
+def new_tx_id() -> str:
+    return str(uuid6.uuid7())
+
+
+class Terminal:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        pipeline: FacePipeline,
+        store: Store,
+        hardware: Hardware,
+        clock: Clock,
+        signing_key: Ed25519PrivateKey,
+        pin_key: bytes,
+        post: Post,
+        host: HostPort | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.config, self.pipeline, self.store = config, pipeline, store
+        self.hw, self.clock, self._post = hardware, clock, post
+        self._pin_key = pin_key
+        self.session = Session.from_config(
+            config,
+            new_tx_id=new_tx_id,
+            encrypt_pin=self._encrypt_pin,
+            passage_sensor=hardware.passage is not None,
+        )
+        self.faces = FaceBook(lambda: BlinkTracker(config.liveness))
+        self.executor = EffectExecutor(
+            hardware,
+            store.ledger,
+            clock,
+            device_id=config.device.id,
+            sign=lambda document: sign_document(document, signing_key),
+            match=self._match,
+            host=host,
+            on_no_host=lambda request: self._post(
+                AuthUnavailable(clock.monotonic(), request.tx_id)
+            ),
+            observer=observer,
+        )
+        self.frames = 0
+
+    # -- vision thread ----------------------------------------------------------------------
+    def process_frame(self, frame: Frame) -> FrameFaces:
+        """Faces in one frame; the image itself goes no further than this call."""
+        faces = self.pipeline.process(frame.rgb, frame.timestamp)
+        return FrameFaces(frame.timestamp, faces)
+
+    # -- main thread ------------------------------------------------------------------------
+    def handle(self, event: object, now: float) -> None:
+        if isinstance(event, FrameFaces):
+            self.frames += 1
+            for face_event in self.faces.frame(event, self.session.track_id):
+                self._session(face_event)
+        elif isinstance(event, KeyEvent):
+            self._session(KeyPressed(now, event.key))
+        elif isinstance(event, Event):  # type: ignore[arg-type]
+            self._session(event)
+        else:
+            log.warning("unknown event %s ignored", type(event).__name__)
+
+    def tick(self, now: float) -> None:
+        passage = self.hw.passage
+        if passage is not None and passage.status() == "passed":
+            passage.disarm()
+            self._session(PassageSeen(now))
+        for event in self.faces.tick(now):
+            self._session(event)
+        self._session(Tick(now))
+
+    def _session(self, event: Event) -> None:
+        effects = self.session.handle(event)
+        if effects:
+            self.executor.run(effects, event.now)
+
+    # -- helpers the session's effects call -------------------------------------------------
+    def _encrypt_pin(self, pin: SecretPin, token: str) -> bytes:
+        return encipher_pin_block(
+            self._pin_key,
+            pin.reveal(),
+            pan_for_token(token),
+            secrets.token_bytes(RANDOM_FILL_BYTES),
+        )
+
+    def _match(self, request: RequestMatch) -> None:
+        """1:N search of the track's fused embedding; the answer is posted to the loop."""
+        now = self.clock.monotonic()
+        query = self.faces.fused_embedding(request.track_id)
+        if query is None:
+            decision = decide([], self.config.match)  # no good embedding: nobody
+        else:
+            decision = self.store.shard.identify(query, self.config.match)
+        accounts = {token: self.account(token) for token in decision.candidates}
+        log.info(
+            "match %s",
+            decision.kind,
+            extra={"event": "match", "kind": decision.kind, "score": decision.score},
+        )
+        self._post(
+            MatchResult(
+                now,
+                request.track_id,
+                decision,
+                {t: a for t, a in accounts.items() if a is not None},
+            )
+        )
+
+    def account(self, token: str) -> policy.Account | None:
+        """What the payment rules need to know about a user, from the shard and the ledger."""
+        state = self.store.shard.account(token)
+        if state is None:
+            return None
+        ledger = self.store.ledger
+        day = datetime.fromtimestamp(self.clock.time(), UTC).strftime("%Y-%m-%d")
+        return policy.Account(
+            token=token,
+            status=state.status,  # type: ignore[arg-type]
+            spent_today=ledger.spent_today(token, day),
+            offline_allowance_left=ledger.offline_remaining(token),
+            daily_limit=state.daily_limit,
+        )
