@@ -6,6 +6,7 @@
 #   ./install.sh --dry-run ...     print what would be done, change nothing
 #   ./install.sh --prefix DIR ...  lay the install tree under DIR (for tests and packaging):
 #                                  no apt-get, no useradd, no chown, no systemctl
+#   ./install.sh --dev --venv DIR  use (or create) the virtual environment DIR, not ./.venv
 #
 # Idempotent: a second run with the same sources changes nothing (files are written only
 # when their content differs; the package is reinstalled only when its sources changed).
@@ -18,9 +19,10 @@ mode="pi"
 prefix=""
 dry_run=0
 user="blinkpay"
+venv_dir=""
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 die() { echo "install.sh: error: $*" >&2; exit 1; }
@@ -34,6 +36,10 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || die "--prefix needs a directory"
       prefix="$2"; shift ;;
     --prefix=*) prefix="${1#--prefix=}" ;;
+    --venv)
+      [ $# -ge 2 ] || die "--venv needs a directory"
+      venv_dir="$2"; shift ;;
+    --venv=*) venv_dir="${1#--venv=}" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -160,7 +166,7 @@ apt_install() {
 # ---------------------------------------------------------------------------------------
 install_dev() {
   local root="${prefix:-$here}"
-  local venv="$root/.venv"
+  local venv="${venv_dir:-$root/.venv}"
   if [ -z "$prefix" ] && is_root && command -v apt-get >/dev/null 2>&1 \
     && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     # The demo runs a real broker; tests that need one skip without it.

@@ -71,9 +71,13 @@ class Parts:
     net: object | None = None  # device.net.service.NetService once started
     closers: list[object] = field(default_factory=list)
 
+    relay_energised_at_stop: bool | None = None  # read back from the pin after release
+
     def close(self) -> None:
         try:
-            self.hardware.close()  # relay released before anything else can fail
+            self.hardware.relay.release()  # the safe state before anything else can fail
+            self.relay_energised_at_stop = self.hardware.relay.read_back()
+            self.hardware.close()
         finally:
             if self.net is not None:
                 try:
@@ -155,12 +159,14 @@ def run(
     sim: bool = False,
     clock: Clock | None = None,
     notifier: Notifier | None = None,
+    parts: Parts | None = None,
 ) -> int:
-    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop."""
+    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop. `parts` (from open_parts)
+    lets a test hold the adapters; they are closed here either way."""
     clock = clock or SystemClock()
     notifier = notifier or Notifier()
     loop = MainLoop(clock, notifier)
-    parts = open_parts(config, sim=sim, clock=clock)
+    parts = parts or open_parts(config, sim=sim, clock=clock)
     runner: CameraRunner | None = None
     vision: VisionWorker | None = None
     previous = {
@@ -210,7 +216,10 @@ def run(
             runner.close()
         parts.close()
         notifier.close()
-    log.info("stopped", extra={"event": "stopped", "relay_energised": False})
+    log.info(
+        "stopped",
+        extra={"event": "stopped", "relay_energised": parts.relay_energised_at_stop},
+    )
     return 0
 
 

@@ -20,9 +20,9 @@ import numpy as np
 from device.demo.faces import PORTRAITS, close_eyes, load_portrait
 from device.demo.rig import DemoRig, Narrate
 
-# A blink at 15 fps as lid closure per frame: ~200 ms from the last open frame to the
+# A blink at 15 fps as lid closure per frame: ~270 ms from the last open frame to the
 # first reopened one, inside the human 80-500 ms range the liveness check accepts.
-BLINK_CLOSURES = (0.5, 1.0, 1.0, 0.5)
+BLINK_CLOSURES = (0.5, 0.95, 1.0, 1.0, 0.5)
 LOOK_FRAMES = 8  # open-eyed frames before the blink: the face settles, the prompt lights
 AFTER_FRAMES = 20  # frames after the blink while the terminal decides
 DEMO_PIN = "730519"  # six digits: a sequence the no-PIN-on-disk test can search for

@@ -1,0 +1,119 @@
+"""install.sh: shellcheck-clean, and a second `--dev --prefix` run changes nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+INSTALL = REPO / "install.sh"
+INSTALLED_PROGRAM = "/opt/blinkpay/venv/bin/blinkpay"
+
+
+def test_shellcheck_install_sh() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed (apt-get install -y shellcheck)")
+    result = subprocess.run(
+        ["shellcheck", str(INSTALL)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_systemd_analyze_verify_units(tmp_path: Path) -> None:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze not installed")
+    units = sorted((REPO / "systemd").glob("*.service"))
+    assert units
+    # verify needs ExecStart's program to exist: the unit names the installed
+    # /opt/blinkpay/venv/bin/blinkpay, so the copies point at a stand-in executable.
+    program = tmp_path / "blinkpay"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    copies = []
+    for unit in units:
+        text = unit.read_text()
+        assert INSTALLED_PROGRAM in text
+        copy = tmp_path / unit.name
+        copy.write_text(text.replace(INSTALLED_PROGRAM, str(program)))
+        copies.append(str(copy))
+    result = subprocess.run([tool, "verify", *copies], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), (
+        result.stdout + result.stderr
+    )
+
+
+def _tree(*roots: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Every path under the roots: mode, size, mtime (ns) and, for symlinks, the target."""
+    state: dict[str, tuple[int, int, int, str]] = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in [*dirnames, *filenames]:
+                path = Path(dirpath) / name
+                info = path.lstat()
+                target = os.readlink(path) if path.is_symlink() else ""
+                state[str(path)] = (info.st_mode, info.st_size, info.st_mtime_ns, target)
+    return state
+
+
+@pytest.mark.slow
+def test_install_dev_prefix_twice_changes_nothing(tmp_path: Path) -> None:
+    # A fresh venv that sees this venv's packages through a .pth file, so the installer's
+    # pip run finds every dependency present and only installs blinkpay itself (bounded,
+    # no downloads but the build backend).
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = Path(
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                "import sysconfig; print(sysconfig.get_path('purelib'))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    (site / "blinkpay-test-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    prefix = tmp_path / "prefix"
+    command = ["bash", str(INSTALL), "--dev", "--prefix", str(prefix), "--venv", str(venv)]
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+    first = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (venv / "bin" / "blinkpay").exists()
+    before = _tree(prefix, venv)
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "package up to date" in second.stdout
+    assert _tree(prefix, venv) == before
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    prefix = tmp_path / "prefix"
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--prefix", str(prefix)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "would run" in result.stdout
+    assert not prefix.exists() or _tree(prefix) == {}
+
+
+def test_unknown_option_is_a_clear_error() -> None:
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--bogus"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "unknown option --bogus" in result.stderr
