@@ -48,6 +48,7 @@ class MainLoop:
         self.dropped_events = 0
         self.iterations = 0
         self.watchdog_pings = 0
+        self.handler_errors = 0
         env_hang = os.environ.get(HANG_FILE_ENV)
         self._hang_file = hang_file or (Path(env_hang) if env_hang else None)
 
@@ -93,7 +94,7 @@ class MainLoop:
             except queue.Empty:
                 event = None
             if event is not None and event is not _WAKE:
-                handle(event, self.clock.monotonic())
+                self._safely(handle, event, self.clock.monotonic())
                 # drain what queued up meanwhile, bounded so ticks and pings still happen
                 for _ in range(64):
                     try:
@@ -101,10 +102,10 @@ class MainLoop:
                     except queue.Empty:
                         break
                     if event is not _WAKE:
-                        handle(event, self.clock.monotonic())
+                        self._safely(handle, event, self.clock.monotonic())
             now = self.clock.monotonic()
             if now >= next_tick:
-                tick(now)
+                self._safely(tick, now)
                 next_tick = now + self.tick_s
             self._hang_if_asked()
             self.iterations += 1
@@ -112,6 +113,17 @@ class MainLoop:
                 self.notifier.watchdog()
                 self.watchdog_pings += 1
                 next_ping = self.clock.monotonic() + interval
+
+    def _safely(self, handler: Callable[..., None], *args: object) -> None:
+        """A failing handler is logged and counted; the loop (and the watchdog) go on."""
+        try:
+            handler(*args)
+        except Exception:
+            self.handler_errors += 1
+            log.exception(
+                "main loop handler failed",
+                extra={"event": "handler_error", "errors": self.handler_errors},
+            )
 
     def _hang_if_asked(self) -> None:
         if self._hang_file is None or not self._hang_file.exists():

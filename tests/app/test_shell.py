@@ -1,0 +1,182 @@
+"""The imperative shell on its own: the main loop survives failing handlers and counts
+what it drops; the effect executor writes the ledger before actuating and keeps the
+ledger's states right for refusals, voids and offline approvals."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from device.clock import FakeClock, SystemClock
+from device.config import Config
+from device.core.events import (
+    ApproveVend,
+    PulseRelay,
+    TxRecord,
+    UpdateLedger,
+    WriteLedger,
+)
+from device.core.reasons import Reason
+from device.hw.devices import Hardware, open_hardware
+from device.notify import Notifier
+from device.shell.effects import EffectExecutor
+from device.shell.loop import MainLoop
+from device.shell.terminal import new_tx_id
+from device.store.keys import provision_keys
+from device.store.store import Store, open_store, store_key_paths
+from device.store.updates import encode_vector
+
+SHARD = "s1"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    config = Config.model_validate({"device": {"data_dir": str(tmp_path)}})
+    provision_keys(store_key_paths(config))
+    opened = open_store(config, "v1", 4, SHARD)
+    vector = np.array([1, 0, 0, 0], np.float32)
+    account = {"status": "active", "daily_limit": 5000, "offline_allowance": 300}
+    snapshot = {
+        "shard_id": SHARD,
+        "version": 1,
+        "embedder_version": "v1",
+        "dim": 4,
+        "records": [{"token": "cust-1", "vector_b64": encode_vector(vector), "account": account}],
+    }
+    assert opened.shard.apply_snapshot(snapshot).outcome == "applied"
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def hardware() -> Iterator[Hardware]:
+    hw = open_hardware(Config().hardware, FakeClock(), sim=True)
+    try:
+        yield hw
+    finally:
+        hw.close()
+
+
+def _executor(hardware: Hardware, ledger: Any, seen: list[tuple[str, dict[str, Any]]]):
+    return EffectExecutor(
+        hardware,
+        ledger,
+        FakeClock(),
+        device_id="dev-1",
+        sign=lambda document: "signed",
+        match=lambda request: None,
+        host=None,
+        on_no_host=lambda request: None,
+        observer=lambda what, details: seen.append((what, details)),
+    )
+
+
+def _record(status: str = "pending", amount: int = 250) -> TxRecord:
+    return TxRecord(
+        tx_id=new_tx_id(),
+        mode="turnstile",
+        amount=amount,
+        currency="EUR",
+        token="cust-1",
+        candidates=("cust-1",),
+        match_kind="match",
+        match_score=0.97,
+        factors=("face", "blink"),
+        status=status,  # type: ignore[arg-type]
+        reasons=(Reason.OVER_DAILY_CAP,) if status == "declined" else (),
+    )
+
+
+def test_a_refusal_on_the_record_is_stored_declined(store: Store, hardware: Hardware) -> None:
+    record = _record("declined")
+    _executor(hardware, store.ledger, []).run([WriteLedger(record)], 0.0)
+    row = store.ledger.get(record.tx_id)
+    assert row is not None and row.status == "declined"
+    assert row.reasons == ("over_daily_cap",)
+    assert row.body["signature"] == "signed" and row.body["device_id"] == "dev-1"
+
+
+def test_a_voided_pending_payment_is_declined(store: Store, hardware: Hardware) -> None:
+    record = _record()
+    executor = _executor(hardware, store.ledger, [])
+    executor.run([WriteLedger(record)], 0.0)
+    executor.run([UpdateLedger(record.tx_id, "voided", (Reason.CANCELLED,))], 1.0)
+    row = store.ledger.get(record.tx_id)
+    assert row is not None and row.status == "declined" and row.reasons == ("cancelled",)
+
+
+def test_an_offline_approval_spends_the_offline_allowance(store: Store, hardware: Hardware) -> None:
+    record = _record(amount=250)
+    executor = _executor(hardware, store.ledger, [])
+    assert store.ledger.offline_remaining("cust-1") == 300
+    executor.run(
+        [
+            WriteLedger(record),
+            UpdateLedger(
+                record.tx_id, "approved", (Reason.APPROVED_OFFLINE,), offline=True, token="cust-1"
+            ),
+            PulseRelay(300),
+        ],
+        0.0,
+    )
+    assert store.ledger.offline_remaining("cust-1") == 50
+    assert hardware.relay.energised
+    assert executor.counters["relay_pulses"] == 1
+
+
+def test_no_actuation_when_its_ledger_write_fails(hardware: Hardware) -> None:
+    class BrokenLedger:
+        def write_pending(self, tx: dict[str, Any]) -> str:
+            raise OSError("disk full")
+
+        def set_status(self, *args: Any, **kwargs: Any) -> bool:
+            raise AssertionError("not reached")
+
+        def consume_offline_allowance(self, token: str, amount: int) -> bool:
+            raise AssertionError("not reached")
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    executor = _executor(hardware, BrokenLedger(), seen)
+    record = _record()
+    executor.run([WriteLedger(record), PulseRelay(300), ApproveVend(record.tx_id, 250)], 0.0)
+    assert not hardware.relay.energised
+    assert executor.vends == []
+    assert executor.counters == {"effect_failed": 1, "actuation_skipped": 2}
+    assert [w for w, _ in seen] == ["error"]
+
+
+def test_the_loop_survives_a_failing_handler() -> None:
+    notifier = Notifier(env={})
+    loop = MainLoop(SystemClock(), notifier, tick_s=0.005)
+    handled: list[object] = []
+
+    def handle(event: object, now: float) -> None:
+        if event == "bad":
+            raise ValueError("a malformed event")
+        handled.append(event)
+        if event == "last":
+            loop.request_stop("done")
+
+    for event in ("bad", "good", "bad", "last"):
+        loop.post(event)
+    timer = threading.Timer(5.0, loop.request_stop, args=("test timeout",))
+    timer.start()
+    loop.run(handle, lambda now: None)
+    timer.cancel()
+    assert loop.stop_reason == "done"
+    assert handled == ["good", "last"]
+    assert loop.handler_errors == 2
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
+    loop = MainLoop(SystemClock(), Notifier(env={}), max_events=2)
+    assert loop.post(1) and loop.post(2)
+    assert not loop.post(3)
+    assert loop.dropped_events == 1
