@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from device.vision.images import ImageError, read_image
-from device.vision.pipeline import FacePipeline, FaceResult
+from device.vision.pipeline import FacePipeline
 
 
-def central_face(faces: list[FaceResult], shape: tuple[int, ...]) -> FaceResult | None:
-    """The face whose box centre is nearest the image centre (LFW-style crops)."""
+class _Boxed(Protocol):
+    @property
+    def box(self) -> tuple[float, float, float, float]: ...
+
+
+Boxed = TypeVar("Boxed", bound=_Boxed)
+
+
+def central_face(faces: Sequence[Boxed], shape: tuple[int, ...]) -> Boxed | None:
+    """The face (or detection) whose box centre is nearest the image centre (LFW-style
+    crops)."""
     if not faces:
         return None
-    centre = np.array([shape[1] / 2, shape[0] / 2])
-    return min(faces, key=lambda f: float(np.linalg.norm(f.centre - centre)))
+
+    def distance(face: Boxed) -> float:
+        x0, y0, x1, y1 = face.box
+        return math.hypot((x0 + x1 - shape[1]) / 2, (y0 + y1 - shape[0]) / 2)
+
+    return min(faces, key=distance)
 
 
 def embed_file(pipeline: FacePipeline, path: Path) -> np.ndarray | None:
@@ -30,9 +46,10 @@ def embed_file(pipeline: FacePipeline, path: Path) -> np.ndarray | None:
 
 def embed_rgb(pipeline: FacePipeline, rgb: np.ndarray) -> np.ndarray | None:
     """The central face's embedding in a decoded image, or None without a face."""
-    faces = pipeline.process(rgb, 0.0, embed=False, track=False, eyes=False)
-    face = central_face(faces, rgb.shape)
-    return None if face is None else pipeline.embed(face)
+    detection = central_face(pipeline.detect(rgb), rgb.shape)
+    if detection is None:
+        return None
+    return pipeline.embed(pipeline.analyse(rgb, detection, eyes=False))
 
 
 def embed_files(

@@ -116,9 +116,7 @@ class FacePipeline:
             raise ValueError("frame must be RGB uint8 (H, W, 3)")
         times = StageTimes()
         t0 = time.perf_counter()
-        detections = self.detector.detect(rgb)
-        detections.sort(key=lambda d: d.width * d.height, reverse=True)
-        detections = detections[: self.config.max_faces]
+        detections = self.detect(rgb)
         times.detect = (time.perf_counter() - t0) * 1000
         ids: list[int | None] = [None] * len(detections)
         if track:
@@ -134,6 +132,17 @@ class FacePipeline:
                     times.embed += (time.perf_counter() - t) * 1000
         self.last_times = times
         return faces
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """The detector's faces in one RGB frame, largest first, at most max_faces."""
+        detections = self.detector.detect(rgb)
+        detections.sort(key=lambda d: d.width * d.height, reverse=True)
+        return detections[: self.config.max_faces]
+
+    def analyse(self, rgb: np.ndarray, detection: Detection, *, eyes: bool = True) -> FaceResult:
+        """One chosen detection through landmarks, alignment, quality (and eye openness),
+        without tracking or embedding: for callers that pick the face themselves."""
+        return self._face(rgb, detection, None, StageTimes(), eyes)
 
     def _face(
         self,

@@ -108,7 +108,7 @@ class TFLiteModel:
 def quantise(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Float values to the input tensor's dtype (identity for float tensors)."""
     if spec.dtype == np.float32:
-        return values.astype(np.float32)
+        return values.astype(np.float32, copy=False)
     if spec.scale == 0.0:
         return values.astype(spec.dtype)
     info = np.iinfo(spec.dtype)
