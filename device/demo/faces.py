@@ -27,6 +27,8 @@ from device.errors import BlinkpayError
 # MediaPipe face-mesh eye contours (subject's right eye, then left), in order around the eye.
 RIGHT_EYE_RING = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
 LEFT_EYE_RING = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+SHUT = 0.9  # from this closure on, the eye is shut: no opening left, a lash line
+LASH_RGB = (70, 45, 40)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ def close_eyes(rgb: np.ndarray, landmarks: np.ndarray, closure: float) -> np.nda
                 src[below] = y_low
             map_y[rows, x] = src.astype(np.float32)
     out = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if closure >= SHUT:
+        out = _cover_eye_openings(out, landmarks)
     if closure >= 0.7:
         # Closed lashes: a soft dark line along the lid's edge.
         shade = np.zeros(rgb.shape[:2], np.float32)
@@ -145,4 +149,27 @@ def close_eyes(rgb: np.ndarray, landmarks: np.ndarray, closure: float) -> np.nda
             cv2.polylines(shade, [line], False, 1.0, thickness, cv2.LINE_AA)
         shade = cv2.GaussianBlur(shade, (0, 0), 1.0) * 0.6 * (closure - 0.5) * 2
         out = (out.astype(np.float32) * (1.0 - shade[..., None] * 0.75)).astype(np.uint8)
+    if closure >= SHUT:
+        # The shut lid's edge: a crisp lash line where the lids meet.
+        for ring in (RIGHT_EYE_RING, LEFT_EYE_RING):
+            xs, upper, lower = _lid_curves(landmarks, ring)
+            if xs.size < 2:
+                continue
+            line = np.stack([xs, lower], axis=1).round().astype(np.int32)
+            thickness = max(1, round((xs[-1] - xs[0]) / 14))
+            cv2.polylines(out, [line], False, LASH_RGB, thickness, cv2.LINE_AA)
     return out
+
+
+def _cover_eye_openings(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Skin over what is left of each eye opening (iris and lashes squeezed by the lid
+    warp, or a frame of glasses the warp dragged down): OpenCV inpainting from around it."""
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    for ring in (RIGHT_EYE_RING, LEFT_EYE_RING):
+        cv2.fillPoly(mask, [landmarks[list(ring), :2].round().astype(np.int32)], 255)
+    eye_width = float(
+        np.linalg.norm(landmarks[RIGHT_EYE_RING[0], :2] - landmarks[RIGHT_EYE_RING[8], :2])
+    )
+    grow = max(1, int(eye_width * 0.1))
+    mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
+    return cv2.inpaint(rgb, mask, 5, cv2.INPAINT_TELEA)
