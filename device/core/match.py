@@ -44,11 +44,13 @@ def decide(top_candidates: Sequence[tuple[str, float]], config: MatchConfig) -> 
     runner_up = ranked[1][1] if len(ranked) > 1 else None
     if best < config.pin_threshold:
         return MatchDecision("unknown", None, best, runner_up, (), BELOW_THRESHOLD)
-    candidates = tuple(
+    # The best is always a candidate (also with margin 0); others must be within the margin.
+    others = [
         token
-        for token, score in ranked[: config.candidates]
+        for token, score in ranked[1 : config.candidates]
         if score >= config.pin_threshold and best - score < config.margin
-    )
+    ]
+    candidates = (best_token, *others)
     if best < config.threshold:
         return MatchDecision(
             "ambiguous", best_token, best, runner_up, candidates, BELOW_PINLESS_THRESHOLD

@@ -68,6 +68,13 @@ def test_runner_up_exactly_at_margin_is_a_match() -> None:
     assert decision.kind == "match"
 
 
+def test_with_zero_margin_the_best_is_still_the_pin_candidate() -> None:
+    config = MatchConfig(threshold=0.8, margin=0.0, pin_threshold=0.7)
+    decision = decide([("a", 0.75), ("b", 0.75)], config)
+    assert (decision.kind, decision.candidates) == ("ambiguous", ("a",))
+    assert decide([("a", 0.85), ("b", 0.85)], config).kind == "match"
+
+
 def test_config_refuses_pin_threshold_above_threshold() -> None:
     with pytest.raises(ValueError):
         MatchConfig(threshold=0.8, pin_threshold=0.85)
