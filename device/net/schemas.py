@@ -1,8 +1,8 @@
 """Payload validation against the message schemas of docs/asyncapi.yaml (the one source).
 
-The spec ships inside the package as device/net/asyncapi.yaml (a link to docs/asyncapi.yaml
-in a checkout, a copy in a wheel), so the terminal and the host validate with exactly the
-schemas the contract documents.
+The spec is one file, device/net/asyncapi.yaml, shipped as package data (docs/asyncapi.yaml
+is a relative link to it), so the terminal and the host validate with exactly the schemas
+the contract documents, in an editable or a normal install.
 """
 
 from __future__ import annotations

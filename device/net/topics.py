@@ -94,3 +94,37 @@ def device_id_of(prefix: str, topic: str) -> str | None:
 def shared(filter_: str, group: str = SHARE_GROUP) -> str:
     """A shared subscription so several hosts split the messages of one topic filter."""
     return f"$share/{group}/{filter_}"
+
+
+# Topic tail (after {prefix}/dev/{device_id}/) -> components/messages/<name> in the spec.
+_DEVICE_MESSAGES = {
+    "status": "DeviceStatus",
+    "telemetry": "Telemetry",
+    "events": "Event",
+    "tx": "Transaction",
+    "tx/ack": "TxAck",
+    "auth/req": "AuthRequest",
+    "auth/resp": "AuthResponse",
+    "config/set": "ConfigSet",
+    "config/state": "ConfigState",
+    "shard/req": "ShardRequest",
+    "shard/ack": "ShardAck",
+}
+
+
+def message_for_topic(prefix: str, topic: str) -> str | None:
+    """The spec's message name for a topic of the contract (dashboards, tests), else None."""
+    if topic.startswith(f"{prefix}/shard/"):
+        tail = topic.rsplit("/", 1)[-1]
+        return {"snapshot": "ShardSnapshotChunk", "delta": "ShardDelta"}.get(tail)
+    if device_id_of(prefix, topic) is None:
+        return None
+    tail = topic.split("/dev/", 1)[1].split("/", 1)[1]
+    if tail.startswith("cmd/"):
+        parts = tail.split("/")
+        if len(parts) == 2 and parts[1] in COMMAND_NAMES:
+            return "Command"
+        if len(parts) == 3 and parts[1] in COMMAND_NAMES and parts[2] == "result":
+            return "CommandResult"
+        return None
+    return _DEVICE_MESSAGES.get(tail)
