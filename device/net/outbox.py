@@ -77,6 +77,7 @@ class LedgerSync:
         self._acked: list[str] = []
         self.published = 0
         self.acked = 0
+        self.duplicate_acks = 0
         self.rejected_by_host = 0
         link.subscribe(topics.tx_ack, "TxAck", self._on_ack)
         link.on_connect(self._on_connect)
@@ -91,9 +92,11 @@ class LedgerSync:
 
     def _on_ack(self, message: Inbound) -> None:
         payload = message.payload
-        if payload["result"] == "rejected":
-            log.error("host rejected tx %s: %s", payload["tx_id"], payload.get("reason", ""))
         with self._lock:
+            if payload["result"] == "rejected":
+                # The host keeps it (as rejected); an operator must look, so say so loudly.
+                log.error("host rejected tx %s: %s", payload["tx_id"], payload.get("reason", ""))
+                self.rejected_by_host += 1
             self._acked.append(payload["tx_id"])
 
     def tick(self) -> None:
@@ -101,10 +104,12 @@ class LedgerSync:
         with self._lock:
             acked, self._acked = self._acked, []
         for tx_id in acked:
-            self._ledger.mark_acked(tx_id)
+            if self._ledger.mark_acked(tx_id):
+                self.acked += 1
+            else:
+                self.duplicate_acks += 1  # a resend's second ack, or an id we never had
             with self._lock:
                 self._sent_at.pop(tx_id, None)
-            self.acked += 1
         if not self._link.connected:
             return
         now = self._clock()
