@@ -14,9 +14,9 @@ class _Section(BaseModel):
 
 class MatchConfig(_Section):
     # Cosine similarity of L2-normalised embeddings; how the defaults were measured and how
-    # to recalibrate them with `blinkpay eval identify`: docs/store.md.
-    threshold: float = Field(default=0.93, gt=-1.0, lt=1.0)  # PIN-less match
-    margin: float = Field(default=0.03, ge=0.0, lt=1.0)  # over the runner-up
+    # to recalibrate them with `blinkpay eval identify`: docs/matching.md.
+    threshold: float = Field(default=0.95, gt=-1.0, lt=1.0)  # PIN-less match
+    margin: float = Field(default=0.02, ge=0.0, lt=1.0)  # over the runner-up
     pin_threshold: float = Field(default=0.90, gt=-1.0, lt=1.0)  # candidates the PIN settles
     candidates: int = Field(default=3, ge=1, le=10)
 
