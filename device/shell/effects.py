@@ -55,6 +55,11 @@ class HostPort(Protocol):
     def ledger_changed(self) -> None: ...
 
 
+def created_at(wall_time: float) -> str:
+    """A transaction's created_at: ISO-8601 UTC to the millisecond (sorts as text)."""
+    return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="milliseconds")
+
+
 Observer = Callable[[str, dict[str, Any]], None]  # (what, details): the demo narrates these
 
 
@@ -202,9 +207,7 @@ class EffectExecutor:
         """The ledger's (and the host's) transaction: the record, wall time, device, signed."""
         document: dict[str, Any] = {
             "id": record.pop("tx_id"),
-            "created_at": datetime.fromtimestamp(self.clock.time(), UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "created_at": created_at(self.clock.time()),
             "device_id": self.device_id,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in record.items()},
         }

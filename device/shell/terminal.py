@@ -42,7 +42,7 @@ from device.hw.camera.frames import Frame
 from device.hw.devices import Hardware
 from device.hw.keypad import KeyEvent
 from device.hw.pin_entry import SecretPin
-from device.shell.effects import EffectExecutor, HostPort, Observer
+from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.faces import FaceBook, FrameFaces
 from device.store.keys import sign_document
 from device.store.store import Store
@@ -168,11 +168,14 @@ class Terminal:
         if state is None:
             return None
         ledger = self.store.ledger
-        day = datetime.fromtimestamp(self.clock.time(), UTC).strftime("%Y-%m-%d")
+        wall = self.clock.time()
+        day = datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d")
+        window_start = created_at(wall - self.config.payment.velocity_window_s)
         return policy.Account(
             token=token,
             status=state.status,  # type: ignore[arg-type]
             spent_today=ledger.spent_today(token, day),
+            payments_in_window=ledger.approved_since(token, window_start),
             offline_allowance_left=ledger.offline_remaining(token),
             daily_limit=state.daily_limit,
         )

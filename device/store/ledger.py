@@ -219,6 +219,17 @@ class Ledger:
             ).fetchone()
         return int(row[0])
 
+    def approved_since(self, token: str, since: str) -> int:
+        """Approved payments of `token` created at or after `since` (an ISO-8601 UTC time in
+        the shell's created_at format): the velocity rule's count."""
+        with self.database.lock:
+            row = self.database.db.execute(
+                "SELECT count(*) FROM ledger "
+                "WHERE token = ? AND created_at >= ? AND status = 'approved'",
+                [token, since],
+            ).fetchone()
+        return int(row[0])
+
     def consume_offline_allowance(self, token: str, amount: int) -> bool:
         """Take `amount` from the user's offline allowance if it covers it (atomic)."""
         if amount < 0:

@@ -180,3 +180,43 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking() -> None:
     assert loop.post(1) and loop.post(2)
     assert not loop.post(3)
     assert loop.dropped_events == 1
+
+
+def test_account_counts_todays_spending_and_the_velocity_window(
+    store: Store, hardware: Hardware
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from device.shell.effects import created_at
+    from device.shell.terminal import Terminal
+    from device.vision.pipeline import FacePipeline
+
+    config = Config()
+    clock = FakeClock(wall_start=1_795_000_000.0)  # 2026-11-19 10:13 UTC
+    for age_s, amount in ((30, 250), (120, 300), (3600, 400)):  # the last one is outside
+        tx = {
+            "id": new_tx_id(),
+            "created_at": created_at(clock.time() - age_s),
+            "amount": amount,
+            "currency": "EUR",
+            "token": "cust-1",
+            "mode": "turnstile",
+        }
+        store.ledger.write_pending(tx)
+        store.ledger.set_status(tx["id"], "approved", ["approved_online"])
+    terminal = Terminal(
+        config,
+        pipeline=FacePipeline.from_config(config.vision),
+        store=store,
+        hardware=hardware,
+        clock=clock,
+        signing_key=Ed25519PrivateKey.generate(),
+        pin_key=bytes(32),
+        post=lambda event: None,
+    )
+    account = terminal.account("cust-1")
+    assert account is not None
+    assert account.spent_today == 950
+    assert account.payments_in_window == 2  # velocity_window_s = 600
+    assert account.offline_allowance_left == 300 and account.daily_limit == 5000
+    assert terminal.account("nobody") is None
