@@ -15,9 +15,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -34,6 +36,9 @@ from device.shell.terminal import Post, Terminal
 from device.store.keys import load_signing_key, read_private_file
 from device.store.store import Store, open_store
 from device.vision.pipeline import FacePipeline
+
+if TYPE_CHECKING:
+    from device.net.service import NetService
 
 log = logging.getLogger("blinkpay.app")
 
@@ -68,8 +73,7 @@ class Parts:
     pipeline: FacePipeline
     signing_key: Ed25519PrivateKey
     pin_key: bytes
-    net: object | None = None  # device.net.service.NetService once started
-    closers: list[object] = field(default_factory=list)
+    net: NetService | None = None  # once started
 
     relay_energised_at_stop: bool | None = None  # read back from the pin after release
 
@@ -81,7 +85,7 @@ class Parts:
         finally:
             if self.net is not None:
                 try:
-                    self.net.stop()  # type: ignore[attr-defined]
+                    self.net.stop()
                 except Exception:
                     log.exception("network stop failed")
             self.store.close()
@@ -226,7 +230,7 @@ def run(
 class _ReadyOnFirstTick:
     """The loop's tick handler that says READY=1 once the loop really runs."""
 
-    def __init__(self, notifier: Notifier, tick: object, config: Config) -> None:
+    def __init__(self, notifier: Notifier, tick: Callable[[float], None], config: Config) -> None:
         self._notifier, self._tick, self._config = notifier, tick, config
         self._ready = False
 
@@ -234,10 +238,10 @@ class _ReadyOnFirstTick:
         if not self._ready:
             self._ready = True
             self._notifier.ready(f"running as {self._config.device.id}")
-        self._tick(now)  # type: ignore[operator]
+        self._tick(now)
 
 
-def _stopper(loop: MainLoop) -> object:
+def _stopper(loop: MainLoop) -> Callable[[int, FrameType | None], None]:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         loop.request_stop(signal.Signals(signum).name)
 

@@ -101,7 +101,7 @@ class DemoRig:
             self.host.start()
             self.host.register_device(DEVICE_ID, provisioned.public_key_pem.encode())
             net_host = start_net(parts, self._posted.append)
-            if not parts.net.link.wait_connected(HOST_WAIT_S):  # type: ignore[union-attr]
+            if parts.net is None or not parts.net.link.wait_connected(HOST_WAIT_S):
                 raise RuntimeError("the terminal could not reach the demo broker")
         self.terminals = {
             mode: Terminal(
