@@ -16,10 +16,10 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -30,6 +30,7 @@ from device.errors import BlinkpayError
 from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
+from device.shell.effects import Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
@@ -39,6 +40,7 @@ from device.vision.pipeline import FacePipeline
 
 if TYPE_CHECKING:
     from device.net.service import NetService
+    from device.net.telemetry import AppMetrics
 
 log = logging.getLogger("blinkpay.app")
 
@@ -131,8 +133,10 @@ def start_net(parts: Parts, post: Post) -> NetHost | None:
 class VisionWorker:
     """Takes the newest camera frame, runs the pipeline, posts the faces to the loop."""
 
-    def __init__(self, runner: CameraRunner, terminal: Terminal, post: Post) -> None:
-        self.runner, self.terminal, self.post = runner, terminal, post
+    def __init__(
+        self, runner: CameraRunner, terminal: Terminal, post: Post, metrics: AppMetrics | None
+    ) -> None:
+        self.runner, self.terminal, self.post, self.metrics = runner, terminal, post, metrics
         self._stop = threading.Event()
         self.errors = 0
         self._thread = threading.Thread(target=self._run, name="vision", daemon=True)
@@ -147,6 +151,10 @@ class VisionWorker:
                 continue
             try:
                 self.post(self.terminal.process_frame(frame))
+                if self.metrics is not None:
+                    self.metrics.frame()
+                    for stage, ms in asdict(self.terminal.pipeline.last_times).items():
+                        self.metrics.stage(stage, ms)
             except Exception:
                 # A bad frame is logged and counted; the next one comes in a moment.
                 self.errors += 1
@@ -195,13 +203,16 @@ def run(
             pin_key=parts.pin_key,
             post=loop.post,
             host=host,
+            observer=None if parts.net is None else telemetry_observer(parts.net.metrics),
         )
         parts.hardware.scheduler.start()
         parts.hardware.keypad.start(loop.post)
         source = camera_source_from_config(config.hardware.camera, clock, sim)
         runner = CameraRunner(source, clock, config.hardware.camera.stall_after_s)
         runner.start()
-        vision = VisionWorker(runner, terminal, loop.post)
+        vision = VisionWorker(
+            runner, terminal, loop.post, None if parts.net is None else parts.net.metrics
+        )
         vision.start()
         ready = _ReadyOnFirstTick(notifier, terminal.tick, config)
         log.info(
@@ -225,6 +236,20 @@ def run(
         extra={"event": "stopped", "relay_energised": parts.relay_energised_at_stop},
     )
     return 0
+
+
+def telemetry_observer(metrics: AppMetrics) -> Observer:
+    """Counts the session's decisions for the telemetry topic (no ids, no biometrics)."""
+
+    def observe(what: str, details: dict[str, Any]) -> None:
+        if what == "ledger" and details.get("status") in ("approved", "declined"):
+            metrics.decision(str(details["status"]))
+        elif what == "notify" and details.get("kind") == "liveness_rejected":
+            metrics.liveness_rejected()
+        elif what == "notify" and details.get("kind") in ("unknown_face", "session_aborted"):
+            metrics.decision(str(details["kind"]))
+
+    return observe
 
 
 class _ReadyOnFirstTick:

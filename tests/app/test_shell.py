@@ -220,3 +220,19 @@ def test_account_counts_todays_spending_and_the_velocity_window(
     assert account.payments_in_window == 2  # velocity_window_s = 600
     assert account.offline_allowance_left == 300 and account.daily_limit == 5000
     assert terminal.account("nobody") is None
+
+
+def test_telemetry_counts_decisions_without_ids() -> None:
+    from device.app import telemetry_observer
+    from device.net.telemetry import AppMetrics
+
+    metrics = AppMetrics()
+    observe = telemetry_observer(metrics)
+    observe("ledger", {"tx_id": "t1", "status": "pending"})
+    observe("ledger", {"tx_id": "t1", "status": "approved"})
+    observe("ledger", {"tx_id": "t2", "status": "declined"})
+    observe("notify", {"kind": "unknown_face", "reasons": ["unknown_face"], "tx_id": None})
+    observe("notify", {"kind": "liveness_rejected", "reasons": [], "tx_id": None})
+    observe("relay", {"ms": 300})
+    assert dict(metrics.decisions) == {"approved": 1, "declined": 1, "unknown_face": 1}
+    assert metrics.liveness_rejections == 1
