@@ -236,3 +236,44 @@ def test_telemetry_counts_decisions_without_ids() -> None:
     observe("relay", {"ms": 300})
     assert dict(metrics.decisions) == {"approved": 1, "declined": 1, "unknown_face": 1}
     assert metrics.liveness_rejections == 1
+
+
+def test_host_adapter_posts_the_answer_or_unavailable() -> None:
+    import queue as queue_module
+
+    from device.core.events import (
+        AuthCandidate,
+        AuthResponse,
+        AuthUnavailable,
+        RequestAuthorization,
+    )
+    from device.net.auth import AuthReply
+    from device.shell.host import NetHost
+
+    class FakeNet:
+        def __init__(self, answer: Any) -> None:
+            self.answer, self.asked = answer, []
+
+        def authorize(self, **request: Any) -> AuthReply | None:
+            self.asked.append(request)
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+    request = RequestAuthorization(
+        "tx-1", 3000, "EUR", (AuthCandidate("cust-1", b"\x01" * 16),), "match"
+    )
+    reply = AuthReply("r1", "tx-1", True, "ok", "cust-1", "host-1")
+    for answer, expected in (
+        (reply, AuthResponse),
+        (None, AuthUnavailable),
+        (ConnectionError("broker gone"), AuthUnavailable),
+    ):
+        posted: queue_module.Queue[object] = queue_module.Queue()
+        net = FakeNet(answer)
+        NetHost(net, posted.put, FakeClock()).request_authorization(request, 0.0)  # type: ignore[arg-type]
+        event = posted.get(timeout=5)
+        assert isinstance(event, expected) and event.tx_id == "tx-1"
+        assert net.asked[0]["candidates"][0].pin_block == b"\x01" * 16
+        if isinstance(event, AuthResponse):
+            assert event.approved and event.token == "cust-1"
