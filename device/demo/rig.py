@@ -35,7 +35,10 @@ log = logging.getLogger("blinkpay.demo")
 
 FPS = 15.0
 KEY_STEP_S = 0.03  # keypad scans while a key is held: longer than the 20 ms debounce
-HOST_WAIT_S = 8.0  # real seconds to wait for the host over MQTT (authorization, sync)
+HOST_WAIT_S = 15.0  # real seconds to wait for the host over MQTT (authorization, sync)
+# The demo's clock holds while the host answers, so a slow machine (CI sharing its cores)
+# gets more real time than a terminal would before the offline rules take over.
+DEMO_AUTH_TIMEOUT_S = 10.0
 DEVICE_ID = "demo-gate-01"
 SHARD_ID = "demo"
 
@@ -76,6 +79,7 @@ class DemoRig:
                 enabled=True,
                 url=self.broker.url,
                 backend_public_key_file=str(host_dir / "backend.pub"),
+                auth_timeout_s=DEMO_AUTH_TIMEOUT_S,
                 reconnect_min_s=0.2,
                 reconnect_max_s=1.0,
                 tx_retry_s=1.0,
@@ -257,6 +261,18 @@ class DemoRig:
         self.settle()
         sim.drive_input(pins.passage, None)
         self.settle()
+
+    def network_down(self) -> None:
+        """Pull the cable: the broker stops; wait until the terminal's link has noticed."""
+        if self.broker is None or self.parts is None or self.parts.net is None:
+            return
+        self.broker.stop()
+        link = self.parts.net.link
+        self.wait_real(lambda: not link.connected, timeout_s=HOST_WAIT_S)
+
+    def network_up(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
 
     def relay_pulses(self) -> int:
         assert self.parts is not None and self.parts.hardware.sim is not None

@@ -249,7 +249,7 @@ def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
         rig.use("turnstile")
         if rig.broker is not None:
             narrate("   (the network drops: the broker stops)")
-            rig.broker.stop()
+            rig.network_down()
         d.look_and_blink(d.collins)
         d.wait_for_host()
         for _ in range(5):
@@ -258,7 +258,7 @@ def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
         if rig.broker is None:
             return []
         narrate("   (the network returns)")
-        rig.broker.start()
+        rig.network_up()
         assert rig.parts is not None
         ledger = rig.parts.store.ledger
         synced = rig.wait_real(lambda: not ledger.pending_sync(), timeout_s=15.0)
