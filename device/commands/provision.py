@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             pin_key = bytes.fromhex(args.pin_key.read_text(encoding="ascii").strip())
         except (OSError, ValueError) as exc:
             raise BlinkpayError(f"--pin-key {args.pin_key}: {exc}") from None
+    broker = None if args.broker in (None, "none") else args.broker
     sections: dict[str, dict[str, Any]] = {
         "device": {
             "id": args.device_id or f"blinkpay-{secrets.token_hex(4)}",
@@ -147,8 +148,8 @@ def run(args: argparse.Namespace) -> int:
         },
         "hardware": {"backend": "sim" if args.sim else "rpi"},
         "mqtt": {
-            "enabled": args.broker is not None,
-            "url": args.broker,
+            "enabled": broker is not None,
+            "url": broker,
             "shard_id": args.shard_id,
             "ca_file": args.ca_file,
             "cert_file": args.cert_file,
