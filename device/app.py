@@ -115,17 +115,9 @@ def start_net(parts: Parts, post: Post) -> NetHost | None:
     if not config.mqtt.enabled:
         log.warning("MQTT disabled: offline rules only", extra={"event": "mqtt_disabled"})
         return None
-    from device.net.service import NetService
-    from device.net.shard_sync import TemplateShardPort
+    from device.net.standalone import start_net_service
 
-    net = NetService(
-        config,
-        ledger=parts.store.ledger,
-        shard_store=TemplateShardPort(parts.store.shard),
-        software=f"blinkpay {__version__}",
-        state_dir=Path(config.device.data_dir),
-    )
-    net.start()
+    net = start_net_service(config, parts.store, software=f"blinkpay {__version__}")
     parts.net = net
     return NetHost(net, post, parts.clock)
 
