@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device.errors import BlinkpayError
 from device.net.config import MqttConfig
 from device.net.topics import SHARE_GROUP
+
+HOST_SESSION_EXPIRY_S = 60
 
 
 class HostConfig(BaseModel):
@@ -22,11 +25,22 @@ class HostConfig(BaseModel):
     pin_key_file: Path = Path("pin.key")
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
-    embedder_version: str = "dlib-resnet-v1"
+    # Must equal the terminals' embedder (models/manifest.json, role embedder): a shard of
+    # another version is refused by the terminal's store.
+    embedder_version: str = "dlib-resnet-v1-int8-1"
     dim: int = Field(default=128, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # Refuse transactions from terminals whose public key the host does not know.
     require_device_keys: bool = False
+
+    @model_validator(mode="after")
+    def _short_host_sessions(self) -> Self:
+        # A host's broker session holds its place in the shared subscription: a dead host
+        # kept for days would be dealt a share of the terminals' requests that nobody
+        # answers. Long enough to ride out a restart, unless set explicitly.
+        if "session_expiry_s" not in self.mqtt.model_fields_set:
+            self.mqtt = self.mqtt.model_copy(update={"session_expiry_s": HOST_SESSION_EXPIRY_S})
+        return self
 
 
 def load_host_config(path: Path | None) -> HostConfig:

@@ -41,7 +41,10 @@ def read_pin_key(path: Path) -> bytes:
 
 
 class PaymentHost:
-    def __init__(self, config: HostConfig) -> None:
+    def __init__(self, config: HostConfig, *, serve: bool = True) -> None:
+        """serve=False: publish only (one-shot commands). A client that subscribes joins the
+        shared subscription group, and a session left behind there would be handed a share
+        of the terminals' requests that nobody answers."""
         self.config = config
         prefix = config.mqtt.prefix
         self.prefix = prefix
@@ -68,14 +71,15 @@ class PaymentHost:
         self.shard_acks: list[dict[str, Any]] = []
         self._events = threading.Condition()
         group = config.share_group
-        for suffix, message, handler in [
+        handlers = [
             ("auth/req", "AuthRequest", self._on_auth),
             ("tx", "Transaction", self._on_tx),
             ("shard/req", "ShardRequest", self._on_shard_request),
             ("shard/ack", "ShardAck", self._on_shard_ack),
             ("config/state", "ConfigState", self._on_config_state),
             ("cmd/+/result", "CommandResult", self._on_command_result),
-        ]:
+        ]
+        for suffix, message, handler in handlers if serve else []:
             self.link.subscribe(shared(f"{prefix}/dev/+/{suffix}", group), message, handler)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -86,7 +90,9 @@ class PaymentHost:
             raise BlinkpayError(f"host could not reach the broker at {self.config.mqtt.url}")
         return self
 
-    def stop(self) -> None:
+    def stop(self, flush_s: float = 3.0) -> None:
+        """Let the broker confirm what was published (deltas, acks), then disconnect."""
+        self.link.flush(flush_s)
         self.link.stop()
         self.db.close()
 

@@ -178,6 +178,18 @@ class MqttLink:
                     self._sent_at.clear()
         return True
 
+    def flush(self, timeout: float) -> bool:
+        """Wait until the broker has acknowledged every QoS 1 publish; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._sent_at:
+                    return True
+            if not self.connected:
+                return False
+            time.sleep(0.02)
+        return False
+
     def start(self) -> None:
         if self._thread is not None:
             return

@@ -87,6 +87,7 @@ class NetService:
         self._event_seq = 0
         self.link.on_connect(lambda _present: self.worker.submit(self.ledger_sync.tick))
         self.worker.every(0.5, self.ledger_sync.tick)
+        self.worker.every(1.0, self.shard_sync.tick)
         self.worker.every(mqtt.telemetry_interval_s, self.telemetry.tick)
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -189,10 +189,13 @@ class ShardSync:
             self._link.rejects.add("malformed")
             return
         outcome = self._store.apply_snapshot(snapshot)
-        self._after_apply(outcome, "snapshot")
-        if outcome.status == "applied":
+        if outcome.status in ("applied", "duplicate"):
             with self._lock:
                 self._want_snapshot = False
+        if outcome.status == "duplicate":
+            self._ack()  # asked for (resync) while already up to date: nothing to apply
+            return
+        self._after_apply(outcome, "snapshot")
 
     def _apply_delta(self, delta: dict[str, Any]) -> None:
         with self._lock:
@@ -225,6 +228,14 @@ class ShardSync:
                 self.request_snapshot("refused")
 
     # -- requests and acknowledgements --------------------------------------------------
+
+    def tick(self) -> None:
+        """Ask again while a snapshot is wanted: a request made before any host listened
+        (or lost with a broker) is not answered, and a terminal must not wait for a delta."""
+        with self._lock:
+            wanted = self._want_snapshot
+        if wanted and self._link.connected:
+            self.request_snapshot("boot" if self.version is None else "gap")
 
     def request_snapshot(self, reason: str, want_seq: int | None = None) -> bool:
         """Ask the host for a full snapshot (rate limited to one per snapshot timeout)."""
