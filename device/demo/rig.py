@@ -51,6 +51,7 @@ class DemoRig:
         self.clock = FakeClock()
         self._posted: collections.deque[object] = collections.deque()
         self.events: list[tuple[str, dict[str, Any]]] = []  # what the effects did (observer)
+        self.scene_started = self.clock.monotonic()  # narration shows demo time from here
         binary = mosquitto_binary() if use_broker else None
         self.broker = LocalBroker(workdir / "broker", binary).start() if binary else None
         self.host: Any = None
@@ -289,7 +290,7 @@ class DemoRig:
             self._posted.append(VendResult(self.clock.monotonic(), details["tx_id"], True))
         line = _narration(what, details)
         if line:
-            self.narrate(line)
+            self.narrate(f"   {self.clock.monotonic() - self.scene_started:6.2f}s  {line}")
 
 
 def _with_mode(config: Config, mode: str) -> Config:
@@ -314,7 +315,18 @@ def _narration(what: str, d: dict[str, Any]) -> str | None:
             return f"ledger: {d['tx_id'][:13]}... {d['status']}{extra}"
         case "authorize":
             return f"authorization request: {d['amount']} cents"
+        case "notify":
+            return _NOTICES.get(d["kind"])
         case "error":
             return f"ERROR in {d['effect']}: {d['error']}"
         case _:
             return None
+
+
+_NOTICES = {
+    "passage": "gate: the customer walked through",
+    "vended": "vending machine: product delivered",
+    "unknown_face": "match: nobody enrolled looks like this face",
+    "liveness_rejected": "liveness: refused",
+    "auth_fallback": "host unreachable: offline rules decide",
+}

@@ -154,6 +154,7 @@ class Director:
         self.narrate(f"\n== {title}")
         self.narrate(f"   expected: {expected}")
         start, pulses = len(self.rig.events), self.rig.relay_pulses()
+        self.rig.scene_started = self.rig.clock.monotonic()
         began = time.monotonic()
         notes = act() or []
         actual = self.outcome(start, pulses)
