@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class VisionConfig(BaseModel):
@@ -26,3 +26,9 @@ class VisionConfig(BaseModel):
     mesh_refine: bool = False
     track_min_iou: float = Field(default=0.3, gt=0.0, lt=1.0)
     track_max_age_s: float = Field(default=1.0, gt=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _brightness_range(self) -> VisionConfig:
+        if self.min_brightness >= self.max_brightness:
+            raise ValueError("min_brightness must be below max_brightness")
+        return self
