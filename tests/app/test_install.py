@@ -83,8 +83,25 @@ def test_install_dev_prefix_twice_changes_nothing(tmp_path: Path) -> None:
         ).stdout.strip()
     )
     (site / "blinkpay-test-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # A snapshot of the sources, so edits elsewhere in the checkout during the test do not
+    # (rightly) make the second run reinstall.
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("device", "backend"):
+        shutil.copytree(REPO / name, source / name, ignore=ignore)
+    for name in ("install.sh", "pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, source / name)
     prefix = tmp_path / "prefix"
-    command = ["bash", str(INSTALL), "--dev", "--prefix", str(prefix), "--venv", str(venv)]
+    command = [
+        "bash",
+        str(source / "install.sh"),
+        "--dev",
+        "--prefix",
+        str(prefix),
+        "--venv",
+        str(venv),
+    ]
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
     first = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
