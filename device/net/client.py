@@ -112,6 +112,8 @@ class MqttLink:
         self._lock = threading.Lock()
         self._status_seq = 0
         self._connected = threading.Event()
+        self._subscribed = threading.Event()  # every route's SUBACK is in
+        self._suback_pending: set[int] = set()
         self._stop = threading.Event()
         self._ever_connected = False
         self._connack_refused: int | None = None
@@ -130,7 +132,11 @@ class MqttLink:
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+        """Connected and subscribed: from then on, nothing sent to our topics is missed."""
+        deadline = time.monotonic() + timeout
+        if not self._connected.wait(timeout):
+            return False
+        return self._subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     def on_connect(self, listener: Callable[[bool], None]) -> None:
         """`listener(session_present)` runs on the network thread after each CONNACK."""
@@ -241,6 +247,7 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _status(self, state: str, reason: str | None = None) -> dict[str, Any]:
@@ -338,8 +345,14 @@ class MqttLink:
             log.warning("broker refused the connection: %s", reason_code)
             return
         self._ever_connected = True
+        self._subscribed.clear()
+        self._suback_pending.clear()
         for route in self._routes:
-            client.subscribe(route.subscribe_as, qos=route.qos)
+            _rc, mid = client.subscribe(route.subscribe_as, qos=route.qos)
+            if mid is not None:
+                self._suback_pending.add(mid)
+        if not self._suback_pending:
+            self._subscribed.set()
         if self.status_topic:
             client.publish(
                 self.status_topic, schemas.dumps(self._status("online")), qos=1, retain=True
@@ -361,8 +374,24 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         if not self._stop.is_set():
             log.info("mqtt disconnected: %s", reason_code)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [rc for rc in reason_codes if rc.is_failure]
+        if refused:  # e.g. a broker ACL: say so, the rest of the link still works
+            log.warning("broker refused a subscription: %s", refused)
+        self._suback_pending.discard(mid)
+        if not self._suback_pending:
+            self._subscribed.set()
 
     def _on_publish(
         self,
