@@ -77,8 +77,9 @@ def test_backoff_grows_to_the_cap_with_jitter() -> None:
 
 
 def test_late_and_duplicate_authorization_answers_are_ignored(
-    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
-) -> None:
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
+) -> None:  # type: ignore[no-untyped-def]
+    recorder = recorder_factory(broker)
     slow_host = Client(broker, "slow-host", f"{PREFIX}/dev/+/auth/req")
 
     def answer_twice_late(message: mqtt.MQTTMessage) -> None:
@@ -129,11 +130,13 @@ def test_late_and_duplicate_authorization_answers_are_ignored(
     finally:
         terminal.stop()
         slow_host.close()
+    assert recorder.validate_all() > 0  # every captured message matches its schema
 
 
 def test_mqtt_311_terminal_correlates_by_request_id(
-    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
-) -> None:
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
+) -> None:  # type: ignore[no-untyped-def]
+    recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev", protocol="3.1.1")
     try:
@@ -151,11 +154,13 @@ def test_mqtt_311_terminal_correlates_by_request_id(
     finally:
         terminal.stop()
         host.stop()
+    assert recorder.validate_all() > 0  # every captured message matches its schema
 
 
 def test_two_hosts_share_the_requests(
-    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
-) -> None:
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
+) -> None:  # type: ignore[no-untyped-def]
+    recorder = recorder_factory(broker)
     hosts = [
         make_host(broker.url, backend_keys, tmp_path / "host", host_id=name).start()
         for name in ("host-a", "host-b")
@@ -182,11 +187,13 @@ def test_two_hosts_share_the_requests(
         terminal.stop()
         for host in hosts:
             host.stop()
+    assert recorder.validate_all() > 0  # every captured message matches its schema
 
 
 def test_signed_commands_run_once_while_fresh(
-    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
-) -> None:
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
+) -> None:  # type: ignore[no-untyped-def]
+    recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
     net = terminal.net
@@ -218,11 +225,13 @@ def test_signed_commands_run_once_while_fresh(
         attacker.close()
         terminal.stop()
         host.stop()
+    assert recorder.validate_all() > 0  # every captured message matches its schema
 
 
 def test_remote_config_is_applied_or_refused_with_the_reason(
-    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
-) -> None:
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
+) -> None:  # type: ignore[no-untyped-def]
+    recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
     applied: list[tuple[dict[str, Any], int]] = []
@@ -256,6 +265,7 @@ def test_remote_config_is_applied_or_refused_with_the_reason(
         assert again.net.remote.config_version == 3
     finally:
         again.stop()
+    assert recorder.validate_all() > 0  # every captured message matches its schema
 
 
 def test_home_assistant_discovery_announces_sensors(

@@ -29,8 +29,9 @@ pytestmark = pytest.mark.mqtt
 
 
 def test_broker_killed_mid_sync_loses_no_transaction(
-    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
-) -> None:
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
+) -> None:  # type: ignore[no-untyped-def]
+    recorder = recorder_factory(broker)  # paho reconnects it after the restart
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
     host.register_device(terminal.device_id, terminal.public_key_pem())
@@ -58,6 +59,7 @@ def test_broker_killed_mid_sync_loses_no_transaction(
     finally:
         terminal.stop()
         host.stop()
+    assert recorder.validate_all() >= 20
 
 
 class Attacker:
