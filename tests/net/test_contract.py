@@ -24,9 +24,31 @@ def test_spec_is_valid_asyncapi_3() -> None:
     document = yaml.safe_load(SPEC.read_text())
     model = asyncapi3.AsyncAPI3.model_validate(document)
     assert model.asyncapi == "3.0.0"
-    broken = dict(document, channels={**document["channels"], "status": {"adress": "x"}})
-    with pytest.raises(ValueError):
-        asyncapi3.AsyncAPI3.model_validate(broken)
+    operation = next(iter(document["operations"]))
+    broken_documents = [
+        dict(document, channels={**document["channels"], "status": {"adress": "x"}}),
+        dict(document, asyncapi="2.6.0"),
+        dict(document, info={"version": "1.0.0"}),  # no title
+        dict(
+            document,
+            operations={**document["operations"], operation: {"action": "shout"}},
+        ),
+    ]
+    for broken in broken_documents:  # the validator is not a rubber stamp
+        with pytest.raises(ValueError):
+            asyncapi3.AsyncAPI3.model_validate(broken)
+
+
+def test_operations_name_channels_and_their_own_messages() -> None:
+    """AsyncAPI 3.0: an operation's messages must be messages of its channel."""
+    document = schemas.load_spec()
+    for name, operation in document["operations"].items():
+        channel_ref = operation["channel"]["$ref"]
+        channel = _resolve(document, channel_ref)
+        assert channel.get("messages"), f"{name}: channel without messages"
+        for message in operation.get("messages", []):
+            assert message["$ref"].startswith(channel_ref + "/messages/"), name
+            _resolve(document, message["$ref"])
 
 
 def test_one_contract_file_so_docs_and_runtime_cannot_drift() -> None:

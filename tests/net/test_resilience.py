@@ -146,3 +146,25 @@ def test_the_host_refuses_a_transaction_with_a_bad_device_signature(
     finally:
         terminal.stop()
         host.stop()
+
+
+def test_unacknowledged_transactions_survive_a_terminal_restart(
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
+) -> None:
+    terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    terminal.net.start()
+    assert terminal.net.link.wait_connected(5)
+    written = [terminal.pay("tok-e", 7 + i) for i in range(5)]  # no host: nobody acknowledges
+    time.sleep(0.3)
+    terminal.stop()
+
+    host = make_host(broker.url, backend_keys, tmp_path / "host").start()
+    again = make_terminal(broker.url, backend_keys, tmp_path / "dev")  # same store
+    try:
+        assert again.store.ledger.depth() == 5
+        again.net.start()
+        assert wait_until(lambda: again.store.ledger.depth() == 0)
+        assert sorted(t["tx_id"] for t in host.accounts.transactions()) == sorted(written)
+    finally:
+        again.stop()
+        host.stop()
