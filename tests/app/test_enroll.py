@@ -1,0 +1,53 @@
+"""`blinkpay enroll`: a template of the terminal's embedder version from photos."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.demo.faces import portrait_path
+from device.errors import BlinkpayError
+
+
+@pytest.fixture
+def portrait() -> Path:
+    try:
+        return portrait_path("collins")
+    except BlinkpayError as exc:
+        pytest.skip(str(exc))
+
+
+def test_enroll_prints_a_unit_template(blinkpay_command: list[str], portrait: Path) -> None:
+    result = subprocess.run(
+        [*blinkpay_command, "enroll", str(portrait), str(portrait)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    template = json.loads(result.stdout)
+    vector = np.frombuffer(base64.b64decode(template["vector_b64"]), "<f4")
+    assert vector.shape == (template["dim"],) and template["fused"] == 2
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
+    assert template["embedder_version"]
+
+
+def test_enroll_refuses_what_it_cannot_use(blinkpay_command: list[str], tmp_path: Path) -> None:
+    blank = tmp_path / "blank.png"
+    import cv2
+
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
+    for args, message in (
+        ([str(tmp_path / "missing.jpg")], "no such file"),
+        ([str(blank)], "no image has a face"),
+    ):
+        result = subprocess.run(
+            [*blinkpay_command, "enroll", *args], capture_output=True, text=True, check=False
+        )
+        assert result.returncode != 0
+        assert message in result.stderr and "Traceback" not in result.stderr
