@@ -199,7 +199,8 @@ def run(
         )
         parts.hardware.scheduler.start()
         parts.hardware.keypad.start(loop.post)
-        source = camera_source_from_config(config.hardware.camera, clock, sim)
+        simulated = sim or config.hardware.backend == "sim"
+        source = camera_source_from_config(config.hardware.camera, clock, simulated)
         runner = CameraRunner(source, clock, config.hardware.camera.stall_after_s)
         runner.start()
         vision = VisionWorker(
@@ -215,6 +216,7 @@ def run(
         log.info("stopping: %s", loop.stop_reason, extra={"event": "stopping"})
         notifier.stopping(f"stopping: {loop.stop_reason}")
     finally:
+        parts.hardware.relay.release()  # the gate's safe state before anything else
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if vision is not None:
