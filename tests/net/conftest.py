@@ -46,8 +46,9 @@ DIM = 8
 
 
 @pytest.fixture(autouse=True)
-def _need_mosquitto() -> None:
-    if not mosquitto_available():
+def _need_mosquitto(request: pytest.FixtureRequest) -> None:
+    """Tests marked mqtt skip with the reason where mosquitto is not installed."""
+    if request.node.get_closest_marker("mqtt") and not mosquitto_available():
         pytest.skip("mosquitto not installed (apt-get install -y mosquitto)")
 
 

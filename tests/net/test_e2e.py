@@ -105,6 +105,19 @@ def check_captured(recorder: Recorder) -> None:
     assert recorder.validate_all() >= 12
 
 
+def check_telemetry(recorder: Recorder) -> None:
+    """A dashboard's view after the flow: the shard, an empty outbox, the broker round trip."""
+    assert recorder.wait_for(
+        lambda t, p: (
+            t.endswith("/telemetry")
+            and p["shard"] == {"shard_id": SHARD, "version": 3, "size": 2}
+            and p["outbox_depth"] == 0
+            and p["broker_rtt_ms"] is not None
+        ),
+        5,
+    )
+
+
 def test_enrol_delta_match_authorize_approve_acknowledge(
     broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
 ) -> None:  # type: ignore[no-untyped-def]
@@ -113,6 +126,7 @@ def test_enrol_delta_match_authorize_approve_acknowledge(
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
     try:
         run_payment_flow(host, terminal, backend_keys)
+        check_telemetry(recorder)
     finally:
         terminal.stop()
         host.stop()
@@ -136,6 +150,7 @@ def test_the_same_flow_over_mutual_tls(
         terminal = make_terminal(url, backend_keys, tmp_path / "dev", **tls)
         try:
             run_payment_flow(host, terminal, backend_keys)
+            check_telemetry(recorder)
         finally:
             terminal.stop()
             host.stop()
