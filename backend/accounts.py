@@ -196,24 +196,44 @@ class Accounts:
 
     def record_tx(
         self, device_id: str, tx: dict[str, Any], status: str, signature_ok: bool | None
-    ) -> tuple[str, str]:
-        """(result, reason): recorded | duplicate | rejected. De-duplicated by tx id; an
-        approved offline transaction debits the balance once (online ones were debited
-        at authorization)."""
+    ) -> tuple[str, str, str]:
+        """(result, reason, status held): result recorded | duplicate | rejected.
+        De-duplicated by tx id and status; an approved offline transaction debits the
+        balance once (online ones were debited at authorization), and a void of an approved
+        one refunds it once."""
         tx_id = tx.get("id") or tx.get("tx_id")
         result, reason = "recorded", ""
         if signature_ok is False:
             result, reason = "rejected", "bad_signature"
+        elif not _status_signed(tx.get("status", status), status):
+            result, reason = "rejected", "status_not_signed"
+        amount, token = int(tx.get("amount", 0)), tx.get("token")
         with self._db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM transactions WHERE tx_id = ?", (tx_id,)).fetchone():
-                return "duplicate", ""
+            known = conn.execute(
+                "SELECT status, result FROM transactions WHERE tx_id = ?", (tx_id,)
+            ).fetchone()
+            if known is not None:
+                held_status, held_result = known
+                if not (status == "voided" and held_status == "approved" and result == "recorded"):
+                    return "duplicate", "", held_status
+                conn.execute(
+                    "UPDATE transactions SET status = 'voided', body = ?, received_at = ? "
+                    "WHERE tx_id = ?",
+                    (json.dumps(tx, sort_keys=True), time.time(), tx_id),
+                )
+                if held_result == "recorded":  # it was charged: give it back
+                    conn.execute(
+                        "UPDATE accounts SET balance = balance + ? WHERE token = ?",
+                        (amount, token),
+                    )
+                return "recorded", "", "voided"
             conn.execute(
                 "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     tx_id,
                     device_id,
-                    tx.get("token"),
-                    int(tx.get("amount", 0)),
+                    token,
+                    amount,
                     status,
                     result,
                     json.dumps(tx, sort_keys=True),
@@ -226,11 +246,21 @@ class Accounts:
             ).fetchone()
             if result == "recorded" and status == "approved" and online is None:
                 conn.execute(
-                    "UPDATE accounts SET balance = balance - ? WHERE token = ?",
-                    (int(tx.get("amount", 0)), tx.get("token")),
+                    "UPDATE accounts SET balance = balance - ? WHERE token = ?", (amount, token)
                 )
-        return result, reason
+            elif result == "recorded" and status == "voided" and online is not None:
+                # First news of it is the void: the authorization already charged it.
+                conn.execute(
+                    "UPDATE accounts SET balance = balance + ? WHERE token = ?", (amount, token)
+                )
+        return result, reason, status
 
     def transactions(self) -> list[dict[str, Any]]:
         with self._db.lock:
             return list(self._db.db.query("SELECT * FROM transactions ORDER BY received_at"))
+
+
+def _status_signed(signed: str, claimed: str) -> bool:
+    """The status the terminal claims is the one it signed; a pending record that ended
+    declined (the terminal restarted mid-session) moves no money, so it passes."""
+    return signed == claimed or (signed == "pending" and claimed == "declined")

@@ -229,13 +229,14 @@ class PaymentHost:
         device_id = self._device(message)
         tx = message.payload["tx"]
         signature_ok = self._check_signature(device_id, tx, message.payload["signature"])
-        result, reason = self.accounts.record_tx(
+        result, reason, held = self.accounts.record_tx(
             device_id, tx, message.payload["status"], signature_ok
         )
         ack: dict[str, Any] = {
             "v": 1,
             "tx_id": tx.get("id") or tx.get("tx_id"),
             "result": result,
+            "status": held,
             "host_id": self.config.host_id,
         }
         if reason:

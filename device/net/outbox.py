@@ -23,7 +23,7 @@ class LedgerPort(Protocol):
 
     def pending_sync(self, limit: int) -> Sequence[Any]: ...
 
-    def mark_acked(self, tx_id: str) -> Any: ...
+    def mark_acked(self, tx_id: str, status: str | None = None) -> Any: ...
 
     def depth(self) -> int: ...
 
@@ -74,7 +74,7 @@ class LedgerSync:
         self._clock = clock
         self._lock = threading.Lock()
         self._sent_at: dict[str, float] = {}
-        self._acked: list[str] = []
+        self._acked: list[tuple[str, str | None]] = []  # (tx id, status the host holds)
         self.published = 0
         self.acked = 0
         self.duplicate_acks = 0
@@ -97,14 +97,14 @@ class LedgerSync:
                 # The host keeps it (as rejected); an operator must look, so say so loudly.
                 log.error("host rejected tx %s: %s", payload["tx_id"], payload.get("reason", ""))
                 self.rejected_by_host += 1
-            self._acked.append(payload["tx_id"])
+            self._acked.append((payload["tx_id"], payload.get("status")))
 
     def tick(self) -> None:
         """Record acknowledgements, then (re)publish what is due; runs on the worker thread."""
         with self._lock:
             acked, self._acked = self._acked, []
-        for tx_id in acked:
-            if self._ledger.mark_acked(tx_id):
+        for tx_id, status in acked:
+            if self._ledger.mark_acked(tx_id, status):
                 self.acked += 1
             else:
                 self.duplicate_acks += 1  # a resend's second ack, or an id we never had
@@ -112,6 +112,7 @@ class LedgerSync:
                 self._sent_at.pop(tx_id, None)
         if not self._link.connected:
             return
+        acked_ids = {tx_id for tx_id, _ in acked}
         now = self._clock()
         for row in self._ledger.pending_sync(self._batch):
             try:
@@ -121,7 +122,7 @@ class LedgerSync:
                 continue
             with self._lock:
                 sent = self._sent_at.get(tx_id)
-                if tx_id in acked or (sent is not None and now - sent < self._retry_s):
+                if tx_id in acked_ids or (sent is not None and now - sent < self._retry_s):
                     continue
             if not self._link.publish(self._topics.tx, payload, qos=1):
                 return

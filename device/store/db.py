@@ -83,8 +83,37 @@ def _v1(db: Database) -> None:
     db.execute("CREATE INDEX ledger_token_day ON ledger (token, day)")
 
 
+def _v2(db: Database) -> None:
+    """Ledger status 'voided': a paid ride nobody took, or a vend that failed, stays in the
+    ledger and is synced to the host again. SQLite cannot alter a CHECK, so the table is
+    rebuilt (same columns, same rows, same sequence numbers)."""
+    db.execute(
+        """CREATE TABLE ledger_v2 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            day TEXT NOT NULL,
+            token TEXT,
+            amount INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('pending', 'approved', 'declined', 'voided')),
+            reasons TEXT NOT NULL,
+            body TEXT NOT NULL,
+            acked_at TEXT,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )"""
+    )
+    db.execute("INSERT INTO ledger_v2 SELECT * FROM ledger")
+    db.execute("DROP TABLE ledger")
+    db.execute("ALTER TABLE ledger_v2 RENAME TO ledger")
+    db.execute("CREATE INDEX ledger_unacked ON ledger (seq) WHERE acked_at IS NULL")
+    db.execute("CREATE INDEX ledger_token_day ON ledger (token, day)")
+
+
 # Index i migrates schema version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

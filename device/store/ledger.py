@@ -19,7 +19,7 @@ from device.store.db import StoreDatabase
 
 OUTBOX_FULL = "outbox_full"
 INTERRUPTED = "interrupted"  # a pending row found at start: the session died with the process
-TxStatus = Literal["pending", "approved", "declined"]
+TxStatus = Literal["pending", "approved", "declined", "voided"]
 _FINAL = ("approved", "declined")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -152,6 +152,21 @@ class Ledger:
             )
             return cursor.rowcount == 1
 
+    def void(self, tx_id: str, reasons: Sequence[str], body: Mapping[str, Any]) -> bool:
+        """An approved payment that was not delivered (nobody passed the gate, the vend
+        failed): status voided, the final document replaced, and the row unacknowledged
+        again so the host learns of it (and refunds) at least once. False if the
+        transaction is not approved."""
+        if _tx_id(body) != tx_id:
+            raise LedgerError("malformed_tx", "the void document has another id")
+        with self.database.transaction() as db:
+            cursor = db.execute(
+                "UPDATE ledger SET status = 'voided', reasons = ?, body = ?, acked_at = NULL, "
+                f"updated_at = {_NOW} WHERE id = ? AND status = 'approved'",
+                [_reasons(reasons), json.dumps(dict(body), sort_keys=True), tx_id],
+            )
+            return cursor.rowcount == 1
+
     def recover_interrupted(self) -> list[str]:
         """At start: pending rows belong to sessions that died; decline them so they sync."""
         with self.database.transaction() as db:
@@ -190,13 +205,16 @@ class Ledger:
         values[9] = json.loads(values[9])
         return LedgerRow(*values)
 
-    def mark_acked(self, tx_id: str) -> bool:
-        """The host has the transaction. False for unknown, pending or already acked ids."""
+    def mark_acked(self, tx_id: str, status: str | None = None) -> bool:
+        """The host has the transaction. False for unknown, pending or already acked ids,
+        and when the host says which status it recorded and that is no longer ours (the
+        ack of the approval arriving after the payment was voided)."""
+        match_status = "" if status is None else " AND status = ?"
         with self.database.transaction() as db:
             cursor = db.execute(
                 f"UPDATE ledger SET acked_at = {_NOW} "
-                "WHERE id = ? AND acked_at IS NULL AND status != 'pending'",
-                [tx_id],
+                f"WHERE id = ? AND acked_at IS NULL AND status != 'pending'{match_status}",
+                [tx_id] if status is None else [tx_id, status],
             )
             return cursor.rowcount == 1
 
@@ -241,6 +259,14 @@ class Ledger:
                 [amount, token, amount],
             )
             return cursor.rowcount == 1
+
+    def release_offline_allowance(self, token: str, amount: int) -> None:
+        """Give back what a voided offline payment took from the allowance."""
+        with self.database.transaction() as db:
+            db.execute(
+                "UPDATE accounts SET offline_used = max(0, offline_used - ?) WHERE token = ?",
+                [max(0, int(amount)), token],
+            )
 
     def offline_remaining(self, token: str) -> int:
         with self.database.lock:

@@ -277,3 +277,34 @@ def test_host_adapter_posts_the_answer_or_unavailable() -> None:
         assert net.asked[0]["candidates"][0].pin_block == b"\x01" * 16
         if isinstance(event, AuthResponse):
             assert event.approved and event.token == "cust-1"
+
+
+def test_a_voided_approval_is_kept_re_signed_and_gives_the_allowance_back(
+    store: Store, hardware: Hardware
+) -> None:
+    record = _record(amount=250)
+    signed: list[dict[str, Any]] = []
+
+    def sign(document: dict[str, Any]) -> str:
+        signed.append(dict(document))
+        return f"sig-{document.get('status')}"
+
+    executor = _executor(hardware, store.ledger, [])
+    executor.sign = sign
+    approve = UpdateLedger(
+        record.tx_id, "approved", (Reason.APPROVED_OFFLINE,), offline=True, token="cust-1"
+    )
+    executor.run([WriteLedger(record), approve], 0.0)
+    row = store.ledger.get(record.tx_id)
+    assert row is not None and row.body["status"] == "approved"
+    assert row.body["authorization"] == "offline" and row.body["signature"] == "sig-approved"
+    assert store.ledger.offline_remaining("cust-1") == 50
+    assert store.ledger.mark_acked(record.tx_id, "approved")
+
+    executor.run([UpdateLedger(record.tx_id, "voided", (Reason.PASSAGE_TIMEOUT,))], 9.0)
+    row = store.ledger.get(record.tx_id)
+    assert row is not None and row.status == "voided" and row.acked_at is None
+    assert row.reasons == ("approved_offline", "passage_timeout")
+    assert row.body["status"] == "voided" and row.body["signature"] == "sig-voided"
+    assert signed[-1]["status"] == "voided"  # what was signed is what the host is sent
+    assert store.ledger.offline_remaining("cust-1") == 300

@@ -126,3 +126,26 @@ def test_transaction_is_all_or_nothing(tmp_path: Path) -> None:
         assert database.db.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
     finally:
         database.close()
+
+
+def test_migration_to_v2_keeps_ledger_rows_and_allows_voided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(dbmod, "MIGRATIONS", dbmod.MIGRATIONS[:1])
+    monkeypatch.setattr(dbmod, "SCHEMA_VERSION", 1)
+    old = StoreDatabase(path)
+    old.db.execute(
+        "INSERT INTO ledger (id, created_at, day, amount, currency, mode, status, reasons, body)"
+        " VALUES ('t1', '2026-11-23T10:00:00Z', '2026-11-23', 250, 'EUR', 'turnstile',"
+        " 'approved', '[]', '{}')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        old.db.execute("UPDATE ledger SET status = 'voided'")
+    old.db.conn.close()
+    monkeypatch.undo()
+    database = StoreDatabase(path)
+    assert database.schema_version() == SCHEMA_VERSION >= 2
+    database.db.execute("UPDATE ledger SET status = 'voided' WHERE id = 't1'")
+    rows = database.db.execute("SELECT seq, id, status FROM ledger").fetchall()
+    assert rows == [(1, "t1", "voided")]

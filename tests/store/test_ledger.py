@@ -111,3 +111,30 @@ def test_prune_forgets_only_old_acknowledged_rows(store: Store) -> None:
     ledger.mark_acked(old)
     assert ledger.prune_acked("2026-11-23") == 1
     assert ledger.get(old) is None and ledger.get(kept) is not None
+
+
+def test_a_voided_approval_syncs_again_and_stale_acks_do_not_close_it(store: Store) -> None:
+    ledger = store.ledger
+    document = tx()
+    tx_id = ledger.write_pending(document)
+    assert ledger.set_status(tx_id, "approved", ["approved_online"], body={**document, "s": 1})
+    assert ledger.mark_acked(tx_id, "approved")
+    void_body = {**document, "status": "voided", "s": 2}
+    assert ledger.void(tx_id, ["approved_online", "passage_timeout"], void_body)
+    assert not ledger.void(tx_id, ["again"], void_body)  # only an approval can be voided
+    row = ledger.get(tx_id)
+    assert row is not None and row.status == "voided" and row.acked_at is None
+    assert row.reasons == ("approved_online", "passage_timeout") and row.body["s"] == 2
+    assert [r.id for r in ledger.pending_sync()] == [tx_id]  # the host hears of it again
+    assert ledger.spent_today("user-000", "2026-11-23") == 0  # a ride not taken is not spent
+    assert not ledger.mark_acked(tx_id, "approved")  # the approval's late ack
+    assert ledger.mark_acked(tx_id, "voided") and ledger.pending_sync() == []
+
+
+def test_a_declined_payment_cannot_be_voided(store: Store) -> None:
+    document = tx()
+    tx_id = store.ledger.write_pending(document)
+    assert store.ledger.set_status(tx_id, "declined", ["unknown_face"])
+    assert not store.ledger.void(tx_id, ["passage_timeout"], {**document, "status": "voided"})
+    with pytest.raises(LedgerError, match="another id"):
+        store.ledger.void(tx_id, [], {**tx(), "status": "voided"})
