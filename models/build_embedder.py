@@ -1,8 +1,8 @@
 """Rebuild dlib's ResNet face descriptor as a full-int8 TFLite model and measure parity.
 
 Calibration: dlib-aligned chips of pairsDevTrain people. Parity: pairsDevTest people
-(disjoint), int8 TFLite vs dlib's own compute_face_descriptor. Also writes
-models/parity_reference.json (numbers only) for tests/models.
+(disjoint), int8 TFLite vs dlib's own compute_face_descriptor. Nothing derived from the
+faces is written to the repository: tests/vision/test_parity.py runs dlib itself.
 Run: python models/build_embedder.py
 """
 
@@ -20,7 +20,6 @@ from face_chips import CHIP_PADDING, DlibFace, DlibPipeline, pair_images, people
 
 OUTPUT_FILE = "dlib_resnet_face_descriptor_int8.tflite"
 EMBEDDER_VERSION = "dlib-resnet-v1-int8-1"
-REFERENCE_FILE = "parity_reference.json"
 MIN_COSINE = 0.999
 
 
@@ -91,7 +90,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calibration", type=int, default=400, help="DevTrain chips")
     parser.add_argument("--parity", type=int, default=200, help="DevTest faces measured")
-    parser.add_argument("--reference", type=int, default=30, help="faces in the test file")
     args = parser.parse_args()
     if not (LFW_DIR / "pairsDevTrain.txt").exists():
         raise SystemExit(f"need LFW view 1 at {LFW_DIR} for calibration")
@@ -137,7 +135,6 @@ def main() -> None:
     if min(dlib_chip_cos) < MIN_COSINE:
         raise SystemExit(f"int8 parity below {MIN_COSINE}: {min(dlib_chip_cos):.6f}")
 
-    write_reference(faces[: args.reference])
     details = embedder.input, embedder.output
     update_manifest(
         "embedder",
@@ -189,28 +186,6 @@ def main() -> None:
 def quantisation(detail: dict) -> dict[str, float | int]:
     scale, zero_point = detail["quantization"]
     return {"scale": float(scale), "zero_point": int(zero_point)}
-
-
-def write_reference(faces: list[DlibFace]) -> None:
-    """Numbers only (no pixels): what tests/models needs to recheck int8 parity."""
-    reference = {
-        "about": "dlib 20 reference for tests/models: LFW view 1 pairsDevTest images "
-        "(read from ../shared/data at test time), dlib shape_predictor_5 points, dlib "
-        "get_face_chip geometry as a 2x3 chip->image affine (use with cv2.warpAffine "
-        "WARP_INVERSE_MAP), and dlib's descriptor.",
-        "embedder_version": EMBEDDER_VERSION,
-        "chip": {"size": CHIP_SIZE, "padding": CHIP_PADDING},
-        "faces": [
-            {
-                "image": face.image,
-                "points": np.round(face.points, 3).tolist(),
-                "chip_to_image": np.round(face.chip_transform, 6).tolist(),
-                "dlib_descriptor": np.round(face.descriptor, 6).tolist(),
-            }
-            for face in faces
-        ],
-    }
-    (MODELS_DIR / REFERENCE_FILE).write_text(json.dumps(reference) + "\n")
 
 
 if __name__ == "__main__":
