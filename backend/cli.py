@@ -141,20 +141,13 @@ def _template(args: argparse.Namespace) -> tuple[np.ndarray, str | None]:
             raise BlinkpayError(f"{args.template}: not a template file ({exc})") from None
     # The terminal's own models make the template, so its embedder version is the shard's.
     from device.commands._common import config_from_args
-    from device.commands.enroll import template_from_images
-    from device.vision.images import read_image
+    from device.commands.enroll import template_from_files
     from device.vision.pipeline import FacePipeline
 
     terminal = config_from_args(argparse.Namespace(config=args.terminal_config))
     pipeline = FacePipeline.from_config(terminal.vision)
-    images = []
-    for path in args.images:
-        try:
-            images.append(read_image(path))
-        except (OSError, ValueError) as exc:
-            raise BlinkpayError(f"{path}: {exc}") from None
-    template = template_from_images(pipeline, images)
-    del images  # only the vector is kept; the photos never reach the database
+    # only the vector is kept; the photos never reach the database
+    template, _ = template_from_files(pipeline, args.images)
     return template.vector, template.embedder_version
 
 

@@ -36,6 +36,18 @@ def template_from_images(pipeline: FacePipeline, images: Sequence[np.ndarray]) -
     return fuse(embeddings, pipeline.embedder_version)
 
 
+def template_from_files(pipeline: FacePipeline, paths: Sequence[Path]) -> tuple[Template, int]:
+    """(template, images read) from photo files; a file that is not a usable image is a
+    one-line error naming it. The pixels live only in this call."""
+    images = []
+    for path in paths:
+        try:
+            images.append(read_image(path))
+        except (OSError, ValueError) as exc:
+            raise BlinkpayError(f"{path}: {exc}") from None
+    return template_from_images(pipeline, images), len(images)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("images", nargs="+", type=Path, help="photos of one person")
@@ -44,18 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     pipeline = FacePipeline.from_config(config.vision)
-    images = []
-    for path in args.images:
-        try:
-            images.append(read_image(path))
-        except (OSError, ValueError) as exc:
-            raise BlinkpayError(f"{path}: {exc}") from None
-    template = template_from_images(pipeline, images)
+    template, read = template_from_files(pipeline, args.images)
     print_json(
         {
             "embedder_version": template.embedder_version,
             "dim": int(template.vector.shape[0]),
-            "images": len(images),
+            "images": read,
             "fused": template.count,
             "dropped": template.dropped,
             "vector_b64": encode_vector(template.vector),
