@@ -44,6 +44,7 @@ from device.hw.keypad import KeyEvent
 from device.hw.pin_entry import SecretPin
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.faces import FaceBook, FrameFaces
+from device.shell.lockouts import LockoutKeeper
 from device.store.keys import sign_document
 from device.store.store import Store
 from device.vision.pipeline import FacePipeline
@@ -75,11 +76,13 @@ class Terminal:
         self.config, self.pipeline, self.store = config, pipeline, store
         self.hw, self.clock, self._post = hardware, clock, post
         self._pin_key = pin_key
+        self.lockouts = LockoutKeeper(store.database, clock)
         self.session = Session.from_config(
             config,
             new_tx_id=new_tx_id,
             encrypt_pin=self._encrypt_pin,
             passage_sensor=hardware.passage is not None,
+            lockouts=self.lockouts.loaded,
         )
         self.faces = FaceBook(lambda: BlinkTracker(config.liveness))
         self.executor = EffectExecutor(
@@ -128,6 +131,7 @@ class Terminal:
     def _session(self, event: Event) -> None:
         effects = self.session.handle(event)
         if effects:
+            self.lockouts.save_if_changed(self.session.lockouts())
             self.executor.run(effects, event.now)
 
     # -- helpers the session's effects call -------------------------------------------------

@@ -112,8 +112,19 @@ def _v2(db: Database) -> None:
     db.execute("CREATE INDEX ledger_token_day ON ledger (token, day)")
 
 
+def _v3(db: Database) -> None:
+    """Wrong-PIN lockouts survive a restart (a power cycle must not buy more guesses)."""
+    db.execute(
+        """CREATE TABLE pin_lockouts (
+            token TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL CHECK (failures > 0),
+            locked_until REAL NOT NULL  -- wall-clock epoch seconds; 0 = counted, not locked
+        )"""
+    )
+
+
 # Index i migrates schema version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
