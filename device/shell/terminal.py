@@ -131,7 +131,7 @@ class Terminal:
     def _session(self, event: Event) -> None:
         effects = self.session.handle(event)
         if effects:
-            self.lockouts.save_if_changed(self.session.lockouts())
+            self.lockouts.save_if_changed(self.session.lockouts)
             self.executor.run(effects, event.now)
 
     # -- helpers the session's effects call -------------------------------------------------
