@@ -190,7 +190,7 @@ def record(args, pairs: int, images: int, rows: list[dict], ms: tuple, cosines) 
         "pairs": pairs,
         "images": images,
         "machine": f"{platform.machine()} {platform.python_implementation()} "
-        f"{platform.python_version()}, 1 core each, shared host",
+        f"{platform.python_version()}; dlib single-threaded, ours with ours_threads threads",
         "ours_threads": args.threads,
         "dlib": side(rows[0], ms[0]),
         "ours": side(rows[1], ms[1]),
