@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
 from typing import Any
+
+from device.vision.models import sha256_of  # the same hash the terminal checks at load
 
 MODELS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = MODELS_DIR.parent
@@ -39,14 +40,6 @@ def package_version(dist: str) -> str:
     from importlib.metadata import version
 
     return version(dist)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_manifest() -> dict[str, Any]:
