@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from backend.db import HostDb
-from device.core.pinblock import PinBlockError, decipher_pin_block, pan_for_token
+from device.crypto.pinblock import PinBlockError, decipher_pin_block, pan_for_token
 
 ACCOUNT_KEYS = ("status", "daily_limit", "offline_allowance")
 

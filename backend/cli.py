@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.config import HostConfig, load_host_config
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
+from device.crypto.signing import load_public_key, private_pem, public_pem
 from device.errors import BlinkpayError
 from device.logs import setup_logging
-from device.net.signing import load_public_key, private_pem, public_pem
 from device.store.keys import write_private_file
 
 log = logging.getLogger("blinkpay.host")
@@ -140,11 +140,11 @@ def _template(args: argparse.Namespace) -> tuple[np.ndarray, str | None]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BlinkpayError(f"{args.template}: not a template file ({exc})") from None
     # The terminal's own models make the template, so its embedder version is the shard's.
-    from device.commands._common import config_from_args
-    from device.commands.enroll import template_from_files
+    from device.config import load_terminal_config
     from device.vision.pipeline import FacePipeline
+    from device.vision.templates import template_from_files
 
-    terminal = config_from_args(argparse.Namespace(config=args.terminal_config))
+    terminal = load_terminal_config(args.terminal_config)
     pipeline = FacePipeline.from_config(terminal.vision)
     # only the vector is kept; the photos never reach the database
     template, _ = template_from_files(pipeline, args.images)

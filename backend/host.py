@@ -18,10 +18,10 @@ from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
 from backend.shards import ShardPublisher
+from device.crypto.signing import load_private_key, seal
 from device.errors import BlinkpayError
 from device.net.client import Inbound, MqttLink
 from device.net.schemas import PayloadRejected
-from device.net.signing import load_private_key, seal
 from device.net.topics import DeviceTopics, ShardTopics, device_id_of, shared
 from device.store.keys import verify_document
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device.vision.pairs import Pair, read_pairs
+from device.evaluation.pairs import Pair, read_pairs
 
 LFW_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "lfw-view1"
 

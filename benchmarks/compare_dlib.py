@@ -27,10 +27,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _lfw import LFW_DIR, pair_images, read_pairs  # noqa: E402
 
+from device.evaluation.evaluation import embed_rgb  # noqa: E402
+from device.evaluation.metrics import best_accuracy, eer, kfold_accuracy, tar_at_far  # noqa: E402
 from device.vision.config import VisionConfig  # noqa: E402
-from device.vision.evaluation import embed_rgb  # noqa: E402
 from device.vision.images import read_image  # noqa: E402
-from device.vision.metrics import best_accuracy, eer, kfold_accuracy, tar_at_far  # noqa: E402
 from device.vision.pipeline import FacePipeline  # noqa: E402
 
 # face_recognition's default tolerance: euclidean distance 0.6 on unit-ish vectors

@@ -35,7 +35,7 @@ from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
 from device.store.keys import load_signing_key, read_private_file
-from device.store.store import Store, open_store
+from device.store.terminal_store import Store, open_store
 from device.vision.pipeline import FacePipeline
 
 if TYPE_CHECKING:
@@ -115,11 +115,25 @@ def start_net(parts: Parts, post: Post) -> NetHost | None:
     if not config.mqtt.enabled:
         log.warning("MQTT disabled: offline rules only", extra={"event": "mqtt_disabled"})
         return None
-    from device.net.standalone import start_net_service
-
     net = start_net_service(config, parts.store, software=f"blinkpay {__version__}")
     parts.net = net
     return NetHost(net, post, parts.clock)
+
+
+def start_net_service(config: Config, store: Store, *, software: str = "") -> NetService:
+    """A started NetService over `store` (the one way the terminal's network side starts)."""
+    from device.net.service import NetService  # paho only when MQTT is on
+    from device.net.shard_sync import TemplateShardPort
+
+    net = NetService(
+        config,
+        ledger=store.ledger,
+        shard_store=TemplateShardPort(store.shard),
+        software=software or f"blinkpay {__version__}",
+        state_dir=Path(config.device.data_dir),
+    )
+    net.start()
+    return net
 
 
 class VisionWorker:

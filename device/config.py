@@ -19,9 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from device.core.config import LivenessConfig, MatchConfig, PaymentConfig, SessionConfig
+from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
-from device.paths import DEFAULT_DATA_DIR
+from device.paths import DEFAULT_CONFIG_PATH, DEFAULT_DATA_DIR
 from device.store.config import StoreConfig
 from device.vision.config import VisionConfig
 
@@ -120,3 +121,14 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"not valid TOML: {exc}"], source) from None
     return config_from_mapping(_merge(data, _env_overrides(env)), source)
+
+
+def load_terminal_config(path: Path | None) -> Config:
+    """The config a command runs with: `path`, else the installed default when it exists, else
+    built-in defaults; a problem is a BlinkpayError with one line a field engineer can act on."""
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise BlinkpayError(str(exc)) from None

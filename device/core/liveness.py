@@ -112,7 +112,7 @@ class BlinkTracker:
     """Incremental scorer for one tracked face; feed frames in time order.
 
     `update` answers with the Blink when one completes. `observe` is the same for the
-    shell's per-track protocol (device.shell.faces.LivenessScorer): "blink" or None.
+    shell's per-track protocol (device.shell.face_book.LivenessScorer): "blink" or None.
     """
 
     cfg: LivenessConfig

@@ -50,8 +50,8 @@ from device.core.events import (
     VoidTransaction,
     WriteLedger,
 )
+from device.core.pin_entry import CANCEL_KEY, PinEntry, SecretPin
 from device.core.reasons import Reason, host_reason
-from device.hw.pin_entry import PinEntry, SecretPin
 
 if TYPE_CHECKING:
     from device.config import Config
@@ -333,7 +333,7 @@ class Session:
 
     def _on_key(self, event: KeyPressed, out: list[Effect]) -> None:
         if self._state != State.PIN:
-            if event.key == "*":
+            if event.key == CANCEL_KEY:
                 self._on_cancel(event.now, out)
             return
         progress = self._pin.on_key(event.key, event.now)

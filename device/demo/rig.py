@@ -21,15 +21,15 @@ import numpy as np
 
 from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
-from device.commands.enroll import template_from_images
-from device.commands.provision import provision
 from device.config import Config, load_config
 from device.core.events import AmountSet, VendResult
+from device.crypto.signing import private_pem, public_pem
 from device.demo.broker import LocalBroker, mosquitto_binary
 from device.hw.camera.frames import Frame
-from device.net.signing import private_pem, public_pem
+from device.provisioning import provision
 from device.shell.terminal import Terminal
 from device.store.keys import write_private_file
+from device.vision.templates import template_from_images
 
 log = logging.getLogger("blinkpay.demo")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from device.demo.faces import PORTRAITS, close_eyes, load_portrait
+from device.demo.portraits import PORTRAITS, close_eyes, load_portrait
 from device.demo.rig import DemoRig, Narrate
 
 # A blink at 15 fps as lid closure per frame: ~270 ms from the last open frame to the

@@ -21,16 +21,11 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from device.clock import Clock
+from device.core.pin_entry import CANCEL_KEY, ENTER_KEY, KEYPAD_LAYOUT, KeyKind
 from device.hw.pins import PinFactory
 from device.hw.pins_sim import SimPinFactory
-
-KEYPAD_LAYOUT: tuple[str, ...] = ("123", "456", "789", "*0#")
-CANCEL_KEY = "*"
-ENTER_KEY = "#"
-KeyKind = Literal["digit", "cancel", "enter"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from device.selftest import Check
 from device.store.db import SCHEMA_VERSION
 from device.store.sealing import UnsealError
-from device.store.store import Store
+from device.store.terminal_store import Store
 from device.store.updates import NORM_TOLERANCE
 
 # int8 codes keep a template's cosine to its record near 0.9999; another user's is far lower.

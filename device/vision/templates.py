@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from device.errors import BlinkpayError
+from device.vision.images import read_image
+from device.vision.pipeline import FacePipeline
 
 # Same-person cosine for the dlib descriptor is mostly above ~0.85; an image further
 # than this from the others is probably someone else or a bad capture.
@@ -56,3 +59,27 @@ def fuse(
             raise TemplateError("the images do not agree on one person")
     vector = _unit(units[keep].mean(axis=0))
     return Template(vector, embedder_version, int(keep.sum()), int((~keep).sum()))
+
+
+def template_from_images(pipeline: FacePipeline, images: Sequence[np.ndarray]) -> Template:
+    """The largest face of each image, quality-gated, embedded, and fused (outliers dropped)."""
+    embeddings = []
+    for index, rgb in enumerate(images):
+        faces = pipeline.process(rgb, float(index), track=False)
+        if faces and faces[0].embedding is not None:
+            embeddings.append(faces[0].embedding)
+    if not embeddings:
+        raise TemplateError("no image has a face good enough to enrol")
+    return fuse(embeddings, pipeline.embedder_version)
+
+
+def template_from_files(pipeline: FacePipeline, paths: Sequence[Path]) -> tuple[Template, int]:
+    """(template, images read) from photo files; a file that is not a usable image is a
+    one-line error naming it. The pixels live only in this call."""
+    images = []
+    for path in paths:
+        try:
+            images.append(read_image(path))
+        except (OSError, ValueError) as exc:
+            raise BlinkpayError(f"{path}: {exc}") from None
+    return template_from_images(pipeline, images), len(images)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from device.commands.provision import provision
 from device.config import Config, load_config
+from device.provisioning import provision
 
 
 @dataclass(frozen=True)

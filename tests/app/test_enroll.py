@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.demo.faces import portrait_path
+from device.demo.portraits import portrait_path
 from device.errors import BlinkpayError
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from device.core.config import LivenessConfig
 from device.core.events import BlinkDetected, FaceLost, FaceSeen, SecondFace
 from device.core.liveness import BlinkTracker
-from device.shell.faces import FACE_LOST_AFTER_S, FaceBook, FrameFaces
+from device.shell.face_book import FACE_LOST_AFTER_S, FaceBook, FrameFaces
 
 
 @dataclass

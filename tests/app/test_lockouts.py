@@ -7,9 +7,9 @@ from pathlib import Path
 from device.clock import FakeClock
 from device.config import Config
 from device.core import policy
-from device.shell.lockouts import LockoutKeeper, from_stored, to_stored
+from device.shell.lockout_sync import LockoutKeeper, from_stored, to_stored
 from device.store.keys import provision_keys
-from device.store.store import open_store, store_key_paths
+from device.store.terminal_store import open_store, store_key_paths
 
 
 def test_monotonic_lockouts_round_trip_through_wall_time() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from device.commands.provision import provision, to_toml
 from device.config import load_config
 from device.errors import BlinkpayError
+from device.provisioning import provision, to_toml
 
 
 def _provision(blinkpay_command: list[str], tmp_path: Path, *extra: str):

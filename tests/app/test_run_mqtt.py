@@ -16,8 +16,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.commands.provision import provision
-from device.net.signing import public_pem
+from device.crypto.signing import public_pem
+from device.provisioning import provision
 
 pytestmark = pytest.mark.mqtt
 

@@ -13,7 +13,7 @@ import pytest
 from device.cli import main
 from device.config import load_config
 from device.paths import default_models_dir
-from device.store.store import open_store
+from device.store.terminal_store import open_store
 
 
 def _provision(tmp_path: Path, broker: str) -> Path:

@@ -28,7 +28,7 @@ from device.shell.effects import EffectExecutor
 from device.shell.loop import MainLoop
 from device.shell.terminal import new_tx_id
 from device.store.keys import provision_keys
-from device.store.store import Store, open_store, store_key_paths
+from device.store.terminal_store import Store, open_store, store_key_paths
 from device.store.updates import encode_vector
 
 SHARD = "s1"

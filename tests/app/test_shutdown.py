@@ -13,7 +13,7 @@ from device import app
 from device.clock import SystemClock
 from device.notify import Notifier
 from device.shell.terminal import new_tx_id
-from device.store.store import open_store
+from device.store.terminal_store import open_store
 
 STOP_LIMIT_S = 5.0
 

@@ -121,7 +121,7 @@ def test_enrol_account_device_and_snapshot_reach_a_terminal(
 def test_enrol_from_photos_uses_the_terminals_models(
     broker: Broker, backend_keys: BackendKeys, tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
-    faces = pytest.importorskip("device.demo.faces")
+    faces = pytest.importorskip("device.demo.portraits")
     try:
         photo = faces.portrait_path("collins")
     except Exception as exc:  # the demo extra (scikit-image) is not installed

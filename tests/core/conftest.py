@@ -11,10 +11,10 @@ import pytest
 from device.core import events as ev
 from device.core.config import PaymentConfig, SessionConfig
 from device.core.match import MatchDecision
-from device.core.pinblock import encipher_pin_block, pan_for_token
+from device.core.pin_entry import SecretPin
 from device.core.policy import Account
 from device.core.session import Mode, Session
-from device.hw.pin_entry import SecretPin
+from device.crypto.pinblock import encipher_pin_block, pan_for_token
 
 PIN_KEY = bytes(range(16))
 

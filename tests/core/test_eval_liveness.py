@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
+from device.cli import eval_liveness as ev
 from device.cli import main
-from device.commands import eval_liveness as ev
 from device.errors import BlinkpayError
 
 
@@ -115,7 +115,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, capsys) -> None:
 def test_whole_command_on_demo_portraits(tmp_path: Path, capsys) -> None:
     """Real faces through the real pipeline: a replayed still must be refused, and every
     sample is reported with its decision and reason."""
-    from device.demo.faces import load_portrait
+    from device.demo.portraits import load_portrait
 
     try:
         hopper, collins = load_portrait("hopper"), load_portrait("collins")

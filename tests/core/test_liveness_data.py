@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device.commands import eval_liveness as ev
+from device.cli import eval_liveness as ev
 from device.core.config import LivenessConfig
 from device.core.liveness import EyeSample, score_series
 

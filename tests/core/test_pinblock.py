@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.core.pinblock import (
+from device.crypto.pinblock import (
     PinBlockError,
     decipher_pin_block,
     decode_pin_field,

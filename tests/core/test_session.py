@@ -7,10 +7,10 @@ import pytest
 
 from device.config import Config
 from device.core import events as ev
-from device.core.pinblock import decipher_pin_block, pan_for_token
 from device.core.policy import Account
 from device.core.reasons import Reason
 from device.core.session import Session, State
+from device.crypto.pinblock import decipher_pin_block, pan_for_token
 
 PIN_KEY = bytes(range(16))
 

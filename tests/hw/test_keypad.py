@@ -8,8 +8,9 @@ import time
 import pytest
 
 from device.clock import FakeClock
+from device.core.pin_entry import KEYPAD_LAYOUT
 from device.hw.devices import Hardware
-from device.hw.keypad import KEYPAD_LAYOUT, KeyDebouncer, KeyEvent
+from device.hw.keypad import KeyDebouncer, KeyEvent
 
 ALL_KEYS = [key for line in KEYPAD_LAYOUT for key in line]
 

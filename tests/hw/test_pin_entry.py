@@ -10,7 +10,7 @@ import pickle
 
 import pytest
 
-from device.hw.pin_entry import PinEntry, SecretPin
+from device.core.pin_entry import PinEntry, SecretPin
 
 
 def typed(entry: PinEntry, keys: str, start: float = 0.0, gap: float = 0.5) -> list[str]:

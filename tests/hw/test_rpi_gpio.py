@@ -116,8 +116,8 @@ def test_package_imports_without_rpi_gpio_and_picamera2() -> None:
         for name in ("RPi", "RPi.GPIO", "picamera2", "libcamera"):
             sys.modules[name] = None  # makes any import of them raise ImportError
         import device.hw, device.hw.pins, device.hw.pins_rpi, device.hw.devices
-        import device.hw.camera, device.hw.checks, device.commands.gpio_test
-        import device.commands.selftest
+        import device.hw.camera, device.hw.checks, device.cli.gpio_test
+        import device.cli.selftest
         from device.clock import FakeClock
         from device.hw.checks import hardware_checks
         from device.hw.config import HardwareConfig

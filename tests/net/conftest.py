@@ -30,13 +30,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backend.config import HostConfig
 from backend.host import PaymentHost
 from device.config import Config, config_from_mapping
+from device.crypto.signing import private_pem, public_pem
 from device.net import schemas
 from device.net.service import NetService
 from device.net.shard_sync import TemplateShardPort
-from device.net.signing import private_pem, public_pem
 from device.net.topics import message_for_topic
 from device.store.keys import load_signing_key, provision_keys, sign_document
-from device.store.store import Store, open_store, store_key_paths
+from device.store.terminal_store import Store, open_store, store_key_paths
 from tests.conftest import Broker, mosquitto_available
 
 PREFIX = "blinkpay/v1"

@@ -17,11 +17,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from device.crypto.signing import seal
 from device.net import schemas
 from device.net.auth import AuthCandidate
 from device.net.client import backoff_delay
-from device.net.commands import CommandOutcome
-from device.net.signing import seal
+from device.net.remote_control import CommandOutcome
 from device.net.topics import DeviceTopics
 from tests.conftest import Broker
 from tests.net.conftest import PREFIX, SHARD, BackendKeys, make_host, make_terminal, unit_vector

@@ -1,4 +1,4 @@
-"""The terminal's network side as a real process (`python -m device.net`): SIGKILL it and a
+"""The terminal's network side as a real process (`blinkpay net`): SIGKILL it and a
 separate mosquitto_sub sees the retained status turn `offline` (the last will); SIGTERM
 instead publishes `offline` with reason shutdown."""
 
@@ -16,7 +16,7 @@ import pytest
 from device.config import load_config
 from device.net import schemas
 from device.store.keys import provision_keys
-from device.store.store import store_key_paths
+from device.store.terminal_store import store_key_paths
 from tests.conftest import Broker
 from tests.net.conftest import PREFIX, BackendKeys
 from tests.net.test_e2e import wait_until
@@ -55,7 +55,7 @@ def retained_status(broker: Broker) -> dict:
 
 def start_device(config: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "device.net", "--config", str(config)],
+        [sys.executable, "-m", "device.cli", "net", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

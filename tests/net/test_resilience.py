@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
+from device.crypto.signing import key_id, seal
 from device.net import schemas
-from device.net.signing import key_id, seal
 from device.net.topics import ShardTopics
 from tests.conftest import Broker
 from tests.net.conftest import (

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from device.config import Config
-from device.store.store import open_store
+from device.store.terminal_store import open_store
 from device.store.updates import encode_vector
 
 EMBEDDER, DIM, SHARD = "test-embedder-v1", 16, "station-7"

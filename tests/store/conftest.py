@@ -11,7 +11,7 @@ import pytest
 
 from device.config import Config
 from device.store.keys import provision_keys
-from device.store.store import Store, open_store, store_key_paths
+from device.store.terminal_store import Store, open_store, store_key_paths
 from device.store.updates import encode_vector
 
 EMBEDDER = "test-embedder-v1"

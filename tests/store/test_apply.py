@@ -10,7 +10,7 @@ import pytest
 
 from device.config import Config
 from device.core.config import MatchConfig
-from device.store.store import Store, open_store
+from device.store.terminal_store import Store, open_store
 
 from .conftest import DIM, EMBEDDER, SHARD, add_op, delta, snapshot, unit_vectors
 

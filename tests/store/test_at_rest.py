@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from device.config import Config
-from device.store.store import Store
+from device.store.terminal_store import Store
 
 from .conftest import add_op, delta, snapshot, unit_vectors
 

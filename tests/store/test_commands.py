@@ -9,7 +9,7 @@ import pytest
 
 from device.cli import main
 from device.config import Config
-from device.store.store import open_store
+from device.store.terminal_store import open_store
 
 from .conftest import DIM, EMBEDDER, SHARD, snapshot, unit_vectors
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from device.config import Config
-from device.store.store import open_store
+from device.store.terminal_store import open_store
 from device.store.verify import verify_store
 
 from .conftest import DIM, EMBEDDER, SHARD, snapshot, unit_vectors

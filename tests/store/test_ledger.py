@@ -7,7 +7,7 @@ import uuid6
 
 from device.config import Config
 from device.store.ledger import INTERRUPTED, OUTBOX_FULL, Ledger, LedgerError
-from device.store.store import Store, open_store
+from device.store.terminal_store import Store, open_store
 
 from .conftest import DIM, EMBEDDER, SHARD
 

@@ -20,7 +20,7 @@ from device.store.keys import (
     verify_document,
 )
 from device.store.sealing import NONCE_BYTES, TemplateSealer, UnsealError
-from device.store.store import Store, open_store, store_key_paths
+from device.store.terminal_store import Store, open_store, store_key_paths
 
 from .conftest import DIM, EMBEDDER, SHARD
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from device.errors import BlinkpayError
-from device.vision.gallery import lfw_lists, read_gallery, read_probes
-from device.vision.pairs import read_pairs
+from device.evaluation.gallery import lfw_lists, read_gallery, read_probes
+from device.evaluation.pairs import read_pairs
 
 
 def _write(tmp_path: Path, text: str, name: str = "list.txt") -> Path:

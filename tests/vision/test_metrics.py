@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device.vision.metrics import (
+from device.evaluation.metrics import (
     Search,
     best_accuracy,
     eer,

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
+from device.evaluation.evaluation import central_face
 from device.paths import REPO_ROOT
 from device.vision.align import chip_matrix
-from device.vision.evaluation import central_face
 from device.vision.images import read_image
 
 pytestmark = pytest.mark.data

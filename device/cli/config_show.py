@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from device.commands._common import add_config_argument, config_from_args, print_json
+from device.cli._common import add_config_argument, config_from_args, print_json
 
 HELP = "print the effective config"
 

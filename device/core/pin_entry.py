@@ -12,7 +12,11 @@ import hmac
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from device.hw.keypad import CANCEL_KEY, ENTER_KEY
+# The 4x3 keypad's keys and what they mean: rules of the terminal, not of its wiring.
+KEYPAD_LAYOUT: tuple[str, ...] = ("123", "456", "789", "*0#")
+CANCEL_KEY = "*"
+ENTER_KEY = "#"
+KeyKind = Literal["digit", "cancel", "enter"]
 
 PinState = Literal["entering", "done", "cancelled", "timed_out"]
 # What the last key did, for feedback (LED, click or error beep); never which digit.

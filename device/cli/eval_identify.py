@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from device.commands._common import add_config_argument, config_from_args, print_json
+from device.cli._common import add_config_argument, config_from_args, print_json
 from device.errors import BlinkpayError
 
 if TYPE_CHECKING:
     from device.core.config import MatchConfig
-    from device.vision.gallery import Probe
-    from device.vision.metrics import Search
+    from device.evaluation.gallery import Probe
+    from device.evaluation.metrics import Search
 
 HELP = "open-set 1:N identification"
 FPIRS = ("0.01", "0.003")
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.vision.gallery import lfw_lists, read_gallery, read_probes, write_lists
+    from device.evaluation.gallery import lfw_lists, read_gallery, read_probes, write_lists
 
     if not args.root.is_dir():
         raise BlinkpayError(f"--root: not a folder: {args.root}")
@@ -68,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace, gallery: list[str], probes: list[Probe]) -> dict[str, Any]:
-    from device.vision.evaluation import embed_files
-    from device.vision.gallery import identity_of
-    from device.vision.metrics import Search, fnir_at_fpir, rank1
+    from device.evaluation.evaluation import embed_files
+    from device.evaluation.gallery import identity_of
+    from device.evaluation.metrics import Search, fnir_at_fpir, rank1
+    from device.evaluation.progress import Progress
     from device.vision.pipeline import FacePipeline
-    from device.vision.progress import Progress
     from device.vision.templates import TemplateError, fuse
 
     config = config_from_args(args)

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from device.cli._common import add_config_argument, config_from_args
 from device.clock import Clock, SystemClock
-from device.commands._common import add_config_argument, config_from_args
+from device.core.pin_entry import KEYPAD_LAYOUT
 from device.hw.devices import Hardware, open_hardware
-from device.hw.keypad import KEYPAD_LAYOUT
 from device.hw.pins_sim import SIM_GND
 
 HELP = "walk through every LED, relay, buzzer, key"

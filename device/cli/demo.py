@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from device.commands._common import print_json
+from device.cli._common import print_json
 from device.logs import setup_logging
 
 HELP = "the whole terminal on simulated hardware, with scenes"

@@ -1,6 +1,6 @@
 """The `blinkpay` command: a thin table of subcommands, each in its own module.
 
-A command module (device/commands/<name>.py) has HELP (one line),
+A command module (device/cli/<name>.py) has HELP (one line),
 add_arguments(parser) and run(args) -> exit code. Only the module of the command
 being run is imported, so `blinkpay --help` works even where heavy or
 hardware-specific libraries are missing.
@@ -18,22 +18,23 @@ from device.errors import BlinkpayError
 
 # (command words) -> (module, one-line help shown in the overview)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
-    ("run",): ("device.commands.run", "run the terminal (--sim for simulated hardware)"),
-    ("demo",): ("device.commands.demo", "the whole terminal on simulated hardware, with scenes"),
-    ("selftest",): ("device.commands.selftest", "check camera, GPIO, models, database, broker"),
-    ("enroll",): ("device.commands.enroll", "make a face template from images"),
-    ("provision",): ("device.commands.provision", "make device keys and write the config"),
-    ("gpio-test",): ("device.commands.gpio_test", "walk through every LED, relay, buzzer, key"),
-    ("eval", "verify"): ("device.commands.eval_verify", "1:1 verification accuracy on pairs"),
-    ("eval", "identify"): ("device.commands.eval_identify", "open-set 1:N identification"),
-    ("eval", "liveness"): ("device.commands.eval_liveness", "liveness APCER/BPCER on clips"),
-    ("bench", "pipeline"): ("device.commands.bench_pipeline", "per-stage vision latency"),
-    ("bench", "match"): ("device.commands.bench_match", "1:N search speed and memory"),
-    ("db", "stats"): ("device.commands.db_stats", "counts, versions and file size"),
-    ("db", "verify"): ("device.commands.db_verify", "integrity, decryption and index check"),
-    ("db", "rekey"): ("device.commands.db_rekey", "re-encrypt every template with a new key"),
-    ("config", "check"): ("device.commands.config_check", "validate a config file"),
-    ("config", "show"): ("device.commands.config_show", "print the effective config"),
+    ("run",): ("device.cli.run", "run the terminal (--sim for simulated hardware)"),
+    ("demo",): ("device.cli.demo", "the whole terminal on simulated hardware, with scenes"),
+    ("net",): ("device.cli.net", "run the terminal's MQTT side alone (no camera, no keypad)"),
+    ("selftest",): ("device.cli.selftest", "check camera, GPIO, models, database, broker"),
+    ("enroll",): ("device.cli.enroll", "make a face template from images"),
+    ("provision",): ("device.cli.provision", "make device keys and write the config"),
+    ("gpio-test",): ("device.cli.gpio_test", "walk through every LED, relay, buzzer, key"),
+    ("eval", "verify"): ("device.cli.eval_verify", "1:1 verification accuracy on pairs"),
+    ("eval", "identify"): ("device.cli.eval_identify", "open-set 1:N identification"),
+    ("eval", "liveness"): ("device.cli.eval_liveness", "liveness APCER/BPCER on clips"),
+    ("bench", "pipeline"): ("device.cli.bench_pipeline", "per-stage vision latency"),
+    ("bench", "match"): ("device.cli.bench_match", "1:N search speed and memory"),
+    ("db", "stats"): ("device.cli.db_stats", "counts, versions and file size"),
+    ("db", "verify"): ("device.cli.db_verify", "integrity, decryption and index check"),
+    ("db", "rekey"): ("device.cli.db_rekey", "re-encrypt every template with a new key"),
+    ("config", "check"): ("device.cli.config_check", "validate a config file"),
+    ("config", "show"): ("device.cli.config_show", "print the effective config"),
 }
 
 

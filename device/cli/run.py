@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from device.commands._common import add_config_argument, config_from_args
+from device.cli._common import add_config_argument, config_from_args
 from device.logs import setup_logging
 
 HELP = "run the terminal (--sim for simulated hardware)"

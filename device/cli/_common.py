@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from device.config import Config, ConfigError, load_config
-from device.errors import BlinkpayError
+from device.config import Config, load_terminal_config
 from device.paths import DEFAULT_CONFIG_PATH
 
 
@@ -23,13 +22,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    path = args.config
-    if path is None and DEFAULT_CONFIG_PATH.exists():
-        path = DEFAULT_CONFIG_PATH
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise BlinkpayError(str(exc)) from None
+    return load_terminal_config(args.config)
 
 
 def print_json(data: Any) -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from device.commands._common import print_json
+from device.cli._common import print_json
 from device.config import Config
 from device.errors import BlinkpayError
 from device.store.keys import provision_keys
-from device.store.store import open_store, store_key_paths
+from device.store.terminal_store import open_store, store_key_paths
 from device.store.updates import encode_vector
 
 HELP = "1:N search speed and memory"

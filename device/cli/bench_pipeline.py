@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.commands._common import add_config_argument, config_from_args, print_json
+from device.cli._common import add_config_argument, config_from_args, print_json
 from device.errors import BlinkpayError
 
 HELP = "per-stage vision latency"
@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from device.evaluation.progress import Progress
     from device.vision.images import ImageError, read_image
     from device.vision.pipeline import FacePipeline
-    from device.vision.progress import Progress
 
     if not args.images.is_dir():
         raise BlinkpayError(f"--images: not a folder: {args.images}")

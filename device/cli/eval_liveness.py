@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from device.commands._common import add_config_argument, config_from_args, print_json
+from device.cli._common import add_config_argument, config_from_args, print_json
 from device.errors import BlinkpayError
 from device.paths import SHARED_DATA_DIR
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from device.commands._common import add_config_argument, config_from_args, print_json
-from device.store.store import open_existing_store
+from device.cli._common import add_config_argument, config_from_args, print_json
+from device.store.terminal_store import open_existing_store
 
 HELP = "re-encrypt every template with a new key"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from device.commands._common import add_config_argument, config_from_args, print_json
-from device.store.store import open_existing_store
+from device.cli._common import add_config_argument, config_from_args, print_json
+from device.store.terminal_store import open_existing_store
 from device.store.verify import store_stats
 
 HELP = "counts, versions and file size"

@@ -1,6 +1,6 @@
 """Wrong-PIN lockouts on this terminal, kept in the database so that a restart or a power
 cycle does not reset a user's count. Times are wall-clock epoch seconds here; the session
-works in monotonic time, and the shell converts (device/shell/lockouts.py)."""
+works in monotonic time, and the shell converts (device/shell/lockout_sync.py)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from device.commands._common import add_config_argument, config_from_args, print_json
+from device.cli._common import add_config_argument, config_from_args, print_json
 from device.errors import BlinkpayError
 
 HELP = "1:1 verification accuracy on pairs"
@@ -25,11 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.vision.evaluation import embed_files
-    from device.vision.metrics import best_accuracy, eer, kfold_accuracy, tar_at_far
-    from device.vision.pairs import read_pairs
+    from device.evaluation.evaluation import embed_files
+    from device.evaluation.metrics import best_accuracy, eer, kfold_accuracy, tar_at_far
+    from device.evaluation.pairs import read_pairs
+    from device.evaluation.progress import Progress
     from device.vision.pipeline import FacePipeline
-    from device.vision.progress import Progress
 
     if not args.images.is_dir():
         raise BlinkpayError(f"--images: not a folder: {args.images}")

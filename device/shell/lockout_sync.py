@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from device.clock import Clock
 from device.core.policy import PinLockout
 from device.store.db import StoreDatabase
-from device.store.lockouts import StoredLockouts, load_lockouts, save_lockouts
+from device.store.pin_lockouts import StoredLockouts, load_lockouts, save_lockouts
 
 
 def to_stored(lockouts: Mapping[str, PinLockout], clock: Clock) -> StoredLockouts:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from device.cli._common import add_config_argument, config_from_args, print_json
 from device.clock import Clock, SystemClock
-from device.commands._common import add_config_argument, config_from_args, print_json
 from device.config import Config
 from device.selftest import Check
 
@@ -46,7 +46,7 @@ def models_provider(config: Config, args: argparse.Namespace, clock: Clock) -> l
 
 def store_provider(config: Config, args: argparse.Namespace, clock: Clock) -> list[Check]:
     """The database opens with the device key, every record decrypts, the index agrees."""
-    from device.store.store import db_path, open_existing_store, store_key_paths
+    from device.store.terminal_store import db_path, open_existing_store, store_key_paths
     from device.store.verify import verify_store
 
     data_key = store_key_paths(config).data_key

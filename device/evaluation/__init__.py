@@ -1,0 +1,1 @@
+"""Accuracy and speed evaluation: pairs, galleries, metrics. Not on the runtime path."""

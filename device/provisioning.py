@@ -1,0 +1,96 @@
+"""Provisioning a terminal: device keys, the PIN key and the config file, in one step.
+
+`blinkpay provision` and the demo's throw-away terminals both call `provision`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from device.config import Config, ConfigError, config_from_mapping
+from device.errors import BlinkpayError
+from device.store.keys import (
+    KeyFileError,
+    provision_keys,
+    public_key_pem,
+    write_private_file,
+)
+from device.store.terminal_store import store_key_paths
+
+PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    config_path: Path
+    config: Config
+    public_key_pem: str
+    pin_key_file: Path
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "config": str(self.config_path),
+            "device_id": self.config.device.id,
+            "mode": self.config.device.mode,
+            "data_dir": str(self.config.device.data_dir),
+            "mqtt": self.config.mqtt.url if self.config.mqtt.enabled else "disabled",
+            "shard_id": self.config.mqtt.shard_id,
+            "pin_key_file": str(self.pin_key_file),
+            "device_public_key": self.public_key_pem,
+        }
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """TOML tables as plain values: no None (TOML has no null), paths as strings."""
+    return {
+        k: _plain(v) if isinstance(v, dict) else str(v) if isinstance(v, Path) else v
+        for k, v in values.items()
+        if v is not None
+    }
+
+
+def to_toml(sections: dict[str, dict[str, Any]]) -> str:
+    return "# Written by `blinkpay provision`; other keys keep their defaults.\n\n" + tomli_w.dumps(
+        sections
+    )
+
+
+def provision(
+    config_path: Path,
+    sections: dict[str, dict[str, Any]],
+    *,
+    pin_key: bytes | None = None,
+    force: bool = False,
+) -> Provisioned:
+    """Validate the settings, make the keys under device.data_dir, write the config file.
+
+    sections: TOML sections as dicts (device, mqtt, ...). pin_key: the host's PIN key
+    (None makes one, for a host that takes it from the terminal). Refuses to replace
+    existing keys or config unless `force`.
+    """
+    sections = _plain(sections)
+    try:
+        config = config_from_mapping(sections, "provision")
+    except ConfigError as exc:
+        raise BlinkpayError(str(exc)) from None
+    if config_path.exists() and not force:
+        raise BlinkpayError(f"{config_path} exists; use --force to replace it")
+    data_dir = Path(config.device.data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        _, signing_key = provision_keys(store_key_paths(config), overwrite=force)
+        pin_key_file = data_dir / config.store.pin_key_file
+        key = pin_key if pin_key is not None else secrets.token_bytes(PIN_KEY_BYTES)
+        if len(key) not in (16, 24, 32):
+            raise BlinkpayError("the PIN key must be 16, 24 or 32 bytes")
+        write_private_file(pin_key_file, key.hex().encode() + b"\n", overwrite=force)
+    except KeyFileError as exc:
+        raise BlinkpayError(f"{exc} (use --force to make new keys)") from None
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(to_toml(sections), encoding="utf-8")
+    return Provisioned(config_path, config, public_key_pem(signing_key), pin_key_file)
