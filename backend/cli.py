@@ -34,10 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.config import HostConfig, load_host_config
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
-from device.crypto.signing import load_public_key, private_pem, public_pem
+from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
 from device.errors import BlinkpayError
 from device.logs import setup_logging
-from device.store.keys import write_private_file
 
 log = logging.getLogger("blinkpay.host")
 

@@ -18,12 +18,12 @@ from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
 from backend.shards import ShardPublisher
-from device.crypto.signing import load_private_key, seal
+from device.crypto.signing import KeyFileError, load_signing_key, verify_document
 from device.errors import BlinkpayError
 from device.net.client import Inbound, MqttLink
+from device.net.envelope import seal
 from device.net.schemas import PayloadRejected
 from device.net.topics import DeviceTopics, ShardTopics, device_id_of, shared
-from device.store.keys import verify_document
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,9 @@ class PaymentHost:
         prefix = config.mqtt.prefix
         self.prefix = prefix
         try:
-            signing_key = load_private_key(config.signing_key_file)
+            signing_key = load_signing_key(config.signing_key_file)
             pin_key = read_pin_key(config.pin_key_file)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyFileError) as exc:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
         self.db = HostDb(config.db_path)
         self.accounts = Accounts(self.db, pin_key, config.host_id)

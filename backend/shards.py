@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.accounts import Accounts, vector_b64
 from backend.db import HostDb
-from device.crypto.signing import seal
 from device.errors import BlinkpayError
+from device.net.envelope import seal
 
 STATUS_OPS = {"suspend": "suspended", "revoke": "revoked", "reactivate": "active"}
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from device import __version__
 from device.clock import Clock, SystemClock
 from device.config import Config
+from device.crypto.signing import load_signing_key, read_private_file
 from device.errors import BlinkpayError
 from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.devices import Hardware, open_hardware
@@ -34,7 +35,6 @@ from device.shell.effects import Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
-from device.store.keys import load_signing_key, read_private_file
 from device.store.terminal_store import Store, open_store
 from device.vision.pipeline import FacePipeline
 

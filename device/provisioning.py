@@ -13,13 +13,9 @@ from typing import Any
 import tomli_w
 
 from device.config import Config, ConfigError, config_from_mapping
+from device.crypto.signing import KeyFileError, public_key_pem, write_private_file
 from device.errors import BlinkpayError
-from device.store.keys import (
-    KeyFileError,
-    provision_keys,
-    public_key_pem,
-    write_private_file,
-)
+from device.store.keys import provision_keys
 from device.store.terminal_store import store_key_paths
 
 PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block

@@ -1,12 +1,20 @@
-"""Ed25519 signed envelopes: the backend signs shard, config and command bodies; the
-terminal verifies them with the provisioned backend public key (and the host verifies the
-terminal's transaction signatures the same way)."""
+"""Ed25519 signing, canonical JSON and key files: the one place for all three.
+
+The terminal signs its ledger rows; the host signs shard, config, command and answer
+messages; each side verifies the other with a provisioned public key. What a signature
+covers is always `canonical_json`: the document without its `signature` key, keys sorted,
+no spaces, UTF-8. Private key files are 0600 and owned by the user that reads them; a key
+readable by group or others is refused, never silently used.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -14,72 +22,97 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from device.net.schemas import PayloadRejected
-from device.store.keys import canonical_json
+from device.errors import BlinkpayError
 
 
-def canonical(body: dict[str, Any]) -> bytes:
-    """The signed bytes: JSON with sorted keys, no spaces, UTF-8 (the store's device
-    signatures use the same form; a body never has a `signature` key of its own)."""
-    return canonical_json(body)
+class KeyFileError(BlinkpayError):
+    """A key file is missing, malformed or too widely readable."""
+
+
+# --- what is signed ---------------------------------------------------------------------
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """The bytes a signature covers: the document without its `signature`, keys sorted."""
+    body = {k: v for k, v in document.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
+    """A short fingerprint of a public key, so a message names the key it needs."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def sign_bytes(private_key: Ed25519PrivateKey, data: bytes) -> str:
-    return base64.b64encode(private_key.sign(data)).decode()
+    return base64.b64encode(private_key.sign(data)).decode("ascii")
 
 
 def verify_bytes(public_key: Ed25519PublicKey, data: bytes, signature_b64: str) -> bool:
     try:
         public_key.verify(base64.b64decode(signature_b64, validate=True), data)
-    except (InvalidSignature, binascii.Error, ValueError):
+    except (InvalidSignature, binascii.Error, ValueError, TypeError):
         return False
     return True
 
 
-def seal(private_key: Ed25519PrivateKey, body: dict[str, Any]) -> dict[str, Any]:
-    """Wrap `body` in a SignedEnvelope (docs/asyncapi.yaml)."""
-    return {
-        "v": 1,
-        "alg": "Ed25519",
-        "key_id": key_id(private_key.public_key()),
-        "body": body,
-        "sig": sign_bytes(private_key, canonical(body)),
-    }
+def sign_document(document: dict[str, Any], key: Ed25519PrivateKey) -> str:
+    """Base64 Ed25519 signature over canonical_json(document)."""
+    return sign_bytes(key, canonical_json(document))
 
 
-def open_envelope(public_key: Ed25519PublicKey, envelope: dict[str, Any]) -> dict[str, Any]:
-    """The body of a schema-valid envelope, or PayloadRejected('bad_signature')."""
-    if envelope.get("key_id") != key_id(public_key):
-        raise PayloadRejected("bad_signature", "unknown key id")
-    if not verify_bytes(public_key, canonical(envelope["body"]), envelope["sig"]):
-        raise PayloadRejected("bad_signature", "signature does not verify")
-    body: dict[str, Any] = envelope["body"]
-    return body
+def verify_document(document: dict[str, Any], public_key: Ed25519PublicKey) -> bool:
+    signature = document.get("signature", "")
+    if not isinstance(signature, str):
+        return False
+    return verify_bytes(public_key, canonical_json(document), signature)
 
 
-def load_public_key(path: Path) -> Ed25519PublicKey:
-    """A PEM (SubjectPublicKeyInfo) or raw 32-byte / 64-hex-digit Ed25519 public key file."""
-    data = Path(path).read_bytes()
-    if data.lstrip().startswith(b"-----BEGIN"):
-        key = serialization.load_pem_public_key(data)
-        if not isinstance(key, Ed25519PublicKey):
-            raise ValueError(f"{path}: not an Ed25519 public key")
-        return key
-    text = data.strip()
-    raw = bytes.fromhex(text.decode()) if len(text) == 64 else data
-    return Ed25519PublicKey.from_public_bytes(raw)
+# --- key files --------------------------------------------------------------------------
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key")
-    return key
+def write_private_file(path: Path, data: bytes, overwrite: bool = False) -> None:
+    """Write a 0600 file atomically (temp file, fsync, rename) in a 0700 directory."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.exists() and not overwrite:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_private_file(path: Path) -> bytes:
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} not found; run `blinkpay provision`") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"key file {path} is accessible by group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
+        )
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise KeyFileError(f"key file {path} is not owned by the user running blinkpay")
+    return path.read_bytes()
+
+
+def private_pem(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:
@@ -88,7 +121,42 @@ def public_pem(public_key: Ed25519PublicKey) -> bytes:
     )
 
 
-def private_pem(private_key: Ed25519PrivateKey) -> bytes:
-    return private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+def public_key_pem(key: Ed25519PrivateKey) -> str:
+    return public_pem(key.public_key()).decode("ascii")
+
+
+def generate_signing_key(path: Path, overwrite: bool = False) -> Ed25519PrivateKey:
+    key = Ed25519PrivateKey.generate()
+    write_private_file(path, private_pem(key), overwrite=overwrite)
+    return key
+
+
+def private_key_from_pem(data: bytes, source: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{source} is not a PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{source} holds a {type(key).__name__}, expected an Ed25519 key")
+    return key
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """A private key file that only its owner can read (the terminal's and the host's)."""
+    return private_key_from_pem(read_private_file(path), path)
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """A PEM (SubjectPublicKeyInfo) or raw 32-byte / 64-hex-digit Ed25519 public key file."""
+    data = Path(path).read_bytes()
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_public_key(data)
+            if not isinstance(key, Ed25519PublicKey):
+                raise KeyFileError(f"{path}: not an Ed25519 public key")
+            return key
+        text = data.strip()
+        raw = bytes.fromhex(text.decode()) if len(text) == 64 else data
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"{path}: not an Ed25519 public key ({exc})") from None

@@ -23,12 +23,11 @@ from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
 from device.config import Config, load_config
 from device.core.events import AmountSet, VendResult
-from device.crypto.signing import private_pem, public_pem
+from device.crypto.signing import private_pem, public_pem, write_private_file
 from device.demo.broker import LocalBroker, mosquitto_binary
 from device.hw.camera.frames import Frame
 from device.provisioning import provision
 from device.shell.terminal import Terminal
-from device.store.keys import write_private_file
 from device.vision.templates import template_from_images
 
 log = logging.getLogger("blinkpay.demo")

@@ -23,8 +23,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from device.crypto.signing import open_envelope
 from device.net.client import Inbound, MqttLink
+from device.net.envelope import open_envelope
 from device.net.schemas import PayloadRejected
 from device.net.topics import COMMAND_NAMES, DeviceTopics
 from device.net.worker import Worker

@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from device.crypto.signing import open_envelope
 from device.net import schemas
 from device.net.client import Inbound, MqttLink
+from device.net.envelope import open_envelope
 from device.net.schemas import PayloadRejected
 from device.net.topics import DeviceTopics, ShardTopics
 from device.net.worker import Worker

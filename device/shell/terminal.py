@@ -39,13 +39,13 @@ from device.core.match import decide
 from device.core.pin_entry import SecretPin
 from device.core.session import Session
 from device.crypto.pinblock import RANDOM_FILL_BYTES, encipher_pin_block, pan_for_token
+from device.crypto.signing import sign_document
 from device.hw.camera.frames import Frame
 from device.hw.devices import Hardware
 from device.hw.keypad import KeyEvent
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
-from device.store.keys import sign_document
 from device.store.terminal_store import Store
 from device.vision.pipeline import FacePipeline
 

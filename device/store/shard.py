@@ -18,9 +18,10 @@ import numpy as np
 
 from device.core.config import MatchConfig
 from device.core.match import MatchDecision, decide
+from device.crypto.signing import KeyFileError
 from device.store.db import StoreDatabase
 from device.store.index import TemplateIndex
-from device.store.keys import DataKey, KeyFileError
+from device.store.keys import DataKey
 from device.store.sealing import TemplateSealer
 from device.store.shard_writes import audit, write_delta, write_snapshot
 from device.store.updates import (

@@ -8,15 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.config import Config
+from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
 from device.store.db import StoreDatabase
-from device.store.keys import (
-    DataKey,
-    KeyPaths,
-    key_paths,
-    load_data_key,
-    write_private_file,
-)
+from device.store.keys import DataKey, KeyPaths, key_paths, load_data_key
 from device.store.ledger import Ledger
 from device.store.shard import TemplateShard
 

@@ -30,12 +30,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backend.config import HostConfig
 from backend.host import PaymentHost
 from device.config import Config, config_from_mapping
-from device.crypto.signing import private_pem, public_pem
+from device.crypto.signing import (
+    load_signing_key,
+    private_pem,
+    public_pem,
+    sign_document,
+    write_private_file,
+)
 from device.net import schemas
 from device.net.service import NetService
 from device.net.shard_sync import TemplateShardPort
 from device.net.topics import message_for_topic
-from device.store.keys import load_signing_key, provision_keys, sign_document
+from device.store.keys import provision_keys
 from device.store.terminal_store import Store, open_store, store_key_paths
 from tests.conftest import Broker, mosquitto_available
 
@@ -66,7 +72,7 @@ def backend_keys(tmp_path: Path) -> BackendKeys:
     folder = tmp_path / "backend-keys"
     folder.mkdir()
     key = Ed25519PrivateKey.generate()
-    (folder / "signing.pem").write_bytes(private_pem(key))
+    write_private_file(folder / "signing.pem", private_pem(key))
     (folder / "signing.pub.pem").write_bytes(public_pem(key.public_key()))
     pin_key = os.urandom(16)
     (folder / "pin.key").write_text(pin_key.hex())

@@ -17,10 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.crypto.signing import seal
 from device.net import schemas
 from device.net.auth import AuthCandidate
 from device.net.client import backoff_delay
+from device.net.envelope import seal
 from device.net.remote_control import CommandOutcome
 from device.net.topics import DeviceTopics
 from tests.conftest import Broker

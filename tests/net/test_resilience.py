@@ -11,8 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from device.crypto.signing import key_id, seal
+from device.crypto.signing import key_id
 from device.net import schemas
+from device.net.envelope import seal
 from device.net.topics import ShardTopics
 from tests.conftest import Broker
 from tests.net.conftest import (

@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 
 from device.config import Config
-from device.store.keys import (
-    DataKey,
-    KeyFileError,
-    generate_data_key,
-    load_data_key,
-    provision_keys,
-    sign_document,
-    verify_document,
-)
+from device.crypto.signing import KeyFileError, sign_document, verify_document
+from device.store.keys import DataKey, generate_data_key, load_data_key, provision_keys
 from device.store.sealing import NONCE_BYTES, TemplateSealer, UnsealError
 from device.store.terminal_store import Store, open_store, store_key_paths
 
@@ -195,7 +188,7 @@ def test_interrupted_rekey_is_finished_or_rolled_back_at_open(
 
 
 def test_signatures_cover_the_document_without_its_signature(config: Config) -> None:
-    from device.store.keys import load_signing_key
+    from device.crypto.signing import load_signing_key
 
     key = load_signing_key(store_key_paths(config).signing_key)
     document = {"id": "x", "amount": 250}
