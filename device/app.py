@@ -100,7 +100,9 @@ def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
     assert embedder is not None
     signing_key = load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file)
     pin_key = load_pin_key(config)
-    store = open_store(config, embedder.version, embedder.dim, config.mqtt.shard_id)
+    store = open_store(
+        config.store, config.device.data_dir, embedder.version, embedder.dim, config.mqtt.shard_id
+    )
     try:
         hardware = open_hardware(config.hardware, clock, sim or config.hardware.backend == "sim")
     except BaseException:
@@ -126,7 +128,8 @@ def start_net_service(config: Config, store: Store, *, software: str = "") -> Ne
     from device.net.shard_sync import TemplateShardPort
 
     net = NetService(
-        config,
+        config.mqtt,
+        config.device.id,
         ledger=store.ledger,
         shard_store=TemplateShardPort(store.shard),
         software=software or f"blinkpay {__version__}",

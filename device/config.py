@@ -66,8 +66,10 @@ def _describe(error: Mapping[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"])
     value = error.get("input")
     shown = "(missing)" if error["type"] == "missing" else repr(value)
-    if error["type"] == "extra_forbidden":
+    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key (value {shown}); check the spelling"
+    if error["type"] == "value_error":  # a section's own rule, which names its keys
+        return f"{key}: {str(error['msg']).removeprefix('Value error, ')}"
     return f"{key} = {shown}: {error['msg']}"
 
 

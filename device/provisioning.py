@@ -79,7 +79,9 @@ def provision(
     data_dir = Path(config.device.data_dir)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        _, signing_key = provision_keys(store_key_paths(config), overwrite=force)
+        _, signing_key = provision_keys(
+            store_key_paths(config.store, config.device.data_dir), overwrite=force
+        )
         pin_key_file = data_dir / config.store.pin_key_file
         key = pin_key if pin_key is not None else secrets.token_bytes(PIN_KEY_BYTES)
         if len(key) not in (16, 24, 32):

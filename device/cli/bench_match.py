@@ -77,8 +77,8 @@ def bench(templates: int, dim: int, queries: int, threads: int, seed: int) -> di
         config = Config.model_validate(
             {"device": {"data_dir": tmp}, "store": {"search_threads": threads}}
         )
-        provision_keys(store_key_paths(config))
-        store = open_store(config, EMBEDDER, dim)
+        provision_keys(store_key_paths(config.store, config.device.data_dir))
+        store = open_store(config.store, config.device.data_dir, EMBEDDER, dim)
         started = time.perf_counter()
         result = store.shard.apply_snapshot(snapshot)
         apply_s = time.perf_counter() - started
@@ -88,7 +88,7 @@ def bench(templates: int, dim: int, queries: int, threads: int, seed: int) -> di
             raise RuntimeError(f"bench snapshot not applied: {result}")
         rss_before = _rss_bytes()
         started = time.perf_counter()
-        store = open_store(config, EMBEDDER, dim)
+        store = open_store(config.store, config.device.data_dir, EMBEDDER, dim)
         load_s = time.perf_counter() - started
         rss_after = _rss_bytes()
         db_bytes = Path(tmp, config.store.db_file).stat().st_size

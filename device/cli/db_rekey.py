@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_existing_store(config_from_args(args))
+    config = config_from_args(args)
+    store = open_existing_store(config.store, config.device.data_dir)
     try:
         old = store.shard.sealer.key_id
         count = store.rekey()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from device.cli._common import add_config_argument, config_from_args, print_json
+from device.store.stats import store_stats
 from device.store.terminal_store import open_existing_store
-from device.store.verify import store_stats
 
 HELP = "counts, versions and file size"
 
@@ -27,7 +27,8 @@ def _lines(data: dict[str, object], prefix: str = "") -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_existing_store(config_from_args(args))
+    config = config_from_args(args)
+    store = open_existing_store(config.store, config.device.data_dir)
     try:
         stats = store_stats(store)
     finally:

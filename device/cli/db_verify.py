@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from device.cli._common import add_config_argument, config_from_args, print_json
+from device.selftest.storage import verify_store
 from device.store.terminal_store import open_existing_store
-from device.store.verify import verify_store
 
 HELP = "integrity, decryption and index check"
 
@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_existing_store(config_from_args(args))
+    config = config_from_args(args)
+    store = open_existing_store(config.store, config.device.data_dir)
     try:
         checks = verify_store(store)
     finally:

@@ -21,7 +21,7 @@ import argparse
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
     summary["settings"] = {
         "still_frames": args.frames,
         "still_fps": STILL_FPS,
-        "liveness": config.liveness.model_dump(),
+        "liveness": asdict(config.liveness),
     }
     if args.json:
         print_json(summary)

@@ -26,7 +26,7 @@ def serve(config: Config, stop: threading.Event, *, connect_wait_s: float = 0.0)
     """Run until `stop` is set; the store must be provisioned (`blinkpay provision`)."""
     if not config.mqtt.enabled:
         raise BlinkpayError("mqtt.enabled is false: there is no network side to run")
-    store = open_store(config, shard_id=config.mqtt.shard_id)
+    store = open_store(config.store, config.device.data_dir, shard_id=config.mqtt.shard_id)
     try:
         from device.app import start_net_service  # imports paho only when it runs
 

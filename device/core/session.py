@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from device.core import policy
 from device.core.config import PaymentConfig, SessionConfig
@@ -52,9 +52,6 @@ from device.core.events import (
 )
 from device.core.pin_entry import CANCEL_KEY, PinEntry, SecretPin
 from device.core.reasons import Reason, host_reason
-
-if TYPE_CHECKING:
-    from device.config import Config
 
 Mode = Literal["turnstile", "vending"]
 PinEncryptor = Callable[[SecretPin, str], bytes]  # (pin, account token) -> format 4 block
@@ -125,28 +122,6 @@ class Session:
             cfg.pin_min_len, cfg.pin_max_len, cfg.pin_digit_timeout_s, cfg.pin_timeout_s
         )
         self._pending: _Pending | None = None
-
-    @classmethod
-    def from_config(
-        cls,
-        config: Config,
-        *,
-        new_tx_id: Callable[[], str],
-        encrypt_pin: PinEncryptor,
-        passage_sensor: bool = True,
-        lockouts: Mapping[str, policy.PinLockout] | None = None,
-    ) -> Session:
-        return cls(
-            config.session,
-            config.payment,
-            config.device.mode,
-            new_tx_id=new_tx_id,
-            encrypt_pin=encrypt_pin,
-            auth_timeout_s=config.mqtt.auth_timeout_s,
-            relay_pulse_ms=config.hardware.relay_pulse_ms,
-            passage_timeout_s=config.hardware.passage_timeout_s if passage_sensor else None,
-            lockouts=lockouts,
-        )
 
     # ------------------------------------------------------------ read-only views
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from device.config import Config
 from device.crypto.signing import load_public_key
 from device.errors import BlinkpayError
 from device.net.auth import AuthCandidate, Authorizer, AuthReply
 from device.net.client import MqttLink
+from device.net.config import MqttConfig
 from device.net.outbox import LedgerPort, LedgerSync
 from device.net.remote_control import CommandHandler, CommandOutcome, ConfigApplier, RemoteControl
 from device.net.shard_sync import ShardStorePort, ShardSync
@@ -31,17 +31,16 @@ STATE_FILE = "net_state.json"
 class NetService:
     def __init__(
         self,
-        config: Config,
+        mqtt: MqttConfig,
+        device_id: str,
         *,
         ledger: LedgerPort,
         shard_store: ShardStorePort,
         metrics: AppMetrics | None = None,
         backend_key: Ed25519PublicKey | None = None,
         software: str = "",
-        state_dir: Path | None = None,
+        state_dir: Path,
     ) -> None:
-        mqtt = config.mqtt
-        device_id = config.device.id
         if backend_key is None:
             if mqtt.backend_public_key_file is None:
                 raise BlinkpayError(
@@ -74,7 +73,7 @@ class NetService:
             self.topics,
             backend_key,
             self.worker,
-            (state_dir or config.device.data_dir) / STATE_FILE,
+            Path(state_dir) / STATE_FILE,
             max_age_s=mqtt.command_max_age_s,
         )
         self.remote.register("resync", self._resync)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import uuid6
@@ -37,7 +37,7 @@ from device.core.events import (
 from device.core.liveness import BlinkTracker
 from device.core.match import decide
 from device.core.pin_entry import SecretPin
-from device.core.session import Session
+from device.core.session import PinEncryptor, Session
 from device.crypto.pinblock import RANDOM_FILL_BYTES, encipher_pin_block, pan_for_token
 from device.crypto.signing import sign_document
 from device.hw.camera.frames import Frame
@@ -56,6 +56,29 @@ Post = Callable[[object], object]
 
 def new_tx_id() -> str:
     return str(uuid6.uuid7())
+
+
+def session_from_config(
+    config: Config,
+    *,
+    new_tx_id: Callable[[], str],
+    encrypt_pin: PinEncryptor,
+    passage_sensor: bool = True,
+    lockouts: Mapping[str, policy.PinLockout] | None = None,
+) -> Session:
+    """The session on plain values from their config sections (timeouts live with the part
+    they time: the host's answer under mqtt, the relay and the gate under hardware)."""
+    return Session(
+        config.session,
+        config.payment,
+        config.device.mode,
+        new_tx_id=new_tx_id,
+        encrypt_pin=encrypt_pin,
+        auth_timeout_s=config.mqtt.auth_timeout_s,
+        relay_pulse_ms=config.hardware.relay_pulse_ms,
+        passage_timeout_s=config.hardware.passage_timeout_s if passage_sensor else None,
+        lockouts=lockouts,
+    )
 
 
 class Terminal:
@@ -77,7 +100,7 @@ class Terminal:
         self.hw, self.clock, self._post = hardware, clock, post
         self._pin_key = pin_key
         self.lockouts = LockoutKeeper(store.database, clock)
-        self.session = Session.from_config(
+        self.session = session_from_config(
             config,
             new_tx_id=new_tx_id,
             encrypt_pin=self._encrypt_pin,
@@ -147,10 +170,10 @@ class Terminal:
         """1:N search of the track's fused embedding; the answer is posted to the loop."""
         now = self.clock.monotonic()
         query = self.faces.fused_embedding(request.track_id)
-        if query is None:
-            decision = decide([], self.config.match)  # no good embedding: nobody
-        else:
-            decision = self.store.shard.identify(query, self.config.match)
+        match = self.config.match
+        # The store only searches (active accounts alone are indexed); the core decides.
+        nearest = [] if query is None else self.store.shard.search(query, match.candidates + 1)
+        decision = decide(nearest, match)
         accounts = {token: self.account(token) for token in decision.candidates}
         log.info(
             "match %s",

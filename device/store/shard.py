@@ -16,8 +16,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from device.core.config import MatchConfig
-from device.core.match import MatchDecision, decide
 from device.crypto.signing import KeyFileError
 from device.store.db import StoreDatabase
 from device.store.index import TemplateIndex
@@ -192,10 +190,6 @@ class TemplateShard:
 
     def search(self, query: np.ndarray, k: int = 2) -> list[tuple[str, float]]:
         return self.index.search(query, k)
-
-    def identify(self, query: np.ndarray, config: MatchConfig) -> MatchDecision:
-        """Search and decide; only active accounts are in the index, so only they match."""
-        return decide(self.index.search(query, config.candidates + 1), config)
 
     # ---- counters ------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Opening the store from the config: database file, keys, shard and ledger together."""
+"""Opening the store: database file, keys, shard and ledger together, from the store's own
+settings and the data directory they are relative to."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.config import Config
 from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
+from device.store.config import StoreConfig
 from device.store.db import StoreDatabase
 from device.store.keys import DataKey, KeyPaths, key_paths, load_data_key
 from device.store.ledger import Ledger
@@ -18,14 +19,12 @@ from device.store.shard import TemplateShard
 log = logging.getLogger(__name__)
 
 
-def db_path(config: Config) -> Path:
-    return Path(config.device.data_dir) / config.store.db_file
+def db_path(settings: StoreConfig, data_dir: Path) -> Path:
+    return Path(data_dir) / settings.db_file
 
 
-def store_key_paths(config: Config) -> KeyPaths:
-    return key_paths(
-        config.device.data_dir, config.store.data_key_file, config.store.signing_key_file
-    )
+def store_key_paths(settings: StoreConfig, data_dir: Path) -> KeyPaths:
+    return key_paths(data_dir, settings.data_key_file, settings.signing_key_file)
 
 
 def _pending_key_path(path: Path) -> Path:
@@ -73,7 +72,8 @@ class Store:
 
 
 def open_store(
-    config: Config,
+    settings: StoreConfig,
+    data_dir: Path,
     embedder_version: str | None = None,
     dim: int | None = None,
     shard_id: str | None = None,
@@ -83,25 +83,25 @@ def open_store(
     embedder_version/dim: what this device's embedder produces; updates for another
     version are refused. None (for db commands) takes whatever the shard holds.
     """
-    paths = store_key_paths(config)
-    database = StoreDatabase(db_path(config))
+    paths = store_key_paths(settings, data_dir)
+    database = StoreDatabase(db_path(settings, data_dir))
     try:
         key = _load_key(database, paths.data_key)
         shard = TemplateShard(
-            database, key, embedder_version, dim, shard_id, config.store.search_threads
+            database, key, embedder_version, dim, shard_id, settings.search_threads
         )
     except BaseException:
         database.close()
         raise
-    return Store(database, shard, Ledger(database, config.store.outbox_max_rows), paths)
+    return Store(database, shard, Ledger(database, settings.outbox_max_rows), paths)
 
 
-def open_existing_store(config: Config) -> Store:
+def open_existing_store(settings: StoreConfig, data_dir: Path) -> Store:
     """For the db commands: open the store only if the database is already there."""
-    path = db_path(config)
+    path = db_path(settings, data_dir)
     if not path.exists():
         raise BlinkpayError(
             f"no database at {path}: it is made when `blinkpay provision` or the service "
             "first runs (check device.data_dir and store.db_file)"
         )
-    return open_store(config)
+    return open_store(settings, data_dir)

@@ -22,10 +22,10 @@ def test_monotonic_lockouts_round_trip_through_wall_time() -> None:
 
 def test_a_lockout_outlives_a_restart_of_the_terminal(tmp_path: Path) -> None:
     config = Config.model_validate({"device": {"data_dir": str(tmp_path)}})
-    provision_keys(store_key_paths(config))
+    provision_keys(store_key_paths(config.store, config.device.data_dir))
     payment = config.payment
     before = FakeClock(start=1_000.0, wall_start=1_790_000_000.0)
-    store = open_store(config, "v1", 4, "s1")
+    store = open_store(config.store, config.device.data_dir, "v1", 4, "s1")
     keeper = LockoutKeeper(store.database, before)
     assert keeper.loaded == {}
     lockouts: dict[str, policy.PinLockout] = {}
@@ -38,7 +38,7 @@ def test_a_lockout_outlives_a_restart_of_the_terminal(tmp_path: Path) -> None:
 
     # Ten seconds later the terminal is back: its monotonic clock restarted near zero.
     after = FakeClock(start=5.0, wall_start=1_790_000_010.0)
-    store = open_store(config)
+    store = open_store(config.store, config.device.data_dir)
     try:
         restored = LockoutKeeper(store.database, after).loaded
         assert restored["cust-1"].failures == payment.pin_free_attempts

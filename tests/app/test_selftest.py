@@ -35,7 +35,8 @@ def test_every_check_ok_on_a_provisioned_simulated_terminal(
     tmp_path: Path, broker: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config_path = _provision(tmp_path, broker.url)
-    open_store(load_config(config_path, env={})).close()  # as the service's first start does
+    config = load_config(config_path, env={})
+    open_store(config.store, config.device.data_dir).close()  # as the service's first start does
     code, checks = _selftest(config_path, capsys)
     assert code == 0, [c for c in checks.values() if not c["ok"]]
     assert {"hw.relay", "hw.keypad", "hw.camera", "models.embedder", "mqtt.broker"} <= set(checks)

@@ -26,7 +26,7 @@ from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
 from device.shell.effects import EffectExecutor
 from device.shell.loop import MainLoop
-from device.shell.terminal import new_tx_id
+from device.shell.terminal import new_tx_id, session_from_config
 from device.store.keys import provision_keys
 from device.store.terminal_store import Store, open_store, store_key_paths
 from device.store.updates import encode_vector
@@ -37,8 +37,8 @@ SHARD = "s1"
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     config = Config.model_validate({"device": {"data_dir": str(tmp_path)}})
-    provision_keys(store_key_paths(config))
-    opened = open_store(config, "v1", 4, SHARD)
+    provision_keys(store_key_paths(config.store, config.device.data_dir))
+    opened = open_store(config.store, config.device.data_dir, "v1", 4, SHARD)
     vector = np.array([1, 0, 0, 0], np.float32)
     account = {"status": "active", "daily_limit": 5000, "offline_allowance": 300}
     snapshot = {
@@ -308,3 +308,15 @@ def test_a_voided_approval_is_kept_re_signed_and_gives_the_allowance_back(
     assert row.body["status"] == "voided" and row.body["signature"] == "sig-voided"
     assert signed[-1]["status"] == "voided"  # what was signed is what the host is sent
     assert store.ledger.offline_remaining("cust-1") == 300
+
+
+def test_from_config_reads_timeouts_from_their_sections() -> None:
+    config = Config()
+    session = session_from_config(config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"")
+    assert session.auth_timeout_s == config.mqtt.auth_timeout_s
+    assert session.relay_pulse_ms == config.hardware.relay_pulse_ms
+    assert session.passage_timeout_s == config.hardware.passage_timeout_s
+    no_sensor = session_from_config(
+        config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"", passage_sensor=False
+    )
+    assert no_sensor.passage_timeout_s is None and session.amount == config.payment.fare

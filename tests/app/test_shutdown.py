@@ -47,7 +47,7 @@ def _tx(amount: int) -> dict[str, Any]:
 
 def test_sigterm_mid_pulse_releases_relay_and_keeps_ledger(sim_terminal) -> None:
     config = sim_terminal.config
-    store = open_store(config)
+    store = open_store(config.store, config.device.data_dir)
     approved, pending = _tx(250), _tx(300)
     store.ledger.write_pending(approved)
     store.ledger.set_status(approved["id"], "approved", ["approved_online"])
@@ -83,7 +83,7 @@ def test_sigterm_mid_pulse_releases_relay_and_keeps_ledger(sim_terminal) -> None
     assert sim.history(relay)[-1][1] is (not config.hardware.relay_active_high)
     assert any("STOPPING" in fields for fields in notifier.sent)
 
-    store = open_store(config)
+    store = open_store(config.store, config.device.data_dir)
     try:
         assert store.database.integrity_problems() == []
         kept = store.ledger.get(approved["id"])

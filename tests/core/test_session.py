@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from device.config import Config
 from device.core import events as ev
 from device.core.policy import Account
 from device.core.reasons import Reason
-from device.core.session import Session, State
+from device.core.session import State
 from device.crypto.pinblock import decipher_pin_block, pan_for_token
 
 PIN_KEY = bytes(range(16))
@@ -129,18 +128,6 @@ def test_turnstile_without_passage_sensor_goes_straight_to_cooldown(make_harness
     h.match_with(h.decision("alice"))
     h.send(ev.AuthResponse, "tx-1", True)
     assert h.state == "cooldown" and len(h.of(ev.PulseRelay)) == 1
-
-
-def test_from_config_reads_timeouts_from_their_sections() -> None:
-    config = Config()
-    session = Session.from_config(config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"")
-    assert session.auth_timeout_s == config.mqtt.auth_timeout_s
-    assert session.relay_pulse_ms == config.hardware.relay_pulse_ms
-    assert session.passage_timeout_s == config.hardware.passage_timeout_s
-    no_sensor = Session.from_config(
-        config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"", passage_sensor=False
-    )
-    assert no_sensor.passage_timeout_s is None and session.amount == config.payment.fare
 
 
 # ------------------------------------------------------------------ before the host

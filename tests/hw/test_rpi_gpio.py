@@ -9,12 +9,12 @@ import textwrap
 import pytest
 
 from device.clock import FakeClock
-from device.hw.checks import hardware_checks
 from device.hw.config import HardwareConfig
 from device.hw.devices import open_hardware
 from device.hw.pins import pin_factory_from_config
 from device.hw.pins_rpi import GpioUnavailable, RPiGPIOPinFactory
 from device.hw.pins_sim import SimPinFactory
+from device.selftest.hardware import hardware_checks
 
 from .conftest import FakeGPIO
 
@@ -116,10 +116,10 @@ def test_package_imports_without_rpi_gpio_and_picamera2() -> None:
         for name in ("RPi", "RPi.GPIO", "picamera2", "libcamera"):
             sys.modules[name] = None  # makes any import of them raise ImportError
         import device.hw, device.hw.pins, device.hw.pins_rpi, device.hw.devices
-        import device.hw.camera, device.hw.checks, device.cli.gpio_test
+        import device.hw.camera, device.selftest.hardware, device.cli.gpio_test
         import device.cli.selftest
         from device.clock import FakeClock
-        from device.hw.checks import hardware_checks
+        from device.selftest.hardware import hardware_checks
         from device.hw.config import HardwareConfig
         checks = hardware_checks(HardwareConfig(), sim=True, clock=FakeClock())
         assert all(c.ok for c in checks), checks

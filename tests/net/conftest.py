@@ -279,11 +279,19 @@ def make_terminal(
             "mqtt": fast_mqtt(url, backend_public_key_file=str(keys.public_key_file), **mqtt),
         }
     )
-    paths = store_key_paths(config)
+    paths = store_key_paths(config.store, config.device.data_dir)
     if not paths.data_key.exists():
         provision_keys(paths)
-    store = open_store(config, embedder_version=EMBEDDER, dim=DIM, shard_id=SHARD)
-    net = NetService(config, ledger=store.ledger, shard_store=TemplateShardPort(store.shard))
+    store = open_store(
+        config.store, config.device.data_dir, embedder_version=EMBEDDER, dim=DIM, shard_id=SHARD
+    )
+    net = NetService(
+        config.mqtt,
+        config.device.id,
+        ledger=store.ledger,
+        shard_store=TemplateShardPort(store.shard),
+        state_dir=config.device.data_dir,
+    )
     return Terminal(config, store, net, load_signing_key(paths.signing_key))
 
 

@@ -35,7 +35,8 @@ def device_config(broker: Broker, keys: BackendKeys, folder: Path) -> Path:
         f'[mqtt]\nurl = "{broker.url}"\nkeepalive_s = 5\n'
         f'backend_public_key_file = "{keys.public_key_file}"\n'
     )
-    provision_keys(store_key_paths(load_config(path)))
+    config = load_config(path)
+    provision_keys(store_key_paths(config.store, config.device.data_dir))
     return path
 
 

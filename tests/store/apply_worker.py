@@ -23,7 +23,7 @@ ACCOUNT = {"status": "active", "daily_limit": 5000, "offline_allowance": 1000}
 def main() -> None:
     data_dir, count, slow = sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["slow"]
     config = Config.model_validate({"device": {"data_dir": data_dir}})
-    store = open_store(config, EMBEDDER, DIM, SHARD)
+    store = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     rows = np.random.default_rng(1).standard_normal((count, DIM))
     vectors = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
     ops = [

@@ -71,13 +71,13 @@ def make_config(data_dir: Path) -> Config:
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     cfg = make_config(tmp_path / "data")
-    provision_keys(store_key_paths(cfg))
+    provision_keys(store_key_paths(cfg.store, cfg.device.data_dir))
     return cfg
 
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
-    opened = open_store(config, EMBEDDER, DIM, SHARD)
+    opened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     yield opened
     opened.close()
 

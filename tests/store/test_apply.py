@@ -10,6 +10,7 @@ import pytest
 
 from device.config import Config
 from device.core.config import MatchConfig
+from device.core.match import decide
 from device.store.terminal_store import Store, open_store
 
 from .conftest import DIM, EMBEDDER, SHARD, add_op, delta, snapshot, unit_vectors
@@ -41,7 +42,7 @@ def test_snapshot_loads_the_index_and_survives_reopening(
     best = store.shard.search(vectors[7], 2)
     assert best[0][0] == tokens[7] and best[0][1] == pytest.approx(1.0, abs=0.01)
     store.close()
-    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    reopened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     try:
         assert reopened.shard.search(vectors[7], 1)[0][0] == tokens[7]
         info = reopened.shard.info()
@@ -91,9 +92,9 @@ def test_delta_ops_change_database_and_index_together(enrolled: Enrolled) -> Non
 def test_revoked_user_no_longer_matches_at_once(enrolled: Enrolled) -> None:
     store, tokens, vectors = enrolled
     config = MatchConfig()
-    assert store.shard.identify(vectors[5], config).token == tokens[5]
+    assert decide(store.shard.search(vectors[5], config.candidates + 1), config).token == tokens[5]
     store.shard.apply_delta(delta(2, [{"op": "revoke", "token": tokens[5]}]))
-    decision = store.shard.identify(vectors[5], config)
+    decision = decide(store.shard.search(vectors[5], config.candidates + 1), config)
     assert decision.token != tokens[5] and decision.kind == "unknown"
 
 
@@ -247,7 +248,7 @@ def test_device_of_another_embedder_refuses_the_shard_and_reports_stale(
 ) -> None:
     store, tokens, vectors = enrolled
     store.close()
-    upgraded = open_store(config, "test-embedder-v2", DIM, SHARD)
+    upgraded = open_store(config.store, config.device.data_dir, "test-embedder-v2", DIM, SHARD)
     try:
         assert len(upgraded.shard.index) == 0
         assert upgraded.shard.stale_reason and "needs a snapshot" in upgraded.shard.stale_reason

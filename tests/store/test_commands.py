@@ -16,7 +16,7 @@ from .conftest import DIM, EMBEDDER, SHARD, snapshot, unit_vectors
 
 @pytest.fixture
 def config_file(config: Config, tmp_path: Path) -> Path:
-    store = open_store(config, EMBEDDER, DIM, SHARD)
+    store = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     tokens = [f"user-{i:03d}" for i in range(12)]
     statuses = ["active"] * 9 + ["suspended", "suspended", "revoked"]
     store.shard.apply_snapshot(snapshot(tokens, unit_vectors(12), version=4, statuses=statuses))
@@ -52,7 +52,7 @@ def test_db_verify_passes_then_catches_a_swapped_record(
     assert code == 0 and report["ok"]
     names = {check["name"] for check in report["checks"]}
     assert {"store.integrity", "store.templates", "store.accounts", "store.index"} <= names
-    store = open_store(config)
+    store = open_store(config.store, config.device.data_dir)
     db = store.database.db
     a = db.execute("SELECT nonce, ciphertext FROM templates WHERE token = 'user-000'").fetchone()
     db.execute("UPDATE templates SET nonce = ?, ciphertext = ? WHERE token = 'user-001'", a)

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from device.config import Config
+from device.selftest.storage import verify_store
 from device.store.terminal_store import open_store
-from device.store.verify import verify_store
 
 from .conftest import DIM, EMBEDDER, SHARD, snapshot, unit_vectors
 
@@ -32,7 +32,7 @@ def _wait_for_growth(wal: Path, minimum: int, deadline: float) -> int:
 def test_sigkill_inside_a_big_delta_leaves_the_previous_version(config: Config) -> None:
     tokens = [f"user-{i:03d}" for i in range(300)]
     vectors = unit_vectors(300)
-    store = open_store(config, EMBEDDER, DIM, SHARD)
+    store = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     assert store.shard.apply_snapshot(snapshot(tokens, vectors)).outcome == "applied"
     store.close()
     data_dir = Path(config.device.data_dir)
@@ -57,7 +57,7 @@ def test_sigkill_inside_a_big_delta_leaves_the_previous_version(config: Config) 
             worker.wait()
     assert wal.stat().st_size >= written
 
-    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    reopened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     try:
         info = reopened.shard.info()
         assert info is not None and info.version == 1
@@ -80,7 +80,7 @@ def test_sigkill_inside_a_big_delta_leaves_the_previous_version(config: Config) 
         timeout=120,
     )
     assert done.stdout.strip() == "finished applied", done.stderr
-    final = open_store(config, EMBEDDER, DIM, SHARD)
+    final = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     try:
         info = final.shard.info()
         assert info is not None and info.version == 2

@@ -44,7 +44,7 @@ def test_rows_survive_reopening_and_interrupted_ones_are_declined(
 ) -> None:
     tx_id = store.ledger.write_pending(tx())
     store.close()
-    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    reopened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     try:
         assert reopened.ledger.recover_interrupted() == [tx_id]
         row = reopened.ledger.get(tx_id)

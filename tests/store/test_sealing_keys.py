@@ -73,7 +73,7 @@ def test_swapped_records_in_the_database_fail_to_decrypt(
 
 
 def test_key_files_are_0600_in_a_0700_directory(config: Config) -> None:
-    paths = store_key_paths(config)
+    paths = store_key_paths(config.store, config.device.data_dir)
     for path in (paths.data_key, paths.signing_key):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.data_key.parent.stat().st_mode) == 0o700
@@ -82,7 +82,7 @@ def test_key_files_are_0600_in_a_0700_directory(config: Config) -> None:
 
 def test_provisioning_refuses_to_overwrite_keys(config: Config) -> None:
     with pytest.raises(KeyFileError, match="already exists"):
-        provision_keys(store_key_paths(config))
+        provision_keys(store_key_paths(config.store, config.device.data_dir))
 
 
 def test_readable_key_file_is_refused(tmp_path: Path) -> None:
@@ -107,16 +107,18 @@ def test_opening_with_another_key_is_refused(
 ) -> None:
     store, _, _ = enrolled
     store.close()
-    generate_data_key(store_key_paths(config).data_key, overwrite=True)
+    generate_data_key(
+        store_key_paths(config.store, config.device.data_dir).data_key, overwrite=True
+    )
     with pytest.raises(KeyFileError, match="not the one"):
-        open_store(config, EMBEDDER, DIM, SHARD)
+        open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
 
 
 def test_rekey_reencrypts_everything_and_the_old_key_no_longer_opens(
     enrolled: tuple[Store, list[str], np.ndarray], config: Config
 ) -> None:
     store, tokens, vectors = enrolled
-    paths = store_key_paths(config)
+    paths = store_key_paths(config.store, config.device.data_dir)
     old_key = load_data_key(paths.data_key)
     before = dict(store.database.db.execute("SELECT token, ciphertext FROM templates").fetchall())
     assert store.rekey() == len(tokens)
@@ -127,7 +129,7 @@ def test_rekey_reencrypts_everything_and_the_old_key_no_longer_opens(
     after = dict(store.database.db.execute("SELECT token, ciphertext FROM templates").fetchall())
     assert all(before[t] != after[t] for t in tokens)
     store.close()
-    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    reopened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     try:
         assert reopened.shard.search(vectors[3], 1)[0][0] == tokens[3]
         info = reopened.shard.info()
@@ -153,21 +155,21 @@ def test_rekey_that_fails_midway_changes_nothing(
     # A corrupt record makes decryption fail partway: nothing may be re-encrypted.
     db.execute("UPDATE templates SET ciphertext = zeroblob(80) WHERE token = ?", [tokens[-1]])
     before = db.execute("SELECT token, nonce, ciphertext FROM templates ORDER BY token").fetchall()
-    key_before = store_key_paths(config).data_key.read_bytes()
+    key_before = store_key_paths(config.store, config.device.data_dir).data_key.read_bytes()
     with pytest.raises(UnsealError):
         store.rekey()
     assert (
         db.execute("SELECT token, nonce, ciphertext FROM templates ORDER BY token").fetchall()
         == before
     )
-    assert store_key_paths(config).data_key.read_bytes() == key_before
+    assert store_key_paths(config.store, config.device.data_dir).data_key.read_bytes() == key_before
 
 
 def test_interrupted_rekey_is_finished_or_rolled_back_at_open(
     enrolled: tuple[Store, list[str], np.ndarray], config: Config
 ) -> None:
     store, tokens, vectors = enrolled
-    paths = store_key_paths(config)
+    paths = store_key_paths(config.store, config.device.data_dir)
     pending = paths.data_key.with_name(paths.data_key.name + ".new")
     # Crash after the commit, before the key file rename: the new key must take over.
     new = DataKey.generate()
@@ -175,14 +177,14 @@ def test_interrupted_rekey_is_finished_or_rolled_back_at_open(
     os.chmod(pending, 0o600)
     store.shard.rekey(new)
     store.close()
-    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    reopened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     assert load_data_key(paths.data_key).key_id == new.key_id and not pending.exists()
     assert reopened.shard.search(vectors[0], 1)[0][0] == tokens[0]
     reopened.close()
     # Crash before the commit: the pending key is discarded, the current one stays.
     pending.write_bytes(DataKey.generate().key)
     os.chmod(pending, 0o600)
-    again = open_store(config, EMBEDDER, DIM, SHARD)
+    again = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     assert not pending.exists() and load_data_key(paths.data_key).key_id == new.key_id
     again.close()
 
@@ -190,7 +192,7 @@ def test_interrupted_rekey_is_finished_or_rolled_back_at_open(
 def test_signatures_cover_the_document_without_its_signature(config: Config) -> None:
     from device.crypto.signing import load_signing_key
 
-    key = load_signing_key(store_key_paths(config).signing_key)
+    key = load_signing_key(store_key_paths(config.store, config.device.data_dir).signing_key)
     document = {"id": "x", "amount": 250}
     document["signature"] = sign_document(document, key)
     assert verify_document(document, key.public_key())
@@ -205,7 +207,7 @@ def test_a_damaged_record_is_left_out_at_load_and_the_rest_still_serve(
         "UPDATE templates SET ciphertext = zeroblob(80) WHERE token = ?", [tokens[4]]
     )
     store.close()
-    reopened = open_store(config, EMBEDDER, DIM, SHARD)
+    reopened = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
     try:
         assert reopened.shard.undecryptable == [tokens[4]]
         assert tokens[4] not in reopened.shard.index and len(reopened.shard.index) == 19

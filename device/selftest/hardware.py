@@ -13,7 +13,7 @@ from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.config import HardwareConfig
 from device.hw.devices import Hardware, open_hardware
 from device.hw.outputs import DigitalOutput
-from device.selftest import Check
+from device.selftest.check import Check
 
 CAMERA_FRAMES = 8  # enough for a frame-rate figure, under a second at 15 fps
 MIN_FPS_RATIO = 0.5  # below half the configured rate the pipeline's timing is off
