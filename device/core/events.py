@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from device.core.policy import Account
+from device.core.policy import Payer
 from device.core.reasons import Reason
 
 # ---------------------------------------------------------------- what a match gives us
@@ -76,12 +76,12 @@ class LivenessRejected:
 @dataclass(frozen=True)
 class MatchResult:
     """1:N result for the track's fused embedding, with the store's view of each
-    candidate's account (device.core.policy.Account) keyed by token."""
+    candidate's account (device.core.policy.Payer) keyed by token."""
 
     now: float
     track_id: int
     decision: MatchLike
-    accounts: Mapping[str, Account] = field(default_factory=dict)
+    accounts: Mapping[str, Payer] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 go to authorization, what the offline fallback decides, and the wrong-PIN lockout.
 
 Everything the rules need comes in as plain data: the account as the store sees it
-(`Account`), the per-user lockouts (`PinLockout` by token), and `now` (monotonic
+(`Payer`), the per-user lockouts (`PinLockout` by token), and `now` (monotonic
 seconds, for the lockout). Every outcome carries Reason codes (docs/payment.md).
 """
 
@@ -20,8 +20,9 @@ MatchKind = Literal["match", "ambiguous", "unknown"]
 
 
 @dataclass(frozen=True)
-class Account:
-    """What the rules need to know about one user token (from the store; no biometrics).
+class Payer:
+    """A payer as the payment rules see them: one user token's standing on this terminal,
+    put together by the shell from the shard's account and the ledger (no biometrics).
 
     spent_today: approved minor units today (ledger); payments_in_window: approved
     payments in the last `velocity_window_s` (ledger); offline_allowance_left: what the
@@ -77,7 +78,7 @@ def amount_valid(amount: int | None, cfg: PaymentConfig) -> Reason | None:
     return None
 
 
-def _account_problem(account: Account | None, amount: int, cfg: PaymentConfig) -> Reason | None:
+def _account_problem(account: Payer | None, amount: int, cfg: PaymentConfig) -> Reason | None:
     if account is None:
         return Reason.ACCOUNT_UNKNOWN
     if account.status == "revoked":
@@ -98,7 +99,7 @@ def precheck(
     amount: int | None,
     match_kind: MatchKind,
     tokens: Sequence[str],
-    accounts: Mapping[str, Account],
+    accounts: Mapping[str, Payer],
     lockouts: Lockouts,
     now: float,
     cfg: PaymentConfig,
@@ -133,7 +134,7 @@ def precheck(
 def payable_tokens(
     amount: int,
     tokens: Sequence[str],
-    accounts: Mapping[str, Account],
+    accounts: Mapping[str, Payer],
     lockouts: Lockouts,
     now: float,
     cfg: PaymentConfig,
@@ -148,7 +149,7 @@ def payable_tokens(
 
 
 def offline_verdict(
-    amount: int, pin_used: bool, account: Account | None, cfg: PaymentConfig
+    amount: int, pin_used: bool, account: Payer | None, cfg: PaymentConfig
 ) -> Verdict:
     """The fallback when the host does not answer: small, PIN-less, within the allowance."""
     cause = (Reason.AUTH_TIMEOUT,)

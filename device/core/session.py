@@ -82,14 +82,14 @@ class _Pending:
     reasons: tuple[Reason, ...]
     tokens: tuple[str, ...]  # payable candidates, best first
     score: float
-    accounts: Mapping[str, policy.Account]
+    accounts: Mapping[str, policy.Payer]
 
 
 @dataclass
 class _Tx:
     record: TxRecord
     pin_used: bool
-    accounts: Mapping[str, policy.Account]
+    accounts: Mapping[str, policy.Payer]
 
 
 class Session:

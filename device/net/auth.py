@@ -15,16 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from device.core.events import AuthCandidate
 from device.net.client import Inbound, MqttLink
 from device.net.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AuthCandidate:
-    token: str
-    pin_block: bytes | None = None  # the encrypted ISO 9564 format-4 block (16 bytes)
 
 
 @dataclass(frozen=True)

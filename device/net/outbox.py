@@ -9,23 +9,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from device.core.ports import LedgerPort
 from device.net.client import Inbound, MqttLink
 from device.net.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
-
-
-class LedgerPort(Protocol):
-    """What ledger sync needs from device/store/ledger.py."""
-
-    def pending_sync(self, limit: int) -> Sequence[Any]: ...
-
-    def mark_acked(self, tx_id: str, status: str | None = None) -> Any: ...
-
-    def depth(self) -> int: ...
 
 
 def signed_document(row: Any) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from device.core.ports import LedgerPort
 from device.crypto.signing import load_public_key
 from device.errors import BlinkpayError
 from device.net.auth import AuthCandidate, Authorizer, AuthReply
 from device.net.client import MqttLink
 from device.net.config import MqttConfig
-from device.net.outbox import LedgerPort, LedgerSync
+from device.net.outbox import LedgerSync
 from device.net.remote_control import CommandHandler, CommandOutcome, ConfigApplier, RemoteControl
 from device.net.shard_sync import ShardStorePort, ShardSync
 from device.net.telemetry import AppMetrics, Telemetry, TelemetrySources

@@ -31,31 +31,13 @@ from device.core.events import (
     VoidTransaction,
     WriteLedger,
 )
+from device.core.ports import LedgerPort
 from device.hw.devices import Hardware
 
 log = logging.getLogger("blinkpay.effects")
 
 # The session's LED names -> the LED board's indications (device.hw.outputs.INDICATIONS).
 LED_INDICATION = {"face": "look"}
-
-
-class LedgerPort(Protocol):
-    """What the executor needs of device/store/ledger.py's Ledger."""
-
-    def write_pending(self, tx: dict[str, Any]) -> str: ...
-    def get(self, tx_id: str) -> Any: ...
-    def set_status(
-        self,
-        tx_id: str,
-        status: Any,
-        reasons: Any = (),
-        *,
-        token: str | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> bool: ...
-    def void(self, tx_id: str, reasons: Any, body: dict[str, Any]) -> bool: ...
-    def consume_offline_allowance(self, token: str, amount: int) -> bool: ...
-    def release_offline_allowance(self, token: str, amount: int) -> None: ...
 
 
 class HostPort(Protocol):
@@ -155,14 +137,13 @@ class EffectExecutor:
                 self.match(effect)
             case WriteLedger(record=record):
                 document = self._tx_document(asdict(record))
-                self.ledger.write_pending(document)
+                self.ledger.record(document, record.status, list(record.reasons))
                 if record.status != "pending":  # a refusal on the record: decided at once
-                    self.ledger.set_status(record.tx_id, record.status, list(record.reasons))
                     self._ledger_changed()
                 self._count("ledger_writes")
                 self._observe("ledger", tx_id=record.tx_id, status=record.status)
             case UpdateLedger(tx_id=tx_id, status=status, reasons=reasons, token=token):
-                self._update_ledger(effect, tx_id, status, [str(r) for r in reasons], token)
+                self._settle(effect, tx_id, status, [str(r) for r in reasons], token)
             case RequestAuthorization():
                 self._observe("authorize", tx_id=effect.tx_id, amount=effect.amount)
                 if self.host is None:
@@ -195,7 +176,7 @@ class EffectExecutor:
             case _:
                 log.warning("unknown effect %r ignored", type(effect).__name__)
 
-    def _update_ledger(
+    def _settle(
         self,
         effect: UpdateLedger,
         tx_id: str,
@@ -203,37 +184,18 @@ class EffectExecutor:
         reasons: list[str],
         token: str | None,
     ) -> None:
-        """Decide (or void) a ledger row with a re-signed final document, so the status the
-        host records is covered by the device's signature, not only the pending record."""
-        row = self.ledger.get(tx_id)
-        if row is None:
+        """The ledger settles by its own rules (device/store/ledger.py); this logs and tells."""
+        settled = self.ledger.settle(
+            tx_id, status, reasons, token=token, offline=effect.offline, sign=self.sign
+        )
+        if settled is None:
             log.error("ledger update for an unknown transaction", extra={"tx_id": tx_id})
             return
-        final = {k: v for k, v in row.body.items() if k != "signature"}
-        if status == "voided" and row.status == "approved":
-            # Delivered nothing: the row stays, marked voided, and syncs to the host again.
-            final.update(status="voided", reasons=[*row.reasons, *reasons])
-            final["signature"] = self.sign(final)
-            self.ledger.void(tx_id, final["reasons"], final)
-            if final.get("authorization") == "offline" and row.token is not None:
-                self.ledger.release_offline_allowance(row.token, row.amount)
-        else:
-            # A void of a payment never approved is a decline; the ledger has no refund to make.
-            stored: TxStatus = "declined" if status == "voided" else status
-            final.update(status=stored, reasons=reasons)
-            if token is not None:
-                final["token"] = token
-            if stored == "approved":
-                final["authorization"] = "offline" if effect.offline else "online"
-            final["signature"] = self.sign(final)
-            self.ledger.set_status(tx_id, stored, reasons, token=token, body=final)
-            payer = token or row.token
-            offline_approval = effect.offline and stored == "approved" and payer is not None
-            if offline_approval and not self.ledger.consume_offline_allowance(payer, row.amount):
-                log.warning(
-                    "offline allowance already spent",
-                    extra={"event": "offline_allowance_short", "tx_id": tx_id},
-                )
+        if settled.allowance_short:
+            log.warning(
+                "offline allowance already spent",
+                extra={"event": "offline_allowance_short", "tx_id": tx_id},
+            )
         self._observe("ledger", tx_id=tx_id, status=status, reasons=reasons, offline=effect.offline)
         self._ledger_changed()
 

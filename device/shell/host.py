@@ -15,7 +15,6 @@ from typing import Any
 
 from device.clock import Clock
 from device.core.events import AuthResponse, AuthUnavailable, RequestAuthorization
-from device.net.auth import AuthCandidate
 from device.net.service import NetService
 
 log = logging.getLogger("blinkpay.host")
@@ -26,7 +25,6 @@ class NetHost:
         self.net, self._post, self._clock = net, post, clock
 
     def request_authorization(self, request: RequestAuthorization, now: float) -> None:
-        candidates = [AuthCandidate(c.token, c.pin_block) for c in request.candidates]
 
         def ask() -> None:
             try:
@@ -34,7 +32,7 @@ class NetHost:
                     tx_id=request.tx_id,
                     amount=request.amount,
                     currency=request.currency,
-                    candidates=candidates,
+                    candidates=request.candidates,
                 )
             except Exception:
                 log.exception("authorization request failed", extra={"event": "auth_error"})

@@ -189,7 +189,7 @@ class Terminal:
             )
         )
 
-    def account(self, token: str) -> policy.Account | None:
+    def account(self, token: str) -> policy.Payer | None:
         """What the payment rules need to know about a user, from the shard and the ledger."""
         state = self.store.shard.account(token)
         if state is None:
@@ -198,7 +198,7 @@ class Terminal:
         wall = self.clock.time()
         day = datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d")
         window_start = created_at(wall - self.config.payment.velocity_window_s)
-        return policy.Account(
+        return policy.Payer(
             token=token,
             status=state.status,  # type: ignore[arg-type]
             spent_today=ledger.spent_today(token, day),

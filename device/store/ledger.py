@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +24,18 @@ _FINAL = ("approved", "declined")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+Signer = Callable[[dict[str, Any]], str]  # a document -> the device's signature over it
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What `Ledger.settle` stored: the row's status now, and whether an offline approval
+    found the payer's offline allowance already spent (approved anyway: the gate decided)."""
+
+    status: TxStatus
+    allowance_short: bool = False
 
 
 class LedgerError(BlinkpayError):
@@ -166,6 +178,55 @@ class Ledger:
                 [_reasons(reasons), json.dumps(dict(body), sort_keys=True), tx_id],
             )
             return cursor.rowcount == 1
+
+    def record(self, document: Mapping[str, Any], status: TxStatus, reasons: Sequence[str]) -> str:
+        """A new transaction: pending, or decided at once when the session refused it."""
+        tx_id = self.write_pending(document)
+        if status != "pending":
+            self.set_status(tx_id, status, reasons)
+        return tx_id
+
+    def settle(
+        self,
+        tx_id: str,
+        status: TxStatus,
+        reasons: Sequence[str],
+        *,
+        token: str | None,
+        offline: bool,
+        sign: Signer,
+    ) -> Settlement | None:
+        """Decide (or void) a row with a re-signed final document, so the status the host
+        records is covered by the device's signature, not only the pending record.
+
+        The rules: a void of an approved payment keeps the row, marked voided, and syncs it
+        again (the host refunds it once; an offline approval gives its allowance back); a
+        void of a payment never approved is a decline (there is nothing to refund); an
+        offline approval spends the payer's offline allowance. None: no such transaction.
+        """
+        row = self.get(tx_id)
+        if row is None:
+            return None
+        final = {k: v for k, v in row.body.items() if k != "signature"}
+        if status == "voided" and row.status == "approved":
+            final.update(status="voided", reasons=[*row.reasons, *reasons])
+            final["signature"] = sign(final)
+            self.void(tx_id, final["reasons"], final)
+            if final.get("authorization") == "offline" and row.token is not None:
+                self.release_offline_allowance(row.token, row.amount)
+            return Settlement("voided")
+        stored: TxStatus = "declined" if status == "voided" else status
+        final.update(status=stored, reasons=list(reasons))
+        if token is not None:
+            final["token"] = token
+        if stored == "approved":
+            final["authorization"] = "offline" if offline else "online"
+        final["signature"] = sign(final)
+        self.set_status(tx_id, stored, reasons, token=token, body=final)
+        payer = token or row.token
+        if offline and stored == "approved" and payer is not None:
+            return Settlement(stored, not self.consume_offline_allowance(payer, row.amount))
+        return Settlement(stored)
 
     def recover_interrupted(self) -> list[str]:
         """At start: pending rows belong to sessions that died; decline them so they sync."""

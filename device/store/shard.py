@@ -60,7 +60,10 @@ class ShardInfo:
 
 
 @dataclass(frozen=True)
-class AccountState:
+class StoredAccount:
+    """An account row of the shard: the host's settings for it and the offline allowance
+    this terminal has used since the host last set it."""
+
     token: str
     status: str
     daily_limit: int
@@ -133,14 +136,14 @@ class TemplateShard:
             ).fetchone()
         return ShardInfo(*row) if row else None
 
-    def account(self, token: str) -> AccountState | None:
+    def account(self, token: str) -> StoredAccount | None:
         with self.database.lock:
             row = self.database.db.execute(
                 "SELECT token, status, daily_limit, offline_allowance, offline_used "
                 "FROM accounts WHERE token = ?",
                 [token],
             ).fetchone()
-        return AccountState(*row) if row else None
+        return StoredAccount(*row) if row else None
 
     def decrypt_rows(
         self, info: ShardInfo, bad: list[str] | None = None

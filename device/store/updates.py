@@ -66,7 +66,9 @@ class Refusal(Exception):
 
 
 @dataclass(frozen=True)
-class Account:
+class AccountSettings:
+    """An account's settings as a shard snapshot or delta carries them (add / update ops)."""
+
     status: str
     daily_limit: int
     offline_allowance: int
@@ -77,7 +79,7 @@ class Op:
     kind: OpKind
     token: str
     row: int | None = None  # row of the update's vector matrix, for add/update
-    account: Account | None = None
+    account: AccountSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class ParsedSnapshot:
     header: Header
     tokens: list[str]
     vectors: np.ndarray  # float32 (n, dim), row i belongs to tokens[i]
-    accounts: list[Account]
+    accounts: list[AccountSettings]
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,13 @@ def _token(value: Any, where: str) -> str:
     return value
 
 
-def _account(value: Any, where: str) -> Account:
+def _account(value: Any, where: str) -> AccountSettings:
     item = _mapping(value, f"{where}.account")
     _keys(item, {"status", "daily_limit", "offline_allowance"}, f"{where}.account")
     status = item.get("status")
     if status not in STATUSES:
         raise Refusal(MALFORMED, f"{where}.account.status must be one of {STATUSES}")
-    return Account(
+    return AccountSettings(
         status,
         _int(item.get("daily_limit"), f"{where}.account.daily_limit"),
         _int(item.get("offline_allowance"), f"{where}.account.offline_allowance"),
@@ -206,7 +208,7 @@ def parse_snapshot(snapshot: Any, expected: Header | None) -> ParsedSnapshot:
     if not isinstance(records, list):
         raise Refusal(MALFORMED, "snapshot.records must be a list")
     tokens: list[str] = []
-    accounts: list[Account] = []
+    accounts: list[AccountSettings] = []
     encoded: list[Any] = []
     for i, record in enumerate(records):
         where = f"records[{i}]"

@@ -133,13 +133,10 @@ def test_an_offline_approval_spends_the_offline_allowance(store: Store, hardware
 
 def test_no_actuation_when_its_ledger_write_fails(hardware: Hardware) -> None:
     class BrokenLedger:
-        def write_pending(self, tx: dict[str, Any]) -> str:
+        def record(self, document: Any, status: Any, reasons: Any) -> str:
             raise OSError("disk full")
 
-        def set_status(self, *args: Any, **kwargs: Any) -> bool:
-            raise AssertionError("not reached")
-
-        def consume_offline_allowance(self, token: str, amount: int) -> bool:
+        def settle(self, *args: Any, **kwargs: Any) -> Any:
             raise AssertionError("not reached")
 
     seen: list[tuple[str, dict[str, Any]]] = []

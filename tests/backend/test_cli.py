@@ -19,7 +19,7 @@ import pytest
 
 from backend.cli import main
 from backend.config import load_host_config
-from device.net.auth import AuthCandidate
+from device.core.events import AuthCandidate
 from device.store.updates import encode_vector
 from tests.conftest import Broker
 from tests.net.conftest import DIM, EMBEDDER, SHARD, BackendKeys, make_terminal, unit_vector

@@ -12,7 +12,7 @@ from device.core import events as ev
 from device.core.config import PaymentConfig, SessionConfig
 from device.core.match import MatchDecision
 from device.core.pin_entry import SecretPin
-from device.core.policy import Account
+from device.core.policy import Payer
 from device.core.session import Mode, Session
 from device.crypto.pinblock import encipher_pin_block, pan_for_token
 
@@ -85,7 +85,7 @@ class Harness:
         self, decision: MatchDecision, accounts: dict | None = None, track: int = 1
     ) -> list:
         if accounts is None:
-            accounts = {t: Account(t, offline_allowance_left=1000) for t in decision.candidates}
+            accounts = {t: Payer(t, offline_allowance_left=1000) for t in decision.candidates}
         return self.send(ev.MatchResult, track, decision, accounts)
 
     def type_pin(self, digits: str) -> None:

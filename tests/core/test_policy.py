@@ -7,7 +7,7 @@ import pytest
 
 from device.core import policy
 from device.core.config import PaymentConfig
-from device.core.policy import Account, PinLockout
+from device.core.policy import Payer, PinLockout
 from device.core.reasons import Reason, host_reason
 
 CFG = PaymentConfig()  # pin_over 2000, max_per_tx 10000, day 30000, floor 500, velocity 5
@@ -15,7 +15,7 @@ CFG = PaymentConfig()  # pin_over 2000, max_per_tx 10000, day 30000, floor 500, 
 
 def check(amount: int | None, kind: str = "match", tokens=("alice",), accounts=None, **kw):
     if accounts is None:
-        accounts = {t: Account(t) for t in tokens}
+        accounts = {t: Payer(t) for t in tokens}
     return policy.precheck(amount, kind, list(tokens), accounts, kw.get("lockouts", {}), 0.0, CFG)
 
 
@@ -53,25 +53,25 @@ def test_unknown_face_is_declined() -> None:
     ("account", "reason"),
     [
         (None, Reason.ACCOUNT_UNKNOWN),
-        (Account("alice", status="revoked"), Reason.ACCOUNT_REVOKED),
-        (Account("alice", status="suspended"), Reason.ACCOUNT_SUSPENDED),
-        (Account("alice", spent_today=29_900), Reason.OVER_DAILY_CAP),
-        (Account("alice", daily_limit=1000, spent_today=900), Reason.OVER_DAILY_CAP),
-        (Account("alice", payments_in_window=5), Reason.VELOCITY),
+        (Payer("alice", status="revoked"), Reason.ACCOUNT_REVOKED),
+        (Payer("alice", status="suspended"), Reason.ACCOUNT_SUSPENDED),
+        (Payer("alice", spent_today=29_900), Reason.OVER_DAILY_CAP),
+        (Payer("alice", daily_limit=1000, spent_today=900), Reason.OVER_DAILY_CAP),
+        (Payer("alice", payments_in_window=5), Reason.VELOCITY),
     ],
 )
-def test_account_rules_decline_with_their_reason(account: Account | None, reason: Reason) -> None:
+def test_account_rules_decline_with_their_reason(account: Payer | None, reason: Reason) -> None:
     accounts = {} if account is None else {"alice": account}
     assert check(250, accounts=accounts) == policy.Precheck("decline", (reason,))
 
 
 def test_account_own_daily_limit_below_terminal_cap_allows_up_to_it() -> None:
-    accounts = {"alice": Account("alice", daily_limit=1000, spent_today=750)}
+    accounts = {"alice": Payer("alice", daily_limit=1000, spent_today=750)}
     assert check(250, accounts=accounts).outcome == "go"
 
 
 def test_ambiguous_match_keeps_only_payable_candidates() -> None:
-    accounts = {"ann": Account("ann", status="suspended"), "amy": Account("amy")}
+    accounts = {"ann": Payer("ann", status="suspended"), "amy": Payer("amy")}
     assert policy.payable_tokens(300, ["ann", "amy"], accounts, {}, 0.0, CFG) == ("amy",)
     assert check(300, "ambiguous", ("ann", "amy"), accounts).pin_required
 
@@ -79,12 +79,12 @@ def test_ambiguous_match_keeps_only_payable_candidates() -> None:
 def test_locked_user_is_declined_as_pin_locked() -> None:
     lockouts = {"alice": PinLockout(3, 100.0)}
     result = policy.precheck(
-        250, "match", ["alice"], {"alice": Account("alice")}, lockouts, 50.0, CFG
+        250, "match", ["alice"], {"alice": Payer("alice")}, lockouts, 50.0, CFG
     )
     assert result == policy.Precheck("decline", (Reason.PIN_LOCKED,))
     # once the lock has run out the user may pay again
     later = policy.precheck(
-        250, "match", ["alice"], {"alice": Account("alice")}, lockouts, 100.0, CFG
+        250, "match", ["alice"], {"alice": Payer("alice")}, lockouts, 100.0, CFG
     )
     assert later.outcome == "go"
 
@@ -93,20 +93,20 @@ def test_locked_user_is_declined_as_pin_locked() -> None:
 
 
 def test_offline_approves_small_pinless_within_allowance() -> None:
-    verdict = policy.offline_verdict(300, False, Account("a", offline_allowance_left=300), CFG)
+    verdict = policy.offline_verdict(300, False, Payer("a", offline_allowance_left=300), CFG)
     assert verdict == policy.Verdict(True, (Reason.AUTH_TIMEOUT, Reason.APPROVED_OFFLINE))
 
 
 @pytest.mark.parametrize(
     ("amount", "pin", "account", "reason"),
     [
-        (300, True, Account("a", offline_allowance_left=1000), Reason.OFFLINE_PIN_REQUIRED),
-        (501, False, Account("a", offline_allowance_left=1000), Reason.OFFLINE_OVER_FLOOR),
-        (300, False, Account("a", offline_allowance_left=299), Reason.OFFLINE_ALLOWANCE),
+        (300, True, Payer("a", offline_allowance_left=1000), Reason.OFFLINE_PIN_REQUIRED),
+        (501, False, Payer("a", offline_allowance_left=1000), Reason.OFFLINE_OVER_FLOOR),
+        (300, False, Payer("a", offline_allowance_left=299), Reason.OFFLINE_ALLOWANCE),
         (300, False, None, Reason.OFFLINE_ALLOWANCE),  # ambiguous: no single payer
     ],
 )
-def test_offline_declines(amount: int, pin: bool, account: Account | None, reason: Reason) -> None:
+def test_offline_declines(amount: int, pin: bool, account: Payer | None, reason: Reason) -> None:
     verdict = policy.offline_verdict(amount, pin, account, CFG)
     assert not verdict.approved and verdict.reasons == (Reason.AUTH_TIMEOUT, reason)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from device.core import events as ev
-from device.core.policy import Account
+from device.core.policy import Payer
 from device.core.reasons import Reason
 from device.core.session import State
 from device.crypto.pinblock import decipher_pin_block, pan_for_token
@@ -297,7 +297,7 @@ def test_unknown_face_is_refused_without_record(turnstile) -> None:
 def test_known_user_refused_by_a_rule_is_recorded(turnstile) -> None:
     h = turnstile
     h.to_match()
-    h.match_with(h.decision("alice"), {"alice": Account("alice", status="suspended")})
+    h.match_with(h.decision("alice"), {"alice": Payer("alice", status="suspended")})
     record = h.of(ev.WriteLedger)[0].record
     assert record.status == "declined" and record.reasons == (Reason.ACCOUNT_SUSPENDED,)
     assert not h.of(ev.RequestAuthorization) and h.state == "cooldown"

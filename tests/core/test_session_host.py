@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from device.core import events as ev
-from device.core.policy import Account, PinLockout
+from device.core.policy import Payer, PinLockout
 from device.core.reasons import Reason
 
 # ------------------------------------------------------------------ at and after the host
@@ -15,7 +15,7 @@ from device.core.reasons import Reason
 def _authorizing(h, token: str = "alice", **account: object) -> str:
     h.to_match()
     acct = {"offline_allowance_left": 1000, **account}
-    h.match_with(h.decision(token), {token: Account(token, **acct)})
+    h.match_with(h.decision(token), {token: Payer(token, **acct)})
     assert h.state == "authorize"
     return h.session.tx_id
 

@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from device.core.events import AuthCandidate
 from device.net import schemas
-from device.net.auth import AuthCandidate
 from device.net.client import backoff_delay
 from device.net.envelope import seal
 from device.net.remote_control import CommandOutcome

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from backend.host import PaymentHost
+from device.core.events import AuthCandidate
 from device.crypto.pinblock import encipher_pin_block, pan_for_token
-from device.net.auth import AuthCandidate
 from tests.conftest import Broker, start_broker
 from tests.net.conftest import (
     PREFIX,

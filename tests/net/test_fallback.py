@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device.net.auth import AuthCandidate
+from device.core.events import AuthCandidate
 from tests.conftest import Broker
 from tests.net.conftest import SHARD, BackendKeys, make_host, make_terminal, unit_vector
 from tests.net.test_e2e import wait_until
