@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from device.core.liveness import LivenessReason
 from device.core.policy import Payer
 from device.core.reasons import Reason
 
@@ -66,11 +67,11 @@ class BlinkDetected:
 
 @dataclass(frozen=True)
 class LivenessRejected:
-    """The liveness scorer judged this track an attack (e.g. the replay cue)."""
+    """A liveness cue refused this track (e.g. a replay), with its reason."""
 
     now: float
     track_id: int
-    detail: str = ""
+    reason: LivenessReason
 
 
 @dataclass(frozen=True)

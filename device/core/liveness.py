@@ -50,6 +50,18 @@ _REFUSAL_ORDER = (
 
 
 @dataclass(frozen=True)
+class LivenessVerdict:
+    """A liveness cue's word on one tracked face: live (the customer's blink, their intent),
+    or refused with the reason. A scorer answers None while it has nothing to say yet."""
+
+    live: bool
+    reason: LivenessReason
+
+
+BLINKED = LivenessVerdict(True, LivenessReason.BLINK)
+
+
+@dataclass(frozen=True)
 class EyeSample:
     t: float  # seconds
     right: float | None  # eye aspect ratio of the subject's right eye; None: not measured
@@ -112,7 +124,9 @@ class BlinkTracker:
     """Incremental scorer for one tracked face; feed frames in time order.
 
     `update` answers with the Blink when one completes. `observe` is the same for the
-    shell's per-track protocol (device.shell.face_book.LivenessScorer): "blink" or None.
+    shell's per-track protocol (device.shell.face_book.LivenessScorer): BLINKED or None; a
+    wink or a slow blink is no refusal while the window lasts (a real blink may follow).
+    `verdict` says, at any moment, what the face showed so far.
     """
 
     cfg: LivenessConfig
@@ -155,9 +169,13 @@ class BlinkTracker:
             self._dip = _Dip(self._last_open)
         return self._in_dip(t, ratio_r, ratio_l, right, left)
 
-    def observe(self, timestamp: float, face: FaceLike) -> str | None:
+    def observe(self, timestamp: float, face: FaceLike) -> LivenessVerdict | None:
         eyes = face.eyes
-        return "blink" if self.update(timestamp, eyes.right, eyes.left) else None
+        return BLINKED if self.update(timestamp, eyes.right, eyes.left) else None
+
+    def verdict(self) -> LivenessVerdict:
+        result = self.result()
+        return LivenessVerdict(result.live, result.reason)
 
     def result(self) -> LivenessResult:
         blinks = tuple(self._blinks)

@@ -24,6 +24,7 @@ from device.core.events import (
     LivenessRejected,
     SecondFace,
 )
+from device.core.liveness import LivenessVerdict
 
 FACE_LOST_AFTER_S = 0.6  # a track missed for this long has left (one missed frame has not)
 EMBEDDINGS_PER_TRACK = 8
@@ -32,8 +33,8 @@ EMBEDDINGS_PER_TRACK = 8
 class LivenessScorer(Protocol):
     """Per-track liveness: fed every frame's eye openness, answers with a verdict."""
 
-    def observe(self, timestamp: float, face: Any) -> str | None:
-        """None (nothing yet), "blink", or "reject:<detail>"."""
+    def observe(self, timestamp: float, face: Any) -> LivenessVerdict | None:
+        """None (nothing to say yet), live (the blink), or a refusal with its reason."""
         ...
 
 
@@ -81,11 +82,11 @@ class FaceBook:
                 events.append(FaceSeen(now, face.track_id, bool(face.quality.ok)))
             else:
                 events.append(SecondFace(now, face.track_id))
-            if verdict == "blink":
+            if verdict is not None and verdict.live:
                 track.blinked = True
                 events.append(BlinkDetected(now, face.track_id))
-            elif verdict is not None and verdict.startswith("reject"):
-                events.append(LivenessRejected(now, face.track_id, verdict.partition(":")[2]))
+            elif verdict is not None:
+                events.append(LivenessRejected(now, face.track_id, verdict.reason))
         for track_id in [
             t for t, tr in self._tracks.items() if now - tr.last_seen > FACE_LOST_AFTER_S
         ]:

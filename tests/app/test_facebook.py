@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from device.core.config import LivenessConfig
-from device.core.events import BlinkDetected, FaceLost, FaceSeen, SecondFace
-from device.core.liveness import BlinkTracker
+from device.core.events import BlinkDetected, FaceLost, FaceSeen, LivenessRejected, SecondFace
+from device.core.liveness import BlinkTracker, LivenessReason, LivenessVerdict
 from device.shell.face_book import FACE_LOST_AFTER_S, FaceBook, FrameFaces
 
 
@@ -76,3 +76,14 @@ def test_fused_embedding_is_the_normalised_mean_of_good_frames() -> None:
     assert book.fused_embedding(99) is None
     book.clear()
     assert book.fused_embedding(3) is None
+
+
+def test_a_refusing_scorer_becomes_a_liveness_rejection_with_its_reason() -> None:
+    class RefusingScorer:  # a cue that judges the scene an attack (e.g. a replay)
+        def observe(self, timestamp: float, face: object) -> LivenessVerdict | None:
+            return LivenessVerdict(False, LivenessReason.NO_BLINK)
+
+    book = FaceBook(RefusingScorer)
+    events = book.frame(FrameFaces(0.0, [Face(3, Eyes(0.3, 0.3))]), bound_track=None)
+    assert LivenessRejected(0.0, 3, LivenessReason.NO_BLINK) in events
+    assert not any(isinstance(e, BlinkDetected) for e in events)

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from device.core.config import LivenessConfig
 from device.core.liveness import (
+    BLINKED,
     BlinkTracker,
     EyeSample,
     LivenessReason,
+    LivenessVerdict,
     score_series,
 )
 
@@ -100,9 +102,18 @@ def test_observe_speaks_the_shell_protocol() -> None:
     for s in clip(25.0, 2.0, shut, shut):
         face = SimpleNamespace(eyes=SimpleNamespace(right=s.right, left=s.left))
         verdicts.append(tracker.observe(s.t, face))
-    assert verdicts.count("blink") == 1 and set(verdicts) == {None, "blink"}
+    assert verdicts.count(BLINKED) == 1 and set(verdicts) == {None, BLINKED}
     # the verdict comes on the first reopened frame
-    assert verdicts.index("blink") == 28
+    assert verdicts.index(BLINKED) == 28
+    assert tracker.verdict() == LivenessVerdict(True, LivenessReason.BLINK)
+
+
+def test_verdict_names_why_a_face_has_not_shown_liveness() -> None:
+    still = BlinkTracker(CFG)
+    for s in clip(25.0, 2.0):
+        still.update(s.t, s.right, s.left)
+    assert still.verdict() == LivenessVerdict(False, LivenessReason.NO_BLINK)
+    assert BlinkTracker(CFG).verdict() == LivenessVerdict(False, LivenessReason.NO_FACE)
 
 
 # ------------------------------------------------------------------ refused

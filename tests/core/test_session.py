@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from device.core import events as ev
+from device.core.liveness import LivenessReason
 from device.core.policy import Payer
 from device.core.reasons import Reason
 from device.core.session import State
@@ -201,9 +202,9 @@ def test_face_swapped_between_blink_and_match_is_declined(turnstile) -> None:
 def test_liveness_rejection_declines_without_record(turnstile) -> None:
     h = turnstile
     h.to_intent()
-    h.send(ev.LivenessRejected, 9, "screen")  # another track: ignored
+    h.send(ev.LivenessRejected, 9, LivenessReason.NO_BLINK)  # another track: ignored
     assert h.state == "intent"
-    h.send(ev.LivenessRejected, 1, "screen")
+    h.send(ev.LivenessRejected, 1, LivenessReason.NO_BLINK)
     assert h.state == "cooldown" and not h.of(ev.WriteLedger)
     assert ev.Notify("liveness_rejected", (Reason.LIVENESS_FAILED,)) in h.effects
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from device.core import events as ev
 from device.core.config import LivenessConfig
-from device.core.liveness import BlinkTracker
+from device.core.liveness import BLINKED, BlinkTracker
 from device.core.reasons import Reason
 
 FPS = 15.0
@@ -22,7 +22,7 @@ def _present(h, openness_at, seconds: float, track: int = 1) -> None:
     tracker = BlinkTracker(LivenessConfig())
     for _ in range(int(seconds * FPS)):
         h.send(ev.FaceSeen, track, True)
-        if tracker.observe(h.now, _face(openness_at(h.now))) == "blink":
+        if tracker.observe(h.now, _face(openness_at(h.now))) == BLINKED:
             h.send(ev.BlinkDetected, track)
         h.advance(1 / FPS)
 
@@ -52,7 +52,7 @@ def test_blink_before_the_prompt_does_not_count(turnstile) -> None:
 
     tracker = BlinkTracker(LivenessConfig())
     for _ in range(int(1.0 * FPS)):  # frames before the session binds: IDLE ignores blinks
-        if tracker.observe(turnstile.now, _face(early(turnstile.now))) == "blink":
+        if tracker.observe(turnstile.now, _face(early(turnstile.now))) == BLINKED:
             turnstile.send(ev.BlinkDetected, 1)
         turnstile.advance(1 / FPS)
     assert turnstile.state == "idle" and not turnstile.of(ev.RequestMatch)
