@@ -6,8 +6,8 @@ FacePipeline: BlazeFace, face mesh, mesh-to-dlib-5 alignment, int8 ResNet (TFLit
 Both get the same decoded RGB image; both use the detection nearest the image centre;
 an image without a face makes its pairs score -1 (counted as "different").
 
-Run with the model toolchain venv (dlib lives there, never on the terminal):
-    PYTHONPATH=/work/main nice /work/toolvenv/bin/python benchmarks/compare_dlib.py
+Run from the repository root with the dev venv (dlib-bin is in the dev extra, never on a terminal):
+    nice .venv/bin/python benchmarks/compare_dlib.py
 """
 
 from __future__ import annotations
@@ -23,15 +23,17 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _lfw import LFW_DIR, pair_images, read_pairs  # noqa: E402
 
-from device.evaluation.evaluation import embed_rgb  # noqa: E402
+from device.evaluation.embedding import embed_rgb  # noqa: E402
 from device.evaluation.metrics import best_accuracy, eer, kfold_accuracy, tar_at_far  # noqa: E402
+from device.evaluation.pairs import pair_images, read_pairs  # noqa: E402
+from device.paths import SHARED_DATA_DIR  # noqa: E402
 from device.vision.config import VisionConfig  # noqa: E402
 from device.vision.images import read_image  # noqa: E402
 from device.vision.pipeline import FacePipeline  # noqa: E402
+
+LFW_DIR = SHARED_DATA_DIR / "faces" / "lfw-view1"
 
 # face_recognition's default tolerance: euclidean distance 0.6 on unit-ish vectors
 DLIB_TOLERANCE_COS = 1 - 0.6**2 / 2

@@ -1,7 +1,7 @@
 """Fit the table that predicts dlib's 5 alignment points from the face mesh.
 
 Run with the model toolchain venv (it has dlib), e.g.
-    PYTHONPATH=/work/main nice /work/toolvenv/bin/python benchmarks/fit_mesh_to_dlib5.py
+    nice .venv/bin/python benchmarks/fit_mesh_to_dlib5.py
 
 For every image of LFW pairsDevTrain (tuning data; DevTest stays for reporting) it runs
 dlib's HOG detector + shape_predictor_5 and our detector + face mesh. Each dlib point k
@@ -24,14 +24,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from _lfw import LFW_DIR, pair_images, read_pairs  # noqa: E402
 
+from device.evaluation.pairs import pair_images, read_pairs  # noqa: E402
+from device.paths import SHARED_DATA_DIR  # noqa: E402
 from device.vision.config import VisionConfig  # noqa: E402
 from device.vision.images import read_image  # noqa: E402
 from device.vision.pipeline import FacePipeline  # noqa: E402
 
+LFW_DIR = SHARED_DATA_DIR / "faces" / "lfw-view1"
 TABLE_PATH = REPO / "device" / "vision" / "mesh_to_dlib5.py"
 
 

@@ -83,3 +83,12 @@ def read_pairs(path: Path) -> list[Pair]:
     if not pairs:
         raise PairsError(f"{path}: no pairs")
     return pairs
+
+
+def pair_images(pairs: list[Pair]) -> list[str]:
+    """Unique image paths (relative to the images folder) in first-seen order."""
+    seen: dict[str, None] = {}
+    for pair in pairs:
+        seen.setdefault(pair.a, None)
+        seen.setdefault(pair.b, None)
+    return list(seen)

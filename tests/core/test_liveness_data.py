@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from device.cli import eval_liveness as ev
 from device.core.config import LivenessConfig
 from device.core.liveness import EyeSample, score_series
+from device.evaluation import liveness as ev
 
 pytestmark = pytest.mark.data
 CFG = LivenessConfig()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.evaluation.evaluation import central_face
+from device.evaluation.embedding import central_face
 from device.paths import REPO_ROOT
 from device.vision.align import chip_matrix
 from device.vision.images import read_image

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from device.cli import eval_liveness as ev
 from device.cli import main
 from device.errors import BlinkpayError
+from device.evaluation import liveness as ev
 
 
 def _touch(path: Path, data: bytes = b"x") -> Path:
