@@ -227,8 +227,10 @@ class UpdateLedger:
 
 @dataclass(frozen=True)
 class AuthCandidate:
+    """Who may pay: an account token, and the PIN block when the customer typed a PIN."""
+
     token: str
-    pin_block: bytes | None  # ISO 9564 format 4, enciphered with the PIN key
+    pin_block: bytes | None = None  # ISO 9564 format 4, enciphered with the PIN key
 
     def __repr__(self) -> str:
         shown = "None" if self.pin_block is None else "<16 bytes>"
