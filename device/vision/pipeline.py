@@ -163,7 +163,7 @@ class FacePipeline:
         interval = 1.0 / self.config.passive_max_hz
         latest: dict[int, PassiveScore] = {}
         for face in faces[: self.config.passive_max_faces]:
-            last = self._passive_by_track.get(face.track_id) if face.track_id else None
+            last = self._passive_by_track.get(face.track_id) if face.track_id is not None else None
             # a clock that went backwards (a replayed clip) also means "run again"
             if last is not None and 0.0 <= timestamp - last.timestamp < interval:
                 face.passive = last
