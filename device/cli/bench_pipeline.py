@@ -12,7 +12,7 @@ from device.cli._common import add_config_argument, config_from_args, print_json
 from device.errors import BlinkpayError
 
 HELP = "per-stage vision latency"
-STAGES = ("decode", "detect", "landmarks", "eyes", "align", "embed", "total_per_face")
+STAGES = ("decode", "detect", "landmarks", "eyes", "align", "embed", "passive", "total_per_face")
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 
 
@@ -68,8 +68,13 @@ def run(args: argparse.Namespace) -> int:
             times["eyes"].append(st.eyes / n)
             times["align"].append(st.align / n)
             times["embed"].append(st.embed / n)
+            # per face the passive models actually ran on (the largest passive_max_faces,
+            # and not those the detection-score gate turned away)
+            scored = sum(1 for face in faces if face.passive is not None and face.passive.models)
+            if scored:
+                times["passive"].append(st.passive / scored)
             times["total_per_face"].append(
-                (decode + st.detect + st.landmarks + st.eyes + st.align + st.embed) / n
+                (decode + st.detect + st.landmarks + st.eyes + st.align + st.embed + st.passive) / n
             )
         progress.step()
     progress.close()
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             "detector": pipeline.detector.entry.version,
             "face_mesh": pipeline.mesh.entry.version,
             "embedder": pipeline.embedder_version,
+            **(pipeline.passive.versions if pipeline.passive is not None else {}),
         },
         "mesh_refine": vision.mesh_refine,
         "ms": {

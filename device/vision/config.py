@@ -1,4 +1,4 @@
-"""Vision settings: models, runtime threads, detection and quality gates."""
+"""Vision settings: models, runtime threads, detection and quality gates, passive cue."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ class VisionConfig(BaseModel):
     mesh_refine: bool = False
     track_min_iou: float = Field(default=0.3, gt=0.0, lt=1.0)
     track_max_age_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    # Passive anti-spoofing cue (MiniFASNet pair, device/vision/passive.py; docs/liveness.md).
+    # It only annotates faces: the session does not use it yet.
+    passive_enabled: bool = True
+    # None: the publisher's rule (real when class 1 has the largest summed softmax); a
+    # number: real when the models' mean real probability reaches it
+    passive_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    # below this detector score the crops cannot be trusted: no verdict, never "real"
+    passive_min_detection_score: float = Field(default=0.75, gt=0.0, lt=1.0)
+    # per tracked face; between runs a face carries its track's last score (with its time)
+    passive_max_hz: float = Field(default=5.0, gt=0.0, le=60.0)
+    passive_max_faces: int = Field(default=1, ge=1, le=32)  # the largest faces only
 
     @model_validator(mode="after")
     def _brightness_range(self) -> VisionConfig:

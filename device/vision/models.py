@@ -21,7 +21,7 @@ from device.vision.runtime import TensorSpec, TFLiteModel
 
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_SCHEMA = 1
-ROLES = ("detector", "face_mesh", "iris", "embedder")
+ROLES = ("detector", "face_mesh", "iris", "embedder", "passive_v2", "passive_v1se")
 
 
 class ModelError(BlinkpayError):
@@ -52,6 +52,8 @@ class ModelEntry:
     def input_range(self) -> tuple[float, float] | None:
         """Float input range the model expects; None means raw 0..255 pixels (uint8 input)."""
         text = self.normalisation.replace(" ", "")
+        if "[0,255]" in text:  # raw pixel values in a float tensor
+            return (0.0, 255.0)
         if "[-1,1]" in text:
             return (-1.0, 1.0)
         if "[0,1]" in text:

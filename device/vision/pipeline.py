@@ -1,4 +1,5 @@
-"""One call from frame to faces: detect, track, landmarks, eye openness, align, gate, embed."""
+"""One call from frame to faces: detect, track, landmarks, eye openness, align, gate, embed,
+and the passive anti-spoofing cue."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from device.vision.landmarks import (
     roi_from_landmarks,
 )
 from device.vision.models import ModelError, load_manifest
+from device.vision.passive import PassiveCue, PassiveScore
 from device.vision.quality import Quality, assess
 from device.vision.tracking import FaceTracker
 
@@ -41,6 +43,10 @@ class FaceResult:
     track_id: int | None  # stable across frames for the same face; None when not tracking
     chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
     embedding: np.ndarray | None = None  # L2-normalised float32, None unless embedded
+    # passive anti-spoofing cue; None when disabled or not scored. On a tracked face it
+    # may be from an earlier frame of the same track (see its timestamp): it runs at
+    # most vision.passive_max_hz per track
+    passive: PassiveScore | None = None
 
     @property
     def centre(self) -> np.ndarray:
@@ -56,6 +62,7 @@ class StageTimes:
     eyes: float = 0.0
     align: float = 0.0
     embed: float = 0.0
+    passive: float = 0.0
 
 
 class FacePipeline:
@@ -66,12 +73,15 @@ class FacePipeline:
         mesh: FaceMesh,
         iris: IrisModel,
         embedder: FaceEmbedder | None,
+        passive: PassiveCue | None = None,
     ) -> None:
         self.config = config
         self.detector = detector
         self.mesh = mesh
         self.iris = iris
         self.embedder = embedder
+        self.passive = passive
+        self._passive_by_track: dict[int, PassiveScore] = {}
         self.tracker = FaceTracker(config.track_min_iou, config.track_max_age_s)
         self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
         self.chip_padding = embedder.chip_padding if embedder else DEFAULT_CHIP_PADDING
@@ -86,7 +96,15 @@ class FacePipeline:
         mesh = FaceMesh(manifest, config.threads)
         iris = IrisModel(manifest, config.threads)
         embedder = FaceEmbedder(manifest, config.threads) if with_embedder else None
-        return cls(config, detector, mesh, iris, embedder)
+        passive = None
+        if config.passive_enabled:
+            passive = PassiveCue(
+                manifest,
+                config.threads,
+                min_detection_score=config.passive_min_detection_score,
+                threshold=config.passive_threshold,
+            )
+        return cls(config, detector, mesh, iris, embedder, passive)
 
     @property
     def embedder_version(self) -> str:
@@ -103,6 +121,7 @@ class FacePipeline:
         track: bool = True,
         gate: bool = True,
         eyes: bool = True,
+        passive: bool = True,
     ) -> list[FaceResult]:
         """Faces in one RGB uint8 frame (H, W, 3), largest first.
 
@@ -110,7 +129,9 @@ class FacePipeline:
         blink tracking at full frame rate); call embed(face) later when needed. With
         gate=True a face is embedded only when its quality gate passes. eyes=False skips
         eye openness (two iris-model runs per face) where no blink is watched, e.g. when
-        embedding photos.
+        embedding photos. passive=False skips the passive cue (when enabled in the
+        config it scores the vision.passive_max_faces largest faces: tracked faces at
+        most passive_max_hz per track, untracked ones on every call).
         """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("frame must be RGB uint8 (H, W, 3)")
@@ -130,8 +151,36 @@ class FacePipeline:
                     t = time.perf_counter()
                     face.embedding = self.embedder.embed(face.chip)
                     times.embed += (time.perf_counter() - t) * 1000
+        if passive and self.passive is not None:
+            t = time.perf_counter()
+            self._attach_passive(rgb, faces, timestamp)
+            times.passive = (time.perf_counter() - t) * 1000
         self.last_times = times
         return faces
+
+    def _attach_passive(self, rgb: np.ndarray, faces: list[FaceResult], timestamp: float) -> None:
+        assert self.passive is not None
+        interval = 1.0 / self.config.passive_max_hz
+        latest: dict[int, PassiveScore] = {}
+        for face in faces[: self.config.passive_max_faces]:
+            last = self._passive_by_track.get(face.track_id) if face.track_id is not None else None
+            # a clock that went backwards (a replayed clip) also means "run again"
+            if last is not None and 0.0 <= timestamp - last.timestamp < interval:
+                face.passive = last
+            else:
+                face.passive = self.passive.score(rgb, face.box, face.score, timestamp)
+            if face.track_id is not None:
+                latest[face.track_id] = face.passive
+        self._passive_by_track = latest  # tracks out of view are dropped
+
+    def passive_score(
+        self, rgb: np.ndarray, face: FaceResult, timestamp: float = 0.0
+    ) -> PassiveScore:
+        """Score one face now, whatever the rate limit; stores and returns it."""
+        if self.passive is None:
+            raise ModelError("the passive cue is disabled (vision.passive_enabled)")
+        face.passive = self.passive.score(rgb, face.box, face.score, timestamp)
+        return face.passive
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """The detector's faces in one RGB frame, largest first, at most max_faces."""
@@ -189,3 +238,4 @@ class FacePipeline:
 
     def reset_tracking(self) -> None:
         self.tracker.reset()
+        self._passive_by_track = {}

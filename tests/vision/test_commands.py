@@ -70,7 +70,9 @@ def test_bench_pipeline_reports_every_stage(lfw_dir: Path, capsys) -> None:
     result = _run_json(capsys, [*argv, "--limit", "3", "--json"])
     assert result["images"] == 3 and result["faces"] >= 3
     assert result["runtime"] in ("ai-edge-litert", "tflite-runtime")
-    for stage in ("decode", "detect", "landmarks", "eyes", "align", "embed", "total_per_face"):
+    assert {"passive_v2", "passive_v1se"} <= set(result["models"])
+    stages = ("decode", "detect", "landmarks", "eyes", "align", "embed", "passive")
+    for stage in (*stages, "total_per_face"):
         assert result["ms"][stage]["median"] > 0
         assert result["ms"][stage]["p95"] >= result["ms"][stage]["median"]
 
