@@ -18,7 +18,7 @@ from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
 from backend.shards import ShardPublisher
-from device.crypto.signing import KeyFileError, load_signing_key, verify_document
+from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
 from device.errors import BlinkpayError
 from device.net.client import Inbound, MqttLink
 from device.net.envelope import seal
@@ -221,6 +221,7 @@ class PaymentHost:
         }
         if decision.token is not None and decision.approved:
             response["token"] = decision.token
+        response["signature"] = sign_document(response, self._signing_key)
         topic = message.response_topic or DeviceTopics(self.prefix, device_id).auth_resp
         self.link.publish(topic, response, qos=1, correlation_data=message.correlation_data)
         self._notify()
@@ -241,6 +242,7 @@ class PaymentHost:
         }
         if reason:
             ack["reason"] = reason
+        ack["signature"] = sign_document(ack, self._signing_key)
         self.link.publish(DeviceTopics(self.prefix, device_id).tx_ack, ack, qos=1)
         self._notify()
 
