@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from device.vending.mdb import frames as f
 from device.vending.mdb import vmc
@@ -71,12 +72,22 @@ class PtyVmc:
         return words, first
 
 
+class VmcSide(Protocol):
+    """What a scenario needs from the VMC: blocks out, answers in, timings kept."""
+
+    latencies_ms: list[float]
+    silences: int
+
+    def transact(self, block: list[Word], timeout: float = REPLY_TIMEOUT_S) -> vmc.Reply: ...
+    def send_raw(self, data: bytes) -> list[Word]: ...
+
+
 @dataclass
 class Link:
     """A VMC and the terminal's controller joined by some transport."""
 
     transport: str
-    vmc: PtyVmc
+    vmc: VmcSide
     reader: VendingController
     close: Callable[[], None]
     silence: Callable[[bool], None]
