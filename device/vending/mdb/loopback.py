@@ -18,13 +18,14 @@ from device.vending.port import VendingEvent
 class Loopback:
     device: CashlessDevice
     now: float = 100.0
+    step: float = 0.001  # time between two blocks (0: time is set from outside)
     events: list[VendingEvent] = field(default_factory=list)
 
-    def send(self, block: Sequence[Word], dt: float = 0.001) -> list[Word]:
+    def send(self, block: Sequence[Word], dt: float | None = None) -> list[Word]:
         """The VMC sends a block `dt` seconds after the last (a lone ACK/RET/NAK belongs to
         the exchange before it: no time passes); returns the answer words."""
         if block and block[0][1]:
-            self.now += dt
+            self.now += self.step if dt is None else dt
         out: list[Word] = []
         for word in block:
             result = self.device.receive(word, self.now)
