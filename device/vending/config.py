@@ -32,6 +32,10 @@ class VendingConfig(BaseModel):
     decimal_places: int = Field(default=2, ge=0, le=4)
     max_response_time_s: int = Field(default=30, ge=1, le=255)
     misc_options: int = Field(default=0, ge=0, le=0xFF)
+    # mdb-uart only: the bus thread's core (keep one free with isolcpus=3 on a Pi) and
+    # SCHED_FIFO priority; None leaves the scheduler's defaults.
+    cpu: int | None = Field(default=None, ge=0, le=255)
+    realtime_priority: int | None = Field(default=None, ge=1, le=99)
 
     @model_validator(mode="after")
     def _scaled_max_fits(self) -> VendingConfig:

@@ -24,4 +24,10 @@ def open_controller(config: VendingConfig, clock: Clock | None = None) -> Vendin
     from device.vending.uart import MdbUartController
 
     port, baud, framing = config.port, config.effective_baud, config.framing
-    return MdbUartController(lambda: NineBitSerial.open(port, baud, framing), setup, clock)
+    return MdbUartController(
+        lambda: NineBitSerial.open(port, baud, framing),
+        setup,
+        clock,
+        cpu=config.cpu,
+        realtime_priority=config.realtime_priority,
+    )

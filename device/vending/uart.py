@@ -9,6 +9,7 @@ only queue answers for the next POLL, under the same lock.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -38,8 +39,13 @@ class MdbUartController:
         open_port: Callable[[], WordPort],
         setup: ReaderSetup | None = None,
         clock: Clock | None = None,
+        cpu: int | None = None,
+        realtime_priority: int | None = None,
     ) -> None:
+        """cpu: pin the bus thread to this core (one kept free with isolcpus=);
+        realtime_priority: run it SCHED_FIFO at this priority (1-99; needs CAP_SYS_NICE)."""
         self._open_port = open_port
+        self.cpu, self.realtime_priority = cpu, realtime_priority
         self.device = CashlessDevice(setup)
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
@@ -75,6 +81,7 @@ class MdbUartController:
     def _run(self) -> None:
         port = self._port
         assert port is not None
+        self._tune_thread()
         while not self._stop.is_set():
             try:
                 words = port.read_words(READ_TIMEOUT_S)
@@ -88,6 +95,18 @@ class MdbUartController:
             with self._lock:
                 out = self.device.tick(self._clock.monotonic())
             self._emit(port, out)
+
+    def _tune_thread(self) -> None:
+        """Affinity and scheduling for this thread only (pid 0 = the calling thread)."""
+        try:
+            if self.cpu is not None:
+                os.sched_setaffinity(0, {self.cpu})
+            if self.realtime_priority is not None:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        except (OSError, ValueError) as exc:  # no such core, or no CAP_SYS_NICE
+            log.warning("mdb-uart: cannot tune the bus thread: %s", exc)
+            with self._lock:
+                self.device.stats["thread_tuning_failed"] += 1
 
     def _emit(self, port: WordPort, out: Output) -> None:
         if out.send and not self._silent:

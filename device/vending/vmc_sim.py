@@ -9,9 +9,12 @@ response time: from the VMC's last byte written to the first byte of the answer 
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,9 +40,11 @@ class PtyVmc:
         self._decoder = MarkDecoder()
         self.latencies_ms: list[float] = []
         self.silences = 0
+        self.late = 0  # bytes that came after their answer's time was up: dropped
 
     def transact(self, block: list[Word], timeout: float = REPLY_TIMEOUT_S) -> vmc.Reply:
         """Send a block, read the answer (timed), ACK a data answer as a VMC does."""
+        self._drop_late()
         os.write(self.fd, encode_marked(block))
         sent = time.perf_counter()
         words, first = self._read_answer(sent + timeout)
@@ -57,6 +62,12 @@ class PtyVmc:
         os.write(self.fd, data)
         words, _ = self._read_answer(time.perf_counter() + REPLY_TIMEOUT_S)
         return words
+
+    def _drop_late(self) -> None:
+        """An answer that missed its window must not pass for the next one's."""
+        while select.select([self.fd], [], [], 0)[0]:
+            self.late += len(os.read(self.fd, 256))
+        self._decoder = MarkDecoder()
 
     def _read_answer(self, deadline: float) -> tuple[list[Word], float | None]:
         words: list[Word] = []
@@ -109,10 +120,17 @@ class Link:
         self.log += self.reader.events()
 
 
-def open_uart_link(setup: ReaderSetup | None = None) -> Link:
+def open_uart_link(
+    setup: ReaderSetup | None = None, cpu: int | None = None, realtime_priority: int | None = None
+) -> Link:
     master, slave = os.openpty()
     path = os.ttyname(slave)
-    reader = MdbUartController(lambda: NineBitSerial.open(path, 9600, "stuffed"), setup)
+    reader = MdbUartController(
+        lambda: NineBitSerial.open(path, 9600, "stuffed"),
+        setup,
+        cpu=cpu,
+        realtime_priority=realtime_priority,
+    )
     reader.start()
 
     def close() -> None:
@@ -121,6 +139,27 @@ def open_uart_link(setup: ReaderSetup | None = None) -> Link:
         os.close(slave)
 
     return Link("mdb-uart", PtyVmc(master), reader, close, reader.silence)
+
+
+def bench_polls_apart(
+    link: Link, polls: int, interval_s: float = 0.002, priority: int = 0
+) -> Distribution:
+    """bench_polls() with the VMC in a process of its own (device/vending/vmc_bench.py)."""
+    assert isinstance(link.vmc, PtyVmc), "only the pty transport has a VMC to hand over"
+    fd = link.vmc.fd
+    args = [sys.executable, "-m", "device.vending.vmc_bench", str(fd), str(polls)]
+    done = subprocess.run(
+        [*args, str(interval_s), str(priority)],
+        pass_fds=(fd,),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60 + polls * (interval_s + REPLY_TIMEOUT_S),
+    )
+    result = json.loads(done.stdout)
+    link.vmc.silences += result["silences"]
+    link.vmc.late += result["late"]
+    return distribution(result["latencies_ms"])
 
 
 @dataclass(frozen=True)
