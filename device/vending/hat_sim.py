@@ -18,9 +18,10 @@ import time
 from device.vending.hat import MdbHatController, money, parse_money
 from device.vending.mdb import frames as f
 from device.vending.mdb import vmc
-from device.vending.mdb.cashless import CashlessDevice, Output, State
+from device.vending.mdb.cashless import CashlessDevice
 from device.vending.mdb.config import ReaderSetup
 from device.vending.mdb.frames import Word
+from device.vending.mdb.state import Output, State
 from device.vending.port import VendFailed, VendRequested, VendSucceeded
 from device.vending.vmc_sim import Link
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from device.clock import Clock, SystemClock
-from device.vending.mdb.cashless import CashlessDevice, Output
+from device.vending.mdb.cashless import CashlessDevice
 from device.vending.mdb.config import ReaderSetup
 from device.vending.mdb.frames import Word
+from device.vending.mdb.state import Output
 from device.vending.port import VendingEvent
 
 log = logging.getLogger("blinkpay.vending")

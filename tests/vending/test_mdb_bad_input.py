@@ -11,9 +11,9 @@ import random
 
 from device.vending.mdb import frames as f
 from device.vending.mdb import vmc
-from device.vending.mdb.cashless import State
 from device.vending.mdb.frames import words as w
 from device.vending.mdb.loopback import Loopback as Bus
+from device.vending.mdb.state import State
 from device.vending.port import ReaderDisabled, SessionCancelled, VendCancelled
 
 

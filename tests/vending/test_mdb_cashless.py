@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from device.vending.mdb import frames as f
 from device.vending.mdb import vmc
-from device.vending.mdb.cashless import CashlessDevice, State
+from device.vending.mdb.cashless import CashlessDevice
 from device.vending.mdb.config import ReaderSetup
 from device.vending.mdb.frames import words as w
 from device.vending.mdb.loopback import Loopback as Bus
+from device.vending.mdb.state import State
 from device.vending.port import (
     CashSale,
     ReaderDisabled,

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from device.vending.mdb import frames as f
 from device.vending.mdb.config import ReaderSetup
 from device.vending.mdb.frames import Block, Word
+from device.vending.mdb.state import IN_SESSION, MAX_BLOCK, Answer, Output, State, Vend
 from device.vending.port import (
     CashSale,
     ReaderDisabled,
@@ -32,48 +31,6 @@ from device.vending.port import (
     VendSucceeded,
 )
 
-MAX_BLOCK = 36  # longest block we accept (EXPANSION REQUEST ID is 31 + CHK)
-
-
-class State(StrEnum):
-    INACTIVE = "inactive"
-    DISABLED = "disabled"
-    ENABLED = "enabled"
-    SESSION_IDLE = "session_idle"
-    VEND = "vend"
-
-
-_IN_SESSION = (State.SESSION_IDLE, State.VEND)
-
-
-@dataclass
-class Output:
-    """What one word (or a tick, or a terminal call) produced."""
-
-    send: list[Word] = field(default_factory=list)
-    events: list[VendingEvent] = field(default_factory=list)
-
-    def __iadd__(self, other: Output) -> Output:
-        self.send += other.send
-        self.events += other.events
-        return self
-
-
-@dataclass
-class _Vend:
-    item: int
-    price: int  # minor units
-    since: float
-    decided: bool = False
-    approved: bool = False
-    delivered: bool = False  # the VMC has ACKed our VEND APPROVED
-
-
-@dataclass(frozen=True)
-class _Answer:
-    data: tuple[int, ...]
-    polled: bool  # from the poll outbox: kept there until the VMC ACKs it
-
 
 class CashlessDevice:
     def __init__(self, setup: ReaderSetup | None = None) -> None:
@@ -84,11 +41,11 @@ class CashlessDevice:
         self.vmc_max_price: int | None = None  # minor units, from SETUP max/min prices
         self.vmc_min_price: int | None = None
         self._outbox: deque[tuple[int, ...]] = deque([(f.JUST_RESET,)])  # power-up = reset
-        self._sent: _Answer | None = None  # our data answer waiting for the VMC's ACK
+        self._sent: Answer | None = None  # our data answer waiting for the VMC's ACK
         self._partial: list[int] | None = None
         self._partial_since = 0.0
         self._foreign = False  # inside a block for another peripheral
-        self._vend: _Vend | None = None
+        self._vend: Vend | None = None
         self._funds = 0
         self._disable_pending = False
 
@@ -166,7 +123,7 @@ class CashlessDevice:
         """SESSION CANCEL REQUEST on the next POLL; the VMC answers with SESSION COMPLETE."""
         if self._drop_queued(f.BEGIN_SESSION):
             return True  # offered but not yet taken: withdraw the offer
-        if self.state not in _IN_SESSION or self._queued(f.SESSION_CANCEL_REQUEST):
+        if self.state not in IN_SESSION or self._queued(f.SESSION_CANCEL_REQUEST):
             return self._refuse("end_session")
         if self._vend is not None and not self._vend.decided:
             self._decide(False)
@@ -251,7 +208,7 @@ class CashlessDevice:
         """RESET (7.4.1): back to INACTIVE; JUST RESET on the next POLL."""
         self.stats["reset"] += 1
         out = Output(send=f.peripheral_ack())
-        if self.state in _IN_SESSION:
+        if self.state in IN_SESSION:
             out.events.append(SessionCancelled(now, "bus_reset"))
         if self.state != State.INACTIVE and self.state != State.DISABLED:
             out.events.append(ReaderDisabled(now, "bus_reset"))
@@ -261,7 +218,7 @@ class CashlessDevice:
 
     def _setup(self, block: Block) -> Output:
         d = block.data
-        if self.state in _IN_SESSION:
+        if self.state in IN_SESSION:
             return self._out_of_sequence()
         if block.subcommand == f.SETUP_CONFIG:
             self.vmc_level = max(1, d[2])
@@ -305,7 +262,7 @@ class CashlessDevice:
             return out
         if sub in (f.VEND_SUCCESS, f.VEND_FAILURE) and self.state == State.VEND and vend:
             return self._vend_outcome(sub, d, vend, now)
-        if sub == f.SESSION_COMPLETE and self.state in _IN_SESSION:
+        if sub == f.SESSION_COMPLETE and self.state in IN_SESSION:
             return self._session_complete(now)
         if sub == f.CASH_SALE and self.state != State.INACTIVE:
             price = self.setup.to_minor(f.read_u16(d, 2))
@@ -316,14 +273,14 @@ class CashlessDevice:
         if self.state != State.SESSION_IDLE:
             return self._out_of_sequence(vend_request=True)
         self.state = State.VEND
-        self._vend = _Vend(item, price, now)
+        self._vend = Vend(item, price, now)
         if price > min(self.setup.max_price, self._funds):
             self.stats["over_max_price"] += 1
             self._decide(False)
             return Output(send=f.peripheral_ack())
         return Output(send=f.peripheral_ack(), events=[VendRequested(now, item, price)])
 
-    def _vend_outcome(self, sub: int, d: tuple[int, ...], vend: _Vend, now: float) -> Output:
+    def _vend_outcome(self, sub: int, d: tuple[int, ...], vend: Vend, now: float) -> Output:
         """VEND SUCCESS / VEND FAILURE (7.4.7, 7.4.8): only after an approval."""
         if not vend.approved:
             return self._out_of_sequence()
@@ -361,7 +318,7 @@ class CashlessDevice:
                 self.state = State.DISABLED
                 self._drop_queued(f.BEGIN_SESSION)
                 events.append(ReaderDisabled(now))
-            elif self.state in _IN_SESSION:
+            elif self.state in IN_SESSION:
                 self._disable_pending = True  # takes effect when the session ends
                 events.append(ReaderDisabled(now))
             return Output(send=f.peripheral_ack(), events=events)
@@ -376,7 +333,7 @@ class CashlessDevice:
         if block.subcommand == f.REVALUE_LIMIT:
             return self._answer([f.REVALUE_LIMIT_AMOUNT, 0, 0])
         self.stats["revalue_refused"] += 1
-        if self.state not in _IN_SESSION:
+        if self.state not in IN_SESSION:
             return self._out_of_sequence()
         self._outbox.append((f.REVALUE_DENIED,))
         return Output(send=f.peripheral_ack())
@@ -384,7 +341,7 @@ class CashlessDevice:
     # ------------------------------------------------------------------ helpers
 
     def _answer(self, data: Sequence[int], polled: bool = False) -> Output:
-        self._sent = _Answer(tuple(data), polled)
+        self._sent = Answer(tuple(data), polled)
         return Output(send=f.peripheral_answer(data))
 
     def _out_of_sequence(self, vend_request: bool = False) -> Output:
