@@ -161,5 +161,6 @@ def _print_distribution(label: str, d: dict[str, Any]) -> None:
         return
     print(
         f"  {label}: n={d['count']} p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, "
-        f"max {d['max_ms']} ms; over the {d['budget_ms']:g} ms budget: {d['over_budget']}"
+        f"max {d['max_ms']} ms; over the {d['budget_ms']:g} ms budget: {d['over_budget']} "
+        f"(of which unanswered: {d['missed']})"
     )
