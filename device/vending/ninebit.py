@@ -16,6 +16,8 @@ Sending differs by line:
 
 from __future__ import annotations
 
+import os
+import select
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -97,9 +99,16 @@ class NineBitSerial:
         return self._decoder.invalid
 
     def read_words(self, timeout: float) -> list[Word]:
-        self.ser.timeout = timeout
-        data = self.ser.read(max(1, self.ser.in_waiting))
-        return self._decoder.feed(data) if data else []
+        # Straight from the descriptor: setting pyserial's timeout would reconfigure the
+        # port and clear PARMRK and the stick parity.
+        fd = self.ser.fileno()
+        if not select.select([fd], [], [], timeout)[0]:
+            return []
+        try:
+            data = os.read(fd, 256)
+        except BlockingIOError:
+            return []
+        return self._decoder.feed(data)
 
     def write_words(self, words: Sequence[Word]) -> None:
         if self.framing == "stuffed":

@@ -111,7 +111,12 @@ class MdbUartController:
 
     def _emit(self, port: WordPort, out: Output) -> None:
         if out.send and not self._silent:
-            port.write_words(out.send)
+            try:
+                port.write_words(out.send)
+            except OSError as exc:  # counted; the VMC will retry or reset us
+                log.warning("mdb-uart: write failed: %s", exc)
+                with self._lock:
+                    self.device.stats["write_failed"] += 1
         if out.events:
             with self._lock:
                 self._events += out.events

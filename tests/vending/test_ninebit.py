@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import termios
 
 from device.vending.mdb import vmc
 from device.vending.mdb.frames import words as w
 from device.vending.ninebit import MarkDecoder, NineBitSerial, _runs, encode_marked
+
+CMSPAR = getattr(termios, "CMSPAR", 0o10000000000)
 
 
 def test_mode_bit_bytes_are_marked_and_plain_ff_is_doubled() -> None:
@@ -45,6 +48,28 @@ def test_stuffed_serial_over_a_pty_carries_words() -> None:
         assert got == vmc.poll()
         port.write_words(w("00!"))
         assert os.read(master, 16) == bytes.fromhex("FF0000")
+    finally:
+        port.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_reading_keeps_the_parity_and_marking_set_up() -> None:
+    """pyserial reconfigures the port (clearing PARMRK) whenever its timeout is set: the
+    read path must not touch it."""
+    master, slave = os.openpty()
+    port = NineBitSerial.open(os.ttyname(slave), 9600, "parity")
+    try:
+        for _ in range(3):
+            port.read_words(0.001)
+        iflag, _, cflag, *_ = termios.tcgetattr(port.ser.fileno())
+        assert iflag & termios.PARMRK and iflag & termios.INPCK
+        # A pty forces PARENB off (no parity on a pseudo line); stick parity stays set.
+        assert cflag & CMSPAR and not cflag & termios.PARODD  # SPACE: listening
+        port.write_words(w("00!"))
+        assert os.read(master, 16) == bytes.fromhex("00")  # the mode bit is the parity bit
+        cflag = termios.tcgetattr(port.ser.fileno())[2]
+        assert not cflag & termios.PARODD  # back to SPACE after the mode-bit byte
     finally:
         port.close()
         os.close(master)
