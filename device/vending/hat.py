@@ -70,7 +70,8 @@ class HatLink:
         self.stats: Counter[str] = Counter()
         self._offered = 0
         self._item: int | None = None
-        self._vend_pending = False
+        self._vend_pending = False  # a request the terminal has not answered yet
+        self._vend_open = False  # a request with no outcome (success / failure) yet
 
     # ------------------------------------------------------------ lines from the HAT
 
@@ -98,9 +99,13 @@ class HatLink:
             return self._vend_request(fields[1:], now)
         self.status = new
         events: list[VendingEvent] = []
-        if prev == "VEND" and self._vend_pending and new in ("IDLE", "ENABLED"):
-            self._vend_pending = False
-            events.append(VendCancelled(now, "vmc"))
+        if prev == "VEND" and self._vend_open:
+            # Left VEND with no outcome: the machine withdrew the request (cancel key,
+            # its own timeout), approved or not; an approval must be voided. Into an
+            # off state the SessionCancelled below says it.
+            self._vend_pending = self._vend_open = False
+            if new not in _OFF:
+                events.append(VendCancelled(now, "vmc"))
         if new in _OFF and prev not in _OFF:
             if prev in _SESSION:
                 events.append(SessionCancelled(now, "vmc"))
@@ -124,11 +129,11 @@ class HatLink:
         if price > min(self.max_price, self._offered or self.max_price):
             self.stats["over_max_price"] += 1
             return [], [self.stop()]
-        self._vend_pending = True
+        self._vend_pending = self._vend_open = True
         return [VendRequested(now, item, price)], []
 
     def _vend_done(self, event: VendingEvent) -> tuple[list[VendingEvent], list[str]]:
-        self._vend_pending = False
+        self._vend_pending = self._vend_open = False
         return [event], []
 
     # ------------------------------------------------------------ lines to the HAT

@@ -55,6 +55,13 @@ def test_vend_failure_and_withdrawn_requests() -> None:
     assert feed(link, "c,STATUS,IDLE")[0] == [VendCancelled(1.0, "vmc")]
 
 
+def test_an_approved_vend_the_machine_never_completes_is_cancelled() -> None:
+    link = HatLink()
+    feed(link, "c,STATUS,ENABLED", "c,STATUS,IDLE", "c,STATUS,VEND,1.00,4")
+    assert link.approve(100) == "C,VEND,1.00"
+    assert feed(link, "c,STATUS,IDLE")[0] == [VendCancelled(1.0, "vmc")]
+
+
 def test_over_the_limit_is_stopped_without_asking_the_terminal() -> None:
     link = HatLink(max_price=500)
     feed(link, "c,STATUS,ENABLED")
