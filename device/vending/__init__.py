@@ -1,9 +1,13 @@
-"""The terminal as a vending machine's cashless payment device (issue 13).
+"""The terminal as a vending machine's cashless payment device (issue 13; docs/vending.md).
 
-An adapter room like device/hw: `port.py` is the one interface the terminal sees (a
-Protocol and its event dataclasses); `sim.py` is an in-process scripted controller for the
-demo and tests; `mdb/` is the MDB/ICP cashless device as pure code; `uart.py` and `hat.py`
-carry it over a serial port (raw 9-bit UART, or a Qibixx MDB Pi HAT's own line protocol);
-`vmc_sim.py` plays the vending machine's side over a pseudo-terminal. This package may
-import device.core, device.clock and device.errors, nothing else of the terminal.
+An adapter room like device/hw, importing only device.core, device.clock and
+device.errors from the terminal:
+- `port.py`: the one interface the terminal sees (a Protocol and its event dataclasses);
+- `mdb/`: the MDB/ICP cashless device, and the VMC's side of it, as pure code;
+- `sim.py`: in-process scripted controller (the real MDB device, no bus) for demo/tests;
+- `uart.py` + `ninebit.py`: raw 9-bit UART, this process answers the bus;
+- `hat.py`: a Qibixx MDB Pi HAT in cashless-slave mode, its firmware answers the bus;
+- `config.py` / `factory.py`: the [vending] section and the controller it names;
+- `bridge.py`: port events to session events, session effects to controller calls;
+- `vmc_sim.py`, `hat_sim.py`, `scenarios.py`, `vmc_bench.py`: `blinkpay mdb-sim`.
 """

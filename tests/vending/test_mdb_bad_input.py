@@ -43,6 +43,15 @@ def test_level_2_refuses_revalue(bus2: Bus) -> None:
     assert bus2.send(w("15! 00 00 64 79")) == w("0B 0B!")  # REVALUE outside a session
 
 
+def test_level_2_revalue_in_a_session_is_denied_on_poll(bus2: Bus) -> None:
+    bus2.enabled(level=2)
+    bus2.device.begin_session(1000, bus2.now)
+    bus2.command(vmc.poll())
+    assert bus2.send(w("15! 00 00 64 79")) == w("00!")  # REVALUE REQUEST 100
+    assert bus2.send(w("12! 12")) == w("0E 0E!")  # REVALUE DENIED
+    assert bus2.device.stats["revalue_refused"] == 1
+
+
 def test_blocks_for_other_peripherals_are_ignored(bus: Bus) -> None:
     bus.enabled()
     before = dict(bus.device.stats)

@@ -90,6 +90,18 @@ def test_expansion_request_id_answers_peripheral_id(bus: Bus) -> None:
     assert reply.data[-2:] == (0x01, 0x00)
 
 
+def test_peripheral_id_layout_byte_by_byte(bus: Bus) -> None:
+    # 09H, manufacturer "BLP", serial "000000000001", model "blinkpay    ", version 01 00
+    request = w(
+        "17! 00 56 4D 43 30 30 30 30 30 30 30 30 30 30 34 32 "
+        "73 69 6D 2D 76 6D 63 20 20 20 20 20 01 00 A0"
+    )
+    assert bus.send(request) == w(
+        "09 42 4C 50 30 30 30 30 30 30 30 30 30 30 30 31 "
+        "62 6C 69 6E 6B 70 61 79 20 20 20 20 01 00 03!"
+    )
+
+
 def test_reader_enable_and_disable(bus: Bus) -> None:
     bus.command(vmc.setup_config())
     assert bus.send(w("14! 01 15")) == w("00!")
