@@ -72,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
     transports = TRANSPORTS if args.transport == "all" else (args.transport,)
     tuning = {"cpu": args.cpu, "realtime_priority": args.realtime}
     if args.realtime is not None:  # the simulated VMC too, or its own wake-ups are measured
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.realtime))
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.realtime))
+        except (OSError, ValueError) as exc:
+            raise BlinkpayError(f"--realtime {args.realtime}: {exc} (needs CAP_SYS_NICE)") from exc
     results = [_run_transport(t, setup, args.scenario, args.polls, tuning) for t in transports]
     host = {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.json:
