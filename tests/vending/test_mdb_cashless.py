@@ -205,6 +205,18 @@ def test_terminal_ends_the_session_with_session_cancel_request(bus: Bus) -> None
     assert bus.take() == [SessionEnded(bus.now)]
 
 
+def test_ending_a_session_whose_begin_is_on_the_wire(bus: Bus) -> None:
+    """The terminal gives up just as the VMC reads BEGIN SESSION: the VMC's ACK still
+    starts the session, and the reader asks to end it at the next POLL."""
+    bus.enabled()
+    bus.device.begin_session(1000, bus.now)
+    assert bus.send(w("12! 12")) == w("03 03 E8 EE!")
+    assert bus.device.end_session(bus.now)
+    bus.send(w("00"))
+    assert bus.take() == [SessionStarted(bus.now, 1000)]
+    assert bus.send(w("12! 12")) == w("04 04!")
+
+
 def test_cash_sale_is_acked_and_reported(bus: Bus) -> None:
     bus.enabled()
     assert bus.send(w("13! 05 00 96 00 03 B1")) == w("00!")

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from device.vending.mdb import frames as f
 from device.vending.mdb.config import ReaderSetup
 from device.vending.mdb.frames import Block, Word
-from device.vending.mdb.state import IN_SESSION, MAX_BLOCK, Answer, Output, State, Vend
+from device.vending.mdb.state import (
+    IN_SESSION,
+    MAX_BLOCK,
+    SESSION_ANSWERS,
+    Answer,
+    Output,
+    State,
+    Vend,
+)
 from device.vending.port import (
     CashSale,
     ReaderDisabled,
@@ -48,6 +56,7 @@ class CashlessDevice:
         self._vend: Vend | None = None
         self._funds = 0
         self._disable_pending = False
+        self._end_when_started = False  # ended while its BEGIN SESSION was on the wire
 
     # ------------------------------------------------------------------ the bus side
 
@@ -121,6 +130,9 @@ class CashlessDevice:
 
     def end_session(self, now: float) -> bool:
         """SESSION CANCEL REQUEST on the next POLL; the VMC answers with SESSION COMPLETE."""
+        if self._sent is not None and self._sent.data[0] == f.BEGIN_SESSION:
+            self._end_when_started = True  # the VMC may be ACKing it right now
+            return True
         if self._drop_queued(f.BEGIN_SESSION):
             return True  # offered but not yet taken: withdraw the offer
         if self.state not in IN_SESSION or self._queued(f.SESSION_CANCEL_REQUEST):
@@ -213,6 +225,7 @@ class CashlessDevice:
         if self.state != State.INACTIVE and self.state != State.DISABLED:
             out.events.append(ReaderDisabled(now, "bus_reset"))
         self.state, self._vend, self._disable_pending = State.INACTIVE, None, False
+        self._end_when_started = False
         self._outbox = deque([(f.JUST_RESET,)])
         return out
 
@@ -296,7 +309,7 @@ class CashlessDevice:
         if vend is not None and not vend.decided:
             events.append(VendCancelled(now, "vmc"))
         self._vend = None
-        self._outbox = deque(d for d in self._outbox if d[0] not in _SESSION_ANSWERS)
+        self._outbox = deque(d for d in self._outbox if d[0] not in SESSION_ANSWERS)
         self.state = State.DISABLED if self._disable_pending else State.ENABLED
         self._disable_pending = False
         out = self._answer([f.END_SESSION])
@@ -367,6 +380,9 @@ class CashlessDevice:
         """The VMC ACKed a poll answer: only now has it taken effect on its side."""
         if data[0] == f.BEGIN_SESSION and self.state == State.ENABLED:
             self.state = State.SESSION_IDLE
+            if self._end_when_started:
+                self._end_when_started = False
+                self._outbox.append((f.SESSION_CANCEL_REQUEST,))
             return [SessionStarted(now, self._funds)]
         if data[0] == f.VEND_DENIED and self.state == State.VEND:
             self.state, self._vend = State.SESSION_IDLE, None
@@ -386,12 +402,3 @@ class CashlessDevice:
     def _refuse(self, call: str) -> bool:
         self.stats[f"refused_{call}"] += 1
         return False
-
-
-_SESSION_ANSWERS = (
-    f.BEGIN_SESSION,
-    f.SESSION_CANCEL_REQUEST,
-    f.VEND_APPROVED,
-    f.VEND_DENIED,
-    f.REVALUE_DENIED,
-)

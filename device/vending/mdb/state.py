@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from device.vending.mdb import frames as f
 from device.vending.mdb.frames import Word
 from device.vending.port import VendingEvent
 
@@ -50,3 +51,13 @@ class Vend:
 class Answer:
     data: tuple[int, ...]
     polled: bool  # from the poll outbox: kept there until the VMC ACKs it
+
+
+# Poll answers that belong to a session: dropped when it ends
+SESSION_ANSWERS = (
+    f.BEGIN_SESSION,
+    f.SESSION_CANCEL_REQUEST,
+    f.VEND_APPROVED,
+    f.VEND_DENIED,
+    f.REVALUE_DENIED,
+)
