@@ -99,9 +99,10 @@ def start_up(link: Link) -> list[str]:
 START_UP = ["ACK", "JUST RESET", "READER CONFIG", "ACK", "PERIPHERAL ID", "ACK"]
 
 
-def poll_until_data(link: Link, max_polls: int = 200, interval_s: float = 0.002) -> str:
+def poll_until_data(link: Link, timeout_s: float = 2.0, interval_s: float = 0.002) -> str:
     """POLL until the reader has something to say (it answers ACK meanwhile)."""
-    for _ in range(max_polls):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
         reply = link.vmc.transact(vmc.poll())
         if reply.kind != "ack":
             return reply_name(reply)

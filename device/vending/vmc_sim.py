@@ -104,7 +104,7 @@ class Link:
     silence: Callable[[bool], None]
     log: list[VendingEvent] = field(default_factory=list)
 
-    def wait_for(self, kind: type, timeout: float = 0.5) -> VendingEvent | None:
+    def wait_for(self, kind: type, timeout: float = 2.0) -> VendingEvent | None:
         """The next terminal-side event of this kind (earlier ones are logged too)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
