@@ -14,7 +14,7 @@ from device.clock import FakeClock
 from device.core import events as ev
 from device.core.config import PaymentConfig, SessionConfig
 from device.core.match import MatchDecision
-from device.core.policy import Account
+from device.core.policy import Payer
 from device.core.session import Session
 from device.vending.bridge import apply_effect, session_events
 from device.vending.mdb.config import ReaderSetup
@@ -53,7 +53,7 @@ class Shell:
             self.clock.advance(0.07)
         self.handle(ev.BlinkDetected(now(), 1))
         decision = MatchDecision("match", token, 0.95, 0.7, (token,), "test")
-        accounts = {token: Account(token, offline_allowance_left=1000)}
+        accounts = {token: Payer(token, offline_allowance_left=1000)}
         self.handle(ev.MatchResult(now(), 1, decision, accounts))
         auth = [e for e in self.effects if isinstance(e, ev.RequestAuthorization)][-1]
         self.handle(ev.AuthResponse(now(), auth.tx_id, True))
