@@ -7,7 +7,7 @@ Both get the same decoded RGB image; both use the detection nearest the image ce
 an image without a face makes its pairs score -1 (counted as "different").
 
 Run with the model toolchain venv (dlib lives there, never on the terminal):
-    PYTHONPATH=/work/main nice /work/toolvenv/bin/python benchmarks/compare_dlib.py
+    PYTHONPATH=. nice python benchmarks/compare_dlib.py
 """
 
 from __future__ import annotations

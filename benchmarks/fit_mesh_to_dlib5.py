@@ -1,7 +1,7 @@
 """Fit the table that predicts dlib's 5 alignment points from the face mesh.
 
 Run with the model toolchain venv (it has dlib), e.g.
-    PYTHONPATH=/work/main nice /work/toolvenv/bin/python benchmarks/fit_mesh_to_dlib5.py
+    PYTHONPATH=. nice python benchmarks/fit_mesh_to_dlib5.py
 
 For every image of LFW pairsDevTrain (tuning data; DevTest stays for reporting) it runs
 dlib's HOG detector + shape_predictor_5 and our detector + face mesh. Each dlib point k
