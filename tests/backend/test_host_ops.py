@@ -119,3 +119,11 @@ def test_every_command_and_option_has_help() -> None:
             if not action.help:
                 missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
     assert not missing, missing
+
+
+def test_docs_host_md_names_every_key() -> None:
+    from device.net.config import MqttConfig
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "host.md").read_text()
+    keys = [*HostConfig.model_fields, *MqttConfig.model_fields]
+    assert [key for key in keys if f"`{key}`" not in text] == []
