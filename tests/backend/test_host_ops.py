@@ -125,5 +125,5 @@ def test_docs_host_md_names_every_key() -> None:
     from device.net.config import MqttConfig
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "host.md").read_text()
-    keys = [*HostConfig.model_fields, *MqttConfig.model_fields]
+    keys = [k for k in [*HostConfig.model_fields, *MqttConfig.model_fields] if k != "mqtt"]
     assert [key for key in keys if f"`{key}`" not in text] == []
