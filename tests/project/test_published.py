@@ -66,7 +66,11 @@ def test_the_docs_are_found() -> None:
     assert {"README.md", "docs/operations.md"} <= names
 
 
-@pytest.mark.parametrize("markdown", _doc_files() if (REPO / ".git").exists() else [], ids=lambda p: p.relative_to(REPO).as_posix())
+@pytest.mark.parametrize(
+    "markdown",
+    _doc_files() if (REPO / ".git").exists() else [],
+    ids=lambda p: p.relative_to(REPO).as_posix(),
+)
 def test_relative_links_resolve_inside_the_repository(markdown: Path) -> None:
     broken = []
     for target in _links(markdown):
