@@ -41,7 +41,7 @@ from backend.db import HostDb
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.crypto.signing import load_public_key, private_pem, public_pem
-from device.errors import BlinkpayError
+from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 from device.store.keys import write_private_file
 
@@ -366,6 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlinkpayError as exc:
         print(f"blinkpay-host {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the command was given or configured with
+        print(f"blinkpay-host {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

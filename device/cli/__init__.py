@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from device import __version__
-from device.errors import BlinkpayError
+from device.errors import BlinkpayError, os_error_line
 
 # (command words) -> (module, one-line help shown in the overview)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
@@ -83,6 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlinkpayError as exc:
         print(f"blinkpay {' '.join(words)}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the command was given or configured with
+        print(f"blinkpay {' '.join(words)}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(
+            f"blinkpay {' '.join(words)}: error: database: {exc} "
+            "(check device.data_dir: a writable directory owned by the service user)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from device.cli._common import add_config_argument, config_from_args, print_json
 from device.clock import Clock, SystemClock
 from device.config import Config
+from device.errors import BlinkpayError, os_error_line
+from device.hw.platform import DEVICE_TREE_MODEL, raspberry_pi_model
 from device.selftest import Check
 
 HELP = "check camera, GPIO, models, database, broker"
@@ -23,7 +26,20 @@ CheckProvider = Callable[[Config, argparse.Namespace, Clock], list[Check]]
 def hardware_provider(config: Config, args: argparse.Namespace, clock: Clock) -> list[Check]:
     from device.hw.checks import hardware_checks  # imported here: only what is run is loaded
 
-    return hardware_checks(config.hardware, args.sim, clock)
+    checks = hardware_checks(config.hardware, args.sim, clock)
+    backend = "sim" if args.sim else config.hardware.backend
+    board = raspberry_pi_model(args.board_model_file)
+    if board is not None and backend == "sim":
+        # Simulated pins always read back right: on a Pi that would hide unwired hardware.
+        fix = (
+            "run it without --sim"
+            if args.sim
+            else 'set [hardware] backend = "rpi" and [hardware.camera] source = "picamera2" '
+            "in the config (`blinkpay config show` prints the file in use)"
+        )
+        detail = f"this is a {board} but the hardware checked is simulated: {fix}"
+        checks.insert(0, Check("hw.backend", False, detail))
+    return checks
 
 
 def models_provider(config: Config, args: argparse.Namespace, clock: Clock) -> list[Check]:
@@ -49,10 +65,13 @@ def store_provider(config: Config, args: argparse.Namespace, clock: Clock) -> li
     from device.store.terminal_store import db_path, open_existing_store, store_key_paths
     from device.store.verify import verify_store
 
-    data_key = store_key_paths(config).data_key
-    if not data_key.exists():
-        detail = f"no data key at {data_key}: run `blinkpay provision` first"
+    paths = store_key_paths(config)
+    if not paths.data_key.exists():
+        detail = f"no data key at {paths.data_key}: run `blinkpay provision` first"
         return [Check("store.keys", False, detail)]
+    signing = signing_key_check(paths.signing_key)
+    if not signing.ok:
+        return [signing]
     if not db_path(config).exists():  # provisioned, the service has not started yet
         detail = f"no database yet at {db_path(config)}: the service creates it at first start"
         return [Check("store.database", True, detail)]
@@ -61,6 +80,19 @@ def store_provider(config: Config, args: argparse.Namespace, clock: Clock) -> li
         return verify_store(store)
     finally:
         store.close()
+
+
+def signing_key_check(path: Path) -> Check:
+    """The key the terminal signs its transactions with: present, private, Ed25519."""
+    from device.store.keys import load_signing_key
+
+    try:
+        load_signing_key(path)
+    except BlinkpayError as exc:
+        return Check("store.signing_key", False, str(exc))
+    except OSError as exc:
+        return Check("store.signing_key", False, os_error_line(exc))
+    return Check("store.signing_key", True, f"{path}: Ed25519, mode 0600, owned by this user")
 
 
 def broker_provider(config: Config, args: argparse.Namespace, clock: Clock) -> list[Check]:
@@ -95,6 +127,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--sim", action="store_true", help="check simulated hardware")
     parser.add_argument("--json", action="store_true", help="print {ok, checks: [...]} as JSON")
+    # Tests point this at a file that says "Raspberry Pi ..." to act as a Pi.
+    parser.add_argument(
+        "--board-model-file", type=Path, default=DEVICE_TREE_MODEL, help=argparse.SUPPRESS
+    )
 
 
 def collect_checks(config: Config, args: argparse.Namespace, clock: Clock) -> list[Check]:
@@ -107,15 +143,24 @@ def collect_checks(config: Config, args: argparse.Namespace, clock: Clock) -> li
     return checks
 
 
+def summary(checks: list[Check]) -> str:
+    """The last line: how many checks ran, how many failed and which."""
+    failed = [check.name for check in checks if not check.ok]
+    if not failed:
+        return f"selftest: all ok ({len(checks)} checks)"
+    return f"selftest: FAILED: {len(failed)} of {len(checks)} checks failed ({', '.join(failed)})"
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     checks = collect_checks(config, args, SystemClock())
     ok = all(check.ok for check in checks)
     if args.json:
-        print_json({"ok": ok, "checks": [check.to_dict() for check in checks]})
+        failed = sum(not check.ok for check in checks)
+        print_json({"ok": ok, "failed": failed, "checks": [check.to_dict() for check in checks]})
     else:
         width = max((len(check.name) for check in checks), default=0)
         for check in checks:
             print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<{width}}  {check.detail}")
-        print(f"\nselftest: {'all ok' if ok else 'FAILED'} ({len(checks)} checks)")
+        print(f"\n{summary(checks)}")
     return 0 if ok else 1
