@@ -74,6 +74,7 @@ class Provisioned:
             "config": str(self.config_path),
             "device_id": self.config.device.id,
             "mode": self.config.device.mode,
+            "hardware": self.config.hardware.backend,
             "data_dir": str(self.config.device.data_dir),
             "mqtt": self.config.mqtt.url if self.config.mqtt.enabled else "disabled",
             "shard_id": self.config.mqtt.shard_id,

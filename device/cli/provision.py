@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
 from device.cli._common import print_json
 from device.errors import BlinkpayError
+from device.hw.platform import DEVICE_TREE_MODEL, raspberry_pi_model
 from device.paths import DEFAULT_CONFIG_PATH, DEFAULT_DATA_DIR
 from device.provisioning import Owner, provision
 
@@ -84,7 +86,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"as root for {DEFAULT_DATA_DIR}, else the user running provision)",
     )
     parser.add_argument(
-        "--sim", action="store_true", help="simulated GPIO and camera (a development host)"
+        "--sim",
+        action="store_true",
+        help="simulated GPIO and camera (the default off a Raspberry Pi: the rpi backend "
+        "cannot start there)",
+    )
+    # Tests point this at a file that says "Raspberry Pi ..." to act as a Pi.
+    parser.add_argument(
+        "--board-model-file", type=Path, default=DEVICE_TREE_MODEL, help=argparse.SUPPRESS
     )
     parser.add_argument(
         "--force", action="store_true", help="make new keys even where keys exist (see above)"
@@ -112,8 +121,18 @@ def _owner(args: argparse.Namespace) -> Owner | None:
     return None
 
 
+def _simulated(args: argparse.Namespace) -> bool:
+    if args.sim:
+        return True
+    if raspberry_pi_model(args.board_model_file) is None:
+        print("provision: not a Raspberry Pi: simulated hardware (backend sim)", file=sys.stderr)
+        return True
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     pin_key = _read_pin_key(args.pin_key) if args.pin_key is not None else None
+    sim = _simulated(args)
     broker = None if args.broker in (None, "none") else args.broker
     sections: dict[str, dict[str, Any]] = {
         "device": {
@@ -121,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             "mode": args.mode,
             "data_dir": str(args.data_dir.resolve()),
         },
-        "hardware": {"backend": "sim" if args.sim else "rpi"},
+        "hardware": {"backend": "sim" if sim else "rpi"},
         "mqtt": {
             "enabled": broker is not None,
             "url": broker,
@@ -132,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             "backend_public_key_file": args.backend_key,
         },
     }
-    sections["hardware"]["camera"] = {"source": "synthetic" if args.sim else "picamera2"}
+    sections["hardware"]["camera"] = {"source": "synthetic" if sim else "picamera2"}
     result = provision(
         args.config_out, sections, pin_key=pin_key, force=args.force, owner=_owner(args)
     )
