@@ -12,6 +12,11 @@
 #                                  config (/etc/blinkpay), keys and data (/var/lib/blinkpay)
 #   sudo ./install.sh --uninstall --purge
 #                                  also deletes config, keys, database and the blinkpay user
+#   ./install.sh --make-bundle FILE [--arch aarch64|x86_64]
+#                                  build an offline bundle: one .tar.gz with the wheels for
+#                                  linux ARCH / CPython 3.11 (default aarch64), the project,
+#                                  the models and SHA256SUMS, plus FILE.sha256 beside it
+#   sudo ./install.sh --bundle FILE  install from a bundle with no network (pip --no-index)
 #
 # Idempotent: a second run with the same sources changes nothing (files are written only
 # when their content differs; the package is reinstalled only when its sources changed).
@@ -27,6 +32,10 @@ user="blinkpay"
 venv_dir=""
 uninstall=0
 purge=0
+make_bundle=""
+bundle=""
+arch="aarch64"
+wheels=""  # set from a bundle: pip installs only from these wheels, never from the network
 
 # The comment block at the top, up to the first line that is not a comment.
 usage() {
@@ -41,6 +50,15 @@ while [ $# -gt 0 ]; do
     --dev) mode="dev" ;;
     --dry-run) dry_run=1 ;;
     --uninstall) uninstall=1 ;;
+    --make-bundle)
+      [ $# -ge 2 ] || die "--make-bundle needs a file name"
+      make_bundle="$2"; shift ;;
+    --bundle)
+      [ $# -ge 2 ] || die "--bundle needs the bundle file"
+      bundle="$2"; shift ;;
+    --arch)
+      [ $# -ge 2 ] || die "--arch needs aarch64 or x86_64"
+      arch="$2"; shift ;;
     --purge) purge=1 ;;
     --prefix)
       [ $# -ge 2 ] || die "--prefix needs a directory"
@@ -106,6 +124,10 @@ put_link() {
 # The package sources' fingerprint: the package is reinstalled only when it changes.
 source_stamp() {
   local extras="$1"
+  if [ -n "$wheels" ]; then  # from a bundle: its wheel is the source
+    { echo "extras=$extras"; sha256sum "$wheels"/blinkpay-*.whl; } | sha256sum | cut -d' ' -f1
+    return 0
+  fi
   (
     cd "$here"
     echo "extras=$extras"
@@ -147,7 +169,9 @@ make_venv() {
     || die "$py cannot make virtual environments; install python3-venv (apt-get install python3-venv)"
   say "creating virtual environment $dir"
   run "$py" -m venv "$@" "$dir"
-  run "$dir/bin/python" -m pip install --quiet --upgrade pip
+  if [ -z "$wheels" ]; then  # offline, the venv's own pip does
+    run "$dir/bin/python" -m pip install --quiet --upgrade pip
+  fi
 }
 
 # install_package VENV SPEC EXTRAS [pip options...]
@@ -159,9 +183,16 @@ install_package() {
     say "package up to date in $venv"
     return 0
   fi
-  say "installing blinkpay[$extras] into $venv (this downloads from PyPI the first time)"
-  run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" "${spec}[${extras}]" \
-    || die "pip install failed (see the messages above)"
+  if [ -n "$wheels" ]; then
+    say "installing blinkpay[$extras] into $venv from the bundle (no network)"
+    run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index \
+      --find-links "$wheels" "$@" "blinkpay[${extras}]" \
+      || die "pip install from the bundle failed (see the messages above)"
+  else
+    say "installing blinkpay[$extras] into $venv (this downloads from PyPI the first time)"
+    run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" "${spec}[${extras}]" \
+      || die "pip install failed (see the messages above)"
+  fi
   if [ "$dry_run" = 1 ]; then
     echo "  would write $stamp_file"
   else
@@ -176,6 +207,10 @@ apt_install() {
       || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -n "$wheels" ]; then  # offline: Raspberry Pi OS ships these; say what is missing
+    say "offline install: not installing ${missing[*]} (apt needs a network); continuing"
+    return 0
+  fi
   say "apt-get install ${missing[*]}"
   run apt-get update -qq
   run apt-get install -y -qq "${missing[@]}" \
@@ -391,6 +426,90 @@ uninstall_pi() {
     say "uninstalled; kept $prefix/etc/blinkpay and $prefix/var/lib/blinkpay (--purge deletes them)"
   fi
 }
+
+# ---------------------------------------------------------------------------------------
+# Offline bundles. The wheels are downloaded for the target (--platform), never built, so
+# the bundle installs on a Pi with no compiler and no network.
+
+# The Pi's GPIO libraries: wheels where PyPI has them; Raspberry Pi OS ships them via apt.
+GPIO_PACKAGES=("rpi-lgpio>=0.6" "lgpio" "RPi.GPIO>=0.7")
+
+# download_for_target DEST SPEC...: wheels only, for linux ARCH / CPython 3.11.
+download_for_target() {
+  local dest="$1"; shift
+  "$py_build" -m pip download --quiet --disable-pip-version-check --dest "$dest" \
+    --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 \
+    --abi none --platform "manylinux_2_17_$arch" --platform "manylinux2014_$arch" \
+    --platform "manylinux_2_28_$arch" --platform "manylinux_2_31_$arch" \
+    --platform "manylinux_2_34_$arch" --platform "linux_$arch" --platform any "$@"
+}
+
+build_bundle() {
+  local out="$1" tmp stage f
+  case "$arch" in aarch64|x86_64) ;; *) die "--arch must be aarch64 or x86_64" ;; esac
+  py_build="$(find_python)" || die "Python 3.11 or newer is needed to build a bundle"
+  out="$(realpath -m "$out")"
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064  # expand now: the trap removes this run's folder
+  trap "rm -rf '$tmp'" EXIT
+  stage="$tmp/blinkpay-bundle"
+  mkdir -p "$stage/wheels"
+  # What install.sh installs besides the package (globs expanded in the checkout).
+  (cd "$here" && for f in install.sh pyproject.toml README.md LICENSE NOTICE systemd \
+    docs/*.md models/*.tflite models/manifest.json models/README.md; do
+    mkdir -p "$stage/$(dirname "$f")" && cp -r "$f" "$stage/$f"
+  done) || die "copying the project into the bundle failed"
+  say "building the blinkpay wheel"
+  "$py_build" -m pip wheel --quiet --disable-pip-version-check --no-deps \
+    --wheel-dir "$stage/wheels" "$here" || die "building the blinkpay wheel failed"
+  printf 'numpy<2\nopencv-python-headless<4.11\n' > "$stage/constraints.txt"
+  say "downloading the wheels for linux $arch, CPython 3.11"
+  download_for_target "$stage/wheels" -c "$stage/constraints.txt" \
+    "$(ls "$stage"/wheels/blinkpay-*.whl)" || die "downloading the wheels failed"
+  for f in "${GPIO_PACKAGES[@]}"; do
+    download_for_target "$stage/wheels" --no-deps "$f" 2>/dev/null \
+      || say "no $arch wheel for $f: Raspberry Pi OS provides it (apt)"
+  done
+  printf 'arch=%s\npython=cp311\nbuilt=%s\n' "$arch" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    > "$stage/BUNDLE"
+  (cd "$stage" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$tmp/SHA256SUMS"
+  mv "$tmp/SHA256SUMS" "$stage/SHA256SUMS"
+  tar -C "$tmp" -czf "$out" blinkpay-bundle
+  (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
+  say "bundle: $out ($(du -h "$out" | cut -f1)), checksum in $out.sha256"
+}
+
+# open_bundle FILE: verify, unpack, and install from it from here on (here, wheels).
+open_bundle() {
+  local file="$1" tmp want
+  [ -f "$file" ] || die "no bundle at $file"
+  file="$(realpath "$file")"
+  if [ -f "$file.sha256" ]; then
+    (cd "$(dirname "$file")" && sha256sum --quiet -c "$(basename "$file").sha256") \
+      || die "$file does not match $file.sha256: a damaged or altered bundle"
+  fi
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064  # expand now: the trap removes this run's folder
+  trap "rm -rf '$tmp'" EXIT
+  tar -C "$tmp" -xzf "$file" || die "$file is not a blinkpay bundle (tar failed)"
+  [ -f "$tmp/blinkpay-bundle/SHA256SUMS" ] || die "$file is not a blinkpay bundle"
+  (cd "$tmp/blinkpay-bundle" && sha256sum --quiet -c SHA256SUMS) \
+    || die "$file: files do not match SHA256SUMS: a damaged or altered bundle"
+  want="$(sed -n 's/^arch=//p' "$tmp/blinkpay-bundle/BUNDLE")"
+  [ "$want" = "$(uname -m)" ] || die "$file is a bundle for $want; this machine is $(uname -m)"
+  here="$tmp/blinkpay-bundle"
+  wheels="$here/wheels"
+  say "bundle verified: $(basename "$file") ($want)"
+}
+
+if [ -n "$make_bundle" ]; then
+  build_bundle "$make_bundle"
+  exit 0
+fi
+if [ -n "$bundle" ]; then
+  [ "$mode" = "pi" ] || die "--bundle installs the service; a --dev install needs the network"
+  open_bundle "$bundle"
+fi
 
 if [ "$dry_run" = 1 ]; then
   say "dry run: nothing will be changed"
