@@ -26,6 +26,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("enroll",): ("device.cli.enroll", "make a face template from images"),
     ("provision",): ("device.cli.provision", "make device keys and write the config"),
     ("gpio-test",): ("device.cli.gpio_test", "walk through every LED, relay, buzzer, key"),
+    ("camera-test",): ("device.cli.camera_test", "aim the camera: live face readout and page"),
     ("eval", "verify"): ("device.cli.eval_verify", "1:1 verification accuracy on pairs"),
     ("eval", "identify"): ("device.cli.eval_identify", "open-set 1:N identification"),
     ("eval", "liveness"): ("device.cli.eval_liveness", "liveness APCER/BPCER on clips"),

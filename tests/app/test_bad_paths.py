@@ -30,6 +30,7 @@ CONFIG_COMMANDS: list[list[str]] = [
     ["net"],
     ["selftest", "--sim"],
     ["gpio-test", "--sim"],
+    ["camera-test", "--sim", "--seconds", "1"],
     ["enroll", "{image}"],
     ["eval", "verify", "--pairs", "{file}", "--images", "{dir}"],
     ["eval", "identify", "--root", "{dir}", "--gallery", "{file}", "--probes", "{file}"],
