@@ -45,7 +45,12 @@ pytestmark = [
 ]
 
 
+# The installed program must run its installed code: no checkout on the path.
+INSTALLED_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _run(command: list[str], timeout: float = 120, **kwargs: Any) -> subprocess.CompletedProcess:
+    kwargs.setdefault("env", INSTALLED_ENV)
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
     )
@@ -122,12 +127,15 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
     broker = None
     try:
         # 1. install (docs/operations.md step 2)
-        env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        env = {**INSTALLED_ENV, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         installed = _run(["bash", str(INSTALL)], timeout=1800, env=env)
         assert "simulated hardware" in installed.stdout  # this CI machine is not a Pi
         assert _owner(ETC) == ("root", USER, 0o750) and _owner(DATA)[:2] == (USER, USER)
         assert (OPT / "LICENSE").exists() and (OPT / "NOTICE").exists()
         assert 'backend = "sim"' in (ETC / "config.toml").read_text()
+        where = _run([f"{OPT}/venv/bin/python", "-c", "import device; print(device.__file__)"],
+                     cwd="/")  # fmt: skip
+        assert where.stdout.startswith(f"{OPT}/venv/"), where.stdout
 
         # the site: a broker, the reference host and its keys
         broker = start_broker(world / "broker")
@@ -179,6 +187,7 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
             ["runuser", "-u", USER, "--", "env", *(f"{k}={v}" for k, v in camera.items()),
              f"{OPT}/venv/bin/blinkpay", "run", "--sim", "--config", str(ETC / "config.toml")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=str(DATA),
+            env=INSTALLED_ENV,
         )  # fmt: skip
         processes.append(terminal)
 
@@ -198,18 +207,16 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
             ["runuser", "-u", USER, "--", BLINKPAY, "selftest", "--json",
              "--config", str(ETC / "config.toml")],
             capture_output=True, text=True, timeout=180, check=False, cwd=str(DATA),
+            env=INSTALLED_ENV,
         )  # fmt: skip
         report = json.loads(check.stdout)
         assert check.returncode == 0, [c for c in report["checks"] if not c["ok"]]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if broker is not None:
-            broker.stop()
+    except BaseException:
+        _stop(processes, broker)
+        subprocess.run(["bash", str(INSTALL), "--uninstall", "--purge"], capture_output=True,
+                       timeout=300, check=False)  # fmt: skip  # leave the machine as found
+        raise
+    _stop(processes, broker)
     # 5. uninstall: the program goes, config and keys stay; --purge removes them too
     _uninstall()
     assert not OPT.exists() and not Path(BLINKPAY).exists()
@@ -218,3 +225,14 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
     assert not ETC.exists() and not DATA.exists()
     with pytest.raises(KeyError):
         pwd.getpwnam(USER)
+
+
+def _stop(processes: list[subprocess.Popen], broker: Any) -> None:
+    for process in reversed(processes):
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if broker is not None:
+        broker.stop()
