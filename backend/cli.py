@@ -285,8 +285,10 @@ def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str,
 def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     try:
         key = load_public_key(args.public_key)
-    except (OSError, ValueError) as exc:
-        raise BlinkpayError(f"{args.public_key}: {exc}") from None
+    except OSError as exc:
+        raise BlinkpayError(os_error_line(exc)) from None
+    except ValueError as exc:
+        raise BlinkpayError(f"{args.public_key}: not an Ed25519 public key ({exc})") from None
     host = PaymentHost(config, serve=False)  # no broker needed: the database only
     try:
         host.register_device(args.device_id, key)
@@ -361,13 +363,14 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging("INFO", "text")
+    name = " ".join(filter(None, ("blinkpay-host", args.command, getattr(args, "action", None))))
     try:
         return _run(args)
     except BlinkpayError as exc:
-        print(f"blinkpay-host {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a path the command was given or configured with
-        print(f"blinkpay-host {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
+        print(f"{name}: error: {os_error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

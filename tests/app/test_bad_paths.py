@@ -274,3 +274,25 @@ def test_the_default_mode_fix_is_stated(provisioned: Path) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o640
     results = _work({"runs": [["blinkpay", "db", "stats", "--config", str(provisioned)]]})
     assert f"chmod 600 {key}" in results[0]["stderr"]
+
+
+@pytest.mark.parametrize("kind", ["file", "unreadable"])
+def test_a_bad_data_directory_is_one_line(world: Path, kind: str) -> None:
+    data = world / "data-bad"
+    config = world / "bad-data.toml"
+    config.write_text(f'[device]\ndata_dir = "{data}"\n[mqtt]\nenabled = false\n')
+    deny: list[str] = []
+    if kind == "file":
+        data.write_text("not a directory")
+    else:
+        data.mkdir()
+        deny = [str(data)]
+    runs = [["blinkpay", *c, "--config", str(config)] for c in KEY_COMMANDS]
+    runs.append(["blinkpay", "provision", "--config-out", str(world / "p.toml"), "--sim",
+                 "--data-dir", str(data)])  # fmt: skip
+    results = _work({"runs": runs, "deny": deny})
+    for result in results:
+        if result["argv"][1] == "selftest":  # a failed check, not a stop
+            assert result["code"] == 1 and not result["traceback"], result
+        else:
+            _assert_clear([result])
