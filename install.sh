@@ -460,8 +460,12 @@ build_bundle() {
     mkdir -p "$stage/$(dirname "$f")" && cp -r "$f" "$stage/$f"
   done) || die "copying the project into the bundle failed"
   say "building the blinkpay wheel"
+  # From a copy: a build in the checkout would leave build/ and *.egg-info behind.
+  mkdir -p "$tmp/src"
+  (cd "$here" && cp -r device backend pyproject.toml README.md LICENSE "$tmp/src/") \
+    || die "copying the sources failed"
   "$py_build" -m pip wheel --quiet --disable-pip-version-check --no-deps \
-    --wheel-dir "$stage/wheels" "$here" || die "building the blinkpay wheel failed"
+    --wheel-dir "$stage/wheels" "$tmp/src" || die "building the blinkpay wheel failed"
   printf 'numpy<2\nopencv-python-headless<4.11\n' > "$stage/constraints.txt"
   say "downloading the wheels for linux $arch, CPython 3.11"
   download_for_target "$stage/wheels" -c "$stage/constraints.txt" \
