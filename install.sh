@@ -385,7 +385,7 @@ install_pi() {
   fi
   say "installed. Next (docs/operations.md, step 3):"
   say "  sudo blinkpay provision --device-id ID --broker mqtts://HOST:8883 ... (see --help)"
-  say "  sudo systemctl start blinkpay && sudo -u $user blinkpay selftest"
+  say "  sudo -u $user blinkpay selftest && sudo systemctl start blinkpay"
 }
 
 # remove PATH...: rm -rf what exists (printed under --dry-run).

@@ -1,7 +1,8 @@
 """The field engineer's path, for real, as root on a throw-away machine: `install.sh`
-(the non-dev install), `blinkpay provision` as docs/operations.md says, the terminal run
-as the service user against a broker and the reference host, `online` on the retained
-status topic, one paid customer, selftest, then `install.sh --uninstall [--purge]`.
+(the non-dev install), `blinkpay provision` and `blinkpay selftest` as docs/operations.md
+says, the terminal run as the service user against a broker and the reference host,
+`online` on the retained status topic, one paid customer, then
+`install.sh --uninstall [--purge]`.
 
 Runs only as root with BLINKPAY_FIELD_TEST=1 (.ci/run sets it): it creates the blinkpay
 user and writes /opt/blinkpay, /etc/blinkpay and /var/lib/blinkpay.
@@ -177,7 +178,17 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
                          "--balance", str(BALANCE))  # fmt: skip
         assert enrolled["published"]
 
-        # 3. start: the service's command, as the service user (no systemd on CI)
+        # 4. check as the service user, before the service starts (step 4)
+        check = subprocess.run(
+            ["runuser", "-u", USER, "--", BLINKPAY, "selftest", "--json",
+             "--config", str(ETC / "config.toml")],
+            capture_output=True, text=True, timeout=180, check=False, cwd=str(DATA),
+            env=INSTALLED_ENV,
+        )  # fmt: skip
+        report = json.loads(check.stdout)
+        assert check.returncode == 0, [c for c in report["checks"] if not c["ok"]]
+
+        # 5. start: the service's command, as the service user (no systemd on CI)
         clip = world / "clip"
         _blink_clip(clip)
         camera = {"BLINKPAY_HARDWARE__CAMERA__SOURCE": "file",
@@ -202,22 +213,13 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
 
         _wait(paid, 180, "the customer's fare to reach the host")
 
-        # 4. selftest as the service user (step 4)
-        check = subprocess.run(
-            ["runuser", "-u", USER, "--", BLINKPAY, "selftest", "--json",
-             "--config", str(ETC / "config.toml")],
-            capture_output=True, text=True, timeout=180, check=False, cwd=str(DATA),
-            env=INSTALLED_ENV,
-        )  # fmt: skip
-        report = json.loads(check.stdout)
-        assert check.returncode == 0, [c for c in report["checks"] if not c["ok"]]
     except BaseException:
         _stop(processes, broker)
         subprocess.run(["bash", str(INSTALL), "--uninstall", "--purge"], capture_output=True,
                        timeout=300, check=False)  # fmt: skip  # leave the machine as found
         raise
     _stop(processes, broker)
-    # 5. uninstall: the program goes, config and keys stay; --purge removes them too
+    # uninstall: the program goes, config and keys stay; --purge removes them too
     _uninstall()
     assert not OPT.exists() and not Path(BLINKPAY).exists()
     assert (ETC / "config.toml").exists() and (DATA / "keys" / "data.key").exists()
