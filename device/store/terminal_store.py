@@ -101,7 +101,7 @@ def open_existing_store(settings: StoreConfig, data_dir: Path) -> Store:
     path = db_path(settings, data_dir)
     if not path.exists():
         raise BlinkpayError(
-            f"no database at {path}: it is made when `blinkpay provision` or the service "
-            "first runs (check device.data_dir and store.db_file)"
+            f"no database at {path} yet: the service makes it when it first starts "
+            "(systemctl start blinkpay); check device.data_dir and store.db_file"
         )
     return open_store(settings, data_dir)
