@@ -33,7 +33,8 @@ from device.crypto.signing import (
 )
 from device.errors import BlinkpayError
 from device.store.keys import generate_data_key
-from device.store.terminal_store import db_path, store_key_paths
+from device.store.ledger_chain import GENESIS, Anchor, write_anchor
+from device.store.terminal_store import db_path, ledger_anchor_path, store_key_paths
 
 PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block
 CONFIG_MODE = 0o640  # the service user's group reads it; it holds paths, not secrets
@@ -199,6 +200,10 @@ def _make_keys(
         made.append("PIN key")
     else:
         kept.append("PIN key")
+    anchor = ledger_anchor_path(config.device.data_dir)
+    if not anchor.exists():
+        # From now on a database that disappears is noticed (device/store/ledger_chain.py).
+        write_anchor(anchor, Anchor(None, 0, GENESIS))
     return public_key_pem(signing_key), made, kept
 
 
@@ -235,6 +240,7 @@ def provision(
         pin_file = data_dir / config.store.pin_key_file
         _chown_tree(owner, data_dir, keys.data_key.parent, keys.data_key, keys.signing_key)
         _chown_tree(owner, pin_file.parent, pin_file, db_path(config.store, config.device.data_dir))
+        _chown_tree(owner, ledger_anchor_path(config.device.data_dir))
     _write_config(config_path, to_toml(settings), owner)
     pin_key_file = data_dir / config.store.pin_key_file
     name = owner.name if owner else None

@@ -30,6 +30,8 @@ ANCHOR_FILE = "ledger.anchor"
 class LedgerIntegrityError(BlinkpayError):
     """The ledger is damaged or rows are missing: the terminal must not take payments."""
 
+    exit_code = 3  # systemd: RestartPreventExitStatus=3, a restart loop would not mend it
+
 
 def row_link(
     prev: str, seq: int, tx_id: str, created_at: str, amount: int, currency: str, mode: str
