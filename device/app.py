@@ -293,6 +293,8 @@ def telemetry_observer(metrics: AppMetrics) -> Observer:
             metrics.liveness_rejected()
         elif what == "notify" and details.get("kind") in ("unknown_face", "session_aborted"):
             metrics.decision(str(details["kind"]))
+        elif what == "service":
+            metrics.service_state(str(details["state"]), str(details.get("detail", "")))
 
     return observe
 
