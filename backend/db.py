@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from device.store.db import make_private
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
         token TEXT PRIMARY KEY,
@@ -72,9 +74,11 @@ class HostDb:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)  # balances and device keys: owner only, whatever the umask
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db = Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
+        make_private(self.path, wal=True)
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.lock = threading.RLock()

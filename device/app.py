@@ -26,11 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from device import __version__
 from device.clock import Clock, SystemClock
 from device.config import Config
-from device.crypto.signing import load_signing_key, read_private_file
-from device.errors import BlinkpayError
+from device.crypto.signing import load_signing_key
 from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
+from device.provisioning import read_pin_key
 from device.shell.effects import Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
@@ -53,15 +53,7 @@ def pin_key_path(config: Config) -> Path:
 
 def load_pin_key(config: Config) -> bytes:
     """The AES PIN key shared with the host (hex in a 0600 file, made by provision)."""
-    path = pin_key_path(config)
-    raw = read_private_file(path).strip()
-    try:
-        key = bytes.fromhex(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        raise BlinkpayError(f"{path}: the PIN key must be hex digits") from None
-    if len(key) not in (16, 24, 32):
-        raise BlinkpayError(f"{path}: the PIN key must be 16, 24 or 32 bytes")
-    return key
+    return read_pin_key(pin_key_path(config))
 
 
 @dataclass

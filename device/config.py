@@ -16,9 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from device.core.config import LivenessConfig, MatchConfig, PaymentConfig, SessionConfig
+from device.core.config import (
+    LivenessConfig,
+    MatchConfig,
+    PaymentConfig,
+    SessionConfig,
+    Settings,
+)
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
@@ -52,6 +58,30 @@ class Config(Section):
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _core_values_are_strict(cls, data: Any) -> Any:
+        # pydantic would coerce `fare = true` to 1 and "300" to 300 before the core's own
+        # checks run: money and timings must be real numbers in the file.
+        if not isinstance(data, Mapping):
+            return data
+        problems = []
+        for name, section in _CORE_SECTIONS.items():
+            values = data.get(name)
+            if isinstance(values, Mapping):
+                problems += [f"{name}.{p}" for p in section.type_problems(dict(values))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return data
+
+
+_CORE_SECTIONS: dict[str, type[Settings]] = {
+    "match": MatchConfig,
+    "liveness": LivenessConfig,
+    "session": SessionConfig,
+    "payment": PaymentConfig,
+}
+
 
 class ConfigError(Exception):
     """A config problem, phrased for a field engineer: which key, which value, what is allowed."""
@@ -69,7 +99,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key (value {shown}); check the spelling"
     if error["type"] == "value_error":  # a section's own rule, which names its keys
-        return f"{key}: {str(error['msg']).removeprefix('Value error, ')}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{key}: {message}" if key else message
     return f"{key} = {shown}: {error['msg']}"
 
 

@@ -13,9 +13,16 @@ from typing import Any
 import tomli_w
 
 from device.config import Config, ConfigError, config_from_mapping
-from device.crypto.signing import KeyFileError, public_key_pem, write_private_file
+from device.crypto.signing import (
+    KeyFileError,
+    load_public_key,
+    load_signing_key,
+    public_key_pem,
+    read_private_file,
+    write_private_file,
+)
 from device.errors import BlinkpayError
-from device.store.keys import provision_keys
+from device.store.keys import load_data_key, provision_keys
 from device.store.terminal_store import store_key_paths
 
 PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block
@@ -92,3 +99,40 @@ def provision(
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(to_toml(sections), encoding="utf-8")
     return Provisioned(config_path, config, public_key_pem(signing_key), pin_key_file)
+
+
+def read_pin_key(path: Path) -> bytes:
+    """The AES PIN key shared with the host (hex in a 0600 file, made by provision)."""
+    raw = read_private_file(path).strip()
+    try:
+        key = bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise BlinkpayError(f"{path}: the PIN key must be hex digits") from None
+    if len(key) not in (16, 24, 32):
+        raise BlinkpayError(f"{path}: the PIN key must be 16, 24 or 32 bytes")
+    return key
+
+
+def key_problems(config: Config) -> list[str]:
+    """Every key file `run` would load, loaded the same way: missing, unreadable, too widely
+    readable or not a key is a problem here, so `config check` fails where `run` would."""
+    data_dir = Path(config.device.data_dir)
+    paths = store_key_paths(config.store, data_dir)
+    loaders: list[tuple[str, Path | None, Any]] = [
+        ("store.data_key_file", paths.data_key, load_data_key),
+        ("store.signing_key_file", paths.signing_key, load_signing_key),
+        ("store.pin_key_file", data_dir / config.store.pin_key_file, read_pin_key),
+    ]
+    if config.mqtt.enabled:
+        backend = config.mqtt.backend_public_key_file
+        loaders.append(("mqtt.backend_public_key_file", backend, load_public_key))
+    problems = []
+    for key, path, load in loaders:
+        if path is None:
+            problems.append(f"{key}: not set (run `blinkpay provision --backend-key ...`)")
+            continue
+        try:
+            load(path)
+        except BlinkpayError as exc:
+            problems.append(f"{key}: {exc}")
+    return problems

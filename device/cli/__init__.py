@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlinkpayError as exc:
         print(f"blinkpay {' '.join(words)}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except PermissionError as exc:  # a file of the data dir the service user cannot read
+        where = exc.filename or "a file"
+        print(f"blinkpay {' '.join(words)}: error: {where}: permission denied", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

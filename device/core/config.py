@@ -75,6 +75,19 @@ class Settings:
     def check(self) -> None:
         """Cross-field rules; a section raises ValueError naming the keys."""
 
+    @classmethod
+    def type_problems(cls, values: dict[str, Any]) -> list[str]:
+        """Values of the wrong kind before any conversion: a loader that coerces would turn
+        `true` or "300" into an amount, so it asks here first."""
+        problems = []
+        for spec in fields(cls):
+            if spec.name in values:
+                kind = cls._TYPES[str(spec.type)]
+                problem = _problem(spec.name, values[spec.name], kind, {})
+                if problem:
+                    problems.append(problem)
+        return problems
+
 
 @dataclass(frozen=True)
 class MatchConfig(Settings):
@@ -148,3 +161,5 @@ class PaymentConfig(Settings):
     def check(self) -> None:
         if self.max_per_tx > self.max_per_user_day:
             raise ValueError("max_per_tx must not exceed max_per_user_day")
+        if self.fare > self.max_per_tx:
+            raise ValueError("fare must not exceed max_per_tx (every ride would be refused)")

@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.config import load_config
+from device.crypto.signing import public_pem
 from device.errors import BlinkpayError
 from device.provisioning import provision, to_toml
 
@@ -39,7 +41,16 @@ def _provision(blinkpay_command: list[str], tmp_path: Path, *extra: str):
 def test_provision_writes_private_keys_and_a_valid_config(
     blinkpay_command: list[str], tmp_path: Path
 ) -> None:
-    result = _provision(blinkpay_command, tmp_path, "--broker", "mqtts://broker.example:8883")
+    backend_key = tmp_path / "host.pub"
+    backend_key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    result = _provision(
+        blinkpay_command,
+        tmp_path,
+        "--broker",
+        "mqtts://broker.example:8883",
+        "--backend-key",
+        str(backend_key),
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["device_id"] == "gate-7"
