@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,7 @@ from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
 from device.provisioning import read_pin_key
+from device.remote.loop_hooks import TerminalLoop
 from device.shell.effects import Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("blinkpay.app")
 
+PRUNE_EVERY_S = 3600.0  # at start, then hourly: acked ledger rows past the retention go
 VISION_WAIT_S = 0.2  # how long the vision thread waits for a frame before checking for stop
 
 
@@ -127,8 +131,26 @@ def start_net_service(config: Config, store: Store, *, software: str = "") -> Ne
         software=software or f"blinkpay {__version__}",
         state_dir=Path(config.device.data_dir),
     )
+    retention = config.store.ledger_retention_days
+    net.worker.every(PRUNE_EVERY_S, lambda: prune_ledger(store, retention))
     net.start()
     return net
+
+
+def prune_ledger(store: Store, retention_days: int, now: float | None = None) -> int:
+    """Forget acknowledged transactions older than the operator's retention (the host holds
+    them); unacknowledged ones are never pruned. Runs on the network worker."""
+    now = time.time() if now is None else now
+    before = datetime.fromtimestamp(now - retention_days * 86400, UTC).strftime("%Y-%m-%d")
+    removed = store.ledger.prune_acked(before)
+    if removed:
+        log.info(
+            "pruned %d acknowledged transactions before %s",
+            removed,
+            before,
+            extra={"event": "ledger_pruned", "count": removed, "before_day": before},
+        )
+    return removed
 
 
 class VisionWorker:
@@ -173,15 +195,18 @@ def run(
     clock: Clock | None = None,
     notifier: Notifier | None = None,
     parts: Parts | None = None,
+    config_path: Path | None = None,
 ) -> int:
-    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop. `parts` (from open_parts)
-    lets a test hold the adapters; they are closed here either way."""
+    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop, RESTART_EXIT_CODE when a
+    remote request restarts it. `parts` (from open_parts) lets a test hold the adapters;
+    they are closed here either way. `config_path`: the file remote config/set builds on."""
     clock = clock or SystemClock()
     notifier = notifier or Notifier()
     loop = MainLoop(clock, notifier)
     parts = parts or open_parts(config, sim=sim, clock=clock)
     runner: CameraRunner | None = None
     vision: VisionWorker | None = None
+    hooks: TerminalLoop | None = None
     previous = {
         signum: signal.signal(signum, _stopper(loop)) for signum in (signal.SIGTERM, signal.SIGINT)
     }
@@ -216,12 +241,15 @@ def run(
             runner, terminal, loop.post, None if parts.net is None else parts.net.metrics
         )
         vision.start()
-        ready = _ReadyOnFirstTick(notifier, terminal.tick, config)
+        hooks = TerminalLoop(loop, terminal)
+        if parts.net is not None:
+            attach_remote(parts, hooks, sim=simulated, config_path=config_path, runner=runner)
+        ready = _ReadyOnFirstTick(notifier, hooks.tick, config)
         log.info(
             "terminal running",
             extra={"event": "started", "device_id": config.device.id, "sim": sim},
         )
-        loop.run(terminal.handle, ready)
+        loop.run(hooks.handle, ready)
         log.info("stopping: %s", loop.stop_reason, extra={"event": "stopping"})
         notifier.stopping(f"stopping: {loop.stop_reason}")
     finally:
@@ -234,11 +262,41 @@ def run(
             runner.close()
         parts.close()
         notifier.close()
+    exit_code = 0 if hooks is None else hooks.exit_code
     log.info(
         "stopped",
-        extra={"event": "stopped", "relay_energised": parts.relay_energised_at_stop},
+        extra={
+            "event": "stopped",
+            "relay_energised": parts.relay_energised_at_stop,
+            "exit_code": exit_code,
+        },
     )
-    return 0
+    return exit_code
+
+
+def attach_remote(
+    parts: Parts,
+    hooks: TerminalLoop,
+    *,
+    sim: bool,
+    config_path: Path | None,
+    runner: CameraRunner,
+) -> None:
+    """The remote commands and config/set of the running terminal (device.remote)."""
+    from device.remote.commands import TerminalCommands  # paho only when MQTT is on
+    from device.remote.config_set import RemoteConfig
+
+    assert parts.net is not None
+    TerminalCommands(
+        parts.config,
+        sim=sim,
+        hardware=parts.hardware,
+        store=parts.store,
+        net=parts.net,
+        loop=hooks,
+        camera=runner.health,
+    ).register()
+    parts.net.on_config(RemoteConfig(config_path, parts.config, hooks))
 
 
 def telemetry_observer(metrics: AppMetrics) -> Observer:

@@ -89,6 +89,7 @@ class NetService:
         self.worker.every(0.5, self.ledger_sync.tick)
         self.worker.every(1.0, self.shard_sync.tick)
         self.worker.every(mqtt.telemetry_interval_s, self.telemetry.tick)
+        self.worker.every(10.0, self.link.refusal_log.tick)  # summary of held-back lines
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -19,3 +19,6 @@ class StoreConfig(BaseModel):
     outbox_max_rows: int = Field(default=1_000_000, ge=1000)
     # Threads scanning the template index (the Pi 4/5 has 4 cores; vision uses the rest).
     search_threads: int = Field(default=2, ge=1, le=8)
+    # Acknowledged transactions are deleted once older than this many days (at least 2:
+    # the daily spending caps read today's and yesterday's rows); unacknowledged ones stay.
+    ledger_retention_days: int = Field(default=90, ge=2, le=3650)
