@@ -6,7 +6,9 @@
   enrol TOKEN (--images ... | --template FILE)
                                a customer: template, account, PIN (from stdin), delta
   account TOKEN OP             suspend | revoke | reactivate | delete, as a delta
-  device DEVICE_ID PUBKEY      remember a terminal's signing key (tx signatures checked)
+  device DEVICE_ID PUBKEY [--x25519 FILE] [--shard ID]
+                               remember a terminal's signing key (tx signatures checked)
+                               and X25519 key (the shard's templates are sealed to it)
   snapshot                     publish the whole shard (terminals that lag catch up)
 
 Every command takes --config host.toml (see backend/config.py); commands that publish
@@ -35,6 +37,7 @@ from backend.config import HostConfig, load_host_config
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
+from device.crypto.template_box import load_box_public_key
 from device.errors import BlinkpayError
 from device.logs import setup_logging
 
@@ -82,10 +85,18 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("token")
     account.add_argument("op", choices=[*STATUS_OPS, "delete"])
 
-    device = sub.add_parser("device", help="register a terminal's signing public key")
+    device = sub.add_parser("device", help="register a terminal's public keys")
     _add_config(device)
     device.add_argument("device_id")
     device.add_argument("public_key", type=Path, help="PEM or raw Ed25519 public key file")
+    device.add_argument(
+        "--x25519",
+        type=Path,
+        default=None,
+        help="the terminal's X25519 public key (PEM, printed by `blinkpay provision`): "
+        "the shard's templates are sealed to it; without it the terminal gets none",
+    )
+    device.add_argument("--shard", default=None, help="its shard (default: mqtt.shard_id)")
 
     snapshot = sub.add_parser("snapshot", help="publish the whole shard")
     _add_config(snapshot)
@@ -196,14 +207,22 @@ def _account(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
 def _device(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     try:
         key = load_public_key(args.public_key)
+        box = None if args.x25519 is None else args.x25519.read_bytes()
+        if box is not None:
+            load_box_public_key(box, str(args.x25519))
     except (OSError, ValueError) as exc:
         raise BlinkpayError(f"{args.public_key}: {exc}") from None
     host = PaymentHost(config, serve=False)  # no broker needed: the database only
     try:
-        host.register_device(args.device_id, key)
+        host.register_device(args.device_id, key, box, args.shard)
     finally:
         host.db.close()
-    return {"device_id": args.device_id, "registered": True}
+    return {
+        "device_id": args.device_id,
+        "registered": True,
+        "shard_id": args.shard or config.mqtt.shard_id,
+        "templates_sealed_to_it": box is not None,
+    }
 
 
 def _snapshot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:

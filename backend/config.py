@@ -30,8 +30,9 @@ class HostConfig(BaseModel):
     embedder_version: str = "dlib-resnet-v1-int8-1"
     dim: int = Field(default=128, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    # Refuse transactions from terminals whose public key the host does not know.
-    require_device_keys: bool = False
+    # Refuse transactions from terminals whose public key the host does not know (register
+    # each with `blinkpay-host device`). False only for a lab without provisioned keys.
+    require_device_keys: bool = True
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:

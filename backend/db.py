@@ -70,6 +70,12 @@ SCHEMA = [
 ]
 
 
+# The X25519 public key shard templates are sealed to, and the shard the operator
+# registered the terminal for (recipients are chosen by this, never by what a terminal
+# claims on shard/req or shard/ack).
+DEVICE_COLUMNS = {"box_key_pem": "TEXT", "home_shard": "TEXT"}
+
+
 class HostDb:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -84,6 +90,14 @@ class HostDb:
         self.lock = threading.RLock()
         for statement in SCHEMA:
             self.db.execute(statement)
+        self._add_columns("devices", DEVICE_COLUMNS)
+
+    def _add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Columns added after a release, on a database made before it."""
+        have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for name, kind in columns.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

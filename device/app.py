@@ -24,11 +24,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device import __version__
 from device.clock import Clock, SystemClock
 from device.config import Config
 from device.crypto.signing import load_signing_key
+from device.crypto.template_box import load_box_key
 from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
@@ -130,11 +132,27 @@ def start_net_service(config: Config, store: Store, *, software: str = "") -> Ne
         shard_store=TemplateShardPort(store.shard),
         software=software or f"blinkpay {__version__}",
         state_dir=Path(config.device.data_dir),
+        template_key=load_template_key(config),
     )
     retention = config.store.ledger_retention_days
     net.worker.every(PRUNE_EVERY_S, lambda: prune_ledger(store, retention))
     net.start()
     return net
+
+
+def load_template_key(config: Config) -> X25519PrivateKey | None:
+    """The X25519 key that opens the shard's sealed templates. Without it the terminal
+    still runs (payments, ledger sync) but refuses every template, and says so."""
+    path = Path(config.device.data_dir) / config.store.box_key_file
+    if not path.exists():
+        log.error(
+            "no X25519 key at %s: shard templates cannot be opened; run `blinkpay provision` "
+            "and register the key at the host",
+            path,
+            extra={"event": "no_template_key"},
+        )
+        return None
+    return load_box_key(path)
 
 
 def prune_ledger(store: Store, retention_days: int, now: float | None = None) -> int:

@@ -21,6 +21,7 @@ from device.crypto.signing import (
     read_private_file,
     write_private_file,
 )
+from device.crypto.template_box import box_public_pem, generate_box_key, load_box_key
 from device.errors import BlinkpayError
 from device.store.keys import load_data_key, provision_keys
 from device.store.terminal_store import store_key_paths
@@ -34,6 +35,7 @@ class Provisioned:
     config: Config
     public_key_pem: str
     pin_key_file: Path
+    box_public_key_pem: str = ""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -45,6 +47,7 @@ class Provisioned:
             "shard_id": self.config.mqtt.shard_id,
             "pin_key_file": str(self.pin_key_file),
             "device_public_key": self.public_key_pem,
+            "device_x25519_public_key": self.box_public_key_pem,
         }
 
 
@@ -94,11 +97,18 @@ def provision(
         if len(key) not in (16, 24, 32):
             raise BlinkpayError("the PIN key must be 16, 24 or 32 bytes")
         write_private_file(pin_key_file, key.hex().encode() + b"\n", overwrite=force)
+        box_key = generate_box_key(data_dir / config.store.box_key_file, overwrite=force)
     except KeyFileError as exc:
         raise BlinkpayError(f"{exc} (use --force to make new keys)") from None
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(to_toml(sections), encoding="utf-8")
-    return Provisioned(config_path, config, public_key_pem(signing_key), pin_key_file)
+    return Provisioned(
+        config_path,
+        config,
+        public_key_pem(signing_key),
+        pin_key_file,
+        box_public_pem(box_key).decode("ascii"),
+    )
 
 
 def read_pin_key(path: Path) -> bytes:
@@ -122,6 +132,7 @@ def key_problems(config: Config) -> list[str]:
         ("store.data_key_file", paths.data_key, load_data_key),
         ("store.signing_key_file", paths.signing_key, load_signing_key),
         ("store.pin_key_file", data_dir / config.store.pin_key_file, read_pin_key),
+        ("store.box_key_file", data_dir / config.store.box_key_file, load_box_key),
     ]
     if config.mqtt.enabled:
         backend = config.mqtt.backend_public_key_file

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device.core.ports import LedgerPort
 from device.crypto.signing import load_public_key
@@ -19,6 +20,7 @@ from device.net.client import MqttLink
 from device.net.config import MqttConfig
 from device.net.outbox import LedgerSync
 from device.net.remote_control import CommandHandler, CommandOutcome, ConfigApplier, RemoteControl
+from device.net.sealed_shard import TemplateOpener
 from device.net.shard_sync import ShardStorePort, ShardSync
 from device.net.telemetry import AppMetrics, Telemetry, TelemetrySources
 from device.net.topics import DeviceTopics
@@ -41,7 +43,10 @@ class NetService:
         backend_key: Ed25519PublicKey | None = None,
         software: str = "",
         state_dir: Path,
+        template_key: X25519PrivateKey | None = None,
     ) -> None:
+        """template_key: the device's X25519 key that opens the shard's templates (None: a
+        terminal that cannot take sealed templates; it refuses them and says so)."""
         if backend_key is None:
             if mqtt.backend_public_key_file is None:
                 raise BlinkpayError(
@@ -68,6 +73,7 @@ class NetService:
             self.worker,
             snapshot_timeout_s=mqtt.snapshot_timeout_s,
             max_snapshot_bytes=mqtt.max_snapshot_bytes,
+            opener=TemplateOpener(device_id, template_key),
         )
         self.remote = RemoteControl(
             self.link,

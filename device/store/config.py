@@ -13,6 +13,8 @@ class StoreConfig(BaseModel):
     db_file: Path = Path("blinkpay.db")
     data_key_file: Path = Path("keys/data.key")
     signing_key_file: Path = Path("keys/device_ed25519.pem")
+    # X25519: opens the templates the host seals to this device on the wire (provision).
+    box_key_file: Path = Path("keys/device_x25519.pem")
     # AES key shared with the payment host for ISO 9564 format 4 PIN blocks (provision).
     pin_key_file: Path = Path("keys/pin.key")
     # Unacknowledged transactions kept while offline; beyond it new payments are refused.

@@ -20,7 +20,7 @@ from device.net.remote_control import issued_at
 from device.net.schemas import PayloadRejected
 from device.net.topics import DeviceTopics
 from tests.conftest import Broker
-from tests.net.conftest import PREFIX, BackendKeys, make_host, make_terminal
+from tests.net.conftest import PREFIX, BackendKeys, make_host, make_terminal, unit_vector
 from tests.net.test_control import Client
 from tests.net.test_e2e import wait_until
 
@@ -124,3 +124,23 @@ def test_refused_lines_are_rate_limited_with_a_summary(caplog: pytest.LogCapture
     assert len(lines) == 2
     assert "refused 20999 more inbound messages" in lines[1] and "bad_signature 20999" in lines[1]
     assert all(len(line) < 400 for line in lines)
+
+
+@pytest.mark.mqtt
+def test_the_host_never_debits_for_a_terminal_it_does_not_know(
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
+) -> None:
+    host = make_host(broker.url, backend_keys, tmp_path / "host").start()  # default config
+    assert host.config.require_device_keys
+    host.enrol("tok-rich", unit_vector(3), shard_id="station-a", balance=100_000, publish=False)
+    ghost = make_terminal(broker.url, backend_keys, tmp_path / "ghost", device_id="ghost-1")
+    try:
+        ghost.net.start()
+        tx_id = ghost.pay("tok-rich", 99_999)  # approved offline, signed by an unknown key
+        assert wait_until(lambda: ghost.store.ledger.depth() == 0)  # answered, not retried
+        (row,) = [t for t in host.accounts.transactions() if t["tx_id"] == tx_id]
+        assert row["result"] == "rejected"
+        assert host.accounts.balance("tok-rich") == 100_000
+    finally:
+        ghost.stop()
+        host.stop()
