@@ -17,6 +17,7 @@ from device.net.service import NetService
 from device.remote.loop_hooks import TerminalLoop
 from device.selftest.check import Check
 from device.selftest.live import running_checks
+from device.store.shard_writes import audit
 from device.store.terminal_store import Store
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,12 @@ class TerminalCommands:
             return f"refused: a session is in progress (state {state}); try again when idle"
         if self.hardware.relay.energised:
             return "refused: the relay is energised"
+        try:  # the local audit record first, as for every gate opening
+            with self.store.database.transaction() as db:
+                audit(db, "gate_test", {"pulse_ms": pulse_ms, "by": "remote command"})
+        except Exception as exc:
+            log.error("gate test not recorded: %s", exc, extra={"event": "gate_test_refused"})
+            return f"refused: the test could not be recorded ({type(exc).__name__})"
         self.hardware.relay.pulse(pulse_ms)
         log.warning(
             "gate test: relay pulsed %d ms by a remote command (not a payment)",

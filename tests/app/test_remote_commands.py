@@ -50,23 +50,36 @@ class FakeNet:
 
 
 @pytest.mark.parametrize("idle", [True, False])
-def test_gate_test_pulses_only_at_idle_and_is_an_event_not_a_payment(idle: bool) -> None:
+def test_gate_test_pulses_only_at_idle_and_is_an_event_not_a_payment(
+    idle: bool, tmp_path: Path
+) -> None:
     hardware = open_hardware(HardwareConfig(backend="sim"), FakeClock(), sim=True)
+    config = Config()
+    provision_keys(store_key_paths(config.store, tmp_path))
+    store = open_store(config.store, tmp_path)
     net = FakeNet()
     commands = TerminalCommands(
-        Config(),
+        config,
         sim=True,
         hardware=hardware,
-        store=None,  # type: ignore[arg-type]  (a gate test never touches the ledger)
+        store=store,
         net=net,  # type: ignore[arg-type]
         loop=FakeLoop(idle),  # type: ignore[arg-type]
         camera=lambda: None,
     )
-    with hardware:
-        outcome = commands.gate_test({})
-        energised = hardware.relay.energised
+    try:
+        with hardware:
+            outcome = commands.gate_test({})
+            energised = hardware.relay.energised
+        audited = store.database.db.execute(
+            "SELECT count(*) FROM audit WHERE event = 'gate_test'"
+        ).fetchone()[0]
+        assert store.ledger.depth() == 0  # never a payment
+    finally:
+        store.close()
     assert outcome.ok is idle
     assert energised is idle
+    assert audited == (1 if idle else 0)
     assert net.events == [("gate_test", "pulsed" if idle else "refused")]
     if not idle:
         assert "session is in progress" in outcome.detail

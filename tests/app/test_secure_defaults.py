@@ -140,3 +140,18 @@ def test_an_existing_0644_database_is_narrowed(tmp_path: Path) -> None:
     path.chmod(0o644)
     StoreDatabase(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_host_database_is_0600_under_a_permissive_umask(tmp_path: Path) -> None:
+    from backend.db import HostDb
+
+    old = os.umask(0)
+    try:
+        host_db = HostDb(tmp_path / "host.db")
+        with host_db.transaction() as conn:
+            conn.execute("INSERT INTO devices (device_id) VALUES ('gate-1')")
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir() if p.is_file()}
+        host_db.close()
+    finally:
+        os.umask(old)
+    assert modes and all(mode == 0o600 for mode in modes.values()), modes
