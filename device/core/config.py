@@ -129,15 +129,17 @@ class LivenessConfig(Settings):
 class SessionConfig(Settings):
     # The authorization timeout, relay pulse and passage timeout live in the mqtt and
     # hardware sections; the shell passes them to the Session as plain values.
+    # Upper bounds: a finite but huge timer (cooldown_s = 1e300) stops payments as surely
+    # as an infinite one.
     face_frames: int = setting(3, ge=1, le=30)  # good frames of one face before the prompt
-    intent_timeout_s: float = setting(6.0, gt=0.0)
-    match_timeout_s: float = setting(2.0, gt=0.0)
-    pin_timeout_s: float = setting(20.0, gt=0.0)
-    pin_digit_timeout_s: float = setting(8.0, gt=0.0)
+    intent_timeout_s: float = setting(6.0, gt=0.0, le=300.0)
+    match_timeout_s: float = setting(2.0, gt=0.0, le=60.0)
+    pin_timeout_s: float = setting(20.0, gt=0.0, le=300.0)
+    pin_digit_timeout_s: float = setting(8.0, gt=0.0, le=120.0)
     pin_min_len: int = setting(4, ge=4, le=12)
     pin_max_len: int = setting(6, ge=4, le=12)
-    vend_timeout_s: float = setting(30.0, gt=0.0)
-    cooldown_s: float = setting(1.5, ge=0.0)
+    vend_timeout_s: float = setting(30.0, gt=0.0, le=3600.0)
+    cooldown_s: float = setting(1.5, ge=0.0, le=60.0)
 
     def check(self) -> None:
         if self.pin_min_len > self.pin_max_len:

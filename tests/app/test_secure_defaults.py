@@ -21,6 +21,7 @@ from tests.app.conftest import SimTerminal
     ("section", "values", "expected"),
     [
         ("session", {"cooldown_s": float("inf")}, "must be finite"),
+        ("session", {"cooldown_s": 1e300}, "less than or equal to 60"),
         ("payment", {"fare": True}, "payment.fare = True: must be a whole number"),
         ("payment", {"fare": "300"}, "payment.fare = '300': must be a whole number"),
         ("payment", {"fare": 300.0}, "must be a whole number"),
