@@ -109,18 +109,23 @@ def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
     return Parts(config, clock, hardware, store, pipeline, signing_key, pin_key)
 
 
-def start_net(parts: Parts, post: Post) -> NetHost | None:
-    """The MQTT side when enabled; None runs the terminal on the offline rules."""
+def start_net(parts: Parts, post: Post, *, hold_remote: bool = False) -> NetHost | None:
+    """The MQTT side when enabled; None runs the terminal on the offline rules.
+    hold_remote: remote requests wait until attach_remote has put the handlers in place."""
     config = parts.config
     if not config.mqtt.enabled:
         log.warning("MQTT disabled: offline rules only", extra={"event": "mqtt_disabled"})
         return None
-    net = start_net_service(config, parts.store, software=f"blinkpay {__version__}")
+    net = start_net_service(
+        config, parts.store, software=f"blinkpay {__version__}", hold_remote=hold_remote
+    )
     parts.net = net
     return NetHost(net, post, parts.clock)
 
 
-def start_net_service(config: Config, store: Store, *, software: str = "") -> NetService:
+def start_net_service(
+    config: Config, store: Store, *, software: str = "", hold_remote: bool = False
+) -> NetService:
     """A started NetService over `store` (the one way the terminal's network side starts)."""
     from device.net.service import NetService  # paho only when MQTT is on
     from device.net.shard_sync import TemplateShardPort
@@ -133,6 +138,7 @@ def start_net_service(config: Config, store: Store, *, software: str = "") -> Ne
         software=software or f"blinkpay {__version__}",
         state_dir=Path(config.device.data_dir),
         template_key=load_template_key(config),
+        hold_remote=hold_remote,
     )
     retention = config.store.ledger_retention_days
     net.worker.every(PRUNE_EVERY_S, lambda: prune_ledger(store, retention))
@@ -236,7 +242,7 @@ def run(
                 len(interrupted),
                 extra={"event": "ledger_recovered", "count": len(interrupted)},
             )
-        host = start_net(parts, loop.post)
+        host = start_net(parts, loop.post, hold_remote=True)
         terminal = Terminal(
             config,
             pipeline=parts.pipeline,
@@ -315,6 +321,7 @@ def attach_remote(
         camera=runner.health,
     ).register()
     parts.net.on_config(RemoteConfig(config_path, parts.config, hooks))
+    parts.net.remote.release()
 
 
 def telemetry_observer(metrics: AppMetrics) -> Observer:

@@ -36,6 +36,7 @@ from device.net.worker import Worker
 log = logging.getLogger(__name__)
 
 MAX_SEEN = 4096  # request ids remembered; only those younger than the age limit matter
+MAX_HELD = 64  # requests kept while the terminal starts (before its handlers are in place)
 RESULT_FLUSH_S = 3.0  # how long an `after` step waits for the result to reach the broker
 
 
@@ -84,7 +85,10 @@ class RemoteControl:
         *,
         max_age_s: float,
         wall_clock: Callable[[], float] = time.time,
+        hold: bool = False,
     ) -> None:
+        """hold: keep what arrives until release() (the app registers its handlers after
+        the link is up, and a request queued on the broker arrives at the first connect)."""
         self._link = link
         self._topics = topics
         self._key = backend_key
@@ -95,6 +99,7 @@ class RemoteControl:
         self._lock = threading.Lock()
         self._handlers: dict[str, CommandHandler] = {}
         self._applier: ConfigApplier | None = None
+        self._held: list[Callable[[], None]] | None = [] if hold else None
         self.config_version, self._seen = self._load_state()
         for name in COMMAND_NAMES:
             link.subscribe(topics.cmd(name), "Command", self._on_command)
@@ -107,6 +112,29 @@ class RemoteControl:
 
     def on_config(self, applier: ConfigApplier) -> None:
         self._applier = applier
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held or [])
+
+    def release(self) -> None:
+        """Handlers are registered: run what was held, and everything from now on."""
+        with self._lock:
+            held, self._held = self._held or [], None
+        for job in held:
+            self._worker.submit(job)
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._held is not None:
+                if len(self._held) >= MAX_HELD:
+                    self._link.rejects.add("queue_full")
+                    return
+                self._held.append(job)
+                return
+        if not self._worker.submit(job):
+            self._link.rejects.add("queue_full")
 
     # -- commands ---------------------------------------------------------------------
 
@@ -124,7 +152,7 @@ class RemoteControl:
                 raise PayloadRejected("replay", f"command {body['request_id']} already ran")
             self._seen[body["request_id"]] = stamp
             self._save_state()  # before it runs: a crash mid-command never runs it twice
-        self._worker.submit(lambda: self._run_command(name, body))
+        self._submit(lambda: self._run_command(name, body))
 
     def _run_command(self, name: str, body: dict[str, Any]) -> None:
         handler = self._handlers.get(name)
@@ -166,7 +194,7 @@ class RemoteControl:
         body = open_envelope(self._key, message.payload)
         if body["device_id"] != self._topics.device_id:
             raise PayloadRejected("wrong_target", body["device_id"])
-        self._worker.submit(lambda: self._apply_config(body))
+        self._submit(lambda: self._apply_config(body))
 
     def _apply_config(self, body: dict[str, Any]) -> None:
         version = body["version"]

@@ -44,9 +44,11 @@ class NetService:
         software: str = "",
         state_dir: Path,
         template_key: X25519PrivateKey | None = None,
+        hold_remote: bool = False,
     ) -> None:
         """template_key: the device's X25519 key that opens the shard's templates (None: a
-        terminal that cannot take sealed templates; it refuses them and says so)."""
+        terminal that cannot take sealed templates; it refuses them and says so).
+        hold_remote: keep commands and config until `remote.release()`."""
         if backend_key is None:
             if mqtt.backend_public_key_file is None:
                 raise BlinkpayError(
@@ -82,6 +84,7 @@ class NetService:
             self.worker,
             Path(state_dir) / STATE_FILE,
             max_age_s=mqtt.command_max_age_s,
+            hold=hold_remote,
         )
         self.remote.register("resync", self._resync)
         self.telemetry = Telemetry(

@@ -16,11 +16,23 @@ import pytest
 from device.crypto.signing import canonical_json, key_id, sign_bytes
 from device.net import schemas
 from device.net.refusals import RefusalLog
-from device.net.remote_control import issued_at
+from device.net.remote_control import CommandOutcome, issued_at
 from device.net.schemas import PayloadRejected
+from device.net.service import NetService
+from device.net.shard_sync import TemplateShardPort
 from device.net.topics import DeviceTopics
+from device.store.terminal_store import open_store
 from tests.conftest import Broker
-from tests.net.conftest import PREFIX, BackendKeys, make_host, make_terminal, unit_vector
+from tests.net.conftest import (
+    DIM,
+    EMBEDDER,
+    PREFIX,
+    SHARD,
+    BackendKeys,
+    make_host,
+    make_terminal,
+    unit_vector,
+)
 from tests.net.test_control import Client
 from tests.net.test_e2e import wait_until
 
@@ -143,4 +155,38 @@ def test_the_host_never_debits_for_a_terminal_it_does_not_know(
         assert host.accounts.balance("tok-rich") == 100_000
     finally:
         ghost.stop()
+        host.stop()
+
+
+@pytest.mark.mqtt
+def test_requests_arriving_before_the_handlers_are_held_then_run(
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
+) -> None:
+    host = make_host(broker.url, backend_keys, tmp_path / "host").start()
+    terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    terminal.stop()  # rebuilt as `blinkpay run` builds it: holding remote requests
+    config = terminal.config
+    store = open_store(config.store, config.device.data_dir, EMBEDDER, DIM, SHARD)
+    net = NetService(
+        config.mqtt,
+        config.device.id,
+        ledger=store.ledger,
+        shard_store=TemplateShardPort(store.shard),
+        state_dir=config.device.data_dir,
+        hold_remote=True,
+    )
+    try:
+        net.start()
+        assert net.link.wait_connected(5)
+        request_id = host.send_command("gate-01", "gate-test")
+        assert wait_until(lambda: net.remote.held == 1)
+        assert not host.command_results  # not refused as unsupported meanwhile
+        net.register_command("gate-test", lambda args: CommandOutcome(True, "pulsed"))
+        net.remote.release()
+        assert host.wait_for(lambda h: len(h.command_results) == 1, 10)
+        assert host.command_results[0]["request_id"] == request_id
+        assert host.command_results[0]["ok"]
+    finally:
+        net.stop()
+        store.close()
         host.stop()

@@ -209,7 +209,15 @@ def test_config_needing_a_restart_and_a_simulated_reboot(
         assert load_config(config, env={}).payment.fare == 300  # what the restart runs with
         assert (overlay_path(data_dir).stat().st_mode & 0o777) == 0o600
 
+        # Sent while it is down: the broker keeps it for the terminal's session, which gets
+        # it at its first connect, before its handlers are in place; it is held, then run.
+        queued = host.send_command(DEVICE, "gate-test")
         process = Process(config, watcher)  # systemd's part: start it again
+        assert host.wait_for(
+            lambda h: any(r["request_id"] == queued for r in h.command_results), WAIT_S
+        )
+        answer = next(r for r in host.command_results if r["request_id"] == queued)
+        assert answer["ok"], answer
         replay = config_state(host, 5, {"payment": {"fare": 400}})
         assert replay["status"] == "refused" and "not above" in replay["reason"]
 
