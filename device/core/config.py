@@ -75,6 +75,19 @@ class Settings:
     def check(self) -> None:
         """Cross-field rules; a section raises ValueError naming the keys."""
 
+    @classmethod
+    def type_problems(cls, values: dict[str, Any]) -> list[str]:
+        """Values of the wrong kind before any conversion: a loader that coerces would turn
+        `true` or "300" into an amount, so it asks here first."""
+        problems = []
+        for spec in fields(cls):
+            if spec.name in values:
+                kind = cls._TYPES[str(spec.type)]
+                problem = _problem(spec.name, values[spec.name], kind, {})
+                if problem:
+                    problems.append(problem)
+        return problems
+
 
 @dataclass(frozen=True)
 class MatchConfig(Settings):
@@ -116,15 +129,17 @@ class LivenessConfig(Settings):
 class SessionConfig(Settings):
     # The authorization timeout, relay pulse and passage timeout live in the mqtt and
     # hardware sections; the shell passes them to the Session as plain values.
+    # Upper bounds: a finite but huge timer (cooldown_s = 1e300) stops payments as surely
+    # as an infinite one.
     face_frames: int = setting(3, ge=1, le=30)  # good frames of one face before the prompt
-    intent_timeout_s: float = setting(6.0, gt=0.0)
-    match_timeout_s: float = setting(2.0, gt=0.0)
-    pin_timeout_s: float = setting(20.0, gt=0.0)
-    pin_digit_timeout_s: float = setting(8.0, gt=0.0)
+    intent_timeout_s: float = setting(6.0, gt=0.0, le=300.0)
+    match_timeout_s: float = setting(2.0, gt=0.0, le=60.0)
+    pin_timeout_s: float = setting(20.0, gt=0.0, le=300.0)
+    pin_digit_timeout_s: float = setting(8.0, gt=0.0, le=120.0)
     pin_min_len: int = setting(4, ge=4, le=12)
     pin_max_len: int = setting(6, ge=4, le=12)
-    vend_timeout_s: float = setting(30.0, gt=0.0)
-    cooldown_s: float = setting(1.5, ge=0.0)
+    vend_timeout_s: float = setting(30.0, gt=0.0, le=3600.0)
+    cooldown_s: float = setting(1.5, ge=0.0, le=60.0)
 
     def check(self) -> None:
         if self.pin_min_len > self.pin_max_len:
@@ -148,3 +163,5 @@ class PaymentConfig(Settings):
     def check(self) -> None:
         if self.max_per_tx > self.max_per_user_day:
             raise ValueError("max_per_tx must not exceed max_per_user_day")
+        if self.fare > self.max_per_tx:
+            raise ValueError("fare must not exceed max_per_tx (every ride would be refused)")

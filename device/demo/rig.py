@@ -103,7 +103,12 @@ class DemoRig:
         net_host = None
         if self.broker is not None:
             self.host.start()
-            self.host.register_device(DEVICE_ID, provisioned.public_key_pem.encode())
+            self.host.register_device(
+                DEVICE_ID,
+                provisioned.public_key_pem.encode(),
+                provisioned.box_public_key_pem.encode(),
+                self.config.mqtt.shard_id,
+            )
             net_host = start_net(parts, self._posted.append)
             if parts.net is None or not parts.net.link.wait_connected(HOST_WAIT_S):
                 raise RuntimeError("the terminal could not reach the demo broker")

@@ -49,6 +49,10 @@ def hardware_provider(config: Config, how: How) -> list[Check]:
 
 
 def models_provider(config: Config, how: How) -> list[Check]:
+    return model_checks(config)
+
+
+def model_checks(config: Config) -> list[Check]:
     """Every shipped model is present and matches the manifest's sha256."""
     from device.vision.models import ModelError, load_manifest, verify_file
 

@@ -7,6 +7,7 @@ One connection per process, guarded by a lock, because SQLite serialises writers
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -155,19 +156,33 @@ MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def make_private(path: Path, wal: bool = False) -> None:
+    """The database (and its WAL and shared-memory files) readable by its owner only,
+    whatever the umask of whoever started the process: create it 0600, narrow it if wider."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in [path, *([Path(f"{path}-wal"), Path(f"{path}-shm")] if wal else [])]:
+        if each.exists() and each.stat().st_mode & 0o077:
+            os.chmod(each, 0o600)
+
+
 class StoreDatabase:
     """The SQLite connection with the terminal's settings and a lock around every use."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            make_private(self.path)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db = Database(conn)
             self._configure()
             self._migrate()
+            make_private(self.path, wal=True)
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"cannot open database {self.path}: {exc}") from None
+        except PermissionError as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc.strerror}") from None
         self.lock = threading.RLock()
 
     def _configure(self) -> None:

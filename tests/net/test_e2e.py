@@ -46,7 +46,7 @@ def wait_until(predicate, timeout: float = WAIT_S) -> bool:  # type: ignore[no-u
 
 def run_payment_flow(host: PaymentHost, terminal: Terminal, keys: BackendKeys) -> None:
     net, shard = terminal.net, terminal.store.shard
-    host.register_device(terminal.device_id, terminal.public_key_pem())
+    terminal.register(host)
     net.start()
     # Boot with no shard: the terminal asks for a snapshot and applies it.
     assert wait_until(lambda: net.shard_sync.version == 1), "no snapshot at boot"
