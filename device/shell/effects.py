@@ -176,7 +176,9 @@ class EffectExecutor:
                 if self.hw.passage is not None:
                     self.hw.passage.arm()  # a ride nobody takes is voided (session timeout)
                 self._count("relay_pulses")
-                log.info("gate opened", extra={"event": "relay_pulse", "ms": ms})
+                log.info(
+                    "gate opened", extra={"event": "relay_pulse", "ms": ms, "tx_id": effect.tx_id}
+                )
                 self._observe("relay", ms=ms)
             case ApproveVend(tx_id=tx_id, amount=amount):
                 self.vends.append((tx_id, amount))
