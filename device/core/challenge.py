@@ -18,6 +18,7 @@ Nothing here reads a clock or does I/O; randomness comes in as a function.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -82,7 +83,7 @@ def make_code(bits: int, randbelow: RandBelow) -> tuple[bool, ...]:
 def frame_interval(samples: Sequence[LightSample]) -> float | None:
     """The median time between frames (robust to one dropped frame); None under 2."""
     times = sorted(s.t for s in samples)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
     return statistics.median(gaps) if gaps else None
 
 

@@ -27,7 +27,7 @@ class Challenge(StrEnum):
 
 @dataclass(frozen=True)
 class GateDecision:
-    """"wait" (a cue has not spoken yet), "go" (match now) or "refuse" with its reason."""
+    """ "wait" (a cue has not spoken yet), "go" (match now) or "refuse" with its reason."""
 
     outcome: str
     reason: Reason | None = None
