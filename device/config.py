@@ -18,7 +18,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from device.core.config import LivenessConfig, MatchConfig, PaymentConfig, SessionConfig
+from device.core.config import (
+    ChallengeConfig,
+    LivenessConfig,
+    MatchConfig,
+    PaymentConfig,
+    SessionConfig,
+)
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
@@ -49,6 +55,7 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     match: MatchConfig = Field(default_factory=MatchConfig)
     liveness: LivenessConfig = Field(default_factory=LivenessConfig)
+    challenge: ChallengeConfig = Field(default_factory=ChallengeConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
 

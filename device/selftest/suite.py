@@ -19,7 +19,10 @@ def hardware_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
         hardware_checks,  # imported here: only what is run is loaded
     )
 
-    return hardware_checks(config.hardware, sim, clock)
+    challenge_fps = None
+    if config.hardware.pins.challenge_light is not None:
+        challenge_fps = config.challenge.required_fps
+    return hardware_checks(config.hardware, sim, clock, challenge_fps=challenge_fps)
 
 
 def models_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
