@@ -114,7 +114,8 @@ class Walk:
         sim = self.hw.sim
 
         def flashed() -> bool:
-            return sim is not None and len(sim.pulses(light.pin, light.active_high)) == CHALLENGE_FLASHES
+            pulses = [] if sim is None else sim.pulses(light.pin, light.active_high)
+            return len(pulses) == CHALLENGE_FLASHES
 
         seen = self.ask(
             f"Did the LED ring beside the camera flash {CHALLENGE_FLASHES} times (an IR ring: "
