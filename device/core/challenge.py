@@ -4,8 +4,8 @@ and whether the light reflected by the face followed it.
 The shell switches the light by the code, one bit every `bit_s` from `start`, and hands
 over, per camera frame, the face region's and the background's luminance. A live face
 beside the light brightens when it is on; the background, further away, hardly does;
-a global change (auto-exposure, room light, a screen's own glow) moves both. So each
-frame gives face minus background, each bit the mean over its frames, and the code is
+a global change (auto-exposure, room light, a screen's own glow) scales both. So each
+frame gives the log ratio face / background, each bit the mean over its frames, and the code is
 decoded by calling the brighter half of the bits "on". The challenge passes only when
 the decoded bits equal the code exactly, at one of the small camera lags tried.
 
@@ -48,7 +48,11 @@ class LightSample:
 
     @property
     def contrast(self) -> float:
-        return self.face - self.background
+        """ln(face / background): a change of gain that scales the whole picture (camera
+        auto-exposure, a screen's brightness, light falling evenly on a print that fills
+        the view) leaves it unchanged; light that reaches the near face more than the far
+        background moves it (0.1 = the face 10 % brighter relative to the background)."""
+        return math.log((self.face + 1.0) / (self.background + 1.0))
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,8 @@ class ChallengeVerdict:
     passed: bool
     reason: ChallengeReason
     lag_frames: int | None  # the lag that decoded (or came closest); None: none scored
-    margin: float | None  # weakest "on" bit minus strongest "off" bit, grey levels
-    contrast: float | None  # mean "on" bits minus mean "off" bits (as coded), grey levels
+    margin: float | None  # weakest "on" bit minus strongest "off" bit (log ratio units)
+    contrast: float | None  # mean "on" bits minus mean "off" bits, as coded (log ratio)
     frames: int  # frames measured
     fps: float  # frame rate measured from those frames
 
@@ -95,7 +99,7 @@ def complete_at(start: float, cfg: ChallengeConfig, interval: float) -> float:
 def bit_contrasts(
     samples: Sequence[LightSample], start: float, bit_s: float, bits: int, lag: float, guard: float
 ) -> list[list[float]]:
-    """Per bit, the face-minus-background of the frames wholly inside it: a frame stamped
+    """Per bit, the face-to-background contrast of the frames wholly inside it: a frame stamped
     t saw the light during about [t - lag - guard, t - lag]; one that straddles a switch
     of the light is left out."""
     per_bit: list[list[float]] = [[] for _ in range(bits)]
@@ -144,8 +148,8 @@ def judge(
             passed,
             ChallengeReason.FOLLOWED if passed else ChallengeReason.NOT_FOLLOWED,
             lag_frames,
-            round(margin, 3),
-            round(contrast, 3),
+            round(margin, 4),
+            round(contrast, 4),
             len(measured),
             round(fps, 2),
         )

@@ -29,7 +29,8 @@ def _randbelow(seed: int):
 
 def _frames(code, follow, lag_frames=1, fps=FPS, noise=0.3, seed=0, start=10.0):
     """Frames of a face beside the light: the face brightens by `follow` grey levels while
-    the light was on `lag_frames` frames before the frame's stamp; background steady."""
+    the light was on `lag_frames` frames before the frame's stamp; the camera's gain
+    drifts over the whole picture."""
     rng = random.Random(seed)
     bit_s = CFG.bit_ms / 1000
     samples = []
@@ -38,9 +39,9 @@ def _frames(code, follow, lag_frames=1, fps=FPS, noise=0.3, seed=0, start=10.0):
         seen = t - lag_frames / fps - start
         index = math.floor(seen / bit_s)
         on = 0 <= index < len(code) and code[index]
-        glow = 3 * math.sin(t * 2.3)  # auto-exposure drift: moves face and background
-        face = 120 + glow + (follow if on else 0.0) + rng.gauss(0, noise)
-        samples.append(LightSample(t, face, 60 + glow + rng.gauss(0, noise)))
+        gain = 1 + 0.05 * math.sin(t * 2.3)  # auto-exposure drift: scales the whole picture
+        face = gain * (120 + (follow if on else 0.0)) + rng.gauss(0, noise)
+        samples.append(LightSample(t, face, gain * 60 + rng.gauss(0, noise)))
     return samples
 
 
@@ -67,7 +68,7 @@ def test_a_reflecting_face_follows_the_code_at_the_camera_lag(lag: int) -> None:
     code = make_code(16, _randbelow(lag + 3))
     verdict = judge(_frames(code, follow=8.0, lag_frames=lag), code, 10.0, CFG)
     assert verdict.passed and verdict.reason == ChallengeReason.FOLLOWED
-    assert verdict.lag_frames == lag and verdict.margin > 0 and verdict.contrast > 6
+    assert verdict.lag_frames == lag and verdict.margin > 0 and verdict.contrast > 0.05
 
 
 def test_a_face_that_does_not_reflect_fails() -> None:
@@ -120,3 +121,17 @@ def test_config_bounds() -> None:
     assert CFG.duration_s == pytest.approx(3.2) and CFG.required_fps == pytest.approx(10.0)
     with pytest.raises(ValueError):
         ChallengeConfig(code_bits=15)
+
+
+def test_light_falling_evenly_on_the_whole_view_does_not_follow() -> None:
+    """A print or a screen that fills the view: face and background brighten together."""
+    code = make_code(16, _randbelow(4))
+    bit_s = CFG.bit_ms / 1000
+    samples = []
+    for i in range(int((16 * bit_s + 0.5) * FPS)):
+        t = 10.0 + i / FPS
+        index = math.floor((t - 1 / FPS - 10.0) / bit_s)
+        lit = 1.15 if 0 <= index < 16 and code[index] else 1.0
+        samples.append(LightSample(t, 120 * lit, 60 * lit))
+    verdict = judge(samples, code, 10.0, CFG)
+    assert not verdict.passed and verdict.reason == ChallengeReason.NOT_FOLLOWED
