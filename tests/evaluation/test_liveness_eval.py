@@ -43,7 +43,7 @@ def test_data_folder_clips_are_live_and_stills_are_attacks(tmp_path: Path) -> No
         "loose.png",
     }
     assert [k for k, s in found.items() if s.live] == ["clips/a.mp4", "clips/b.AVI", "seq"]
-    assert found["attack-photos/image_F1.jpg"].species == "printed_photo"
+    assert found["attack-photos/image_F1.jpg"].species == "print"
     assert found["attack-photos/image_T1.jpg"].species == "still_of_live_person"
     assert found["yalefaces/subject01/wink.gif"].species == "still_face"
     assert found["loose.png"].species == "still:still"
@@ -88,15 +88,15 @@ def test_apcer_per_species_and_bpcer() -> None:
         _row("live", "refuse"),
         _row("live", "accept"),
         _row("live", "accept"),
-        _row("attack", "refuse", "printed_photo"),
-        _row("attack", "refuse", "printed_photo"),
-        _row("attack", "accept", "screen_photo"),
-        _row("attack", "refuse", "screen_photo"),
+        _row("attack", "refuse", "print"),
+        _row("attack", "refuse", "print"),
+        _row("attack", "accept", "screen_still"),
+        _row("attack", "refuse", "screen_still"),
     ]
     summary = ev.summarise(rows)
     assert summary["bpcer"] == 0.25
-    assert summary["apcer_by_species"]["printed_photo"]["apcer"] == 0.0
-    assert summary["apcer_by_species"]["screen_photo"]["apcer"] == 0.5
+    assert summary["apcer_by_species"]["print"]["apcer"] == 0.0
+    assert summary["apcer_by_species"]["screen_still"]["apcer"] == 0.5
     assert summary["apcer"] == 0.5  # the worst species
     assert summary["live"] == {"samples": 4, "refused": 1}
     assert summary["attack"] == {"samples": 4, "accepted": 1}
