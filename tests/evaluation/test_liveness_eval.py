@@ -144,3 +144,40 @@ def test_whole_command_on_demo_portraits(tmp_path: Path, capsys) -> None:
     assert by_name["broken.png"]["reason"].startswith("unreadable")
     assert by_name["hopper_clip"]["frames"] == 12 and out["bpcer"] in (0.0, 1.0)
     assert out["apcer"] == 0.0
+
+
+def test_sources_tsv_labels_species_and_bona_fide_stills(tmp_path: Path) -> None:
+    pad = tmp_path / "pad"
+    (pad / "SOURCES.tsv").parent.mkdir(parents=True)
+    (pad / "SOURCES.tsv").write_text(
+        "repo\tcommit\tpath\tlicence\tkind\tnotes\n"
+        "ann/rep\tc\tfake/p.jpg\tnone\tattack_print\t\n"
+        "ann/rep\tc\tfake/s.png\tnone\tattack_replay\t\n"
+        "ann/rep\tc\tv/fake.mp4\tnone\treplay_video\t\n"
+        "ann/rep\tc\tv/real.mp4\tnone\tlive\t\n"
+        "ann/rep\tc\treal/r.jpg\tnone\tlive\t\n",
+        encoding="utf-8",
+    )
+    for name in ("fake/p.jpg", "fake/s.png", "v/fake.mp4", "v/real.mp4", "real/r.jpg"):
+        _touch(pad / "ann__rep" / name)
+    _touch(tmp_path / "clips" / "c.mp4")  # outside the table: the old rule, a live clip
+    found = {s.path.name: s for s in ev.samples_under(tmp_path)}
+    assert {n: (s.live, s.species, s.passive_only) for n, s in found.items()} == {
+        "p.jpg": (False, "print", False),
+        "s.png": (False, "screen_still", False),
+        "fake.mp4": (False, "video_replay", False),
+        "real.mp4": (True, "", False),
+        "r.jpg": (True, "", True),
+        "c.mp4": (True, "", False),
+    }
+
+
+def test_bona_fide_stills_stay_out_of_apcer_and_bpcer() -> None:
+    rows = [
+        {"truth": "live", "decision": "refuse", "species": None, "scope": "passive_only"},
+        {"truth": "live", "decision": "accept", "species": None, "scope": "fused"},
+    ]
+    summary = ev.summarise(rows)
+    assert summary["bpcer"] == 0.0 and summary["live"]["samples"] == 1
+    assert summary["bona_fide_stills"] == {"samples": 1, "passive_refused": 1}
+    assert "not evaluated" in summary["challenge"]
