@@ -52,7 +52,7 @@ class LightSample:
         auto-exposure, a screen's brightness, light falling evenly on a print that fills
         the view) leaves it unchanged; light that reaches the near face more than the far
         background moves it (0.1 = the face 10 % brighter relative to the background)."""
-        return math.log((self.face + 1.0) / (self.background + 1.0))
+        return math.log(max(self.face, 1.0) / max(self.background, 1.0))
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,16 @@ def bit_contrasts(
     return per_bit
 
 
-def _decode(means: Sequence[float], code: Sequence[bool]) -> tuple[bool, float, float]:
-    """Exact match of the brighter half with the code's on bits; the margin between the
-    weakest on bit and the strongest off bit; the mean contrast on minus off."""
+def _decode(
+    means: Sequence[float], code: Sequence[bool], min_margin: float
+) -> tuple[bool, float, float]:
+    """Exact match of the brighter half with the code's on bits, by at least min_margin:
+    the margin between the weakest on bit and the strongest off bit; and the mean
+    contrast on minus off."""
     on = [m for m, bit in zip(means, code, strict=True) if bit]
     off = [m for m, bit in zip(means, code, strict=True) if not bit]
     margin = min(on) - max(off)
-    return margin > 0.0, margin, statistics.fmean(on) - statistics.fmean(off)
+    return margin >= min_margin, margin, statistics.fmean(on) - statistics.fmean(off)
 
 
 def judge(
@@ -143,7 +146,8 @@ def judge(
         per_bit = bit_contrasts(measured, start, bit_s, bits, lag_frames * interval, interval)
         if min(len(frames) for frames in per_bit) < cfg.min_frames_per_bit:
             continue
-        passed, margin, contrast = _decode([statistics.fmean(f) for f in per_bit], code)
+        means = [statistics.fmean(f) for f in per_bit]
+        passed, margin, contrast = _decode(means, code, cfg.min_margin)
         verdict = ChallengeVerdict(
             passed,
             ChallengeReason.FOLLOWED if passed else ChallengeReason.NOT_FOLLOWED,
@@ -153,7 +157,7 @@ def judge(
             len(measured),
             round(fps, 2),
         )
-        if best is None or (verdict.margin or -math.inf) > (best.margin or -math.inf):
+        if best is None or margin > (best.margin if best.margin is not None else -math.inf):
             best = verdict
     if best is None:  # every lag left some bit without a clean frame
         return ChallengeVerdict(

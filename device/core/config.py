@@ -123,6 +123,10 @@ class ChallengeConfig(Settings):
     bit_ms: int = setting(200, ge=50, le=1000)  # 200: at most 2.5 flashes a second
     min_frames_per_bit: int = setting(1, ge=1, le=10)  # clean frames each bit needs
     max_lag_frames: int = setting(2, ge=0, le=5)  # camera delay tried: 0..this many frames
+    # the weakest "on" bit must beat the strongest "off" bit by this (ln face/background):
+    # 0.01 = 1 %, one grey level of an 8-bit camera at mid-grey, the smallest step it
+    # resolves; below it a decode rides on rounding, not on light
+    min_margin: float = setting(0.01, ge=0.0, le=1.0)
 
     def check(self) -> None:
         if self.code_bits % 2:
