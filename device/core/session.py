@@ -323,6 +323,8 @@ class Session:
             out += [SetLeds("working"), RequestMatch(self._track)]
         elif decision.outcome == "refuse" and decision.reason is not None:
             self._refuse_live(now, decision.reason, out)
+        elif self._gate.blinked:  # the intent is given; the challenge light still plays
+            out.append(Prompt("Hold still"))
 
     def _refuse_live(self, now: float, reason: Reason, out: list[Effect]) -> None:
         out.append(Notify("liveness_rejected", (reason,)))

@@ -56,8 +56,9 @@ def test_blink_passive_and_challenge_together_pay() -> None:
     h = _harness()
     h.to_intent()
     h.send(ev.PassiveSeen, 1, True)
-    h.send(ev.BlinkDetected, 1)
+    waiting = h.send(ev.BlinkDetected, 1)
     assert h.state == "intent"  # the challenge is still playing
+    assert waiting == [ev.Prompt("Hold still")]
     h.send(ev.ChallengeDone, 1, PASSED)
     assert h.of(ev.RequestMatch) == [ev.RequestMatch(1)] and h.state == "match"
 
