@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device.core.config import (
     ChallengeConfig,
@@ -59,6 +59,18 @@ class Config(Section):
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
 
+    @model_validator(mode="after")
+    def _challenge_fits_the_intent_window(self) -> Config:
+        # the code plays while the blink prompt is up: it must end before the window does
+        if self.hardware.pins.challenge_light is not None and (
+            self.challenge.duration_s >= self.session.intent_timeout_s
+        ):
+            raise ValueError(
+                f"challenge.code_bits x challenge.bit_ms = {self.challenge.duration_s:g} s must "
+                f"be shorter than session.intent_timeout_s = {self.session.intent_timeout_s:g}"
+            )
+        return self
+
 
 class ConfigError(Exception):
     """A config problem, phrased for a field engineer: which key, which value, what is allowed."""
@@ -76,7 +88,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key (value {shown}); check the spelling"
     if error["type"] == "value_error":  # a section's own rule, which names its keys
-        return f"{key}: {str(error['msg']).removeprefix('Value error, ')}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{key}: {message}" if key else message  # a rule across sections
     return f"{key} = {shown}: {error['msg']}"
 
 

@@ -131,3 +131,17 @@ def test_the_face_book_passes_each_fresh_passive_verdict_once() -> None:
         seen += [e for e in book.frame(FrameFaces(t, [face(verdict, scored_at)]), 3)
                  if isinstance(e, PassiveSeen)]  # fmt: skip
     assert seen == [PassiveSeen(0.0, 3, True), PassiveSeen(0.2, 3, False)]
+
+
+def test_the_config_refuses_a_code_longer_than_the_intent_window(tmp_path) -> None:
+    from device.config import ConfigError, load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text("[session]\nintent_timeout_s = 3.0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="session.intent_timeout_s"):
+        load_config(path, env={})
+    path.write_text(
+        "[session]\nintent_timeout_s = 3.0\n[hardware.pins]\nchallenge_light = false\n",
+        encoding="utf-8",
+    )
+    assert load_config(path, env={}).hardware.pins.challenge_light is None
