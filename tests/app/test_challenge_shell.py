@@ -138,7 +138,7 @@ def test_the_config_refuses_a_code_longer_than_the_intent_window(tmp_path) -> No
 
     path = tmp_path / "config.toml"
     path.write_text("[session]\nintent_timeout_s = 3.0\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="session.intent_timeout_s"):
+    with pytest.raises(ConfigError, match=r"session\.intent_timeout_s"):
         load_config(path, env={})
     path.write_text(
         "[session]\nintent_timeout_s = 3.0\n[hardware.pins]\nchallenge_light = false\n",
