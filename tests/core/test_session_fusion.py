@@ -167,4 +167,3 @@ def test_the_challenge_must_fit_the_intent_window() -> None:
             challenge=ChallengeConfig(),
             randbelow=lambda n: 0,
         )
-
