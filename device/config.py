@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device.core.config import (
+    ChallengeConfig,
     LivenessConfig,
     MatchConfig,
     PaymentConfig,
@@ -63,8 +64,21 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     match: MatchConfig = Field(default_factory=MatchConfig)
     liveness: LivenessConfig = Field(default_factory=LivenessConfig)
+    challenge: ChallengeConfig = Field(default_factory=ChallengeConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
+
+    @model_validator(mode="after")
+    def _challenge_fits_the_intent_window(self) -> Config:
+        # the code plays while the blink prompt is up: it must end before the window does
+        if self.hardware.pins.challenge_light is not None and (
+            self.challenge.duration_s >= self.session.intent_timeout_s
+        ):
+            raise ValueError(
+                f"challenge.code_bits x challenge.bit_ms = {self.challenge.duration_s:g} s must "
+                f"be shorter than session.intent_timeout_s = {self.session.intent_timeout_s:g}"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -86,6 +100,7 @@ class Config(Section):
 _CORE_SECTIONS: dict[str, type[Settings]] = {
     "match": MatchConfig,
     "liveness": LivenessConfig,
+    "challenge": ChallengeConfig,
     "session": SessionConfig,
     "payment": PaymentConfig,
 }
@@ -108,7 +123,7 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{key}: unknown key (value {shown}); check the spelling"
     if error["type"] == "value_error":  # a section's own rule, which names its keys
         message = str(error["msg"]).removeprefix("Value error, ")
-        return f"{key}: {message}" if key else message
+        return f"{key}: {message}" if key else message  # a rule across sections
     return f"{key} = {shown}: {error['msg']}"
 
 

@@ -32,7 +32,10 @@ CheckProvider = Callable[[Config, How], list[Check]]
 def hardware_provider(config: Config, how: How) -> list[Check]:
     from device.selftest.hardware import hardware_checks  # only what is run is loaded
 
-    checks = hardware_checks(config.hardware, how.sim, how.clock)
+    challenge_fps = None
+    if config.hardware.pins.challenge_light is not None:
+        challenge_fps = config.challenge.required_fps
+    checks = hardware_checks(config.hardware, how.sim, how.clock, challenge_fps=challenge_fps)
     backend = "sim" if how.sim else config.hardware.backend
     board = raspberry_pi_model(how.board_model_file)
     if board is not None and backend == "sim":

@@ -27,11 +27,14 @@ from device.config import Config
 from device.core import policy
 from device.core.events import (
     AuthUnavailable,
+    Effect,
     Event,
     KeyPressed,
     MatchResult,
     PassageSeen,
     RequestMatch,
+    StartChallenge,
+    StopChallenge,
     Tick,
 )
 from device.core.liveness import BlinkTracker
@@ -43,6 +46,7 @@ from device.crypto.signing import sign_document
 from device.hw.camera.frames import Frame
 from device.hw.devices import Hardware
 from device.hw.keypad import KeyEvent
+from device.shell.challenge import ChallengeRunner
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
@@ -66,9 +70,11 @@ def session_from_config(
     encrypt_pin: PinEncryptor,
     passage_sensor: bool = True,
     lockouts: Mapping[str, policy.PinLockout] | None = None,
+    challenge_light: bool = False,
 ) -> Session:
     """The session on plain values from their config sections (timeouts live with the part
-    they time: the host's answer under mqtt, the relay and the gate under hardware)."""
+    they time: the host's answer under mqtt, the relay and the gate under hardware). The
+    illumination challenge runs only where there is a challenge light to play it."""
     return Session(
         config.session,
         config.payment,
@@ -79,6 +85,8 @@ def session_from_config(
         relay_pulse_ms=config.hardware.relay_pulse_ms,
         passage_timeout_s=config.hardware.passage_timeout_s if passage_sensor else None,
         lockouts=lockouts,
+        challenge=config.challenge if challenge_light else None,
+        randbelow=secrets.randbelow,
     )
 
 
@@ -107,7 +115,11 @@ class Terminal:
             encrypt_pin=self._encrypt_pin,
             passage_sensor=hardware.passage is not None,
             lockouts=self.lockouts.loaded,
+            challenge_light=hardware.challenge_light is not None,
         )
+        self.challenge = None
+        if hardware.challenge_light is not None:
+            self.challenge = ChallengeRunner(hardware.challenge_light, config.challenge, observer)
         self.faces = FaceBook(lambda: BlinkTracker(config.liveness))
         self.executor = EffectExecutor(
             hardware,
@@ -143,6 +155,9 @@ class Terminal:
             self.frames += 1
             for face_event in self.faces.frame(event, self.session.track_id):
                 self._session(face_event)
+            if self.challenge is not None:
+                for challenge_event in self.challenge.frame(event):
+                    self._session(challenge_event)
         elif isinstance(event, KeyEvent):
             self._session(KeyPressed(now, event.key))
         elif isinstance(event, Event):  # type: ignore[arg-type]
@@ -159,13 +174,28 @@ class Terminal:
             self._session(PassageSeen(now))
         for event in self.faces.tick(now):
             self._session(event)
+        if self.challenge is not None:
+            for event in self.challenge.tick(now):
+                self._session(event)
         self._session(Tick(now))
 
     def _session(self, event: Event) -> None:
         effects = self.session.handle(event)
         if effects:
             self.lockouts.save_if_changed(self.session.lockouts)
-            self.executor.run(effects, event.now)
+            self.executor.run(self._challenge_effects(effects), event.now)
+
+    def _challenge_effects(self, effects: list[Effect]) -> list[Effect]:
+        """Start or stop the challenge here; every other effect goes to the executor."""
+        rest: list[Effect] = []
+        for effect in effects:
+            if isinstance(effect, StartChallenge) and self.challenge is not None:
+                self.challenge.start(effect)
+            elif isinstance(effect, StopChallenge) and self.challenge is not None:
+                self.challenge.stop()
+            elif not isinstance(effect, StartChallenge | StopChallenge):
+                rest.append(effect)
+        return rest
 
     # -- out of service ---------------------------------------------------------------------
     def _storage_fault(self, detail: str) -> None:
