@@ -134,14 +134,18 @@ def _v4(db: Database) -> None:
             id INTEGER PRIMARY KEY CHECK (id = 1),
             store_id TEXT NOT NULL,
             base_seq INTEGER NOT NULL,
-            base_link TEXT NOT NULL
+            base_link TEXT NOT NULL,
+            writes INTEGER NOT NULL DEFAULT 0
         )"""
     )
     rows = db.execute(
         "SELECT seq, id, created_at, amount, currency, mode FROM ledger ORDER BY seq"
     ).fetchall()
     base_seq = rows[0][0] - 1 if rows else 0
-    db.execute("INSERT INTO ledger_meta VALUES (1, ?, ?, ?)", [new_store_id(), base_seq, GENESIS])
+    db.execute(
+        "INSERT INTO ledger_meta (id, store_id, base_seq, base_link) VALUES (1, ?, ?, ?)",
+        [new_store_id(), base_seq, GENESIS],
+    )
     link = GENESIS
     for row in rows:
         link = row_link(link, *row)

@@ -160,9 +160,8 @@ class Ledger:
                     link,
                 ],
             )
-            store_id = db.execute("SELECT store_id FROM ledger_meta").fetchone()[0]
-        if self.anchor_path is not None:
-            write_anchor(self.anchor_path, Anchor(store_id, seq, link))
+            anchor = self._count_write(db)
+        self._anchor(anchor)
         return tx_id
 
     def set_status(
@@ -196,7 +195,9 @@ class Ledger:
                 f"UPDATE ledger SET {', '.join(sets)} WHERE id = ? AND status = 'pending'",
                 [*params, tx_id],
             )
-            return cursor.rowcount == 1
+            anchor = self._count_write(db) if cursor.rowcount == 1 else None
+        self._anchor(anchor)
+        return anchor is not None
 
     def void(self, tx_id: str, reasons: Sequence[str], body: Mapping[str, Any]) -> bool:
         """An approved payment that was not delivered (nobody passed the gate, the vend
@@ -211,7 +212,9 @@ class Ledger:
                 f"updated_at = {_NOW} WHERE id = ? AND status = 'approved'",
                 [_reasons(reasons), json.dumps(dict(body), sort_keys=True), tx_id],
             )
-            return cursor.rowcount == 1
+            anchor = self._count_write(db) if cursor.rowcount == 1 else None
+        self._anchor(anchor)
+        return anchor is not None
 
     def record(
         self,
@@ -277,6 +280,8 @@ class Ledger:
                 "WHERE status = 'pending'",
                 [json.dumps([INTERRUPTED])],
             )
+            anchor = self._count_write(db) if ids else None
+        self._anchor(anchor)
         return ids
 
     def pending_sync(self, limit: int = 100) -> list[LedgerRow]:
@@ -317,7 +322,9 @@ class Ledger:
                 f"WHERE id = ? AND acked_at IS NULL AND status != 'pending'{match_status}",
                 [tx_id] if status is None else [tx_id, status],
             )
-            return cursor.rowcount == 1
+            anchor = self._count_write(db) if cursor.rowcount == 1 else None
+        self._anchor(anchor)
+        return anchor is not None
 
     @staticmethod
     def _depth(db: Any) -> int:
@@ -394,7 +401,21 @@ class Ledger:
                 return 0
             cursor = db.execute("DELETE FROM ledger WHERE seq <= ?", [last[0]])
             db.execute("UPDATE ledger_meta SET base_seq = ?, base_link = ?", list(last))
-            return cursor.rowcount
+            anchor = self._count_write(db)
+        self._anchor(anchor)
+        return cursor.rowcount
+
+    def _count_write(self, db: Any) -> Anchor:
+        """Inside a write's transaction: one more committed write; the anchor it makes."""
+        db.execute("UPDATE ledger_meta SET writes = writes + 1")
+        store_id, writes = db.execute("SELECT store_id, writes FROM ledger_meta").fetchone()
+        seq, link = self._chain_head(db)
+        return Anchor(store_id, seq, link, writes)
+
+    def _anchor(self, anchor: Anchor | None) -> None:
+        """After the commit: the anchor outside the database follows it."""
+        if anchor is not None and self.anchor_path is not None:
+            write_anchor(self.anchor_path, anchor)
 
     @staticmethod
     def _chain_head(db: Any) -> tuple[int, str]:

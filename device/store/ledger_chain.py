@@ -47,9 +47,11 @@ class Anchor:
     store_id: str | None
     seq: int
     link: str
+    writes: int = 0  # committed ledger writes of any kind: a lost status change shows too
 
     def to_json(self) -> bytes:
         data = {"store_id": self.store_id, "seq": self.seq, "link": self.link}
+        data["writes"] = self.writes
         return json.dumps(data, sort_keys=True).encode() + b"\n"
 
 
@@ -60,7 +62,9 @@ def new_store_id() -> str:
 def read_anchor(path: Path) -> Anchor | None:
     try:
         data: Any = json.loads(Path(path).read_bytes())
-        anchor = Anchor(data["store_id"], int(data["seq"]), str(data["link"]))
+        anchor = Anchor(
+            data["store_id"], int(data["seq"]), str(data["link"]), int(data.get("writes", 0))
+        )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -79,14 +83,15 @@ class ChainHead:
     link: str
     rows: int
     link_at: str | None = None  # the link at the seq asked for, if the chain has it
+    writes: int = 0
 
 
 def walk(db: Any, at_seq: int | None = None) -> ChainHead:
     """Recompute every link from the base (what pruning left) to the last row."""
-    meta = db.execute("SELECT store_id, base_seq, base_link FROM ledger_meta").fetchone()
+    meta = db.execute("SELECT store_id, base_seq, base_link, writes FROM ledger_meta").fetchone()
     if meta is None:
         return ChainHead(None, 0, GENESIS, 0)
-    store_id, seq, link = meta
+    store_id, seq, link, writes = meta
     link_at = link if at_seq == seq else None
     rows = 0
     for row in db.execute(
@@ -101,7 +106,7 @@ def walk(db: Any, at_seq: int | None = None) -> ChainHead:
         seq, link, rows = row[0], expected, rows + 1
         if seq == at_seq:
             link_at = link
-    return ChainHead(store_id, seq, link, rows, link_at)
+    return ChainHead(store_id, seq, link, rows, link_at, writes)
 
 
 def check(head: ChainHead, anchor: Anchor | None) -> None:
@@ -118,6 +123,11 @@ def check(head: ChainHead, anchor: Anchor | None) -> None:
         raise LedgerIntegrityError(
             f"{anchor.seq - head.seq} committed ledger rows are missing (the database ends at "
             f"seq {head.seq}, the anchor says {anchor.seq})"
+        )
+    if head.writes < anchor.writes:
+        raise LedgerIntegrityError(
+            f"{anchor.writes - head.writes} committed ledger writes are missing (a damaged "
+            "journal lost them): decisions the gate acted on may be gone"
         )
     if head.link_at is not None and head.link_at != anchor.link:
         raise LedgerIntegrityError(f"ledger row {anchor.seq} differs from the one anchored")
