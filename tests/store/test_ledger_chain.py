@@ -169,5 +169,8 @@ def test_pruning_keeps_the_chain_whole(config: Config, store: Store) -> None:
     head = check_at_start(store)
     assert head.rows == 2
     store.close()
-    assert check_at_start(reopened := _open(config)).seq == head.seq
-    reopened.close()
+    reopened = _open(config)
+    try:
+        assert check_at_start(reopened).seq == head.seq
+    finally:
+        reopened.close()
