@@ -32,6 +32,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("eval", "identify"): ("device.cli.eval_identify", "open-set 1:N identification"),
     ("eval", "liveness"): ("device.cli.eval_liveness", "liveness APCER/BPCER on clips"),
     ("bench", "pipeline"): ("device.cli.bench_pipeline", "per-stage vision latency"),
+    ("bench", "chaos"): (
+        "device.cli.bench_chaos",
+        "payment integrity under kills, outages, a slow host, a full disk and fuzz",
+    ),
     ("bench", "match"): ("device.cli.bench_match", "1:N search speed and memory"),
     ("db", "stats"): ("device.cli.db_stats", "counts, versions and file size"),
     ("db", "verify"): ("device.cli.db_verify", "integrity, decryption and index check"),
