@@ -8,6 +8,9 @@
   account set TOKEN OP         suspend | revoke | reactivate | delete, as a delta
   account list                 every account (no PINs, no templates)
   device add DEVICE_ID PUBKEY  remember a terminal's signing key (tx signatures checked)
+  device add DEVICE_ID --boot-dir DIR [--bundle FILE]
+                               a new terminal: a one-time enrolment token and the files for
+                               its card's boot partition; it registers its own key on first boot
   device list                  every terminal the host knows
   snapshot                     publish the whole shard (terminals that lag catch up)
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -40,7 +44,13 @@ from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
-from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
+from device.crypto.signing import (
+    load_public_key,
+    load_signing_key,
+    private_pem,
+    public_pem,
+    write_private_file,
+)
 from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 
@@ -124,11 +134,30 @@ def _parser() -> argparse.ArgumentParser:
 
     device = _command(sub, "device", "register or list terminals", config=False)
     device_sub = device.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = _command(device_sub, "add", "register a terminal's signing public key")
+    add = _command(
+        device_sub, "add", "register a terminal's key, or write its first-boot card files"
+    )
     add.add_argument("device_id", help="the terminal's device.id")
     add.add_argument(
-        "public_key", type=Path, help="PEM or raw Ed25519 public key file (printed by provision)"
+        "public_key",
+        type=Path,
+        nargs="?",
+        help="PEM or raw Ed25519 public key file (printed by provision); or --boot-dir",
     )
+    add.add_argument(
+        "--boot-dir",
+        type=Path,
+        help="write the first-boot files (cloud-init user-data, blinkpay/...) into DIR: the "
+        "mounted boot partition of a freshly flashed card, or a folder to copy onto it",
+    )
+    add.add_argument(
+        "--bundle", type=Path, help="the signed offline bundle to put on the card (install.sh "
+        "--make-bundle); without it, copy one to DIR/blinkpay/bundle.tar.gz yourself"
+    )  # fmt: skip
+    add.add_argument(
+        "--ttl", type=float, default=None, help="seconds the token is valid (default [boot] "
+        "token_ttl_s, 7 days)"
+    )  # fmt: skip
     _command(device_sub, "list", "every terminal the host knows, with its last contact")
 
     snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
@@ -281,7 +310,42 @@ def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str,
         db.close()
 
 
+def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """A one-time token (its hash kept here) and the card's files; the key comes later."""
+    from backend.bootfiles import BootFiles, check_boot_files, write_boot_files
+    from backend.enrolment import issue_token
+
+    for given in (args.bundle, config.boot.operator_public_key_file, config.boot.ca_file):
+        if given is not None and not given.is_file():
+            raise BlinkpayError(f"{given}: no such file")
+    files = BootFiles(
+        device_id=args.device_id,
+        broker_url=config.boot.broker_url or config.mqtt.url,
+        shard_id=config.mqtt.shard_id,
+        token="",  # issued once everything else is known to be right
+        host_public_pem=b"",
+        pin_key_file=config.pin_key_file,
+        boot=config.boot,
+        ca_file=config.boot.ca_file or config.mqtt.ca_file,
+        bundle=args.bundle,
+    )
+    check_boot_files(files)
+    host = PaymentHost(config, serve=False)  # checks the host's keys; the database only
+    try:
+        token = issue_token(host.db, args.device_id, args.ttl or config.boot.token_ttl_s)
+    finally:
+        host.db.close()
+    public = public_pem(load_signing_key(config.signing_key_file).public_key())
+    files = dataclasses.replace(files, token=token, host_public_pem=public)
+    written = write_boot_files(args.boot_dir, files)
+    return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
+
+
 def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    if (args.public_key is None) == (args.boot_dir is None):
+        raise BlinkpayError("give the terminal's PUBLIC_KEY file, or --boot-dir DIR for a new card")
+    if args.boot_dir is not None:
+        return _device_boot(config, args)
     try:
         key = load_public_key(args.public_key)
     except OSError as exc:
