@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from device.net.register import register
     from device.store.terminal_store import store_key_paths
 
-    token = _token(args.token)
     config = config_from_args(args)
+    token = _token(args.token)
     if not config.mqtt.enabled or config.mqtt.backend_public_key_file is None:
         raise BlinkpayError(
             "the config has no broker or no host key (mqtt.enabled, "
