@@ -66,23 +66,24 @@ def site(broker: Broker, tmp_path: Path) -> Iterator[Site]:
         host.stop()
 
 
-def first_boot(card: Path, root: Path) -> subprocess.CompletedProcess[str]:
+def first_boot(
+    card: Path, root: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The card's own script, as cloud-init's runcmd starts it; the terminal's /etc and
-    /var/lib under `root`; blinkpay is this checkout's (the bundle path: test_bundle)."""
-    env = {
-        **ENV,
-        "BLINKPAY_FIRSTBOOT_PREFIX": str(root),
-        "BLINKPAY_FIRSTBOOT_BLINKPAY": f"{sys.executable} -m device.cli",
-    }
+    /var/lib under `root`. With no `env`, blinkpay is this checkout's (the card's bundle
+    installed for real: test_bundle.py)."""
+    if env is None:
+        env = {**ENV, "BLINKPAY_FIRSTBOOT_BLINKPAY": f"{sys.executable} -m device.cli"}
     script = card / "blinkpay" / "firstboot.sh"
     return subprocess.run(
         ["bash", str(script), str(card / "blinkpay")],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True, text=True, env={**env, "BLINKPAY_FIRSTBOOT_PREFIX": str(root)},
+        timeout=1200, check=False,
     )  # fmt: skip
 
 
-def write_card(site: Site, card: Path) -> None:
-    made = site.host_cli("device", "add", DEVICE, "--boot-dir", str(card))
+def write_card(site: Site, card: Path, *extra: str) -> None:
+    made = site.host_cli("device", "add", DEVICE, "--boot-dir", str(card), *extra)
     assert made.returncode == 0, made.stderr
     assert "user-data" in json.loads(made.stdout)["written"]
 
