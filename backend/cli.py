@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import dataclasses
 import json
 import logging
 import os
@@ -44,13 +43,7 @@ from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
-from device.crypto.signing import (
-    load_public_key,
-    load_signing_key,
-    private_pem,
-    public_pem,
-    write_private_file,
-)
+from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
 from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 
@@ -311,33 +304,9 @@ def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str,
 
 
 def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    """A one-time token (its hash kept here) and the card's files; the key comes later."""
-    from backend.bootfiles import BootFiles, check_boot_files, write_boot_files
-    from backend.enrolment import issue_token
+    from backend.cards import write_card
 
-    for given in (args.bundle, config.boot.operator_public_key_file, config.boot.ca_file):
-        if given is not None and not given.is_file():
-            raise BlinkpayError(f"{given}: no such file")
-    files = BootFiles(
-        device_id=args.device_id,
-        broker_url=config.boot.broker_url or config.mqtt.url,
-        shard_id=config.mqtt.shard_id,
-        token="",  # issued once everything else is known to be right
-        host_public_pem=b"",
-        pin_key_file=config.pin_key_file,
-        boot=config.boot,
-        ca_file=config.boot.ca_file or config.mqtt.ca_file,
-        bundle=args.bundle,
-    )
-    check_boot_files(files)
-    host = PaymentHost(config, serve=False)  # checks the host's keys; the database only
-    try:
-        token = issue_token(host.db, args.device_id, args.ttl or config.boot.token_ttl_s)
-    finally:
-        host.db.close()
-    public = public_pem(load_signing_key(config.signing_key_file).public_key())
-    files = dataclasses.replace(files, token=token, host_public_pem=public)
-    written = write_boot_files(args.boot_dir, files)
+    written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl)
     return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
 
 
