@@ -4,6 +4,8 @@ first boot (docs/operations.md, "First boot").
 
     user-data                 cloud-init, in Raspberry Pi Imager's layout: hostname, the
                               admin user, and runcmd that starts blinkpay/firstboot.sh
+    network-config            Wi-Fi, as Imager writes it (only with [boot] wifi_ssid;
+                              wired Ethernet with DHCP needs none)
     blinkpay/firstboot.sh     the first-boot script (backend/firstboot.sh)
     blinkpay/terminal.env     device id, broker, shard, mode (checked values only)
     blinkpay/enrolment.token  the one-time token (only its hash stays at the host)
@@ -22,10 +24,10 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from device.errors import BlinkpayError
 
@@ -52,6 +54,17 @@ class BootConfig(BaseModel):
     ssh_authorized_keys_file: Path | None = None  # the admin user's keys (no password)
     timezone: str = Field(default="Etc/UTC", pattern=r"^[A-Za-z0-9_+/-]{1,64}$")
     mode: str = Field(default="turnstile", pattern=r"^(turnstile|vending)$")
+    # Wi-Fi: the network's name, its passphrase in a file of its own (a secret, not in
+    # host.toml), the country whose radio rules apply.
+    wifi_ssid: str | None = Field(default=None, min_length=1, max_length=32)
+    wifi_psk_file: Path | None = None
+    wifi_country: str = Field(default="GB", pattern=r"^[A-Z]{2}$")
+
+    @model_validator(mode="after")
+    def _wifi_together(self) -> Self:
+        if (self.wifi_ssid is None) != (self.wifi_psk_file is None):
+            raise ValueError("wifi_ssid and wifi_psk_file go together")
+        return self
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,25 @@ def user_data(device_id: str, boot: BootConfig, ssh_keys: list[str]) -> str:
     return header + yaml.safe_dump(document, sort_keys=False)
 
 
+def network_config(boot: BootConfig) -> str | None:
+    """netplan v2 Wi-Fi for cloud-init, as Raspberry Pi Imager writes it; None for wired."""
+    if boot.wifi_ssid is None or boot.wifi_psk_file is None:
+        return None
+    psk = boot.wifi_psk_file.read_text(encoding="utf-8").strip()
+    if not 8 <= len(psk) <= 63:
+        raise BlinkpayError(f"{boot.wifi_psk_file}: a Wi-Fi passphrase has 8 to 63 characters")
+    wlan0 = {
+        "dhcp4": True,
+        "regulatory-domain": boot.wifi_country,
+        "access-points": {boot.wifi_ssid: {"password": psk}},
+        "optional": True,
+    }
+    document = {"network": {"version": 2, "wifis": {"renderer": "NetworkManager", "wlan0": wlan0}}}
+    return "# Wi-Fi for cloud-init, written by `blinkpay-host device add`\n" + yaml.safe_dump(
+        document, sort_keys=False
+    )
+
+
 def terminal_env(files: BootFiles) -> str:
     values = {
         "DEVICE_ID": files.device_id,
@@ -121,6 +153,7 @@ def check_boot_files(files: BootFiles) -> None:
             raise BlinkpayError(f"{name} {value!r}: letters, digits, - and _ only (max 64)")
     if files.broker_url.startswith("mqtts://") and files.ca_file is None:
         raise BlinkpayError("an mqtts:// broker needs its CA: set [boot] ca_file in host.toml")
+    network_config(files.boot)  # a passphrase that cannot work
     if files.bundle is not None and files.boot.operator_public_key_file is None:
         raise BlinkpayError(
             "--bundle needs the operator's public key to verify it on the terminal: "
@@ -143,6 +176,9 @@ def write_boot_files(target: Path, files: BootFiles) -> list[str]:
         f"{FOLDER}/enrolment.token": files.token + "\n",
         f"{FOLDER}/host.pub.pem": files.host_public_pem.decode("ascii"),
     }
+    wifi = network_config(files.boot)
+    if wifi is not None:
+        texts["network-config"] = wifi
     for name, text in texts.items():
         (target / name).write_text(text, encoding="utf-8")
     copies = {f"{FOLDER}/pin.key": files.pin_key_file}
@@ -154,7 +190,8 @@ def write_boot_files(target: Path, files: BootFiles) -> list[str]:
         copies[f"{FOLDER}/bundle.tar.gz"] = files.bundle
     for name, source in copies.items():
         shutil.copyfile(source, target / name)
-    for secret in ("enrolment.token", "pin.key"):  # FAT ignores modes; a host folder does not
+    # FAT ignores modes; a host folder does not
+    for secret in (folder / "enrolment.token", folder / "pin.key", target / "network-config"):
         with contextlib.suppress(OSError):
-            os.chmod(folder / secret, 0o600)
+            os.chmod(secret, 0o600)
     return sorted([*texts, *copies])

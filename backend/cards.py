@@ -18,7 +18,7 @@ from device.errors import BlinkpayError
 def _given_files(config: HostConfig, bundle: Path | None) -> None:
     boot = config.boot
     for given in (bundle, boot.operator_public_key_file, boot.ca_file,
-                  boot.ssh_authorized_keys_file):  # fmt: skip
+                  boot.ssh_authorized_keys_file, boot.wifi_psk_file):  # fmt: skip
         if given is not None and not given.is_file():
             raise BlinkpayError(f"{given}: no such file")
 

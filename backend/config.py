@@ -56,7 +56,12 @@ class HostConfig(BaseModel):
 # Keys holding paths, resolved against the config file's directory when relative.
 PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
 MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file")
-BOOT_PATH_KEYS = ("ca_file", "operator_public_key_file", "ssh_authorized_keys_file")
+BOOT_PATH_KEYS = (
+    "ca_file",
+    "operator_public_key_file",
+    "ssh_authorized_keys_file",
+    "wifi_psk_file",
+)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -90,3 +90,24 @@ def test_refusals_issue_no_token(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, err = _add(capsys, toml, "gate-12")
     assert code != 0 and "PUBLIC_KEY file, or --boot-dir" in err
     assert not card.exists()
+
+
+def test_wifi_goes_into_network_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    psk = tmp_path / "wifi.psk"
+    psk.write_text("correct horse battery\n")
+    toml = _host(tmp_path / "host", f'[boot]\nwifi_ssid = "Site Net"\nwifi_psk_file = "{psk}"\n')
+    card = tmp_path / "card"
+    code, out = _add(capsys, toml, "gate-12", "--boot-dir", str(card))
+    assert code == 0, out
+    network = yaml.safe_load((card / "network-config").read_text())["network"]
+    assert network["version"] == 2
+    wlan0 = network["wifis"]["wlan0"]
+    assert wlan0["access-points"] == {"Site Net": {"password": "correct horse battery"}}
+    assert wlan0["dhcp4"] is True and wlan0["regulatory-domain"] == "GB"
+    assert stat.S_IMODE((card / "network-config").stat().st_mode) == 0o600
+    psk.write_text("short\n")
+    code, err = _add(capsys, toml, "gate-13", "--boot-dir", str(tmp_path / "card2"))
+    assert code != 0 and "8 to 63 characters" in err
+    wired = tmp_path / "wired"
+    assert _add(capsys, _host(tmp_path / "h2"), "gate-14", "--boot-dir", str(wired))[0] == 0
+    assert not (wired / "network-config").exists()
