@@ -31,6 +31,8 @@ def write_card(
     ttl_s: float | None = None,
 ) -> list[str]:
     """Issue the token and write the card's files into `target`; the names written."""
+    if ttl_s is not None and not ttl_s > 0:
+        raise BlinkpayError(f"--ttl {ttl_s}: give the seconds the token stays valid (> 0)")
     _given_files(config, bundle)
     files = BootFiles(
         device_id=device_id,
@@ -44,9 +46,10 @@ def write_card(
         bundle=bundle,
     )
     check_boot_files(files)
+    ttl_s = config.boot.token_ttl_s if ttl_s is None else ttl_s
     host = PaymentHost(config, serve=False)  # checks the host's keys; the database only
     try:
-        token = issue_token(host.db, device_id, ttl_s or config.boot.token_ttl_s)
+        token = issue_token(host.db, device_id, ttl_s)
     finally:
         host.db.close()
     public = public_pem(load_signing_key(config.signing_key_file).public_key())

@@ -140,17 +140,24 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--boot-dir",
         type=Path,
+        metavar="DIR",
         help="write the first-boot files (cloud-init user-data, blinkpay/...) into DIR: the "
         "mounted boot partition of a freshly flashed card, or a folder to copy onto it",
     )
     add.add_argument(
-        "--bundle", type=Path, help="the signed offline bundle to put on the card (install.sh "
-        "--make-bundle); without it, copy one to DIR/blinkpay/bundle.tar.gz yourself"
-    )  # fmt: skip
+        "--bundle",
+        type=Path,
+        metavar="FILE",
+        help="the signed offline bundle to put on the card (install.sh --make-bundle); "
+        "without it, copy one to DIR/blinkpay/bundle.tar.gz yourself",
+    )
     add.add_argument(
-        "--ttl", type=float, default=None, help="seconds the token is valid (default [boot] "
-        "token_ttl_s, 7 days)"
-    )  # fmt: skip
+        "--ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the token is valid (default [boot] token_ttl_s, 7 days)",
+    )
     _command(device_sub, "list", "every terminal the host knows, with its last contact")
 
     snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")

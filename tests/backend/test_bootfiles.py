@@ -89,6 +89,8 @@ def test_refusals_issue_no_token(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code != 0 and "nope.tar.gz: no such file" in err
     code, err = _add(capsys, toml, "gate-12")
     assert code != 0 and "PUBLIC_KEY file, or --boot-dir" in err
+    code, err = _add(capsys, toml, "gate-12", "--boot-dir", str(card), "--ttl", "0")
+    assert code != 0 and "--ttl 0.0" in err
     assert not card.exists()
 
 
