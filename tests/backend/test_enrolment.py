@@ -47,7 +47,8 @@ def test_a_token_registers_its_device_once(db: HostDb, tmp_path: Path) -> None:
     assert _key_of(db, "gate-1") == request["public_key"]  # the first key stays
     stored = db.db.execute("SELECT token_hash FROM enrolment_tokens").fetchall()
     assert (token_hash(token),) in stored
-    assert token.encode() not in (tmp_path / "host.db").read_bytes()
+    for stored in tmp_path.glob("host.db*"):  # the database and its WAL
+        assert token.encode() not in stored.read_bytes()
 
 
 def test_refusals(db: HostDb) -> None:
