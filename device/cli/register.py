@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     answer = register(config.mqtt, device_id, key, token, host_key, timeout_s=args.wait)
     if answer is None:
         raise BlinkpayError(
-            f"no answer from the host through {config.mqtt.url} in {args.wait:.0f} s: "
-            "check the network, the broker and that `blinkpay-host serve` runs"
+            f"the broker at {config.mqtt.url} answered, the host did not in {args.wait:.0f} s: "
+            "check that `blinkpay-host serve` runs on that broker (same mqtt.prefix)"
         )
     if not answer.registered:
         raise BlinkpayError(answer.line(device_id))

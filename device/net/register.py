@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from device.crypto.signing import public_key_pem, sign_document, verify_document
+from device.errors import BlinkpayError
 from device.net.client import Inbound, MqttLink
 from device.net.config import MqttConfig
 from device.net.schemas import PayloadRejected
@@ -85,7 +86,8 @@ def register(
     host_key: Ed25519PublicKey,
     timeout_s: float = 30.0,
 ) -> Registration | None:
-    """The host's signed answer, or None when the broker or the host did not answer."""
+    """The host's signed answer, or None when the host did not answer in time; a broker
+    that cannot be reached is a BlinkpayError."""
     topics = DeviceTopics(mqtt.prefix, device_id)
     request_id = uuid.uuid4().hex
     answer = _Answer(request_id, host_key)
@@ -96,7 +98,10 @@ def register(
     deadline = time.monotonic() + timeout_s
     try:
         if not link.wait_connected(timeout_s):
-            return None
+            raise BlinkpayError(
+                f"cannot reach the broker at {mqtt.url} in {timeout_s:.0f} s: check the "
+                "network, the broker's address (terminal.env) and its CA"
+            )
         request = register_request(device_id, key, token, request_id)
         link.publish(
             topics.register_req,

@@ -160,3 +160,27 @@ def test_a_reused_or_expired_token_is_refused(site: Site, tmp_path: Path) -> Non
     refused = first_boot(expired, tmp_path / "third")
     assert refused.returncode != 0
     assert "registration refused: this enrolment token has expired" in refused.stdout
+
+
+def test_no_broker_or_no_host_is_one_clear_line(broker: Broker, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from device.crypto.signing import public_pem
+    from device.provisioning import provision
+
+    host_key = tmp_path / "host.pub.pem"
+    host_key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    token = tmp_path / "token"
+    token.write_text("A" * 43 + "\n")
+    for url, says in ((broker.url, "the host did not"), ("mqtt://127.0.0.1:9", "cannot reach")):
+        config = tmp_path / f"{says[:3]}.toml"
+        mqtt_section = {"url": url, "backend_public_key_file": str(host_key)}
+        sections = {"device": {"id": DEVICE, "data_dir": str(tmp_path / "data")}}
+        provision(config, {**sections, "mqtt": mqtt_section})
+        result = subprocess.run(
+            [sys.executable, "-m", "device.cli", "register", "--config", str(config),
+             "--token", str(token), "--wait", "2"],
+            capture_output=True, text=True, env=ENV, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 1 and says in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
