@@ -29,15 +29,17 @@ def write_card(
     target: Path,
     bundle: Path | None = None,
     ttl_s: float | None = None,
+    shard_id: str | None = None,
 ) -> list[str]:
-    """Issue the token and write the card's files into `target`; the names written."""
+    """Issue the token and write the card's files into `target`; the names written. The
+    terminal's templates come from `shard_id` (default mqtt.shard_id)."""
     if ttl_s is not None and not ttl_s > 0:
         raise BlinkpayError(f"--ttl {ttl_s}: give the seconds the token stays valid (> 0)")
     _given_files(config, bundle)
     files = BootFiles(
         device_id=device_id,
         broker_url=config.boot.broker_url or config.mqtt.url,
-        shard_id=config.mqtt.shard_id,
+        shard_id=shard_id or config.mqtt.shard_id,
         token="",  # issued once everything else is known to be right
         host_public_pem=b"",
         pin_key_file=config.pin_key_file,
@@ -49,7 +51,7 @@ def write_card(
     ttl_s = config.boot.token_ttl_s if ttl_s is None else ttl_s
     host = PaymentHost(config, serve=False)  # checks the host's keys; the database only
     try:
-        token = issue_token(host.db, device_id, ttl_s)
+        token = issue_token(host.db, device_id, files.shard_id, ttl_s)
     finally:
         host.db.close()
     public = public_pem(load_signing_key(config.signing_key_file).public_key())

@@ -7,10 +7,12 @@
                                a customer: template, account, PIN (from stdin), delta
   account set TOKEN OP         suspend | revoke | reactivate | delete, as a delta
   account list                 every account (no PINs, no templates)
-  device add DEVICE_ID PUBKEY  remember a terminal's signing key (tx signatures checked)
-  device add DEVICE_ID --boot-dir DIR [--bundle FILE]
+  device add DEVICE_ID PUBKEY [--x25519 FILE] [--shard ID]
+                               remember a terminal's signing key (tx signatures checked)
+                               and X25519 key (the shard's templates are sealed to it)
+  device add DEVICE_ID --boot-dir DIR [--bundle FILE] [--shard ID]
                                a new terminal: a one-time enrolment token and the files for
-                               its card's boot partition; it registers its own key on first boot
+                               its card's boot partition; it registers its own keys on first boot
   device list                  every terminal the host knows
   snapshot                     publish the whole shard (terminals that lag catch up)
 
@@ -44,6 +46,7 @@ from backend.db import HostDb
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
+from device.crypto.template_box import load_box_public_key
 from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 
@@ -128,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     device = _command(sub, "device", "register or list terminals", config=False)
     device_sub = device.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = _command(
-        device_sub, "add", "register a terminal's key, or write its first-boot card files"
+        device_sub, "add", "register a terminal's public keys, or write its first-boot card"
     )
     add.add_argument("device_id", help="the terminal's device.id")
     add.add_argument(
@@ -158,6 +161,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds the token is valid (default [boot] token_ttl_s, 7 days)",
     )
+    add.add_argument(
+        "--x25519",
+        type=Path,
+        default=None,
+        help="the terminal's X25519 public key (PEM, printed by `blinkpay provision`): "
+        "the shard's templates are sealed to it; without it the terminal gets none",
+    )
+    add.add_argument("--shard", default=None, help="its shard (default: mqtt.shard_id)")
     _command(device_sub, "list", "every terminal the host knows, with its last contact")
 
     snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
@@ -313,7 +324,9 @@ def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str,
 def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     from backend.cards import write_card
 
-    written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl)
+    if args.x25519 is not None:
+        raise BlinkpayError("--x25519 goes with PUBLIC_KEY: a card's terminal sends its own")
+    written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl, args.shard)
     return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
 
 
@@ -324,16 +337,24 @@ def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
         return _device_boot(config, args)
     try:
         key = load_public_key(args.public_key)
+        box = None if args.x25519 is None else args.x25519.read_bytes()
+        if box is not None:
+            load_box_public_key(box, str(args.x25519))
     except OSError as exc:
         raise BlinkpayError(os_error_line(exc)) from None
     except ValueError as exc:
         raise BlinkpayError(f"{args.public_key}: not an Ed25519 public key ({exc})") from None
     host = PaymentHost(config, serve=False)  # no broker needed: the database only
     try:
-        host.register_device(args.device_id, key)
+        host.register_device(args.device_id, key, box, args.shard)
     finally:
         host.db.close()
-    return {"device_id": args.device_id, "registered": True}
+    return {
+        "device_id": args.device_id,
+        "registered": True,
+        "shard_id": args.shard or config.mqtt.shard_id,
+        "templates_sealed_to_it": box is not None,
+    }
 
 
 def _snapshot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:

@@ -38,8 +38,9 @@ class HostConfig(BaseModel):
     # row has not come by then is released (docs/payment.md, "Settlement").
     hold_expiry_s: float = Field(default=86_400.0, gt=0.0, allow_inf_nan=False)
     hold_check_s: float = Field(default=60.0, gt=0.0, allow_inf_nan=False)
-    # Refuse transactions from terminals whose public key the host does not know.
-    require_device_keys: bool = False
+    # Refuse transactions from terminals whose public key the host does not know (register
+    # each with `blinkpay-host device`). False only for a lab without provisioned keys.
+    require_device_keys: bool = True
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from backend.settlement import SCHEMA as SETTLEMENT_SCHEMA
+from device.store.db import make_private
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -72,18 +73,34 @@ SCHEMA = [
 ]
 
 
+# The X25519 public key shard templates are sealed to, and the shard the operator
+# registered the terminal for (recipients are chosen by this, never by what a terminal
+# claims on shard/req or shard/ack).
+DEVICE_COLUMNS = {"box_key_pem": "TEXT", "home_shard": "TEXT"}
+
+
 class HostDb:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)  # balances and device keys: owner only, whatever the umask
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db = Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
+        make_private(self.path, wal=True)
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.lock = threading.RLock()
         for statement in SCHEMA:
             self.db.execute(statement)
+        self._add_columns("devices", DEVICE_COLUMNS)
+
+    def _add_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Columns added after a release, on a database made before it."""
+        have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for name, kind in columns.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

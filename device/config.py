@@ -1,8 +1,10 @@
 """The terminal's one validated configuration model.
 
-Loaded from TOML (default /etc/blinkpay/config.toml), then overridden by
-BLINKPAY_<SECTION>__<KEY> environment variables (values parsed as JSON when they
-parse, else taken as strings). Every key has a default; unknown keys are errors, so
+Loaded from TOML (default /etc/blinkpay/config.toml), then the remote overlay (the
+partial configs the host sent on config/set, kept in `device.data_dir`/remote-config.json:
+the service may only write its data directory, /etc stays read-only under systemd), then
+overridden by BLINKPAY_<SECTION>__<KEY> environment variables (values parsed as JSON when
+they parse, else taken as strings). Every key has a default; unknown keys are errors, so
 a typo never silently falls back to a default.
 """
 
@@ -16,9 +18,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from device.core.config import LivenessConfig, MatchConfig, PaymentConfig, SessionConfig
+from device.core.config import (
+    ChallengeConfig,
+    LivenessConfig,
+    MatchConfig,
+    PaymentConfig,
+    SessionConfig,
+    Settings,
+)
+from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
@@ -27,6 +37,7 @@ from device.store.config import StoreConfig
 from device.vision.config import VisionConfig
 
 ENV_PREFIX = "BLINKPAY_"
+OVERLAY_FILE = "remote-config.json"
 
 
 class Section(BaseModel):
@@ -39,6 +50,10 @@ class DeviceConfig(Section):
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # The remote `reboot` command: "restart" the service (exit code 75, systemd starts it
+    # again), "reboot" the system (`systemctl reboot`, needs a polkit rule for the service
+    # user), or "off". Under `run --sim` it is always a simulated restart.
+    remote_reboot: Literal["restart", "reboot", "off"] = "restart"
 
 
 class Config(Section):
@@ -49,8 +64,46 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     match: MatchConfig = Field(default_factory=MatchConfig)
     liveness: LivenessConfig = Field(default_factory=LivenessConfig)
+    challenge: ChallengeConfig = Field(default_factory=ChallengeConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
+
+    @model_validator(mode="after")
+    def _challenge_fits_the_intent_window(self) -> Config:
+        # the code plays while the blink prompt is up: it must end before the window does
+        if self.hardware.pins.challenge_light is not None and (
+            self.challenge.duration_s >= self.session.intent_timeout_s
+        ):
+            raise ValueError(
+                f"challenge.code_bits x challenge.bit_ms = {self.challenge.duration_s:g} s must "
+                f"be shorter than session.intent_timeout_s = {self.session.intent_timeout_s:g}"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _core_values_are_strict(cls, data: Any) -> Any:
+        # pydantic would coerce `fare = true` to 1 and "300" to 300 before the core's own
+        # checks run: money and timings must be real numbers in the file.
+        if not isinstance(data, Mapping):
+            return data
+        problems = []
+        for name, section in _CORE_SECTIONS.items():
+            values = data.get(name)
+            if isinstance(values, Mapping):
+                problems += [f"{name}.{p}" for p in section.type_problems(dict(values))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return data
+
+
+_CORE_SECTIONS: dict[str, type[Settings]] = {
+    "match": MatchConfig,
+    "liveness": LivenessConfig,
+    "challenge": ChallengeConfig,
+    "session": SessionConfig,
+    "payment": PaymentConfig,
+}
 
 
 class ConfigError(Exception):
@@ -69,7 +122,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key (value {shown}); check the spelling"
     if error["type"] == "value_error":  # a section's own rule, which names its keys
-        return f"{key}: {str(error['msg']).removeprefix('Value error, ')}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{key}: {message}" if key else message  # a rule across sections
     return f"{key} = {shown}: {error['msg']}"
 
 
@@ -109,8 +163,47 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
         raise ConfigError([_describe(e) for e in exc.errors()], source) from None
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Read the TOML file (absent file = all defaults), apply env overrides, validate."""
+def overlay_path(data_dir: Path) -> Path:
+    return Path(data_dir) / OVERLAY_FILE
+
+
+def read_overlay(data_dir: Path) -> dict[str, Any]:
+    """The remote overlay's partial config ({} when none was ever applied)."""
+    path = overlay_path(data_dir)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        problem = f"unreadable remote overlay ({exc}); delete it to drop it"
+        raise ConfigError([problem], str(path)) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(["remote overlay without a config object"], str(path))
+    return config
+
+
+def write_overlay(data_dir: Path, partial: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """Merge `partial` into the overlay and replace the file atomically (fsynced, 0600)."""
+    merged = _merge(read_overlay(data_dir), partial)
+    document = {"version": version, "config": merged}
+    write_private_file(overlay_path(data_dir), json.dumps(document, indent=1).encode(), True)
+    return merged
+
+
+def env_overrides(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return _env_overrides(os.environ if env is None else env)
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overlay: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the TOML file (absent file = all defaults), the remote overlay of its data
+    directory and `extra` (a remote change being validated), apply env overrides, validate."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
     source = "defaults"
@@ -128,7 +221,11 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raise ConfigError([f"cannot read: {exc.strerror}"], source) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"not valid TOML: {exc}"], source) from None
-    return config_from_mapping(_merge(data, _env_overrides(env)), source)
+    overrides = _env_overrides(env)
+    if overlay:
+        data_dir = _merge(data, overrides).get("device", {}).get("data_dir", DEFAULT_DATA_DIR)
+        data = _merge(data, read_overlay(Path(data_dir)))
+    return config_from_mapping(_merge(_merge(data, extra or {}), overrides), source)
 
 
 def unreadable_hint(path: Path) -> str:

@@ -22,18 +22,29 @@ from typing import Any
 
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device.config import Config, ConfigError, config_from_mapping
 from device.crypto.signing import (
     KeyFileError,
     generate_signing_key,
+    load_public_key,
+    load_signing_key,
     private_key_from_pem,
     public_key_pem,
+    read_private_file,
     write_private_file,
 )
+from device.crypto.template_box import (
+    box_key_from_pem,
+    box_public_pem,
+    generate_box_key,
+    load_box_key,
+)
 from device.errors import BlinkpayError
-from device.store.keys import generate_data_key
-from device.store.terminal_store import db_path, store_key_paths
+from device.store.keys import generate_data_key, load_data_key
+from device.store.ledger_chain import GENESIS, Anchor, write_anchor
+from device.store.terminal_store import db_path, ledger_anchor_path, store_key_paths
 
 PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block
 CONFIG_MODE = 0o640  # the service user's group reads it; it holds paths, not secrets
@@ -68,6 +79,7 @@ class Provisioned:
     made: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     owner: str | None = None
+    box_public_key_pem: str = ""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -83,6 +95,7 @@ class Provisioned:
             "keys_kept": ", ".join(self.kept) or "none",
             "keys_owner": self.owner or "the user running provision",
             "device_public_key": self.public_key_pem,
+            "device_x25519_public_key": self.box_public_key_pem,
         }
 
 
@@ -172,9 +185,19 @@ def _existing_signing_key(path: Path) -> Ed25519PrivateKey:
         raise BlinkpayError(f"{exc}; use --force to make new keys") from None
 
 
+def _existing_box_key(path: Path) -> X25519PrivateKey:
+    """The kept X25519 key, read directly for the same reason as the signing key."""
+    try:
+        return box_key_from_pem(path.read_bytes(), path)
+    except OSError as exc:
+        raise BlinkpayError(f"{path}: cannot use the existing X25519 key ({exc})") from None
+    except KeyFileError as exc:
+        raise BlinkpayError(f"{exc}; use --force to make new keys") from None
+
+
 def _make_keys(
     config: Config, pin_key: bytes | None, force: bool
-) -> tuple[str, list[str], list[str]]:
+) -> tuple[str, str, list[str], list[str]]:
     """Make missing keys (all of them under `force`, but never the data key of an existing
     database: its templates would be lost; `blinkpay db rekey` rotates that one)."""
     paths = store_key_paths(config.store, config.device.data_dir)
@@ -199,7 +222,19 @@ def _make_keys(
         made.append("PIN key")
     else:
         kept.append("PIN key")
-    return public_key_pem(signing_key), made, kept
+    box_file = Path(config.device.data_dir) / config.store.box_key_file
+    if not box_file.exists() or force:
+        box_key = generate_box_key(box_file, overwrite=True)
+        made.append("X25519 key")
+    else:
+        box_key = _existing_box_key(box_file)
+        kept.append("X25519 key")
+    anchor = ledger_anchor_path(config.device.data_dir)
+    if not anchor.exists():
+        # From now on a database that disappears is noticed (device/store/ledger_chain.py).
+        write_anchor(anchor, Anchor(None, 0, GENESIS))
+    box_pem = box_public_pem(box_key).decode("ascii")
+    return public_key_pem(signing_key), box_pem, made, kept
 
 
 def provision(
@@ -227,15 +262,55 @@ def provision(
     _check_writable(config_path, data_dir)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        public_pem, made, kept = _make_keys(config, pin_key, force)
+        public_pem, box_pem, made, kept = _make_keys(config, pin_key, force)
     except KeyFileError as exc:
         raise BlinkpayError(f"{exc} (use --force to make new keys)") from None
     if owner is not None:
         keys = store_key_paths(config.store, config.device.data_dir)
         pin_file = data_dir / config.store.pin_key_file
         _chown_tree(owner, data_dir, keys.data_key.parent, keys.data_key, keys.signing_key)
+        _chown_tree(owner, data_dir / config.store.box_key_file)
         _chown_tree(owner, pin_file.parent, pin_file, db_path(config.store, config.device.data_dir))
+        _chown_tree(owner, ledger_anchor_path(config.device.data_dir))
     _write_config(config_path, to_toml(settings), owner)
     pin_key_file = data_dir / config.store.pin_key_file
     name = owner.name if owner else None
-    return Provisioned(config_path, config, public_pem, pin_key_file, made, kept, name)
+    return Provisioned(config_path, config, public_pem, pin_key_file, made, kept, name, box_pem)
+
+
+def read_pin_key(path: Path) -> bytes:
+    """The AES PIN key shared with the host (hex in a 0600 file, made by provision)."""
+    raw = read_private_file(path).strip()
+    try:
+        key = bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise BlinkpayError(f"{path}: the PIN key must be hex digits") from None
+    if len(key) not in (16, 24, 32):
+        raise BlinkpayError(f"{path}: the PIN key must be 16, 24 or 32 bytes")
+    return key
+
+
+def key_problems(config: Config) -> list[str]:
+    """Every key file `run` would load, loaded the same way: missing, unreadable, too widely
+    readable or not a key is a problem here, so `config check` fails where `run` would."""
+    data_dir = Path(config.device.data_dir)
+    paths = store_key_paths(config.store, data_dir)
+    loaders: list[tuple[str, Path | None, Any]] = [
+        ("store.data_key_file", paths.data_key, load_data_key),
+        ("store.signing_key_file", paths.signing_key, load_signing_key),
+        ("store.pin_key_file", data_dir / config.store.pin_key_file, read_pin_key),
+        ("store.box_key_file", data_dir / config.store.box_key_file, load_box_key),
+    ]
+    if config.mqtt.enabled:
+        backend = config.mqtt.backend_public_key_file
+        loaders.append(("mqtt.backend_public_key_file", backend, load_public_key))
+    problems = []
+    for key, path, load in loaders:
+        if path is None:
+            problems.append(f"{key}: not set (run `blinkpay provision --backend-key ...`)")
+            continue
+        try:
+            load(path)
+        except BlinkpayError as exc:
+            problems.append(f"{key}: {exc}")
+    return problems

@@ -159,5 +159,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.summary())
     else:
         for key, value in result.summary().items():
-            print(f"{key}: {value}" if key != "device_public_key" else f"{key}:\n{value}")
+            multiline = key in ("device_public_key", "device_x25519_public_key")
+            print(f"{key}:\n{value}" if multiline else f"{key}: {value}")
     return 0

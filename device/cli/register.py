@@ -44,6 +44,7 @@ def _token(source: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from device.crypto.signing import KeyFileError, load_public_key, load_signing_key
+    from device.crypto.template_box import box_public_pem, load_box_key
     from device.net.register import register
     from device.store.terminal_store import store_key_paths
 
@@ -57,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
     paths = store_key_paths(config.store, config.device.data_dir)
     try:
         key = load_signing_key(paths.signing_key)
+        box = box_public_pem(load_box_key(Path(config.device.data_dir) / config.store.box_key_file))
         host_key = load_public_key(config.mqtt.backend_public_key_file)
     except (KeyFileError, ValueError) as exc:
         raise BlinkpayError(str(exc)) from None
     device_id = config.device.id
-    answer = register(config.mqtt, device_id, key, token, host_key, timeout_s=args.wait)
+    answer = register(
+        config.mqtt, device_id, key, box.decode("ascii"), token, host_key, timeout_s=args.wait
+    )
     if answer is None:
         raise BlinkpayError(
             f"the broker at {config.mqtt.url} answered, the host did not in {args.wait:.0f} s: "

@@ -49,13 +49,16 @@ class Registration:
 
 
 def register_request(
-    device_id: str, key: Ed25519PrivateKey, token: str, request_id: str
+    device_id: str, key: Ed25519PrivateKey, box_public_pem: str, token: str, request_id: str
 ) -> dict[str, Any]:
+    """Signed with `key` (proof of possession); `box_public_pem` is the X25519 key the
+    shard's templates are sealed to."""
     request: dict[str, Any] = {
         "v": 1,
         "request_id": request_id,
         "device_id": device_id,
         "public_key": public_key_pem(key),
+        "box_public_key": box_public_pem,
         "token": token,
         "ts": time.time(),
     }
@@ -82,6 +85,7 @@ def register(
     mqtt: MqttConfig,
     device_id: str,
     key: Ed25519PrivateKey,
+    box_public_pem: str,
     token: str,
     host_key: Ed25519PublicKey,
     timeout_s: float = 30.0,
@@ -102,7 +106,7 @@ def register(
                 f"cannot reach the broker at {mqtt.url} in {timeout_s:.0f} s: check the "
                 "network, the broker's address (terminal.env) and its CA"
             )
-        request = register_request(device_id, key, token, request_id)
+        request = register_request(device_id, key, box_public_pem, token, request_id)
         link.publish(
             topics.register_req,
             request,

@@ -32,7 +32,10 @@ CheckProvider = Callable[[Config, How], list[Check]]
 def hardware_provider(config: Config, how: How) -> list[Check]:
     from device.selftest.hardware import hardware_checks  # only what is run is loaded
 
-    checks = hardware_checks(config.hardware, how.sim, how.clock)
+    challenge_fps = None
+    if config.hardware.pins.challenge_light is not None:
+        challenge_fps = config.challenge.required_fps
+    checks = hardware_checks(config.hardware, how.sim, how.clock, challenge_fps=challenge_fps)
     backend = "sim" if how.sim else config.hardware.backend
     board = raspberry_pi_model(how.board_model_file)
     if board is not None and backend == "sim":
@@ -49,6 +52,10 @@ def hardware_provider(config: Config, how: How) -> list[Check]:
 
 
 def models_provider(config: Config, how: How) -> list[Check]:
+    return model_checks(config)
+
+
+def model_checks(config: Config) -> list[Check]:
     """Every shipped model is present and matches the manifest's sha256."""
     from device.vision.models import ModelError, load_manifest, verify_file
 

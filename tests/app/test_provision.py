@@ -10,8 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.config import load_config
+from device.crypto.signing import public_pem
 from device.errors import BlinkpayError
 from device.provisioning import Owner, provision, to_toml
 
@@ -40,7 +42,16 @@ def _provision(blinkpay_command: list[str], tmp_path: Path, *extra: str):
 def test_provision_writes_private_keys_and_a_valid_config(
     blinkpay_command: list[str], tmp_path: Path
 ) -> None:
-    result = _provision(blinkpay_command, tmp_path, "--broker", "mqtts://broker.example:8883")
+    backend_key = tmp_path / "host.pub"
+    backend_key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    result = _provision(
+        blinkpay_command,
+        tmp_path,
+        "--broker",
+        "mqtts://broker.example:8883",
+        "--backend-key",
+        str(backend_key),
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["device_id"] == "gate-7"
@@ -68,7 +79,7 @@ def test_provision_again_keeps_the_keys_and_force_replaces_them(
     before = {name: (keys / name).read_bytes() for name in ("data.key", "device_ed25519.pem")}
     again = _provision(blinkpay_command, tmp_path, "--device-id", "gate-8")
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["keys_kept"] == "data key, signing key, PIN key"
+    assert json.loads(again.stdout)["keys_kept"] == "data key, signing key, PIN key, X25519 key"
     assert {name: (keys / name).read_bytes() for name in before} == before
     assert load_config(tmp_path / "etc" / "config.toml", env={}).device.id == "gate-8"
     forced = _provision(blinkpay_command, tmp_path, "--force")
@@ -116,7 +127,7 @@ def test_root_provisions_keys_for_the_service_user(tmp_path: Path) -> None:
     config = (tmp_path / "etc" / "config.toml").stat()
     assert (config.st_uid, config.st_gid, stat.S_IMODE(config.st_mode)) == (0, owner.gid, 0o640)
     again = provision(tmp_path / "etc" / "config.toml", sections, owner=owner)  # idempotent
-    assert again.made == [] and len(again.kept) == 3
+    assert again.made == [] and len(again.kept) == 4  # data, signing, PIN, X25519
 
 
 def test_invalid_settings_are_refused_before_any_key_is_made(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -26,6 +27,7 @@ from backend.config import load_host_config
 from backend.enrolment import issue_token
 from backend.host import PaymentHost
 from device.crypto.signing import load_signing_key, public_key_pem
+from device.crypto.template_box import box_public_pem, load_box_key
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.mqtt
@@ -119,9 +121,11 @@ def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: P
     # The host holds the key the terminal made itself, and only the token's hash.
     key = load_signing_key(root / "var/lib/blinkpay/keys/device_ed25519.pem")
     row = site.host.db.db.execute(
-        "SELECT public_key_pem FROM devices WHERE device_id = ?", [DEVICE]
+        "SELECT public_key_pem, box_key_pem, home_shard FROM devices WHERE device_id = ?",
+        [DEVICE],
     ).fetchone()
-    assert row[0] == public_key_pem(key)
+    box = load_box_key(root / "var/lib/blinkpay/keys/device_x25519.pem")
+    assert row == (public_key_pem(key), box_public_pem(box).decode(), "station-a")
     for stored in (site.folder / "host").glob("blinkpay-host.db*"):  # with the WAL
         assert token.encode() not in stored.read_bytes()
     # The secrets left the card; its log tells the story.
@@ -129,6 +133,9 @@ def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: P
     assert not (card / "blinkpay" / "pin.key").exists()
     assert "registered" in (card / "blinkpay" / "firstboot.log").read_text()
 
+    # A customer enrolled at the host reaches the new terminal (sealed to its X25519 key).
+    vector = np.random.default_rng(7).standard_normal(128).astype(np.float32)
+    site.host.enrol("cust-boot", vector / np.linalg.norm(vector), shard_id="station-a")
     config = root / "etc/blinkpay/config.toml"
     terminal = subprocess.Popen(
         [sys.executable, "-m", "device.cli", "run", "--config", str(config)],
@@ -136,9 +143,18 @@ def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: P
     )  # fmt: skip
     try:
         assert wait_online(broker, 60), "the terminal did not come online"
+        assert site.host.wait_for(
+            lambda h: any(a["device_id"] == DEVICE and a["version"] >= 1 for a in h.shard_acks),
+            60,
+        ), "the terminal did not take the shard"
     finally:
         terminal.terminate()
         terminal.wait(timeout=30)
+    stats = subprocess.run(
+        [sys.executable, "-m", "device.cli", "db", "stats", "--json", "--config", str(config)],
+        capture_output=True, text=True, env=ENV, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(stats.stdout)["templates"] == 1  # it opened the sealed template
 
 
 def test_a_reused_or_expired_token_is_refused(site: Site, tmp_path: Path) -> None:
@@ -155,7 +171,7 @@ def test_a_reused_or_expired_token_is_refused(site: Site, tmp_path: Path) -> Non
 
     expired = tmp_path / "expired"
     write_card(site, expired)
-    old = issue_token(site.host.db, DEVICE, ttl_s=60.0, now=time.time() - 3600.0)
+    old = issue_token(site.host.db, DEVICE, "station-a", ttl_s=60.0, now=time.time() - 3600.0)
     (expired / "blinkpay" / "enrolment.token").write_text(old + "\n")
     refused = first_boot(expired, tmp_path / "third")
     assert refused.returncode != 0
