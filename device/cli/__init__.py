@@ -25,6 +25,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("selftest",): ("device.cli.selftest", "check camera, GPIO, models, database, broker"),
     ("enroll",): ("device.cli.enroll", "make a face template from images"),
     ("provision",): ("device.cli.provision", "make device keys and write the config"),
+    ("register",): ("device.cli.register", "first boot: register this terminal's key at the host"),
     ("gpio-test",): ("device.cli.gpio_test", "walk through every LED, relay, buzzer, key"),
     ("mdb-sim",): ("device.cli.mdb_sim", "a simulated vending machine against the MDB reader"),
     ("camera-test",): ("device.cli.camera_test", "aim the camera: live face readout and page"),
