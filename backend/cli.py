@@ -8,6 +8,8 @@
   account TOKEN OP             suspend | revoke | reactivate | delete, as a delta
   device DEVICE_ID PUBKEY      remember a terminal's signing key (tx signatures checked)
   snapshot                     publish the whole shard (terminals that lag catch up)
+  console                      serve the operator's web console (docs/console.md)
+  operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
 
 Every command takes --config host.toml (see backend/config.py); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
@@ -90,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     snapshot = sub.add_parser("snapshot", help="publish the whole shard")
     _add_config(snapshot)
     snapshot.add_argument("--shard", default=None)
+
+    from backend.console.cli import add_commands
+
+    add_commands(sub, _add_config)
     return parser
 
 
@@ -247,6 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
             return serve(config, stop)
+        if args.command in ("console", "operator"):
+            from backend.console.cli import run as run_console
+
+            outcome = run_console(config, args)
+            if isinstance(outcome, int):
+                return outcome
+            print(json.dumps(outcome, indent=2, sort_keys=True))
+            return 0
         run = {"enrol": _enrol, "account": _account, "device": _device, "snapshot": _snapshot}
         result = run[args.command](config, args)
     except BlinkpayError as exc:

@@ -1,0 +1,104 @@
+"""Login, logout, operators and the audit log."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from backend.console.auth import ROLES, AuthError, Operator
+from backend.console.web import (
+    COOKIE,
+    audit,
+    client,
+    console,
+    form_of,
+    page,
+    problem,
+    read_form,
+    render,
+    set_session_cookie,
+)
+
+
+async def login_page(request: Request) -> Response:
+    expired = request.query_params.get("expired") == "1"
+    message = "Your session expired; log in again." if expired else None
+    return render(request, "login.html", message=message)
+
+
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    if form is None:
+        return problem(request, "the request is too large", "oversized_upload", 413)
+    name = str(form.get("name", ""))[:64]
+    password = str(form.get("password", ""))
+    c = console(request)
+    try:
+        session_id = c.auth.login(name, password, client(request))
+    except AuthError as exc:
+        c.refuse(exc.reason)
+        c.store.audit(None, "login_refused", name, client(request), reason=exc.reason)
+        status = 429 if exc.reason == "login_rate_limited" else 401
+        return render(request, "login.html", message=str(exc), name=name, status=status)
+    c.store.audit(name, "login", name, client(request))
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, session_id)
+    return response
+
+
+@page("viewer")
+async def logout(request: Request, operator: Operator) -> Response:
+    console(request).auth.logout(request.cookies.get(COOKIE))
+    audit(request, operator, "logout", operator.name)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@page("admin")
+async def operators(request: Request, operator: Operator) -> Response:
+    return render(
+        request,
+        "operators.html",
+        operator,
+        operators=console(request).auth.operators(),
+        roles=ROLES,
+    )
+
+
+@page("admin")
+async def add_operator(request: Request, operator: Operator) -> Response:
+    form = await form_of(request)
+    name, role = str(form.get("name", "")), str(form.get("role", ""))
+    c = console(request)
+    try:
+        c.auth.add_operator(name, role, str(form.get("password", "")))
+    except AuthError as exc:
+        c.refuse(exc.reason)
+        return render(
+            request,
+            "operators.html",
+            operator,
+            status=400,
+            operators=c.auth.operators(),
+            roles=ROLES,
+            message=str(exc),
+        )
+    audit(request, operator, "operator_add", name, role=role)
+    return RedirectResponse("/operators", status_code=303)
+
+
+@page("admin")
+async def audit_log(request: Request, operator: Operator) -> Response:
+    return render(request, "audit.html", operator, rows=console(request).store.audit_log())
+
+
+routes = [
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/operators", operators, methods=["GET"]),
+    Route("/operators", add_operator, methods=["POST"]),
+    Route("/audit", audit_log, methods=["GET"]),
+]
