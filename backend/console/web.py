@@ -48,9 +48,13 @@ def client(request: Request) -> str:
 
 
 def render(
-    request: Request, name: str, operator: Operator | None = None, status: int = 200, **ctx: Any
+    request: Request,
+    template: str,
+    operator: Operator | None = None,
+    status: int = 200,
+    **ctx: Any,
 ) -> HTMLResponse:
-    html = templates.get_template(name).render(
+    html = templates.get_template(template).render(
         request=request, operator=operator, now=time.time(), **ctx
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
