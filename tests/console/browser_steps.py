@@ -40,9 +40,16 @@ def wait_text(driver: WebDriver, locator: tuple[str, str], text: str) -> None:
     wait(driver).until(ec.text_to_be_present_in_element(locator, text))
 
 
+def texts(driver: WebDriver, css: str) -> list[str]:
+    """The text of every match, read in one go: live tables are re-rendered by server-sent
+    events, so an element found in one call may be gone by the next."""
+    script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)"
+    return list(driver.execute_script(script, css))
+
+
 def fleet_state(driver: WebDriver, device_id: str) -> str:
-    cells = driver.find_elements(By.CSS_SELECTOR, f'#fleet tr[data-device="{device_id}"] td.state')
-    return str(cells[0].text) if cells else ""
+    cells = texts(driver, f'#fleet tr[data-device="{device_id}"] td.state')
+    return cells[0] if cells else ""
 
 
 def wait_fleet_state(driver: WebDriver, device_id: str, state: str) -> None:

@@ -117,8 +117,13 @@ def rig() -> Iterator[ConsoleRig]:
     make_keys(workdir / "keys")
     config = HostConfig(
         host_id="host-a",
-        mqtt={"url": broker.url, "shard_id": SHARD, "keepalive_s": 5,
-              "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+        mqtt={
+            "url": broker.url,
+            "shard_id": SHARD,
+            "keepalive_s": 5,
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.5,
+        },
         db_path=workdir / "host.db",
         signing_key_file=workdir / "keys" / "signing.pem",
         pin_key_file=workdir / "keys" / "pin.key",
@@ -202,7 +207,9 @@ def browser(camera_clip: Path) -> Iterator[object]:
     plays the clip of a demo face."""
     paths = chromium_paths()
     if paths is None:
-        pytest.skip("chromium and chromedriver not installed (apt-get install chromium chromium-driver)")
+        pytest.skip(
+            "chromium and chromedriver not installed (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -15,6 +15,7 @@ from tests.console.browser_steps import (
     fill_enrolment,
     logged_in,
     text_of,
+    texts,
     wait,
     wait_fleet_state,
     wait_text,
@@ -108,8 +109,7 @@ def test_erasure_reaches_a_running_terminal(rig: ConsoleRig, browser, photos) ->
 
     def acknowledged(driver) -> bool:
         driver.refresh()
-        rows = driver.find_elements(By.CSS_SELECTOR, "#erasure-acks tr.acked")
-        return any("gate-erase" in r.text for r in rows)
+        return any("gate-erase" in row for row in texts(driver, "#erasure-acks tr.acked"))
 
     wait(browser).until(acknowledged)
     consent = rig.console.consents("cust-hopper")[0]

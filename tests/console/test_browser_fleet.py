@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.console.browser_steps import logged_in, wait, wait_fleet_state
+from tests.console.browser_steps import logged_in, texts, wait, wait_fleet_state
 from tests.console.conftest import ConsoleRig
 
 pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
@@ -30,12 +30,8 @@ def test_fleet_goes_offline_and_online_with_the_terminal_process(rig: ConsoleRig
     logged_in(browser, rig.url, "vic")
     wait_fleet_state(browser, "gate-net-1", "online")
     # telemetry fills the row: the shard the terminal holds, its outbox
-    wait(browser).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-device="gate-net-1"]').get_attribute(
-            "data-site"
-        )
-        == "site-a"
-    )
+    script = "return document.querySelector('tr[data-device=\"gate-net-1\"]').dataset.site"
+    wait(browser).until(lambda d: d.execute_script(script) == "site-a")
     up = 'blinkpay_terminal_up{device_id="gate-net-1"}'
     assert scrape(rig.url)[up] == 1.0
 
@@ -43,8 +39,7 @@ def test_fleet_goes_offline_and_online_with_the_terminal_process(rig: ConsoleRig
     process.wait()
     wait_fleet_state(browser, "gate-net-1", "offline")
     assert scrape(rig.url)[up] == 0.0
-    alerts = browser.find_element(By.CSS_SELECTOR, 'tr[data-device="gate-net-1"] td.alerts')
-    assert "offline" in alerts.text
+    assert "offline" in texts(browser, 'tr[data-device="gate-net-1"] td.alerts')[0]
 
     rig.start_terminal("net", config)
     wait_fleet_state(browser, "gate-net-1", "online")
