@@ -6,7 +6,6 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from selenium.webdriver.common.by import By
 
 from tests.console.browser_steps import logged_in, texts, wait, wait_fleet_state
 from tests.console.conftest import ConsoleRig
