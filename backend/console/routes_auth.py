@@ -9,6 +9,7 @@ from starlette.routing import Route
 from backend.console.auth import ROLES, AuthError, Operator
 from backend.console.web import (
     COOKIE,
+    FormRefused,
     audit,
     client,
     console,
@@ -28,9 +29,10 @@ async def login_page(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    form = await read_form(request)
-    if form is None:
-        return problem(request, "the request is too large", "oversized_upload", 413)
+    try:
+        form = await read_form(request)
+    except FormRefused as exc:
+        return problem(request, str(exc), exc.reason, 413)
     name = str(form.get("name", ""))[:64]
     password = str(form.get("password", ""))
     c = console(request)

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -84,12 +85,22 @@ def set_session_cookie(request: Request, response: Response, session_id: str) ->
     response.set_cookie(COOKIE, session_id, httponly=True, secure=True, samesite="strict", path="/")
 
 
-async def read_form(request: Request) -> FormData | None:
-    """The form, or None when the body is larger than any form of the console."""
+class FormRefused(Exception):
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def read_form(request: Request) -> FormData:
+    """The form; FormRefused when it is larger than any form of the console or unreadable."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        return None
-    return await request.form(max_files=5, max_fields=40, max_part_size=MAX_BODY)
+        raise FormRefused("the upload is too large (at most five 4 MB photos)", "oversized_upload")
+    try:
+        # more files than photos allowed, so that too many is the form's own clear message
+        return await request.form(max_files=10, max_fields=40, max_part_size=MAX_BODY)
+    except HTTPException as exc:
+        raise FormRefused(f"the form could not be read: {exc.detail}", "bad_form") from None
 
 
 def page(role: str) -> Callable[[Page], Endpoint]:
@@ -115,15 +126,11 @@ def page(role: str) -> Callable[[Page], Endpoint]:
             if not operator.can(role):
                 return problem(request, f"this needs the {role} role", "forbidden", 403, operator)
             if request.method == "POST":
-                supplied = request.headers.get("x-csrf-token")
-                if supplied is None:
-                    form = await read_form(request)
-                    if form is None:
-                        return problem(
-                            request, "the upload is too large", "oversized_upload", 413, operator
-                        )
-                    request.state.form = form
-                    supplied = str(form.get("csrf", ""))
+                try:
+                    request.state.form = form = await read_form(request)
+                except FormRefused as exc:
+                    return problem(request, str(exc), exc.reason, 413, operator)
+                supplied = request.headers.get("x-csrf-token") or str(form.get("csrf", ""))
                 if not csrf_ok(operator, supplied):
                     return problem(
                         request,
@@ -141,11 +148,9 @@ def page(role: str) -> Callable[[Page], Endpoint]:
 
 
 async def form_of(request: Request) -> FormData:
-    form = getattr(request.state, "form", None)
-    if form is None:
-        form = await read_form(request)
-        request.state.form = form
-    return form if form is not None else FormData()
+    """The form page() read and checked (POST handlers only)."""
+    form: FormData = request.state.form
+    return form
 
 
 def audit(request: Request, operator: Operator, action: str, target: str, **detail: Any) -> None:
