@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -17,6 +18,7 @@ from backend.console import routes_auth, routes_customers, routes_fleet
 from backend.console.metrics import render_metrics
 from backend.console.service import Console
 from backend.console.web import HERE, console, problem
+from device.errors import BlinkpayError
 
 log = logging.getLogger("blinkpay.console")
 
@@ -85,9 +87,15 @@ class ConsoleServer:
     def run(self) -> None:
         self.server.run()
 
-    def start(self) -> ConsoleServer:
+    def start(self, wait_s: float = 30.0) -> ConsoleServer:
+        """On a thread; returns once uvicorn listens (or raises when it could not)."""
         self._thread = threading.Thread(target=self.run, name="console-http", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + wait_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise BlinkpayError(f"the console could not listen on {self.url}")
+            time.sleep(0.02)
         return self
 
     def stop(self) -> None:
