@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -33,10 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _until_interrupted(url: str) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the person stops it
         stop.wait()
-    except KeyboardInterrupt:
-        pass
 
 
 def run(args: argparse.Namespace) -> int:
