@@ -11,8 +11,10 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -110,6 +112,12 @@ def make_keys(folder: Path) -> None:
 def rig() -> Iterator[ConsoleRig]:
     if not mosquitto_available():
         pytest.skip("mosquitto not installed (apt-get install -y mosquitto)")
+    with open_rig() as running:
+        yield running
+
+
+@contextmanager
+def open_rig() -> Iterator[ConsoleRig]:
     # Not under pytest's 0700 tree: mosquitto started as root drops to its own user.
     workdir = Path(tempfile.mkdtemp(prefix="blinkpay-console-"))
     os.chmod(workdir, 0o755)
@@ -203,13 +211,20 @@ def camera_clip() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def browser(camera_clip: Path) -> Iterator[object]:
-    """Headless Debian chromium through the system chromedriver, with a fake camera that
-    plays the clip of a demo face."""
-    paths = chromium_paths()
-    if paths is None:
+    if chromium_paths() is None:
         pytest.skip(
             "chromium and chromedriver not installed (apt-get install chromium chromium-driver)"
         )
+    with open_browser(camera_clip) as driver:
+        yield driver
+
+
+@contextmanager
+def open_browser(camera_clip: Path) -> Iterator[Any]:
+    """Headless Debian chromium through the system chromedriver, with a fake camera that
+    plays the clip of a demo face."""
+    paths = chromium_paths()
+    assert paths is not None
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
