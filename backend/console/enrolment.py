@@ -13,8 +13,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from backend.console.blink import BlinkCheck, measure
 from backend.console.store import ConsoleStore
-from device.core.config import MatchConfig
+from device.core.config import LivenessConfig, MatchConfig
 from device.errors import BlinkpayError
 from device.vision.pipeline import FacePipeline, FaceResult
 from device.vision.templates import Template, fuse
@@ -101,9 +102,15 @@ def _problems(face: FaceResult) -> list[str]:
 class Enroller:
     """One pipeline, one caller at a time (the models are not thread-safe)."""
 
-    def __init__(self, pipeline: FacePipeline, store: ConsoleStore) -> None:
+    def __init__(
+        self,
+        pipeline: FacePipeline,
+        store: ConsoleStore,
+        liveness: LivenessConfig | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.store = store
+        self.liveness = liveness or LivenessConfig()
         self._lock = threading.Lock()
 
     def check_photo(self, rgb: np.ndarray) -> PhotoCheck:
@@ -127,8 +134,15 @@ class Enroller:
             embedding=face.embedding,
         )
 
-    def check(self, photos: Sequence[np.ndarray], token: str) -> Checked:
-        """Every check before anything is written; EnrolRefused names the first that fails."""
+    def blink(self, frames: Sequence[tuple[float, np.ndarray]]) -> BlinkCheck:
+        with self._lock:
+            return measure(self.pipeline, frames, self.liveness)
+
+    def check(
+        self, photos: Sequence[np.ndarray], token: str, live: np.ndarray | None = None
+    ) -> Checked:
+        """Every check before anything is written; EnrolRefused names the first that fails.
+        `live`: the face that blinked on the camera path, which must be the photos' person."""
         if not 1 <= len(photos) <= MAX_PHOTOS:
             raise EnrolRefused(f"give 1 to {MAX_PHOTOS} photos", "photo_count")
         checks = [self.check_photo(rgb) for rgb in photos]
@@ -149,6 +163,10 @@ class Enroller:
                 {"pairwise_min": round(pairwise, 3)},
             )
         template = fuse(embeddings, self.pipeline.embedder_version)
+        if live is not None and float(_unit(live) @ template.vector) < SAME_PERSON:
+            raise EnrolRefused(
+                "the face that blinked is not the person in the photos", "blink_other_person"
+            )
         nearest = self.nearest(template.vector)
         clash = [n for n in nearest if n["token"] != token and n["similarity"] >= DUPLICATE]
         if clash:
@@ -172,8 +190,12 @@ class Enroller:
         return [{"token": t, "similarity": round(s, 3)} for s, t in scored[:k]]
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, np.float32) / float(np.linalg.norm(v))
+
+
 def _pairwise_min(embeddings: Sequence[np.ndarray]) -> float:
-    units = [e / np.linalg.norm(e) for e in embeddings]
+    units = [_unit(e) for e in embeddings]
     if len(units) < 2:
         return 1.0
     return min(

@@ -7,12 +7,14 @@ import asyncio
 import re
 from typing import Any
 
+import numpy as np
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import Operator
+from backend.console.blink import MAX_FRAMES
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
 from backend.console.enrolment import MAX_PHOTOS, EnrolRefused, decode_photo
 from backend.console.web import client, console, form_of, page, problem, render
@@ -127,6 +129,18 @@ def _fields(form: FormData) -> tuple[str, str, dict[str, int]]:
     return token, pin, limits
 
 
+def _blink_proof(request: Request, operator: Operator, form: FormData) -> np.ndarray | None:
+    """Camera photos need the blink proof of this session (files: the operator vouches)."""
+    if form.get("camera") != "1":
+        return None
+    live = console(request).blinks.take(operator.csrf, str(form.get("blink_proof", "")))
+    if live is None:
+        raise EnrolRefused(
+            "camera photos need a blink: press 'Check a blink' and blink once", "blink_required"
+        )
+    return live
+
+
 async def _photos(form: FormData) -> list[bytes]:
     files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     if not 1 <= len(files) <= MAX_PHOTOS:
@@ -143,10 +157,11 @@ async def enrol(request: Request, operator: Operator) -> Response:
         if c.enroller is None:
             raise EnrolRefused("this console runs without the face models", "no_models")
         token, pin, limits = _fields(form)
+        live = _blink_proof(request, operator, form)
         blobs = await _photos(form)
         images = [decode_photo(b) for b in blobs]
         del blobs
-        checked = await asyncio.to_thread(c.enroller.check, images, token)
+        checked = await asyncio.to_thread(c.enroller.check, images, token, live)
         del images  # the photos end here; only the template goes on
         delta = c.enrol(
             operator.name, token, checked, pin=pin, limits=limits, client=client(request)
@@ -197,6 +212,37 @@ async def quality(request: Request, operator: Operator) -> Response:
     return JSONResponse(check.public())
 
 
+@page("operator")
+async def blink(request: Request, operator: Operator) -> Response:
+    """A burst of camera frames with their times (ms): did the face blink? (JSON)"""
+    c = console(request)
+    form = await form_of(request)
+    frames = [f for f in form.getlist("frame") if isinstance(f, UploadFile)]
+    times = form.getlist("t")
+    try:
+        if c.enroller is None:
+            raise EnrolRefused("this console runs without the face models", "no_models")
+        if not 5 <= len(frames) <= MAX_FRAMES or len(times) != len(frames):
+            raise EnrolRefused(f"send 5 to {MAX_FRAMES} frames with their times", "bad_burst")
+        burst = [
+            (float(str(t)) / 1000.0, decode_photo(await f.read()))
+            for t, f in zip(times, frames, strict=True)
+        ]
+    except (EnrolRefused, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, EnrolRefused) else "bad_burst"
+        c.refuse(reason)
+        return JSONResponse({"live": False, "reason": reason, "message": str(exc)}, 400)
+    check = await asyncio.to_thread(c.enroller.blink, burst)
+    result = check.result
+    body = {"live": result.live, "reason": str(result.reason), "frames": result.frames}
+    if result.live and check.embedding is not None:
+        body["proof"] = c.blinks.issue(operator.csrf, check.embedding)
+    else:
+        c.refuse(f"blink_{result.reason}")
+        body["live"] = False
+    return JSONResponse(body)
+
+
 routes = [
     Route("/customers", customers, methods=["GET"]),
     Route("/customers/{token}", customer, methods=["GET"]),
@@ -205,4 +251,5 @@ routes = [
     Route("/enrol", enrol_form, methods=["GET"]),
     Route("/enrol", enrol, methods=["POST"]),
     Route("/api/quality", quality, methods=["POST"]),
+    Route("/api/blink", blink, methods=["POST"]),
 ]

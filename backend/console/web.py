@@ -97,8 +97,8 @@ async def read_form(request: Request) -> FormData:
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
         raise FormRefused("the upload is too large (at most five 4 MB photos)", "oversized_upload")
     try:
-        # more files than photos allowed, so that too many is the form's own clear message
-        return await request.form(max_files=10, max_fields=40, max_part_size=MAX_BODY)
+        # room for a blink burst; the photo count has its own clear message
+        return await request.form(max_files=64, max_fields=100, max_part_size=MAX_BODY)
     except HTTPException as exc:
         raise FormRefused(f"the form could not be read: {exc.detail}", "bad_form") from None
 

@@ -68,3 +68,23 @@ def enrol_with_files(driver: WebDriver, url: str, token: str, photos: list[Path]
     fill_enrolment(driver, url, token)
     driver.find_element(By.ID, "files").send_keys("\n".join(str(p) for p in photos))
     driver.find_element(By.ID, "enrol").click()
+
+
+def take_camera_photos(driver: WebDriver, count: int) -> None:
+    """Click "Take a photo" until `count` are taken (a frame caught mid-blink is refused)."""
+    taken, refused = 0, []
+    while taken < count:
+        assert len(refused) < 10 * count, refused
+        driver.execute_script("document.getElementById('quality').textContent = ''")
+        driver.find_element(By.ID, "camera-take").click()
+        wait(driver).until(lambda d: text_of(d, "quality"))
+        if f"{taken + 1} camera photo(s)" in text_of(driver, "shots"):
+            taken += 1
+        else:
+            refused.append(text_of(driver, "quality"))
+
+
+def check_blink(driver: WebDriver) -> str:
+    driver.find_element(By.ID, "blink-start").click()
+    wait(driver).until(lambda d: any(s in text_of(d, "blink") for s in ("seen,", "not seen")))
+    return text_of(driver, "blink")

@@ -180,17 +180,27 @@ def write_photo(path: Path, rgb: np.ndarray) -> Path:
     return path
 
 
-def write_y4m(path: Path, rgb: np.ndarray, frames: int = 20) -> Path:
-    """A 640x480 YUV4MPEG2 clip of one face, for chromium's fake camera (it loops it)."""
-    canvas = np.full((480, 640, 3), 90, np.uint8)
-    face = cv2.resize(rgb, (400, 400))
-    canvas[40:440, 120:520] = face
-    i420 = cv2.cvtColor(canvas, cv2.COLOR_RGB2YUV_I420)
+BLINK_CLOSURES = (0.5, 0.95, 1.0, 1.0, 0.5)  # as the demo paints a blink, at 15 fps
+
+
+def blinking(rgb: np.ndarray) -> list[np.ndarray]:
+    """Two seconds at 15 fps: eyes open, a blink painted from the face mesh, open again."""
+    from device.demo.portraits import close_eyes
+
+    faces = load_pipeline(None).process(rgb, 0.0, track=False, embed=False)
+    closing = [close_eyes(rgb, faces[0].landmarks, c) for c in BLINK_CLOSURES]
+    return [rgb] * 10 + closing + [rgb] * 15
+
+
+def write_y4m(path: Path, frames: list[np.ndarray]) -> Path:
+    """A 640x480 15 fps YUV4MPEG2 clip of one face, for chromium's fake camera (it loops)."""
     with path.open("wb") as out:
-        out.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
+        out.write(b"YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n")
+        for rgb in frames:
+            canvas = np.full((480, 640, 3), 90, np.uint8)
+            canvas[40:440, 120:520] = cv2.resize(rgb, (400, 400))
             out.write(b"FRAME\n")
-            out.write(i420.tobytes())
+            out.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2YUV_I420).tobytes())
     return path
 
 
@@ -204,7 +214,7 @@ def chromium_paths() -> tuple[str, str] | None:
 def camera_clip() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="blinkpay-clip-"))
     try:
-        yield write_y4m(folder / "collins.y4m", face_crop("collins"))
+        yield write_y4m(folder / "collins.y4m", blinking(face_crop("collins")))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -26,7 +26,7 @@ from tests.console.browser_steps import (
 def main(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     clip_dir = Path(tempfile.mkdtemp(prefix="blinkpay-shots-"))
-    clip = c.write_y4m(clip_dir / "collins.y4m", c.face_crop("collins"))
+    clip = c.write_y4m(clip_dir / "collins.y4m", c.blinking(c.face_crop("collins")))
     with c.open_rig() as rig, c.open_browser(clip) as browser:
         shots(rig, browser, clip_dir, out)
     shutil.rmtree(clip_dir, ignore_errors=True)

@@ -11,9 +11,11 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.console.browser_steps import (
+    check_blink,
     enrol_with_files,
     fill_enrolment,
     logged_in,
+    take_camera_photos,
     text_of,
     texts,
     wait,
@@ -44,14 +46,24 @@ def _accounts(rig: ConsoleRig) -> list[str]:
     return [r["token"] for r in rig.console.customers()]
 
 
-def test_enrolment_by_camera_with_consent(rig: ConsoleRig, browser) -> None:
+def _camera_photos(rig: ConsoleRig, browser, token: str) -> None:
     logged_in(browser, rig.url, "olga")
-    fill_enrolment(browser, rig.url, "cust-collins")
+    fill_enrolment(browser, rig.url, token)
     browser.find_element(By.ID, "camera-start").click()
     wait_text(browser, (By.ID, "quality"), "good: one face")
-    for count in (1, 2, 3):
-        browser.find_element(By.ID, "camera-take").click()
-        wait_text(browser, (By.ID, "shots"), f"{count} camera photo(s) taken")
+    take_camera_photos(browser, 3)
+
+
+def test_camera_photos_without_a_blink_are_refused(rig: ConsoleRig, browser) -> None:
+    _camera_photos(rig, browser, "cust-still")
+    browser.find_element(By.ID, "enrol").click()
+    wait_text(browser, (By.ID, "message"), "camera photos need a blink")
+    assert "cust-still" not in _accounts(rig)
+
+
+def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) -> None:
+    _camera_photos(rig, browser, "cust-collins")
+    assert "Blink: seen" in check_blink(browser)
     browser.find_element(By.ID, "enrol").click()
     wait_text(browser, (By.ID, "enrolled"), "cust-collins is enrolled")
     assert "nobody enrolled yet" in text_of(browser, "nearest")

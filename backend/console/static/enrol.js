@@ -9,6 +9,9 @@
   const quality = document.getElementById("quality");
   const files = document.getElementById("files");
   const shots = document.getElementById("shots");
+  const blinkButton = document.getElementById("blink-start");
+  const blinkLine = document.getElementById("blink");
+  const BURST_MS = 3000;
   const MAX = 5;
   const taken = [];
   let timer = null;
@@ -42,6 +45,7 @@
       { type: "image/jpeg" })));
     files.files = dt.files;
     shots.textContent = taken.length + " camera photo(s) taken";
+    document.getElementById("camera").value = taken.length > 0 ? "1" : "0";
     take.disabled = taken.length >= MAX;
   }
 
@@ -60,6 +64,7 @@
       return;
     }
     take.disabled = false;
+    blinkButton.disabled = false;
     start.disabled = true;
     timer = setInterval(live, 1500);
   });
@@ -70,6 +75,43 @@
     quality.textContent = "Quality: " + describe(q);
     quality.className = q.ok ? "good" : "bad";
     if (q.ok && taken.length < MAX) { taken.push(blob); sync(); }
+  });
+
+  // Every camera frame for a few seconds, with its time, while the customer blinks.
+  function burst() {
+    return new Promise((resolve) => {
+      const frames = [];
+      const began = performance.now();
+      const grab = async (now) => {
+        frames.push([now - began, frame()]);
+        if (now - began < BURST_MS) video.requestVideoFrameCallback(grab);
+        else resolve(Promise.all(frames.map(async ([t, p]) => [t, await p])));
+      };
+      video.requestVideoFrameCallback(grab);
+    });
+  }
+
+  blinkButton.addEventListener("click", async () => {
+    blinkButton.disabled = true;
+    blinkLine.textContent = "Blink: look at the camera and blink once now…";
+    const frames = await burst();
+    blinkLine.textContent = "Blink: checking " + frames.length + " frames…";
+    const body = new FormData();
+    const stride = Math.ceil(frames.length / 60); // the server takes 60 frames at most
+    frames.filter((_, i) => i % stride === 0).forEach(([t, blob], i) => {
+      body.append("t", String(Math.round(t)));
+      body.append("frame", blob, "f" + i + ".jpg");
+    });
+    const response = await fetch("/api/blink", {
+      method: "POST", body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
+    });
+    const answer = await response.json();
+    document.getElementById("blink-proof").value = answer.proof || "";
+    blinkLine.textContent = answer.live
+      ? "Blink: seen, a live face (" + answer.frames + " frames)"
+      : "Blink: not seen (" + (answer.message || answer.reason) + "); try again";
+    blinkLine.className = answer.live ? "good" : "bad";
+    blinkButton.disabled = false;
   });
 
   window.addEventListener("beforeunload", () => {
