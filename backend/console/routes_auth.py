@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -21,11 +24,24 @@ from backend.console.web import (
     set_session_cookie,
 )
 
+LOGIN_COOKIE = "blinkpay_login"
+
+
+def _login_form(request: Request, status: int = 200, **ctx: object) -> Response:
+    """The login form with a fresh token, also in a cookie: the POST must bring both
+    (double submit), so another site cannot log a browser into an account of its choice."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", status=status, login_csrf=token, **ctx)
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, secure=True, samesite="strict", path="/login"
+    )
+    return response
+
 
 async def login_page(request: Request) -> Response:
     expired = request.query_params.get("expired") == "1"
     message = "Your session expired; log in again." if expired else None
-    return render(request, "login.html", message=message)
+    return _login_form(request, message=message)
 
 
 async def login(request: Request) -> Response:
@@ -36,16 +52,23 @@ async def login(request: Request) -> Response:
     name = str(form.get("name", ""))[:64]
     password = str(form.get("password", ""))
     c = console(request)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
+        c.refuse("csrf_mismatch")
+        return _login_form(
+            request, 403, message="the login form was out of date; try again", name=name
+        )
     try:
         session_id = c.auth.login(name, password, client(request))
     except AuthError as exc:
         c.refuse(exc.reason)
         c.store.audit(None, "login_refused", name, client(request), reason=exc.reason)
         status = 429 if exc.reason == "login_rate_limited" else 401
-        return render(request, "login.html", message=str(exc), name=name, status=status)
+        return _login_form(request, status, message=str(exc), name=name)
     c.store.audit(name, "login", name, client(request))
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, session_id)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 

@@ -27,12 +27,19 @@ def test_demo_leaves_the_console_running(tmp_path) -> None:
         assert login and url in lines[-1]
         address = urllib.parse.urlsplit(url)
         http = HTTPConnection(address.hostname, address.port, timeout=30)
-        form = urllib.parse.urlencode({"name": login[1], "password": login[2]})
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        http.request("GET", "/login")
+        page = http.getresponse()
+        token = re.search(r'name="csrf" value="([^"]+)"', page.read().decode())
+        assert token
+        form = urllib.parse.urlencode({"name": login[1], "password": login[2], "csrf": token[1]})
+        # the cookies are Secure (browsers keep them on loopback http; http.cookiejar would not)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": page.getheader("set-cookie", "").split(";")[0],
+        }
         http.request("POST", "/login", form, headers)
         answer = http.getresponse()
         answer.read()
-        # the cookie is Secure (browsers keep it on loopback http; http.cookiejar would not)
         cookie = answer.getheader("set-cookie", "").split(";")[0]
         http.request("GET", "/", headers={"Cookie": cookie})
         seen["fleet"] = http.getresponse().read().decode()

@@ -30,9 +30,16 @@ def jpeg(rgb: np.ndarray) -> bytes:
 def client(rig: ConsoleRig) -> Iterator[TestClient]:
     # https base: the session cookie is Secure
     with TestClient(make_app(rig.console), base_url="https://testserver") as http:
-        response = http.post("/login", data={"name": "olga", "password": PASSWORD})
+        token = login_token(http)
+        response = http.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": token})
         assert response.status_code == 200, response.text
         yield http
+
+
+def login_token(http: TestClient) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+    assert match
+    return match.group(1)
 
 
 def csrf(client: TestClient) -> str:
@@ -110,6 +117,18 @@ def test_a_logged_out_post_is_refused(rig: ConsoleRig) -> None:
     with TestClient(make_app(rig.console), base_url="https://testserver") as anonymous:
         response = anonymous.post("/customers/anyone/erase", data={"confirm": "anyone"})
     assert response.status_code == 401
+
+
+def test_a_login_without_its_form_token_is_refused(rig: ConsoleRig) -> None:
+    with TestClient(make_app(rig.console), base_url="https://testserver") as http:
+        bare = http.post("/login", data={"name": "olga", "password": PASSWORD})
+        assert bare.status_code == 403 and "login form was out of date" in bare.text
+        login_token(http)
+        forged = http.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": "x"})
+        assert forged.status_code == 403
+        token = login_token(http)  # every login form has a fresh token
+        ok = http.post("/login", data={"name": "olga", "password": PASSWORD, "csrf": token})
+        assert ok.status_code == 200 and "olga (operator)" in ok.text
 
 
 def test_operator_add_from_the_command_line(rig: ConsoleRig, tmp_path) -> None:
