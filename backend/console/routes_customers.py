@@ -95,6 +95,7 @@ def _enrol_page(request: Request, operator: Operator, status: int = 200, **ctx: 
         status=status,
         consent_text=CONSENT_TEXT,
         consent_version=CONSENT_VERSION,
+        sites=console(request).sites(),
         max_photos=MAX_PHOTOS,
         limits=LIMITS,
         **ctx,
@@ -152,11 +153,14 @@ async def _photos(form: FormData) -> list[bytes]:
 async def enrol(request: Request, operator: Operator) -> Response:
     form = await form_of(request)
     c = console(request)
-    shown = {k: str(form.get(k, "")) for k in ("token", *LIMITS)}
+    shown = {k: str(form.get(k, "")) for k in ("token", "shard_id", *LIMITS)}
     try:
         if c.enroller is None:
             raise EnrolRefused("this console runs without the face models", "no_models")
         token, pin, limits = _fields(form)
+        site = str(form.get("shard_id", "")) or None
+        if site is not None and site not in c.sites():
+            raise EnrolRefused(f"no site {site}", "bad_site")
         live = _blink_proof(request, operator, form)
         blobs = await _photos(form)
         images = [decode_photo(b) for b in blobs]
@@ -164,7 +168,13 @@ async def enrol(request: Request, operator: Operator) -> Response:
         checked = await asyncio.to_thread(c.enroller.check, images, token, live)
         del images  # the photos end here; only the template goes on
         delta = c.enrol(
-            operator.name, token, checked, pin=pin, limits=limits, client=client(request)
+            operator.name,
+            token,
+            checked,
+            pin=pin,
+            limits=limits,
+            client=client(request),
+            shard_id=site,
         )
     except EnrolRefused as exc:
         c.refuse(exc.reason)

@@ -83,6 +83,11 @@ class Console:
     def refuse(self, reason: str) -> None:
         self.refusals.add(reason)
 
+    def sites(self) -> list[str]:
+        """Shards new customers may join: the host's default and every shard it publishes."""
+        rows = self.store.query("SELECT shard_id FROM shards ORDER BY shard_id")
+        return sorted({self.config.mqtt.shard_id, *(r["shard_id"] for r in rows)})
+
     def shard_version(self, shard_id: str) -> int | None:
         row = self.store.one("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,))
         return None if row is None else int(row["seq"])
@@ -131,6 +136,7 @@ class Console:
         pin: str,
         limits: dict[str, int],
         client: str,
+        shard_id: str | None = None,
     ) -> dict[str, Any]:
         """Consent, account, template and PIN check value, then the shard delta. The checks
         ran before; a failure here rolls the consent back, so nothing is half-enrolled."""
@@ -146,7 +152,7 @@ class Console:
             delta = self.host.enrol(
                 token,
                 checked.template.vector,
-                shard_id=self.config.mqtt.shard_id,
+                shard_id=shard_id or self.config.mqtt.shard_id,
                 pin=pin,
                 embedder_version=checked.template.embedder_version,
                 **limits,

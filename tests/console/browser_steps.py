@@ -72,16 +72,16 @@ def enrol_with_files(driver: WebDriver, url: str, token: str, photos: list[Path]
 
 def take_camera_photos(driver: WebDriver, count: int) -> None:
     """Click "Take a photo" until `count` are taken (a frame caught mid-blink is refused)."""
-    taken, refused = 0, []
-    while taken < count:
-        assert len(refused) < 10 * count, refused
-        driver.execute_script("document.getElementById('quality').textContent = ''")
+    refused: list[str] = []
+    for _ in range(10 * count):
         driver.find_element(By.ID, "camera-take").click()
-        wait(driver).until(lambda d: text_of(d, "quality"))
-        if f"{taken + 1} camera photo(s)" in text_of(driver, "shots"):
-            taken += 1
-        else:
-            refused.append(text_of(driver, "quality"))
+        wait(driver).until(lambda d: text_of(d, "take-result"))
+        outcome = text_of(driver, "take-result")
+        if outcome == f"photo {count} taken":
+            return
+        if not outcome.startswith("photo "):
+            refused.append(outcome)
+    raise AssertionError(f"camera photos refused: {refused}")
 
 
 def check_blink(driver: WebDriver) -> str:

@@ -99,6 +99,7 @@ def test_field_problems_are_refused(rig: ConsoleRig, client: TestClient) -> None
         ({"pin": "12", "pin_again": "12"}, "4 to 12 digits", "bad_pin"),
         ({"pin_again": "9999"}, "the two PINs differ", "pin_mismatch"),
         ({"daily_limit": "-1"}, "daily limit: a whole number", "bad_amount"),
+        ({"shard_id": "nowhere"}, "no site nowhere", "bad_site"),
     ]
     for fields, text, reason in cases:
         refused(rig, enrol(client, photo, **fields), text, reason)

@@ -70,11 +70,14 @@
   });
 
   take.addEventListener("click", async () => {
+    const outcome = document.getElementById("take-result");
+    outcome.textContent = "";
     const blob = await frame();
     const q = await check(blob);
     quality.textContent = "Quality: " + describe(q);
     quality.className = q.ok ? "good" : "bad";
     if (q.ok && taken.length < MAX) { taken.push(blob); sync(); }
+    outcome.textContent = q.ok ? "photo " + taken.length + " taken" : "not taken: " + describe(q);
   });
 
   // Every camera frame for a few seconds, with its time, while the customer blinks.
