@@ -13,9 +13,11 @@ from selenium.webdriver.common.by import By
 
 from tests.console import conftest as c
 from tests.console.browser_steps import (
+    check_blink,
     enrol_with_files,
     fill_enrolment,
     logged_in,
+    take_camera_photos,
     texts,
     wait,
     wait_fleet_state,
@@ -58,8 +60,8 @@ def shots(rig: c.ConsoleRig, browser: Any, clip_dir: Path, out: Path) -> None:
     fill_enrolment(browser, rig.url, "cust-0002")
     browser.find_element(By.ID, "camera-start").click()
     wait_text(browser, (By.ID, "quality"), "good: one face")
-    browser.find_element(By.ID, "camera-take").click()
-    wait_text(browser, (By.ID, "shots"), "1 camera photo(s) taken")
+    take_camera_photos(browser, 2)
+    check_blink(browser)
     browser.execute_script("document.getElementById('video').scrollIntoView()")
     browser.save_screenshot(str(out / "console-enrol.png"))
 
