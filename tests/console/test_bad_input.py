@@ -141,3 +141,26 @@ def test_operator_add_from_the_command_line(rig: ConsoleRig, tmp_path) -> None:
     }
     names = {o["name"]: o["role"] for o in rig.console.auth.operators()}
     assert names["newbie"] == "viewer"
+
+
+def test_suspend_resume_export_and_erase_over_http(rig: ConsoleRig, client: TestClient) -> None:
+    photo = [("a.jpg", jpeg(face_crop("hopper")), "image/jpeg")]
+    response = enrol(client, photo, token="cust-life")
+    assert response.status_code == 200 and "cust-life</strong> is enrolled" in response.text
+    token = csrf(client)
+    for action, status in (("suspend", "suspended"), ("resume", "active")):
+        page = client.post(f"/customers/cust-life/{action}", data={"csrf": token})
+        assert f'<strong id="status">{status}</strong>' in page.text
+    data = client.get("/customers/cust-life/export").json()
+    assert data["account"]["status"] == "active" and data["template"]["dim"] == 128
+    assert data["consents"][0]["version"] == "2026-11-v1"
+    assert "pin_hash" not in data["account"] and "pin_salt" not in data["account"]
+    unconfirmed = client.post("/customers/cust-life/erase", data={"csrf": token})
+    assert unconfirmed.status_code == 400 and "type the account token" in unconfirmed.text
+    erased = client.post("/customers/cust-life/erase", data={"csrf": token, "confirm": "cust-life"})
+    assert '<p id="status">erased</p>' in erased.text
+    actions = [r["action"] for r in rig.console.store.audit_log() if r["target"] == "cust-life"]
+    assert actions[:5] == ["delete", "export", "reactivate", "suspend", "enrol"]
+    # the photos never reached the database: only the 128 floats of the template
+    files = list(rig.config.db_path.parent.glob(rig.config.db_path.name + "*"))  # and its WAL
+    assert files and not [f for f in files if b"\xff\xd8\xff" in f.read_bytes()]

@@ -53,7 +53,7 @@ def test_resync_command_shows_its_result(rig: ConsoleRig, browser, running_termi
     assert "yes" in row, row
 
 
-@pytest.mark.parametrize("name", ["selftest", "gate-test"])
+@pytest.mark.parametrize("name", ["selftest", "gate-test", "reboot"])
 def test_command_shows_its_result(rig: ConsoleRig, browser, running_terminal, name) -> None:
     row = _run_command(rig, browser, name)
     if NOT_SUPPORTED in row:
