@@ -9,8 +9,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
+
+from backend.settlement import SCHEMA as SETTLEMENT_SCHEMA
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
@@ -65,6 +68,7 @@ SCHEMA = [
         last_seen REAL
     )""",
     "CREATE INDEX IF NOT EXISTS auth_token_day ON authorizations (token, day)",
+    SETTLEMENT_SCHEMA,
 ]
 
 
@@ -97,3 +101,32 @@ class HostDb:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+    # -- listings for the operator (no keys needed) -----------------------------------------
+
+    def devices(self) -> list[dict[str, Any]]:
+        """Every known terminal: whether its key is registered, its shard and last contact."""
+        with self.lock:
+            rows = self.db.query(
+                "SELECT device_id, public_key_pem IS NOT NULL AS key_registered, shard_id,"
+                " shard_version, last_seen FROM devices ORDER BY device_id"
+            )
+            return [{**row, "key_registered": bool(row["key_registered"])} for row in rows]
+
+    def accounts(self, shard_id: str | None = None) -> list[dict[str, Any]]:
+        """Every account without its PIN hash or template: token, shard, status, limits."""
+        sql = (
+            "SELECT a.token, a.shard_id, a.status, a.balance, a.daily_limit, a.offline_allowance,"
+            " a.pin_hash IS NOT NULL AS has_pin, t.embedder_version IS NOT NULL AS has_template"
+            " FROM accounts a LEFT JOIN templates t ON t.token = a.token"
+        )
+        params: list[Any] = []
+        if shard_id is not None:
+            sql += " WHERE a.shard_id = ?"
+            params.append(shard_id)
+        with self.lock:
+            rows = self.db.query(sql + " ORDER BY a.token", params)
+            return [
+                {**row, "has_pin": bool(row["has_pin"]), "has_template": bool(row["has_template"])}
+                for row in rows
+            ]

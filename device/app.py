@@ -35,7 +35,8 @@ from device.shell.effects import Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
-from device.store.terminal_store import Store, open_store
+from device.store.ledger_chain import LedgerIntegrityError
+from device.store.terminal_store import Store, check_at_start, open_store
 from device.vision.pipeline import FacePipeline
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("blinkpay.app")
 
 VISION_WAIT_S = 0.2  # how long the vision thread waits for a frame before checking for stop
+FAULT_REPORT_S = 5.0  # how long a terminal that will not start tries to tell the broker
 
 
 def pin_key_path(config: Config) -> Path:
@@ -100,15 +102,47 @@ def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
     assert embedder is not None
     signing_key = load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file)
     pin_key = load_pin_key(config)
-    store = open_store(
-        config.store, config.device.data_dir, embedder.version, embedder.dim, config.mqtt.shard_id
-    )
+    try:
+        store = open_store(
+            config.store,
+            config.device.data_dir,
+            embedder.version,
+            embedder.dim,
+            config.mqtt.shard_id,
+        )
+    except LedgerIntegrityError as exc:
+        report_fault(config, "ledger", str(exc))
+        raise
+    try:
+        check_at_start(store)
+    except LedgerIntegrityError as exc:
+        store.close()
+        report_fault(config, "ledger", str(exc))
+        raise
     try:
         hardware = open_hardware(config.hardware, clock, sim or config.hardware.backend == "sim")
     except BaseException:
         store.close()
         raise
     return Parts(config, clock, hardware, store, pipeline, signing_key, pin_key)
+
+
+def report_fault(config: Config, reason: str, detail: str) -> None:
+    """Tell the fleet (retained status `fault`) and the log why the terminal will not start."""
+    log.critical(detail, extra={"event": "fault", "reason": reason})
+    if not config.mqtt.enabled:
+        return
+    from device.net.client import MqttLink
+    from device.net.topics import DeviceTopics
+
+    link = MqttLink(config.mqtt, f"{config.device.id}-fault")
+    link.start()
+    try:
+        topic = DeviceTopics(config.mqtt.prefix, config.device.id).status
+        if not (link.wait_connected(FAULT_REPORT_S) and link.publish_fault(topic, reason, detail)):
+            log.error("could not publish the fault status to %s", config.mqtt.url)
+    finally:
+        link.stop()
 
 
 def start_net(parts: Parts, post: Post) -> NetHost | None:
@@ -259,6 +293,8 @@ def telemetry_observer(metrics: AppMetrics) -> Observer:
             metrics.liveness_rejected()
         elif what == "notify" and details.get("kind") in ("unknown_face", "session_aborted"):
             metrics.decision(str(details["kind"]))
+        elif what == "service":
+            metrics.service_state(str(details["state"]), str(details.get("detail", "")))
 
     return observe
 

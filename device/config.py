@@ -120,16 +120,42 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError([f"file not found: {path}"], source) from None
+        except IsADirectoryError:
+            raise ConfigError(["is a directory; give the TOML file in it"], source) from None
+        except PermissionError:
+            raise ConfigError([unreadable_hint(Path(path))], source) from None
+        except OSError as exc:
+            raise ConfigError([f"cannot read: {exc.strerror}"], source) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"not valid TOML: {exc}"], source) from None
     return config_from_mapping(_merge(data, _env_overrides(env)), source)
 
 
+def unreadable_hint(path: Path) -> str:
+    """What to do about a file this user may not read (the terminal's files are the service
+    user's: /etc/blinkpay is root:blinkpay 0750, /var/lib/blinkpay blinkpay 0700)."""
+    return (
+        f"permission denied for this user; run as the service user "
+        f"(sudo -u blinkpay blinkpay ...) or as root, or check `ls -l {path}`"
+    )
+
+
+def _default_config_path() -> Path | None:
+    """The installed config when it exists; one clear line when it may not even be looked at."""
+    try:
+        return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    except PermissionError:
+        raise BlinkpayError(
+            f"{DEFAULT_CONFIG_PATH}: {unreadable_hint(DEFAULT_CONFIG_PATH.parent)}; "
+            "or pass --config FILE"
+        ) from None
+
+
 def load_terminal_config(path: Path | None) -> Config:
     """The config a command runs with: `path`, else the installed default when it exists, else
     built-in defaults; a problem is a BlinkpayError with one line a field engineer can act on."""
-    if path is None and DEFAULT_CONFIG_PATH.exists():
-        path = DEFAULT_CONFIG_PATH
+    if path is None:
+        path = _default_config_path()
     try:
         return load_config(path)
     except ConfigError as exc:

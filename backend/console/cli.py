@@ -33,7 +33,7 @@ def add_commands(sub: Any, add_config: Any) -> None:
         help="also run the payment host (authorizations, ledger, snapshots) in this process",
     )
     operator = sub.add_parser("operator", help="manage console operators")
-    operator_sub = operator.add_subparsers(dest="operator_command", required=True)
+    operator_sub = operator.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = operator_sub.add_parser("add", help="create an operator (password from stdin)")
     add_config(add)
     add.add_argument("name")

@@ -13,7 +13,6 @@ from device.errors import BlinkpayError
 
 HELP = "per-stage vision latency"
 STAGES = ("decode", "detect", "landmarks", "eyes", "align", "embed", "passive", "total_per_face")
-SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,12 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from device.evaluation.progress import Progress
-    from device.vision.images import ImageError, read_image
+    from device.vision.images import IMAGE_SUFFIXES, ImageError, read_image
     from device.vision.pipeline import FacePipeline
 
     if not args.images.is_dir():
         raise BlinkpayError(f"--images: not a folder: {args.images}")
-    files = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in SUFFIXES)[: args.limit]
+    found = (p for p in args.images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(found)[: args.limit]
     if not files:
         raise BlinkpayError(f"no images in {args.images}")
     vision = config_from_args(args).vision

@@ -25,7 +25,7 @@ HELP = "walk through every LED, relay, buzzer, key"
 
 KEY_TIMEOUT_S = 60.0
 PASSAGE_TIMEOUT_S = 20.0
-SIM_KEY_HOLD_S = 0.06  # longer than the debounce, as a finger is
+SIM_KEY_HOLD_S = 0.15  # well past the debounce, as a finger is (and a busy host still scans it)
 
 
 @dataclass(frozen=True)

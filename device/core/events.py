@@ -256,6 +256,9 @@ class RequestAuthorization:
 
 @dataclass(frozen=True)
 class PulseRelay:
+    """Open the gate for the paid ride `tx_id` (the shell checks its approved row first)."""
+
+    tx_id: str
     ms: int
 
 

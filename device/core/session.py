@@ -462,10 +462,10 @@ class Session:
             out.append(ApproveVend(tx.record.tx_id, tx.record.amount))
         elif self.passage_timeout_s is not None:
             self._go(State.ACTUATE, out, deadline=now + self.passage_timeout_s)
-            out.append(PulseRelay(self.relay_pulse_ms))
+            out.append(PulseRelay(tx.record.tx_id, self.relay_pulse_ms))
         else:
             self._go(State.ACTUATE, out)
-            out.append(PulseRelay(self.relay_pulse_ms))
+            out.append(PulseRelay(tx.record.tx_id, self.relay_pulse_ms))
             self._cooldown(now, out)
 
     def _void(self, now: float, reason: Reason, out: list[Effect]) -> None:

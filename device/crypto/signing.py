@@ -105,7 +105,10 @@ def read_private_file(path: Path) -> bytes:
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
         )
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise KeyFileError(f"key file {path} is not owned by the user running blinkpay")
+        raise KeyFileError(
+            f"key file {path} is owned by uid {info.st_uid}, not by uid {os.getuid()} running "
+            f"blinkpay; run as its owner (sudo -u blinkpay blinkpay ...) or `chown` it"
+        )
     return path.read_bytes()
 
 

@@ -15,8 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from device.core.events import AuthCandidate
+from device.crypto.signing import verify_document
 from device.net.client import Inbound, MqttLink
+from device.net.schemas import PayloadRejected
 from device.net.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,15 @@ class _Pending:
 class Authorizer:
     """Thread-safe: any thread may call `authorize`; it blocks for at most the timeout."""
 
-    def __init__(self, link: MqttLink, topics: DeviceTopics, timeout_s: float) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        topics: DeviceTopics,
+        timeout_s: float,
+        backend_key: Ed25519PublicKey,
+    ) -> None:
         self._link = link
+        self._backend_key = backend_key
         self._topics = topics
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
@@ -97,9 +108,14 @@ class Authorizer:
 
     def _on_response(self, message: Inbound) -> None:
         payload = message.payload
+        # Only the host's signed word can approve a payment: anyone on the broker can publish.
+        if not verify_document(payload, self._backend_key):
+            raise PayloadRejected("bad_signature", "authorization response not signed by the host")
         request_id = payload["request_id"]
         if message.correlation_data is not None:
-            request_id = message.correlation_data.decode("utf-8", "replace")
+            correlated = message.correlation_data.decode("utf-8", "replace")
+            if correlated != request_id:  # a signed answer moved onto another request
+                raise PayloadRejected("wrong_request", "correlation data and request id differ")
         with self._lock:
             waiting = self._pending.get(request_id)
             if waiting is None or waiting.reply is not None or waiting.tx_id != payload["tx_id"]:

@@ -250,6 +250,12 @@ class MqttLink:
         client.on_subscribe = self._on_subscribe
         return client
 
+    def publish_fault(self, topic: str, reason: str, detail: str, timeout: float = 5.0) -> bool:
+        """A retained `fault` status on `topic`, from a link made without a status topic (no
+        `online`, no last will): the terminal will not start. True once the broker has it."""
+        status = {**self._status("fault", reason), "detail": detail[:512]}
+        return self.publish(topic, status, qos=1, retain=True) and self.flush(timeout)
+
     def _status(self, state: str, reason: str | None = None) -> dict[str, Any]:
         with self._lock:
             self._status_seq += 1

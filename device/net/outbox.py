@@ -12,8 +12,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from device.core.ports import LedgerPort
+from device.crypto.signing import verify_document
 from device.net.client import Inbound, MqttLink
+from device.net.schemas import PayloadRejected
 from device.net.topics import DeviceTopics
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,11 @@ class LedgerSync:
         *,
         batch: int,
         retry_s: float,
+        backend_key: Ed25519PublicKey,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._link = link
+        self._backend_key = backend_key
         self._topics = topics
         self._ledger = ledger
         self._batch = batch
@@ -83,6 +89,9 @@ class LedgerSync:
 
     def _on_ack(self, message: Inbound) -> None:
         payload = message.payload
+        # A forged ack would stop the resending of a row the host never got.
+        if not verify_document(payload, self._backend_key):
+            raise PayloadRejected("bad_signature", "transaction ack not signed by the host")
         with self._lock:
             if payload["result"] == "rejected":
                 # The host keeps it (as rejected); an operator must look, so say so loudly.

@@ -55,9 +55,14 @@ class NetService:
         self.metrics = metrics or AppMetrics()
         self.worker = Worker()
         self.link = MqttLink(mqtt, device_id, status_topic=self.topics.status, software=software)
-        self.authorizer = Authorizer(self.link, self.topics, mqtt.auth_timeout_s)
+        self.authorizer = Authorizer(self.link, self.topics, mqtt.auth_timeout_s, backend_key)
         self.ledger_sync = LedgerSync(
-            self.link, self.topics, ledger, batch=mqtt.tx_batch, retry_s=mqtt.tx_retry_s
+            self.link,
+            self.topics,
+            ledger,
+            batch=mqtt.tx_batch,
+            retry_s=mqtt.tx_retry_s,
+            backend_key=backend_key,
         )
         self.shard_sync = ShardSync(
             self.link,

@@ -52,6 +52,7 @@ from device.vision.pipeline import FacePipeline
 log = logging.getLogger("blinkpay.terminal")
 
 Post = Callable[[object], object]
+STORAGE_PROBE_S = 5.0  # how often a terminal out of service tries its storage again
 
 
 def new_tx_id() -> str:
@@ -120,8 +121,13 @@ class Terminal:
                 AuthUnavailable(clock.monotonic(), request.tx_id)
             ),
             observer=observer,
+            on_storage_fault=self._storage_fault,
         )
+        self.observer = observer
         self.frames = 0
+        # Set while storage cannot commit a ledger row: no new payment starts, LEDs say fault.
+        self.out_of_service: str | None = None
+        self._next_probe = 0.0
 
     # -- vision thread ----------------------------------------------------------------------
     def process_frame(self, frame: Frame) -> FrameFaces:
@@ -131,6 +137,8 @@ class Terminal:
 
     # -- main thread ------------------------------------------------------------------------
     def handle(self, event: object, now: float) -> None:
+        if self.out_of_service is not None and isinstance(event, FrameFaces | KeyEvent):
+            return  # nobody may start paying; answers and ticks still end the current attempt
         if isinstance(event, FrameFaces):
             self.frames += 1
             for face_event in self.faces.frame(event, self.session.track_id):
@@ -143,6 +151,8 @@ class Terminal:
             log.warning("unknown event %s ignored", type(event).__name__)
 
     def tick(self, now: float) -> None:
+        if self.out_of_service is not None and now >= self._next_probe:
+            self._probe_storage(now)
         passage = self.hw.passage
         if passage is not None and passage.status() == "passed":
             passage.disarm()
@@ -156,6 +166,43 @@ class Terminal:
         if effects:
             self.lockouts.save_if_changed(self.session.lockouts)
             self.executor.run(effects, event.now)
+
+    # -- out of service ---------------------------------------------------------------------
+    def _storage_fault(self, detail: str) -> None:
+        if self.out_of_service is None:
+            log.error(
+                "out of service: the ledger cannot be written (%s)",
+                detail,
+                extra={"event": "out_of_service", "detail": detail},
+            )
+            self._next_probe = self.clock.monotonic() + STORAGE_PROBE_S
+        self.out_of_service = detail
+        self.hw.leds.show("fault")
+        self._tell("service", state="out_of_service", detail=detail)
+
+    def _probe_storage(self, now: float) -> None:
+        """Back in service once a ledger-sized write commits and the session is idle again;
+        rows the failure left pending are declined (they sync; nothing was actuated)."""
+        self._next_probe = now + STORAGE_PROBE_S
+        if self.session.state != "idle":
+            return
+        try:
+            self.store.database.probe()
+            declined = self.store.ledger.recover_interrupted()
+        except Exception as exc:
+            log.warning("storage still failing: %s", exc, extra={"event": "storage_probe"})
+            return
+        log.warning(
+            "back in service: storage works again",
+            extra={"event": "in_service", "declined": len(declined)},
+        )
+        self.out_of_service = None
+        self.hw.leds.show("idle")
+        self._tell("service", state="in_service", detail="")
+
+    def _tell(self, what: str, **details: object) -> None:
+        if self.observer is not None:
+            self.observer(what, dict(details))
 
     # -- helpers the session's effects call -------------------------------------------------
     def _encrypt_pin(self, pin: SecretPin, token: str) -> bytes:

@@ -12,10 +12,12 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from device.errors import BlinkpayError
 from device.store.db import StoreDatabase
+from device.store.ledger_chain import Anchor, ChainHead, read_anchor, row_link, verify, write_anchor
 
 OUTBOX_FULL = "outbox_full"
 INTERRUPTED = "interrupted"  # a pending row found at start: the session died with the process
@@ -79,17 +81,35 @@ def _reasons(reasons: Sequence[str]) -> str:
 
 
 class Ledger:
-    def __init__(self, database: StoreDatabase, max_rows: int) -> None:
+    def __init__(
+        self, database: StoreDatabase, max_rows: int, anchor_path: Path | None = None
+    ) -> None:
         self.database = database
         self.max_rows = max_rows
+        self.anchor_path = anchor_path  # None: no anchor kept (tests of the ledger alone)
 
-    def write_pending(self, tx: Mapping[str, Any]) -> str:
+    def verify_chain(self) -> ChainHead:
+        """At start: the chain is whole and reaches the anchor, else LedgerIntegrityError.
+        A terminal that has no anchor yet (first start, an upgrade) writes one."""
+        anchor = None if self.anchor_path is None else read_anchor(self.anchor_path)
+        with self.database.lock:
+            head = verify(self.database.db, anchor)
+        if self.anchor_path is not None and (
+            anchor is None or head.seq > anchor.seq or (anchor.store_id is None)
+        ):
+            write_anchor(self.anchor_path, Anchor(head.store_id, head.seq, head.link))
+        return head
+
+    def write_pending(self, tx: Mapping[str, Any], sign: Signer | None = None) -> str:
         """Store a new transaction as pending; durable (fsynced) when this returns.
 
         tx needs id (UUIDv7; `tx_id` is accepted too), created_at (ISO-8601 UTC), amount
         (minor units), currency, token (or None), mode; reasons defaults to []. The whole
         dict is kept as the document that syncs to the host. Raises LedgerError
         (OUTBOX_FULL) rather than drop anything when the outbox is full.
+
+        sign: the device's signer; given, the document gets the row's place in the chain
+        (`seq`, `prev`) and is signed with it, so the host can see a missing row.
         """
         tx_id = _tx_id(tx)
         created_at, amount, token = tx.get("created_at"), tx.get("amount"), tx.get("token")
@@ -99,12 +119,6 @@ class Ledger:
             raise LedgerError("malformed_tx", f"amount must be an integer >= 0, got {amount!r}")
         if token is not None and not isinstance(token, str):
             raise LedgerError("malformed_tx", "token must be a string or None")
-        try:
-            body = json.dumps(dict(tx), sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise LedgerError(
-                "malformed_tx", f"transaction is not JSON-serialisable: {exc}"
-            ) from None
         with self.database.transaction() as db:
             if self._depth(db) >= self.max_rows:
                 raise LedgerError(
@@ -114,21 +128,41 @@ class Ledger:
                 )
             if db.execute("SELECT 1 FROM ledger WHERE id = ?", [tx_id]).fetchone():
                 raise LedgerError("duplicate_tx", f"transaction {tx_id} is already in the ledger")
+            seq, prev = self._chain_head(db)
+            seq += 1
+            document = dict(tx)
+            if sign is not None:
+                document.update(seq=seq, prev=prev)
+                document.pop("signature", None)
+                document["signature"] = sign(document)
+            try:
+                body = json.dumps(document, sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                raise LedgerError(
+                    "malformed_tx", f"transaction is not JSON-serialisable: {exc}"
+                ) from None
+            currency, mode = str(tx.get("currency", "")), str(tx.get("mode", ""))
+            link = row_link(prev, seq, tx_id, created_at, amount, currency, mode)
             db.execute(
-                "INSERT INTO ledger (id, created_at, day, token, amount, currency, mode, status, "
-                "reasons, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                "INSERT INTO ledger (seq, id, created_at, day, token, amount, currency, mode, "
+                "status, reasons, body, link) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 [
+                    seq,
                     tx_id,
                     created_at,
                     created_at[:10],
                     token,
                     amount,
-                    str(tx.get("currency", "")),
-                    str(tx.get("mode", "")),
+                    currency,
+                    mode,
                     _reasons(tx.get("reasons", tx.get("reason_codes", []))),
                     body,
+                    link,
                 ],
             )
+            store_id = db.execute("SELECT store_id FROM ledger_meta").fetchone()[0]
+        if self.anchor_path is not None:
+            write_anchor(self.anchor_path, Anchor(store_id, seq, link))
         return tx_id
 
     def set_status(
@@ -179,9 +213,15 @@ class Ledger:
             )
             return cursor.rowcount == 1
 
-    def record(self, document: Mapping[str, Any], status: TxStatus, reasons: Sequence[str]) -> str:
+    def record(
+        self,
+        document: Mapping[str, Any],
+        status: TxStatus,
+        reasons: Sequence[str],
+        sign: Signer | None = None,
+    ) -> str:
         """A new transaction: pending, or decided at once when the session refused it."""
-        tx_id = self.write_pending(document)
+        tx_id = self.write_pending(document, sign)
         if status != "pending":
             self.set_status(tx_id, status, reasons)
         return tx_id
@@ -338,9 +378,29 @@ class Ledger:
         return int(row[0]) if row else 0
 
     def prune_acked(self, before_day: str) -> int:
-        """Forget acknowledged rows older than before_day (kept until then for daily caps)."""
+        """Forget acknowledged rows older than before_day (kept until then for daily caps):
+        only the oldest run of such rows, so the chain keeps one unbroken stretch whose base
+        (the last forgotten row's seq and link) moves forward."""
         with self.database.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM ledger WHERE acked_at IS NOT NULL AND day < ?", [before_day]
-            )
+            keep = db.execute(
+                "SELECT MIN(seq) FROM ledger WHERE acked_at IS NULL OR day >= ?", [before_day]
+            ).fetchone()[0]
+            bound = "" if keep is None else " WHERE seq < ?"
+            last = db.execute(
+                f"SELECT seq, link FROM ledger{bound} ORDER BY seq DESC LIMIT 1",
+                [] if keep is None else [keep],
+            ).fetchone()
+            if last is None:
+                return 0
+            cursor = db.execute("DELETE FROM ledger WHERE seq <= ?", [last[0]])
+            db.execute("UPDATE ledger_meta SET base_seq = ?, base_link = ?", list(last))
             return cursor.rowcount
+
+    @staticmethod
+    def _chain_head(db: Any) -> tuple[int, str]:
+        """(seq, link) of the last row, or of the chain's base when no row is kept."""
+        row = db.execute("SELECT seq, link FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is not None:
+            return int(row[0]), str(row[1])
+        base = db.execute("SELECT base_seq, base_link FROM ledger_meta").fetchone()
+        return int(base[0]), str(base[1])

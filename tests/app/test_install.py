@@ -134,3 +134,37 @@ def test_unknown_option_is_a_clear_error() -> None:
     )
     assert result.returncode == 2
     assert "unknown option --bogus" in result.stderr
+
+
+def test_help_is_the_header_only() -> None:
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and not result.stderr
+    assert "--uninstall" in result.stdout and "set -" not in result.stdout
+
+
+def test_dry_run_on_a_fresh_machine_prints_no_errors() -> None:
+    # No prefix: the real paths, which this machine does not have (or are left alone).
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    if "not a Raspberry Pi" in result.stdout:
+        assert "simulated hardware" in result.stdout
+
+
+def test_dry_run_uninstall_changes_nothing(tmp_path: Path) -> None:
+    prefix = tmp_path / "prefix"
+    (prefix / "opt" / "blinkpay").mkdir(parents=True)
+    before = _tree(prefix)
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--uninstall", "--purge", "--prefix", str(prefix)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "would run: rm -rf" in result.stdout
+    assert _tree(prefix) == before

@@ -95,13 +95,15 @@ def test_enrol_account_device_and_snapshot_reach_a_terminal(
         assert wait_until(lambda: shard.account("tok-alice") is not None)
         assert shard.search(unit_vector(3), k=1)[0][0] == "tok-alice"
 
-        code, out = run_cli(capsys, "account", "--config", str(config), "tok-alice", "suspend")
+        code, out = run_cli(
+            capsys, "account", "set", "--config", str(config), "tok-alice", "suspend"
+        )
         assert code == 0 and out["published"]
         assert wait_until(lambda: shard.account("tok-alice").status == "suspended")
 
         pub = tmp_path / "gate.pub"
         pub.write_bytes(terminal.public_key_pem())
-        code, out = run_cli(capsys, "device", "--config", str(config), "gate-01", str(pub))
+        code, out = run_cli(capsys, "device", "add", "--config", str(config), "gate-01", str(pub))
         assert code == 0 and out["registered"]
     finally:
         terminal.stop()

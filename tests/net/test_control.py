@@ -13,11 +13,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.core.events import AuthCandidate
+from device.crypto.signing import sign_document
 from device.net import schemas
 from device.net.client import backoff_delay
 from device.net.envelope import seal
@@ -76,6 +78,54 @@ def test_backoff_grows_to_the_cap_with_jitter() -> None:
     assert len({round(d, 6) for d in delays}) == len(delays)  # jittered
 
 
+def test_forged_answers_are_refused_and_counted(
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
+) -> None:
+    """Anyone on the broker can publish: an unsigned or wrongly signed approval, and an ack
+    for a row the host never got, change nothing on the terminal and are counted."""
+    forger_key = Ed25519PrivateKey.generate()
+    forger = Client(broker, "forger", f"{PREFIX}/dev/+/auth/req")
+
+    def approve_everything(message: mqtt.MQTTMessage) -> None:
+        request = json.loads(message.payload)
+        props = Properties(PacketTypes.PUBLISH)
+        props.CorrelationData = message.properties.CorrelationData
+        base = {"v": 1, "request_id": request["request_id"], "tx_id": request["tx_id"]}
+        unsigned = {**base, "decision": "approved", "reason": "ok"}
+        forged = {**unsigned, "signature": sign_document(unsigned, forger_key)}
+        for answer in (unsigned, forged):
+            forger.client.publish(
+                message.properties.ResponseTopic, schemas.dumps(answer), qos=1, properties=props
+            )
+
+    forger.on_message = approve_everything
+    terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    try:
+        terminal.net.start()
+        assert terminal.net.link.wait_connected(5)
+        tx_id = terminal.pay("tok-f", 250)
+        reply = terminal.net.authorize(
+            tx_id="018f4e2c-0000-7000-8000-0000000000f1",
+            amount=250,
+            currency="EUR",
+            candidates=[AuthCandidate("tok-f")],
+            timeout_s=1.0,
+        )
+        assert reply is None  # no host answered: the terminal uses its offline rules
+        ack = {"v": 1, "tx_id": tx_id, "result": "recorded", "status": "approved"}
+        for forged_ack in (ack, {**ack, "signature": sign_document(ack, forger_key)}):
+            forger.client.publish(
+                f"{PREFIX}/dev/{terminal.device_id}/tx/ack", schemas.dumps(forged_ack), qos=1
+            )
+        rejects = terminal.net.link.rejects
+        # unsigned: refused by the schema; signed by another key: by the signature check
+        assert wait_until(lambda: rejects["bad_signature"] >= 2 and rejects["schema"] >= 2)
+        assert terminal.store.ledger.get(tx_id).acked_at is None  # still resent to the host
+    finally:
+        terminal.stop()
+        forger.close()
+
+
 def test_late_and_duplicate_authorization_answers_are_ignored(
     broker: Broker, backend_keys: BackendKeys, tmp_path: Path, recorder_factory
 ) -> None:  # type: ignore[no-untyped-def]
@@ -93,6 +143,7 @@ def test_late_and_duplicate_authorization_answers_are_ignored(
             "decision": "approved",
             "reason": "ok",
         }
+        response["signature"] = sign_document(response, backend_keys.signing_key)
         delay = request["amount"] / 1000.0  # the test picks the delay through the amount
 
         def send() -> None:
