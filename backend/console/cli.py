@@ -15,11 +15,18 @@ from backend.db import HostDb
 from device.errors import BlinkpayError
 
 
+def _sub(sub: Any, name: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=description, description=description
+    )
+    return parser
+
+
 def add_commands(sub: Any, add_config: Any) -> None:
-    console = sub.add_parser("console", help="serve the operator's web console")
+    console = _sub(sub, "console", "serve the operator's web console (docs/console.md)")
     add_config(console)
     console.add_argument(
-        "--listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)"
+        "--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on (default %(default)s)"
     )
     console.add_argument(
         "--terminal-config",
@@ -32,12 +39,12 @@ def add_commands(sub: Any, add_config: Any) -> None:
         action="store_true",
         help="also run the payment host (authorizations, ledger, snapshots) in this process",
     )
-    operator = sub.add_parser("operator", help="manage console operators")
+    operator = _sub(sub, "operator", "manage the console's operators")
     operator_sub = operator.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = operator_sub.add_parser("add", help="create an operator (password from stdin)")
+    add = _sub(operator_sub, "add", "create an operator (password from stdin)")
     add_config(add)
-    add.add_argument("name")
-    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("name", help="2-32 of a-z, 0-9, _ . - (a letter first)")
+    add.add_argument("--role", choices=ROLES, required=True, help="what the operator may do")
 
 
 def _password() -> str:
