@@ -15,6 +15,8 @@
                                its card's boot partition; it registers its own keys on first boot
   device list                  every terminal the host knows
   snapshot                     publish the whole shard (terminals that lag catch up)
+  console                      serve the operator's web console (docs/console.md)
+  operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
 
 Every command but `keys` takes --config host.toml (docs/host.md); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
@@ -173,6 +175,10 @@ def _parser() -> argparse.ArgumentParser:
 
     snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
     snapshot.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
+
+    from backend.console.cli import add_commands
+
+    add_commands(sub, _add_config)
     return parser
 
 
@@ -410,6 +416,14 @@ def _run(args: argparse.Namespace) -> int:
     config = load_host_config(args.config)
     if args.command == "serve":
         return _serve(config)
+    if args.command in ("console", "operator"):
+        from backend.console.cli import run as run_console
+
+        outcome = run_console(config, args)
+        if isinstance(outcome, int):
+            return outcome
+        print(json.dumps(outcome, indent=2, sort_keys=True))
+        return 0
     try:
         result = COMMANDS[(args.command, getattr(args, "action", None))](config, args)
     except sqlite3.Error as exc:  # a db_path that is a directory, unwritable, not SQLite
