@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,3 +20,5 @@ class StoreConfig(BaseModel):
     outbox_max_rows: int = Field(default=1_000_000, ge=1000)
     # Threads scanning the template index (the Pi 4/5 has 4 cores; vision uses the rest).
     search_threads: int = Field(default=2, ge=1, le=8)
+    # 1:N index: auto = faiss-sq8 when faiss imports (exact, fastest measured), else float32.
+    index: Literal["auto", "faiss-sq8", "float32", "int8-cv2"] = "auto"

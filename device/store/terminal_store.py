@@ -93,7 +93,13 @@ def open_store(
     try:
         key = _load_key(database, paths.data_key)
         shard = TemplateShard(
-            database, key, embedder_version, dim, shard_id, config.store.search_threads
+            database,
+            key,
+            embedder_version,
+            dim,
+            shard_id,
+            config.store.search_threads,
+            config.store.index,
         )
     except BaseException:
         database.close()

@@ -1,0 +1,168 @@
+"""faiss 8-bit scalar-quantised shortlist + exact float32 re-scoring: exact top-k, 4x less scan.
+
+Why: a search is memory-bound (one pass over every template). faiss's SQ8 scan
+(`QT_8bit_uniform`: one value range for every coordinate) reads 1 byte per coordinate
+instead of 4 and is SIMD-decoded, so it beats a float32 scan on x86 and on a Pi, whose
+memory bandwidth is the limit. The shortlist is then re-scored against the float32 rows
+and a bound proves the result exact: every row's SQ8 score is within R = max row
+quantisation error (|x - decode(encode(x))|) of its true cosine, so once the k-th
+re-scored cosine beats the lowest shortlisted SQ8 score + R, no row left out can rank in
+the top k. Otherwise the shortlist grows, and at last a full float32 scan runs. Scores
+are the float32 cosines, as the brute force gives them.
+
+Not `QT_8bit_direct(_signed)`: in faiss-cpu 1.15.1 its inner-product search returns 0
+for every row on an AVX512-SPR host. Every search checks the shortlist scores against
+the exact ones (a broken kernel cannot give a wrong answer, only a slow one), and
+`probe()` checks the kernel before the automatic choice picks faiss.
+
+faiss is imported lazily: the package imports (and falls back to float32) without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from device.store.dense_index import Float32Index, top_k
+
+log = logging.getLogger(__name__)
+
+SHORTLIST = 32  # first candidate count (x4 per retry); at 100k rows 32 settles every search
+_SLACK = 1e-5  # float32 rounding of faiss's and numpy's dot products
+
+
+@functools.cache
+def _faiss() -> Any:
+    import faiss  # optional dependency, imported on first use
+
+    # One query never needs OpenMP threads; idle spinning ones would steal the vision cores.
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
+def code_limit(vectors: np.ndarray, dim: int) -> float:
+    """The coordinate magnitude that maps to the last code: the largest seen, with headroom."""
+    floor = min(1.0, 4.0 / math.sqrt(dim))
+    peak = float(np.abs(vectors).max()) if vectors.size else 0.0
+    return min(1.0, max(floor, 1.05 * peak))
+
+
+class FaissSq8Index(Float32Index):
+    kind = "faiss-sq8"
+
+    def __init__(self, dim: int, threads: int = 1) -> None:
+        self._limit = 1.0
+        self._residual = 0.0  # max |x - decode(encode(x))| over the rows ever encoded
+        self._sq: Any = None
+        super().__init__(dim, threads)
+        self.widened = 0  # searches whose shortlist had to grow
+        self.kernel_mismatches = 0  # shortlist scores off their bound: faiss kernel broken
+        self._rows_rebuilt()
+
+    # ---- mirroring the float32 matrix in SQ8 codes ----------------------------------------
+
+    def _encode(self, vectors: np.ndarray) -> np.ndarray:
+        codes = self._sq.sa_encode(vectors)
+        errors = np.linalg.norm(vectors - self._sq.sa_decode(codes), axis=1)
+        self._residual = max(self._residual, float(errors.max()) if len(errors) else 0.0)
+        return codes
+
+    def _codes(self) -> np.ndarray:
+        """A writable view of the codes faiss holds (rows x dim bytes); valid until an add."""
+        faiss = _faiss()
+        n = self._sq.ntotal
+        return faiss.rev_swig_ptr(self._sq.codes.data(), n * self.dim).reshape(n, self.dim)
+
+    def _rows_rebuilt(self) -> None:
+        faiss = _faiss()
+        if self._sq is not None and self._sq.ntotal:
+            self._codes().fill(0)
+        self._limit = code_limit(self._vectors, self.dim)
+        self._residual = 0.0
+        self._sq = faiss.IndexScalarQuantizer(
+            self.dim, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT
+        )
+        # Training on +-limit fixes the one shared range: symmetric, with headroom.
+        bounds = np.full((2, self.dim), self._limit, np.float32)
+        bounds[0] *= -1
+        self._sq.train(bounds)
+        if len(self._vectors):
+            self._sq.add_sa_codes(self._encode(self._vectors))
+
+    def _rows_written(self, rows: list[int]) -> None:
+        fresh = self._vectors[rows]
+        if float(np.abs(fresh).max()) > self._limit:
+            self._rows_rebuilt()  # out of the code range: a new range keeps R small
+            return
+        codes = self._encode(fresh)
+        held = self._sq.ntotal
+        old = [i for i, row in enumerate(rows) if row < held]
+        if old:
+            self._codes()[[rows[i] for i in old]] = codes[old]
+        new = [i for i, row in enumerate(rows) if row >= held]
+        if new:
+            self._sq.add_sa_codes(np.ascontiguousarray(codes[new]))
+
+    def _rows_moved(self, source: int, target: int) -> None:
+        codes = self._codes()
+        codes[target] = codes[source]
+
+    def _rows_truncated(self, n: int) -> None:
+        held = self._sq.ntotal
+        if n < held:
+            self._codes()[n:] = 0  # the vector keeps its capacity: overwrite, then drop
+            self._sq.remove_ids(_faiss().IDSelectorRange(n, held))
+
+    # ---- search --------------------------------------------------------------------------
+
+    def _top(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._tokens)
+        want = max(SHORTLIST, 8 * k)
+        slack = self._residual * float(np.linalg.norm(query)) + _SLACK
+        while want < n:
+            approx, rows = self._sq.search(query[None, :], want)
+            approx, rows = approx[0], rows[0]
+            exact = self._vectors[rows] @ query
+            if np.any(np.abs(exact - approx) > slack):
+                self.kernel_mismatches += 1
+                log.error("faiss shortlist scores are off their bound; full float32 scan")
+                break
+            order = top_k(exact, k)
+            if exact[order[-1]] > approx[-1] + slack:
+                return rows[order], exact[order]
+            self.widened += 1
+            want *= 4
+        self.full_scans += 1
+        return self._exact_top(query, k)
+
+    def _extra_bytes(self) -> int:
+        return int(self._sq.ntotal * self._sq.code_size)
+
+    def scanned_bytes(self) -> int:
+        return self._extra_bytes()
+
+
+def probe() -> str | None:
+    """None when faiss imports and its SQ8 inner product is right here; else why not."""
+    try:
+        faiss = _faiss()
+    except ImportError as exc:
+        return f"faiss not importable: {exc}"
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((200, 32)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    sq = faiss.IndexScalarQuantizer(
+        32, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT
+    )
+    sq.train(rows)
+    sq.add(rows)
+    scores, found = sq.search(rows[:3], 5)
+    expected = sq.sa_decode(sq.sa_encode(rows)) @ rows[:3].T
+    got = np.take_along_axis(expected, found.T, axis=0).T
+    if not np.allclose(scores, got, atol=1e-4) or list(found[:, 0]) != [0, 1, 2]:
+        return "faiss SQ8 inner-product search disagrees with its own decoding on this CPU"
+    return None
