@@ -29,7 +29,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("eval", "identify"): ("device.cli.eval_identify", "open-set 1:N identification"),
     ("eval", "liveness"): ("device.cli.eval_liveness", "liveness APCER/BPCER on clips"),
     ("bench", "pipeline"): ("device.cli.bench_pipeline", "per-stage vision latency"),
-    ("bench", "match"): ("device.cli.bench_match", "1:N search speed and memory"),
+    ("bench", "match"): ("device.cli.bench_match", "1:N search speed, memory and exactness"),
     ("db", "stats"): ("device.cli.db_stats", "counts, versions and file size"),
     ("db", "verify"): ("device.cli.db_verify", "integrity, decryption and index check"),
     ("db", "rekey"): ("device.cli.db_rekey", "re-encrypt every template with a new key"),

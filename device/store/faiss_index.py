@@ -121,7 +121,7 @@ class FaissSq8Index(Float32Index):
 
     def _top(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(self._tokens)
-        want = max(SHORTLIST, 8 * k)
+        want = max(SHORTLIST, 2 * k)
         slack = self._residual * float(np.linalg.norm(query)) + _SLACK
         while want < n:
             approx, rows = self._sq.search(query[None, :], want)
