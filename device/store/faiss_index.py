@@ -65,11 +65,15 @@ class FaissSq8Index(Float32Index):
 
     # ---- mirroring the float32 matrix in SQ8 codes ----------------------------------------
 
-    def _encode(self, vectors: np.ndarray) -> np.ndarray:
-        codes = self._sq.sa_encode(vectors)
-        errors = np.linalg.norm(vectors - self._sq.sa_decode(codes), axis=1)
-        self._residual = max(self._residual, float(errors.max()) if len(errors) else 0.0)
-        return codes
+    def _note_residual(self, vectors: np.ndarray, decoded: np.ndarray) -> None:
+        if len(vectors):
+            worst = float(np.linalg.norm(vectors - decoded, axis=1).max())
+            self._residual = max(self._residual, worst)
+
+    def _append(self, vectors: np.ndarray) -> None:
+        start = self._sq.ntotal
+        self._sq.add(vectors)  # (add_sa_codes is not in faiss-cpu 1.9, the oldest aarch64)
+        self._note_residual(vectors, self._sq.reconstruct_n(start, len(vectors)))
 
     def _codes(self) -> np.ndarray:
         """A writable view of the codes faiss holds (rows x dim bytes); valid until an add."""
@@ -91,21 +95,22 @@ class FaissSq8Index(Float32Index):
         bounds[0] *= -1
         self._sq.train(bounds)
         if len(self._vectors):
-            self._sq.add_sa_codes(self._encode(self._vectors))
+            self._append(self._vectors)
 
     def _rows_written(self, rows: list[int]) -> None:
         fresh = self._vectors[rows]
         if float(np.abs(fresh).max()) > self._limit:
             self._rows_rebuilt()  # out of the code range: a new range keeps R small
             return
-        codes = self._encode(fresh)
         held = self._sq.ntotal
         old = [i for i, row in enumerate(rows) if row < held]
         if old:
-            self._codes()[[rows[i] for i in old]] = codes[old]
+            codes = self._sq.sa_encode(fresh[old])
+            self._note_residual(fresh[old], self._sq.sa_decode(codes))
+            self._codes()[[rows[i] for i in old]] = codes
         new = [i for i, row in enumerate(rows) if row >= held]
         if new:
-            self._sq.add_sa_codes(np.ascontiguousarray(codes[new]))
+            self._append(np.ascontiguousarray(fresh[new]))
 
     def _rows_moved(self, source: int, target: int) -> None:
         codes = self._codes()
