@@ -32,6 +32,7 @@ from device.store.dense_index import Float32Index, top_k
 log = logging.getLogger(__name__)
 
 SHORTLIST = 32  # first candidate count (x4 per retry); at 100k rows 32 settles every search
+EXACT_BELOW = 4096  # rows: below this a plain float32 scan is faster (bench match, 1k-30k)
 _SLACK = 1e-5  # float32 rounding of faiss's and numpy's dot products
 
 
@@ -126,6 +127,8 @@ class FaissSq8Index(Float32Index):
 
     def _top(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(self._tokens)
+        if n < EXACT_BELOW:
+            return self._exact_top(query, k)
         want = max(SHORTLIST, 2 * k)
         slack = self._residual * float(np.linalg.norm(query)) + _SLACK
         while want < n:

@@ -38,6 +38,12 @@ def queries(vectors: np.ndarray, seed: int = 1) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+@pytest.fixture(autouse=True)
+def faiss_on_small_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' indexes are small: make faiss-sq8 use faiss on them all the same."""
+    monkeypatch.setattr(faiss_index, "EXACT_BELOW", 0)
+
+
 def built(kind: str, n: int = N, seed: int = 0):
     vectors = unit_vectors(n, DIM, seed)
     index = new_index(DIM, 1, kind)
@@ -172,6 +178,19 @@ def test_the_shard_builds_the_fallback_without_faiss(no_faiss: None, config: Con
         assert store.shard.search(unit_vectors(2)[1], 1)[0][0] == "b"
     finally:
         store.close()
+
+
+@needs_faiss
+def test_faiss_sq8_scans_a_small_index_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faiss_index, "EXACT_BELOW", 5000)
+    index, vectors = built("faiss-sq8")
+
+    def no_faiss(*_: object) -> None:
+        raise AssertionError("faiss searched")
+
+    monkeypatch.setattr(index._sq, "search", no_faiss)
+    query = queries(vectors)[0]
+    assert [t for t, _ in index.search(query, K)] == exact_top(vectors, query, K)[0]
 
 
 @needs_faiss
