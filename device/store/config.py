@@ -18,7 +18,8 @@ class StoreConfig(BaseModel):
     pin_key_file: Path = Path("keys/pin.key")
     # Unacknowledged transactions kept while offline; beyond it new payments are refused.
     outbox_max_rows: int = Field(default=1_000_000, ge=1000)
-    # Threads scanning the template index (the Pi 4/5 has 4 cores; vision uses the rest).
+    # Threads scanning the int8-cv2 index (the Pi 4/5 has 4 cores; vision uses the rest);
+    # faiss-sq8 scans on one thread, float32 on BLAS's.
     search_threads: int = Field(default=2, ge=1, le=8)
     # 1:N index: auto = faiss-sq8 when faiss imports (exact, fastest measured), else float32.
     index: Literal["auto", "faiss-sq8", "float32", "int8-cv2"] = "auto"

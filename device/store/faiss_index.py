@@ -11,9 +11,9 @@ the top k. Otherwise the shortlist grows, and at last a full float32 scan runs. 
 are the float32 cosines, as the brute force gives them.
 
 Not `QT_8bit_direct(_signed)`: in faiss-cpu 1.15.1 its inner-product search returns 0
-for every row on an AVX512-SPR host. Every search checks the shortlist scores against
-the exact ones (a broken kernel cannot give a wrong answer, only a slow one), and
-`probe()` checks the kernel before the automatic choice picks faiss.
+for every row on an AVX512-SPR host. So `probe()` checks faiss's ranking and scores once
+before the automatic choice picks it, and every search checks the shortlist's scores
+against the exact ones (off their bound: counted, and a full float32 scan answers).
 
 faiss is imported lazily: the package imports (and falls back to float32) without it.
 """

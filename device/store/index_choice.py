@@ -60,6 +60,7 @@ def resolve(kind: str = "auto") -> str:
     if problem is not None:
         log.info("1:N index: float32 brute force (%s)", problem)
         return "float32"
+    log.info("1:N index: faiss-sq8")
     return "faiss-sq8"
 
 
