@@ -38,6 +38,7 @@ def test_db_stats_counts_by_status_and_versions(
     assert code == 0
     assert stats["accounts"] == {"active": 9, "suspended": 2, "revoked": 1}
     assert stats["templates"] == 12 and stats["index"]["templates"] == 9
+    assert stats["index"]["kind"] in ("faiss-sq8", "float32")  # the automatic choice
     assert stats["shard"]["shard_id"] == SHARD and stats["shard"]["version"] == 4
     assert stats["shard"]["embedder_version"] == EMBEDDER and stats["shard"]["dim"] == DIM
     assert stats["file"]["bytes"] > 0

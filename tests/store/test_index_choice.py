@@ -201,3 +201,15 @@ def test_auto_picks_faiss_sq8_when_faiss_works() -> None:
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown index kind"):
         new_index(DIM, 1, "hnsw")
+
+
+def test_the_config_forces_a_kind(config: Config) -> None:
+    config.store.index = "int8-cv2"
+    store = open_store(config, EMBEDDER, 16, SHARD)
+    try:
+        assert store.shard.apply_snapshot(snapshot(["a"], unit_vectors(1))).outcome == "applied"
+        assert store.shard.index.kind == "int8-cv2"
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="index"):
+        Config.model_validate({"store": {"index": "hnsw"}})
