@@ -44,18 +44,27 @@ def faiss_on_small_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faiss_index, "EXACT_BELOW", 0)
 
 
-def built(kind: str, n: int = N, seed: int = 0):
-    vectors = unit_vectors(n, DIM, seed)
+def clustered(n: int, seed: int = 0, common: float = 0.83) -> np.ndarray:
+    """Templates at cosine `common` to each other on average, as a real embedder's are."""
+    centre = unit_vectors(1, DIM, seed=100)
+    rows = np.sqrt(common) * centre + np.sqrt(1 - common) * unit_vectors(n, DIM, seed)
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def built(kind: str, n: int = N, seed: int = 0, common: float = 0.0):
+    vectors = clustered(n, seed, common) if common else unit_vectors(n, DIM, seed)
     index = new_index(DIM, 1, kind)
     index.build([f"t{i}" for i in range(n)], vectors)
     return index, vectors
 
 
+@pytest.mark.parametrize("common", [0.0, 0.83])
 @pytest.mark.parametrize("kind", EXACT)
-def test_exact_kinds_return_the_float32_top_k_and_scores(kind: str) -> None:
-    index, vectors = built(kind)
+def test_exact_kinds_return_the_float32_top_k_and_scores(kind: str, common: float) -> None:
+    index, vectors = built(kind, common=common)
     assert index.kind == kind
-    for query in queries(vectors):
+    strangers = clustered(20, seed=7, common=common) if common else unit_vectors(20, DIM, 7)
+    for query in np.concatenate([queries(vectors)[:20], strangers]):
         found = index.search(query, K)
         tokens, scores = exact_top(vectors, query, K)
         assert [t for t, _ in found] == tokens
