@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+IndexKind = Literal["auto", "faiss-sq8", "float32", "int8-cv2"]
+
 
 class StoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -22,4 +24,4 @@ class StoreConfig(BaseModel):
     # faiss-sq8 scans on one thread, float32 on BLAS's.
     search_threads: int = Field(default=2, ge=1, le=8)
     # 1:N index: auto = faiss-sq8 when faiss imports (exact, fastest measured), else float32.
-    index: Literal["auto", "faiss-sq8", "float32", "int8-cv2"] = "auto"
+    index: IndexKind = "auto"

@@ -11,17 +11,17 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from device.store import faiss_index
+from device.store.config import IndexKind
 from device.store.dense_index import Float32Index
 from device.store.index import Int8Index
 
 log = logging.getLogger(__name__)
 
-IndexKind = Literal["auto", "faiss-sq8", "float32", "int8-cv2"]
 KINDS: tuple[str, ...] = ("faiss-sq8", "float32", "int8-cv2")
 
 
@@ -52,19 +52,24 @@ def faiss_problem() -> str | None:
     return faiss_index.probe()
 
 
-def resolve(kind: str = "auto") -> str:
-    """The concrete kind for `auto`: faiss-sq8 when usable, else float32."""
-    if kind != "auto":
+def resolve(kind: IndexKind | str = "auto") -> str:
+    """The concrete kind: `auto` is faiss-sq8 when usable, else float32. faiss-sq8 asked
+    for where faiss is unusable also gets float32 (logged): a terminal that serves beats
+    one that does not start."""
+    if kind not in ("auto", "faiss-sq8"):
         return kind
     problem = faiss_problem()
-    if problem is not None:
+    if problem is None:
+        log.info("1:N index: faiss-sq8")
+        return "faiss-sq8"
+    if kind == "faiss-sq8":
+        log.error("1:N index: faiss-sq8 configured, but %s: float32 brute force", problem)
+    else:
         log.info("1:N index: float32 brute force (%s)", problem)
-        return "float32"
-    log.info("1:N index: faiss-sq8")
-    return "faiss-sq8"
+    return "float32"
 
 
-def new_index(dim: int, threads: int = 1, kind: str = "auto") -> SearchIndex:
+def new_index(dim: int, threads: int = 1, kind: IndexKind | str = "auto") -> SearchIndex:
     """An empty index of the given (or automatically chosen) kind."""
     chosen = resolve(kind)
     if chosen == "faiss-sq8":

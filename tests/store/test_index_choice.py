@@ -175,6 +175,7 @@ def test_auto_falls_back_to_float32_without_faiss(no_faiss: None) -> None:
     assert "not importable" in (index_choice.faiss_problem() or "")
     assert resolve("auto") == "float32"
     assert new_index(DIM).kind == "float32"
+    assert new_index(DIM, 1, "faiss-sq8").kind == "float32"  # configured, still serves
 
 
 def test_the_shard_builds_the_fallback_without_faiss(no_faiss: None, config: Config) -> None:
