@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SHORTLIST = 64  # first candidate count (x4 per retry): at 100k realistic rows (bench match)
 # 64 settled all 600 searches, 32 needed a second scan for 6 % of them
 EXACT_BELOW = 4096  # rows: below this a plain float32 scan is faster (bench match, 1k-30k)
+_BLOCK = 8192  # rows encoded at a time
 _SLACK = 1e-5  # float32 rounding of faiss's and numpy's dot products
 
 
@@ -48,12 +49,10 @@ def _faiss() -> Any:
     return faiss
 
 
-def code_limit(centred: np.ndarray, dim: int) -> float:
-    """The coordinate magnitude that maps to the last code: the largest seen, with headroom
-    (a later row beyond it rebuilds the codes). Empty: that of a random unit vector."""
-    if not centred.size:
-        return 4.0 / math.sqrt(dim)
-    return max(1e-6, 1.05 * float(np.abs(centred).max()))
+def code_limit(peak: float, dim: int) -> float:
+    """The coordinate magnitude that maps to the last code: the largest seen (`peak`), with
+    headroom (a later row beyond it rebuilds the codes). None seen: a unit vector's."""
+    return 1.05 * peak if peak > 0 else 4.0 / math.sqrt(dim)
 
 
 class FaissSq8Index(Float32Index):
@@ -93,13 +92,15 @@ class FaissSq8Index(Float32Index):
             self._codes().fill(0)
         # Face embeddings share a large common component: coding only what differs from
         # the mean shrinks the code step, hence R, hence the shortlist needed.
+        n = len(self._vectors)
         self._centre = (
             self._vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
-            if len(self._vectors)
+            if n
             else np.zeros(self.dim, np.float32)
         )
-        centred = self._vectors - self._centre
-        self._limit = code_limit(centred, self.dim)
+        blocks = [slice(start, start + _BLOCK) for start in range(0, n, _BLOCK)]
+        peak = max((float(np.abs(self._centred(b)).max()) for b in blocks), default=0.0)
+        self._limit = code_limit(peak, self.dim)
         self._residual = 0.0
         self._sq = faiss.IndexScalarQuantizer(
             self.dim, faiss.ScalarQuantizer.QT_8bit_uniform, faiss.METRIC_INNER_PRODUCT
@@ -108,11 +109,14 @@ class FaissSq8Index(Float32Index):
         bounds = np.full((2, self.dim), self._limit, np.float32)
         bounds[0] *= -1
         self._sq.train(bounds)
-        if len(centred):
-            self._append(centred)
+        for block in blocks:  # in blocks: a few MB of temporaries, not 3 copies of it all
+            self._append(self._centred(block))
+
+    def _centred(self, rows: slice | list[int]) -> np.ndarray:
+        return self._vectors[rows] - self._centre
 
     def _rows_written(self, rows: list[int]) -> None:
-        fresh = self._vectors[rows] - self._centre
+        fresh = self._centred(rows)
         if float(np.abs(fresh).max()) > self._limit:
             self._rows_rebuilt()  # out of the code range: a new range keeps R small
             return
