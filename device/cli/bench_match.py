@@ -2,11 +2,12 @@
 
 The shipped (automatically chosen) index is loaded through the real path (snapshot ->
 AES-GCM -> SQLite -> load) in a temporary database; then every candidate index is built
-from the same random unit templates and timed on the same queries, interleaved query by
-query, single-threaded (BLAS limited to one thread when threadpoolctl is installed,
-faiss to one OpenMP thread), against exact top-k computed in float64. Each search is
-timed cold (caches flushed first: the terminal's case); then each index is searched
-with all queries back to back (warm, as a plain timing loop measures it).
+from the same synthetic unit templates (spread like real ones, see make_workload) and
+timed on the same queries, interleaved query by query, single-threaded (BLAS limited to
+one thread when threadpoolctl is installed, faiss to one OpenMP thread), against exact
+top-k computed in float64. Each search is timed cold (caches flushed first: the
+terminal's case); then each index is searched with all queries back to back (warm, as a
+plain timing loop measures it).
 """
 
 from __future__ import annotations
