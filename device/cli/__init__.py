@@ -37,7 +37,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "device.cli.bench_chaos",
         "payment integrity under kills, outages, a slow host, a full disk and fuzz",
     ),
-    ("bench", "match"): ("device.cli.bench_match", "1:N search speed and memory"),
+    ("bench", "match"): ("device.cli.bench_match", "1:N search speed, memory and exactness"),
     ("db", "stats"): ("device.cli.db_stats", "counts, versions and file size"),
     ("db", "verify"): ("device.cli.db_verify", "integrity, decryption and index check"),
     ("db", "rekey"): ("device.cli.db_rekey", "re-encrypt every template with a new key"),
