@@ -130,6 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     listing = _command(account_sub, "list", "every account (token, status, limits; no PINs)")
     listing.add_argument("--shard", default=None, help="only this shard")
 
+    ledger = _command(sub, "ledger", "the host's copy of a terminal's ledger", config=False)
+    ledger_sub = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = _command(
+        ledger_sub, "export", "a terminal's synced transactions, signed, for `blinkpay db recover`"
+    )
+    export.add_argument("device_id", help="the terminal's device.id")
+    export.add_argument("--out", type=Path, required=True, help="the file to write (JSON)")
+
     device = _command(sub, "device", "register or list terminals", config=False)
     device_sub = device.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = _command(
@@ -387,6 +395,19 @@ def serve(config: HostConfig, stop: threading.Event) -> int:
     return 0
 
 
+def _ledger_export(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    from backend.ledger_export import ledger_export
+    from device.crypto.signing import load_signing_key
+
+    db = _open_db(config)
+    try:
+        export = ledger_export(db, args.device_id, load_signing_key(config.signing_key_file))
+    finally:
+        db.close()
+    args.out.write_text(json.dumps(export, sort_keys=True), encoding="utf-8")
+    return {"device_id": args.device_id, "rows": len(export["body"]["rows"]), "out": str(args.out)}
+
+
 COMMANDS = {
     ("enrol", None): _enrol,
     ("account", "set"): _account_set,
@@ -394,6 +415,7 @@ COMMANDS = {
     ("device", "add"): _device_add,
     ("device", "list"): _device_list,
     ("snapshot", None): _snapshot,
+    ("ledger", "export"): _ledger_export,
 }
 
 
