@@ -25,7 +25,7 @@ from tests.console.conftest import ConsoleRig
 pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
 
 DEVICE = "gate-run-1"
-NOT_WIRED = "does not accept remote configuration"
+RESTART_EXIT = 75  # a requested restart (docs/operations.md)
 NOT_SUPPORTED = "is not supported on this terminal"
 
 
@@ -64,15 +64,24 @@ def test_resync_command_shows_its_result(rig: ConsoleRig, browser, running_termi
 
 
 @pytest.mark.parametrize("name", ["selftest", "gate-test", "reboot"])
-def test_command_shows_its_result(rig: ConsoleRig, browser, running_terminal, name) -> None:
+def test_command_shows_its_result(
+    rig: ConsoleRig,
+    browser,
+    running_terminal,
+    _terminal_process: dict[str, subprocess.Popen[bytes]],
+    name: str,
+) -> None:
     row = _run_command(rig, browser, name)
-    if NOT_SUPPORTED in row:
-        pytest.skip(f"blinkpay run does not handle {name} yet (terminal side, issue 10): {row}")
-    assert name in row
+    assert name in row and NOT_SUPPORTED not in row, row
+    if name == "reboot":  # simulated: the terminal exits for systemd to start it again
+        assert _terminal_process["process"].wait(30) == RESTART_EXIT
 
 
 def test_config_change_applied_on_a_running_terminal(
-    rig: ConsoleRig, browser, running_terminal
+    rig: ConsoleRig,
+    browser,
+    running_terminal,
+    _terminal_process: dict[str, subprocess.Popen[bytes]],
 ) -> None:
     _device_page(rig, browser)
     browser.find_element(By.ID, "config-text").send_keys("[payment]\nfare = 300\n")
@@ -84,11 +93,10 @@ def test_config_change_applied_on_a_running_terminal(
         lambda d: any(s in text_of(d, "config-state") for s in ("applied", "refused"))
     )
     state = text_of(browser, "config-state")
-    if NOT_WIRED in state:
-        pytest.skip(
-            f"blinkpay run does not apply config/set yet (terminal side, issue 10): {state}"
-        )
     assert "applied" in state, state
+    # a fare is applied by a clean restart at idle (exit 75; systemd starts it again)
+    process = _terminal_process["process"]
+    assert process.wait(30) == RESTART_EXIT
 
 
 def test_an_invalid_config_is_refused_before_it_is_sent(
@@ -107,70 +115,3 @@ def test_a_viewer_cannot_reboot(rig: ConsoleRig, browser, running_terminal) -> N
     wait(browser).until(lambda d: d.find_elements(By.ID, "config-state"))
     assert not browser.find_elements(By.ID, "cmd-reboot")
     assert not browser.find_elements(By.ID, "config-text")
-
-
-# -- until the terminal side lands: a terminal that answers per the contract -------------
-
-
-@pytest.fixture(scope="module")
-def contract_terminal(rig: ConsoleRig, tmp_path_factory: pytest.TempPathFactory):
-    """The device library's own RemoteControl with an applier that validates the change with
-    the terminal's config model and applies it: what `blinkpay run` does once issue 10 is in.
-    Only the console's side is under test here."""
-    from device.config import ConfigError, config_from_mapping
-    from device.crypto.signing import load_public_key
-    from device.net.client import MqttLink
-    from device.net.config import MqttConfig
-    from device.net.remote_control import CommandOutcome, RemoteControl
-    from device.net.topics import DeviceTopics
-    from device.net.worker import Worker
-
-    device_id = "gate-contract"
-    topics = DeviceTopics("blinkpay/v1", device_id)
-    link = MqttLink(
-        MqttConfig(url=rig.broker.url, keepalive_s=5),
-        device_id,
-        status_topic=topics.status,
-        software="contract-test",
-    )
-    worker = Worker()
-    remote = RemoteControl(
-        link,
-        topics,
-        load_public_key(rig.workdir / "keys" / "signing.pub.pem"),
-        worker,
-        tmp_path_factory.mktemp("contract") / "remote.json",
-        max_age_s=60.0,
-    )
-
-    def apply(change: dict, version: int) -> str | None:
-        try:
-            config_from_mapping(change)
-        except ConfigError as exc:
-            return str(exc)
-        return None
-
-    remote.on_config(apply)
-    remote.register("selftest", lambda args: CommandOutcome(True, "all checks passed"))
-    worker.start()
-    link.start()
-    assert link.wait_connected(30)
-    yield device_id
-    worker.stop()
-    link.stop()
-
-
-def test_config_applied_by_a_contract_terminal(rig: ConsoleRig, browser, contract_terminal) -> None:
-    logged_in(browser, rig.url, "ada")
-    browser.get(rig.url)
-    wait_fleet_state(browser, contract_terminal, "online")
-    browser.get(f"{rig.url}/devices/{contract_terminal}")
-    browser.find_element(By.ID, "config-text").send_keys("[payment]\nfare = 320\n")
-    browser.find_element(By.ID, "config-preview").click()
-    browser.find_element(By.ID, "config-send").click()
-    wait_text(browser, (By.ID, "config-state"), "version 1 applied")
-    wait(browser).until(lambda d: any("applied" in r for r in texts(d, "#configs tbody tr")))
-    browser.find_element(By.ID, "cmd-selftest").click()
-    wait(browser).until(
-        lambda d: any("all checks passed" in r for r in texts(d, "#results tbody tr"))
-    )

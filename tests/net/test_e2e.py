@@ -31,7 +31,7 @@ WAIT_S = 10.0
 
 # The host hashes PINs with scrypt and seals templates: on a busy 2-core runner an answer
 # or a delta can take seconds.
-AUTH_WAIT_S = 10.0
+AUTH_WAIT_S = 20.0
 
 
 def wait_until(predicate, timeout: float = WAIT_S) -> bool:  # type: ignore[no-untyped-def]
