@@ -24,6 +24,7 @@ from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
 from device.paths import DEFAULT_CONFIG_PATH, DEFAULT_DATA_DIR
 from device.store.config import StoreConfig
+from device.vending.config import VendingConfig
 from device.vision.config import VisionConfig
 
 ENV_PREFIX = "BLINKPAY_"
@@ -51,6 +52,7 @@ class Config(Section):
     liveness: LivenessConfig = Field(default_factory=LivenessConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
+    vending: VendingConfig = Field(default_factory=VendingConfig)  # device.mode = "vending"
 
 
 class ConfigError(Exception):

@@ -124,6 +124,8 @@ class SessionConfig(Settings):
     pin_min_len: int = setting(4, ge=4, le=12)
     pin_max_len: int = setting(6, ge=4, le=12)
     vend_timeout_s: float = setting(30.0, gt=0.0)
+    # vending machine (MDB): the machine session a face opened waits this long for a selection
+    select_timeout_s: float = setting(20.0, gt=0.0)
     cooldown_s: float = setting(1.5, ge=0.0)
 
     def check(self) -> None:

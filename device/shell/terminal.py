@@ -46,7 +46,9 @@ from device.hw.keypad import KeyEvent
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
+from device.shell.vending import VendingDriver
 from device.store.terminal_store import Store
+from device.vending.port import VendingController
 from device.vision.pipeline import FacePipeline
 
 log = logging.getLogger("blinkpay.terminal")
@@ -65,6 +67,7 @@ def session_from_config(
     encrypt_pin: PinEncryptor,
     passage_sensor: bool = True,
     lockouts: Mapping[str, policy.PinLockout] | None = None,
+    vend_session: bool = False,
 ) -> Session:
     """The session on plain values from their config sections (timeouts live with the part
     they time: the host's answer under mqtt, the relay and the gate under hardware)."""
@@ -78,6 +81,7 @@ def session_from_config(
         relay_pulse_ms=config.hardware.relay_pulse_ms,
         passage_timeout_s=config.hardware.passage_timeout_s if passage_sensor else None,
         lockouts=lockouts,
+        vend_session=vend_session,
     )
 
 
@@ -95,7 +99,10 @@ class Terminal:
         post: Post,
         host: HostPort | None = None,
         observer: Observer | None = None,
+        vending: VendingController | None = None,
     ) -> None:
+        """vending: the vending machine's controller (vending mode); the caller starts
+        and closes it."""
         self.config, self.pipeline, self.store = config, pipeline, store
         self.hw, self.clock, self._post = hardware, clock, post
         self._pin_key = pin_key
@@ -106,7 +113,11 @@ class Terminal:
             encrypt_pin=self._encrypt_pin,
             passage_sensor=hardware.passage is not None,
             lockouts=self.lockouts.loaded,
+            vend_session=vending is not None and config.device.mode == "vending",
         )
+        self.vending: VendingDriver | None = None
+        if vending is not None and config.device.mode == "vending":
+            self.vending = VendingDriver(vending, self._session, post, lambda: _online(host))
         self.faces = FaceBook(lambda: BlinkTracker(config.liveness))
         self.executor = EffectExecutor(
             hardware,
@@ -120,6 +131,7 @@ class Terminal:
                 AuthUnavailable(clock.monotonic(), request.tx_id)
             ),
             observer=observer,
+            vend=None if self.vending is None else self.vending.approve,
         )
         self.frames = 0
 
@@ -149,6 +161,8 @@ class Terminal:
             self._session(PassageSeen(now))
         for event in self.faces.tick(now):
             self._session(event)
+        if self.vending is not None:
+            self.vending.poll()
         self._session(Tick(now))
 
     def _session(self, event: Event) -> None:
@@ -156,6 +170,8 @@ class Terminal:
         if effects:
             self.lockouts.save_if_changed(self.session.lockouts)
             self.executor.run(effects, event.now)
+            if self.vending is not None:
+                self.vending.after(effects, event.now)
 
     # -- helpers the session's effects call -------------------------------------------------
     def _encrypt_pin(self, pin: SecretPin, token: str) -> bytes:
@@ -206,3 +222,9 @@ class Terminal:
             offline_allowance_left=ledger.offline_remaining(token),
             daily_limit=state.daily_limit,
         )
+
+
+def _online(host: HostPort | None) -> bool:
+    """Whether the host can answer now (NetHost knows its link); no host: offline."""
+    online = getattr(host, "online", None)
+    return bool(online()) if callable(online) else False
