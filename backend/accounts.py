@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from backend.db import HostDb
+from backend.settlement import place_hold, settle_row
 from device.crypto.pinblock import PinBlockError, decipher_pin_block, pan_for_token
 
 ACCOUNT_KEYS = ("status", "daily_limit", "offline_allowance")
@@ -43,8 +44,11 @@ def _day(ts: float) -> str:
 
 
 class Accounts:
-    def __init__(self, db: HostDb, pin_key: bytes, host_id: str) -> None:
+    def __init__(
+        self, db: HostDb, pin_key: bytes, host_id: str, hold_expiry_s: float = 86_400.0
+    ) -> None:
         self._db = db
+        self._hold_expiry_s = hold_expiry_s
         self._pin_key = pin_key
         self._host_id = host_id
 
@@ -112,7 +116,8 @@ class Accounts:
     def authorize(
         self, device_id: str, tx_id: str, amount: int, candidates: Sequence[dict[str, Any]]
     ) -> Decision:
-        """Idempotent by tx id: a repeated request gets the first decision, debited once."""
+        """Idempotent by tx id: a repeated request gets the first decision. An approval is a
+        hold on the balance, not a charge: the terminal's row settles it (backend/settlement.py)."""
         now = time.time()
         with self._db.transaction() as conn:
             earlier = conn.execute(
@@ -135,11 +140,8 @@ class Accounts:
                     self._host_id,
                 ),
             )
-            if decision.approved:
-                conn.execute(
-                    "UPDATE accounts SET balance = balance - ? WHERE token = ?",
-                    (amount, decision.token),
-                )
+            if decision.approved and decision.token is not None:
+                place_hold(conn, tx_id, decision.token, amount, now + self._hold_expiry_s)
         return decision
 
     def _decide(
@@ -198,9 +200,9 @@ class Accounts:
         self, device_id: str, tx: dict[str, Any], status: str, signature_ok: bool | None
     ) -> tuple[str, str, str]:
         """(result, reason, status held): result recorded | duplicate | rejected.
-        De-duplicated by tx id and status; an approved offline transaction debits the
-        balance once (online ones were debited at authorization), and a void of an approved
-        one refunds it once."""
+        De-duplicated by tx id and status; a recorded row settles the money by the one rule
+        (backend/settlement.py): approved is charged once, declined and voided are not. A
+        rejected row (bad signature, a status it did not sign) moves no money."""
         tx_id = tx.get("id") or tx.get("tx_id")
         result, reason = "recorded", ""
         if signature_ok is False:
@@ -221,11 +223,8 @@ class Accounts:
                     "WHERE tx_id = ?",
                     (json.dumps(tx, sort_keys=True), time.time(), tx_id),
                 )
-                if held_result == "recorded":  # it was charged: give it back
-                    conn.execute(
-                        "UPDATE accounts SET balance = balance + ? WHERE token = ?",
-                        (amount, token),
-                    )
+                if held_result == "recorded":
+                    settle_row(conn, tx_id, token, amount, "voided")
                 return "recorded", "", "voided"
             conn.execute(
                 "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -241,18 +240,8 @@ class Accounts:
                     self._host_id,
                 ),
             )
-            online = conn.execute(
-                "SELECT decision FROM authorizations WHERE tx_id = ?", (tx_id,)
-            ).fetchone()
-            if result == "recorded" and status == "approved" and online is None:
-                conn.execute(
-                    "UPDATE accounts SET balance = balance - ? WHERE token = ?", (amount, token)
-                )
-            elif result == "recorded" and status == "voided" and online is not None:
-                # First news of it is the void: the authorization already charged it.
-                conn.execute(
-                    "UPDATE accounts SET balance = balance + ? WHERE token = ?", (amount, token)
-                )
+            if result == "recorded":
+                settle_row(conn, tx_id, token, amount, status)
         return result, reason, status
 
     def transactions(self) -> list[dict[str, Any]]:

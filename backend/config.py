@@ -30,6 +30,10 @@ class HostConfig(BaseModel):
     embedder_version: str = "dlib-resnet-v1-int8-1"
     dim: int = Field(default=128, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    # An online approval holds the amount until the terminal's row settles it; a hold whose
+    # row has not come by then is released (docs/payment.md, "Settlement").
+    hold_expiry_s: float = Field(default=86_400.0, gt=0.0, allow_inf_nan=False)
+    hold_check_s: float = Field(default=60.0, gt=0.0, allow_inf_nan=False)
     # Refuse transactions from terminals whose public key the host does not know.
     require_device_keys: bool = False
 

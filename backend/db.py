@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from backend.settlement import SCHEMA as SETTLEMENT_SCHEMA
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS accounts (
         token TEXT PRIMARY KEY,
@@ -65,6 +67,7 @@ SCHEMA = [
         last_seen REAL
     )""",
     "CREATE INDEX IF NOT EXISTS auth_token_day ON authorizations (token, day)",
+    SETTLEMENT_SCHEMA,
 ]
 
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
+from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
 from device.errors import BlinkpayError
@@ -54,7 +55,7 @@ class PaymentHost:
         except (OSError, ValueError, KeyFileError) as exc:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
         self.db = HostDb(config.db_path)
-        self.accounts = Accounts(self.db, pin_key, config.host_id)
+        self.accounts = Accounts(self.db, pin_key, config.host_id, config.hold_expiry_s)
         self.shards = ShardPublisher(
             self.db,
             self.accounts,
@@ -70,6 +71,8 @@ class PaymentHost:
         self.config_states: list[dict[str, Any]] = []
         self.shard_acks: list[dict[str, Any]] = []
         self._events = threading.Condition()
+        self._stopping = threading.Event()
+        self._expiry: threading.Thread | None = None
         group = config.share_group
         handlers = [
             ("auth/req", "AuthRequest", self._on_auth),
@@ -85,6 +88,8 @@ class PaymentHost:
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, wait_s: float | None = 10.0) -> PaymentHost:
+        self._expiry = threading.Thread(target=self._expire_holds, name="hold-expiry", daemon=True)
+        self._expiry.start()
         self.link.start()
         if wait_s is not None and not self.link.wait_connected(wait_s):
             raise BlinkpayError(f"host could not reach the broker at {self.config.mqtt.url}")
@@ -92,9 +97,28 @@ class PaymentHost:
 
     def stop(self, flush_s: float = 3.0) -> None:
         """Let the broker confirm what was published (deltas, acks), then disconnect."""
+        self._stopping.set()
+        if self._expiry is not None:
+            self._expiry.join(5.0)
         self.link.flush(flush_s)
         self.link.stop()
         self.db.close()
+
+    def expire_holds(self, now: float | None = None) -> list[str]:
+        """Release the holds whose terminal row has not come in `hold_expiry_s`."""
+        with self.db.transaction() as conn:
+            released = expire_holds(conn, time.time() if now is None else now)
+        if released:
+            log.info("released %d expired holds", len(released))
+            self._notify()
+        return released
+
+    def _expire_holds(self) -> None:
+        while not self._stopping.wait(self.config.hold_check_s):
+            try:
+                self.expire_holds()
+            except Exception:  # the next round tries again; the host keeps serving
+                log.exception("hold expiry failed")
 
     # -- operator API ---------------------------------------------------------------------
 
