@@ -23,8 +23,9 @@ from device.vending.vmc_sim import VmcSide
 # vend: the product comes out; jam: VEND FAILURE; cancel: the customer presses the
 # machine's cancel key while the terminal decides; reset: the VMC resets the bus after the
 # selection; slow_jam: the outcome comes only after the reader asks to end the session;
-# walk_away: nobody selects (the terminal's select timeout ends it)
-Act = Literal["vend", "jam", "cancel", "reset", "slow_jam", "walk_away"]
+# walk_away: nobody selects (the terminal's select timeout ends it); hold: the product
+# comes out on approval, but VEND SUCCESS waits for `release` (a test kills the reader then)
+Act = Literal["vend", "jam", "cancel", "reset", "slow_jam", "walk_away", "hold"]
 SILENCES_BEFORE_RESET = 3  # POLLs without an answer before the VMC resets the reader
 
 
@@ -39,6 +40,7 @@ class Customer:
     vended: bool = False  # VEND SUCCESS sent: the product came out
     lost: bool = False  # the session died with a reset or a silent reader
     done: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)  # "hold" only
     _since: float = 0.0
 
 
@@ -161,6 +163,9 @@ class VmcMachine:
         c.approved = amount
         if c.act == "slow_jam":
             return  # the outcome waits for the reader's SESSION CANCEL REQUEST
+        if c.act == "hold":
+            c.vended = True  # the machine dispenses; it reports when released
+            return
         c.vended = c.act != "jam"
         self._say(vmc.vend_success(c.item) if c.vended else vmc.vend_failure())
         self._say(vmc.session_complete())
@@ -173,6 +178,10 @@ class VmcMachine:
 
     def _timers(self) -> None:
         c = self._current
+        if c is not None and c.act == "hold" and c.approved is not None and c.release.is_set():
+            self._say(vmc.vend_success(c.item))
+            self._say(vmc.session_complete())
+            return
         if c is None or c.act != "cancel" or c.approved is not None or c.denied:
             return
         if time.monotonic() - c._since >= self.cancel_after_s:
