@@ -77,6 +77,13 @@ def broker_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
     return [Check("mqtt.broker", False, f"{config.mqtt.url}: no session in {BROKER_TIMEOUT_S} s")]
 
 
+def vending_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
+    """Vending mode: the MDB transport, its port, and the vending machine heard on it."""
+    from device.selftest.vending import vending_checks
+
+    return vending_checks(config, sim, clock)
+
+
 BROKER_TIMEOUT_S = 5.0
 
 # (name, provider), run in this order.
@@ -85,6 +92,7 @@ CHECK_PROVIDERS: list[tuple[str, CheckProvider]] = [
     ("models", models_provider),
     ("store", store_provider),
     ("broker", broker_provider),
+    ("vending", vending_provider),
 ]
 
 

@@ -74,7 +74,7 @@ class VmcMachine:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        self._thread.join(timeout=10.0)
 
     def serve(self, customer: Customer) -> Customer:
         """The next session the reader opens is this customer's."""
@@ -86,11 +86,14 @@ class VmcMachine:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self.ready:
-                self._start_up()
-            else:
-                with self._lock:
-                    self._step()
+            try:
+                if not self.ready:
+                    self._start_up()
+                else:
+                    with self._lock:
+                        self._step()
+            except OSError:  # the pty went away: the machine is switched off
+                return
             time.sleep(self.poll_s)
 
     def _start_up(self) -> None:
