@@ -222,6 +222,8 @@ class Session:
     def _reset(self, out: list[Effect], reasons: tuple[Reason, ...] = ()) -> None:
         self._track, self._good_frames, self._tx, self._pending = None, 0, None, None
         self._matched = None
+        if self.vend_session:
+            self._amount = None  # the price belonged to the machine session that ended
         self._pin.start(0.0)  # drops any typed digits
         self._go(State.IDLE, out, reasons=reasons)
         out.append(SetLeds("idle"))
@@ -296,6 +298,8 @@ class Session:
     def _on_amount(self, event: AmountSet, out: list[Effect]) -> None:
         if self.mode != "vending" or event.amount == self._amount:
             return
+        if self.vend_session and self._state != State.SELECT:
+            return  # MDB: a price counts only in the session this customer's face opened
         if self._state in (State.IDLE, State.FACE, State.INTENT, State.COOLDOWN):
             # nothing confirmed yet: follow the selection (and re-prompt in INTENT)
             self._amount = event.amount

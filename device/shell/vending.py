@@ -58,7 +58,9 @@ class VendingDriver:
         self.controller, self._feed, self._post, self._online = controller, feed, post, online
         self.tx_id: str | None = None  # approved, waiting for the machine's vend outcome
         self.open = False  # a machine session offered or running
+        self.started = False  # the machine took the session we offered last
         self.requested = False  # a VEND REQUEST waits for our answer
+        self.offer: int | None = None  # funds to offer once the machine is free
         self.counters: Counter[str] = Counter()
 
     def start(self) -> None:
@@ -71,23 +73,31 @@ class VendingDriver:
     def poll(self) -> None:
         for event in self.controller.events():
             self._machine(event)
+        if self.offer is not None:
+            self._try_offer()
 
     def _machine(self, event: VendingEvent) -> None:
         self.counters[type(event).__name__] += 1
         log.info("machine: %s", type(event).__name__, extra={"event": "vending", **_fields(event)})
+        ours, tx_id = self.started, self.tx_id
         match event:
             case SessionStarted():
-                self.open = True
+                self.open = self.started = True
             case SessionEnded() | SessionCancelled() | ReaderDisabled(reason="bus_reset"):
-                self.open = self.requested = False
+                self.open = self.started = self.requested = False
             case VendRequested():
                 self.requested = True
             case VendCancelled():
                 self.requested = False
-        tx_id = self.tx_id
         if isinstance(event, VendSucceeded | VendFailed | VendCancelled | SessionCancelled):
             self.tx_id = None  # its outcome is known now (a withdrawn approval: not vended)
-        for core_event in session_events(event, tx_id):
+        core_events = session_events(event, tx_id)
+        if isinstance(event, SessionEnded) and ours:
+            # The machine closed the session it took from our last offer (it refused a
+            # selection over the funds, the customer walked off): the attempt is over. The
+            # end of a session we closed ourselves, or of an older one, is only an echo.
+            core_events.append(Cancel(event.now, source="vending_machine"))
+        for core_event in core_events:
             self._feed(core_event)
 
     # -- the session -> the machine ---------------------------------------------------------
@@ -114,20 +124,30 @@ class VendingDriver:
         if state == "declined" and self.requested:
             self.requested = False
             self.controller.deny_vend()
+        self.offer = None
         if self.open:
-            self.open = False
+            self.open = self.started = False
             self.controller.end_session()
 
     def _offer(self, effect: OpenVendSession, now: float) -> None:
         online = self._online()
         funds = effect.funds if online else effect.offline_funds
         self.counters["offered_online" if online else "offered_offline"] += 1
-        if funds > 0 and self.controller.begin_session(funds):
-            self.open = True
+        if funds <= 0:  # nothing may be spent: no session to offer
+            self.counters["offer_refused"] += 1
+            self._post(Cancel(now, source="vending_machine"))
             return
-        # the machine is not ready (disabled, a session still open) or nothing may be spent
-        self.counters["offer_refused"] += 1
-        self._post(Cancel(now, source="vending_machine"))
+        self.offer = funds
+        self._try_offer()
+
+    def _try_offer(self) -> None:
+        """BEGIN SESSION once the machine is free (the last session still closing, the
+        reader disabled): tried every tick until the session's select timeout ends it."""
+        assert self.offer is not None
+        if self.controller.begin_session(self.offer):
+            self.open, self.started, self.offer = True, False, None
+        else:
+            self.counters["offer_deferred"] += 1
 
 
 def _fields(event: VendingEvent) -> dict[str, object]:

@@ -20,7 +20,6 @@ from device.core.events import (
 from device.vending.port import (
     ReaderDisabled,
     SessionCancelled,
-    SessionEnded,
     VendCancelled,
     VendFailed,
     VendingController,
@@ -51,11 +50,7 @@ def session_events(event: VendingEvent, tx_id: str | None) -> list[Event]:
             # that does not apply to its state.
             out: list[Event] = [AmountSet(now, None), Cancel(now, source="vending_machine")]
             return [*out, VendResult(now, tx_id, False)] if tx_id else out
-        case SessionEnded():
-            # The machine closed the session (it denied a selection over the funds, the
-            # customer walked off): an attempt still waiting for a selection is over.
-            return [Cancel(now, source="vending_machine")]
-    return []  # ReaderEnabled, SessionStarted, CashSale: the shell's business
+    return []  # ReaderEnabled, SessionStarted, SessionEnded, CashSale: the shell's business
 
 
 def apply_effect(effect: Effect, controller: VendingController) -> bool | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.host import PaymentHost
 from device.vending.vmc_machine import Act, Customer
 from tests.conftest import Broker
 from tests.net.conftest import BackendKeys, backend_keys, make_host, unit_vector
@@ -82,12 +83,13 @@ def wait_until(done, timeout: float = WAIT_S) -> bool:
     return True
 
 
-def set_link(stack: Stack, broker: Broker, up: bool) -> None:
+def set_link(stack: Stack, host: PaymentHost, broker: Broker, up: bool) -> None:
     if up:
         broker.start()
     else:
         broker.stop()
     assert wait_until(lambda: stack.net.link.connected == up)
+    assert wait_until(lambda: host.link.connected == up)
 
 
 def test_200_vends_end_with_ledger_and_balance_exact(
@@ -105,7 +107,7 @@ def test_200_vends_end_with_ledger_and_balance_exact(
         online = True
         for track, (act, price, want_online) in enumerate(script(), start=1):
             if want_online != online:
-                set_link(stack, broker, want_online)
+                set_link(stack, host, broker, want_online)
                 online = want_online
             customers.append(serve(stack, machine, Customer(10 + track % 50, price, act), track))
         ledger = stack.store.ledger
@@ -136,6 +138,13 @@ def test_200_vends_end_with_ledger_and_balance_exact(
             host.accounts.balance(TOKEN),
             BALANCE - charged,
         )
+        # every customer got what the script says (the truth the accounting is held to)
+        sold = [c for c in customers if c.act == "vend" and c.price < PIN_PRICE]
+        # a sale the host was too slow for (a loaded CI machine) is refused, never charged
+        unsold = [c for c in sold if not c.vended]
+        assert all(c.denied and not c.approved for c in unsold) and len(unsold) <= 3, unsold
+        assert all(c.denied for c in customers if c.price == PIN_PRICE)  # cancel, no PIN
+        assert all(c.approved and not c.vended for c in customers if "jam" in c.act)
         acts = {c.act for c in customers}
         assert acts >= {"vend", "jam", "cancel", "reset", "slow_jam", "walk_away"}
         assert sum(1 for c in customers if c.act == "jam" and c.approved) >= 5

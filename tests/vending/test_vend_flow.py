@@ -173,3 +173,18 @@ def test_vend_funds_respect_the_daily_room_and_ambiguity() -> None:
     two = {"a": Payer("a"), "b": Payer("b")}
     assert vend_funds(("a", "b"), two, cfg) == VendFunds(10_000, 0)
     assert vend_funds((), {}, cfg) == VendFunds(0, 0)
+
+
+def test_a_price_outlives_neither_its_attempt_nor_comes_from_another_session() -> None:
+    r = rig()
+    r.feed(ev.AmountSet(r.clock.monotonic(), 250))  # not in SELECT: not this customer's
+    assert r.session.amount is None
+    r.face_and_blink()
+    r.machine.select(item=3, price=3000)  # over pin_over: the PIN is asked
+    r.pump()
+    assert r.session.state.value == "pin" and r.session.amount == 3000
+    r.feed(ev.KeyPressed(r.clock.monotonic(), "*"))
+    r.pump()
+    assert r.session.state.value == "idle" and r.session.amount is None
+    r.face_and_blink(track=2)
+    assert r.session.state.value == "select"  # a new session, a new selection

@@ -46,7 +46,10 @@ def vending_sections(data_dir: Path, url: str, keys: BackendKeys, port: str) -> 
     return {
         "device": {"id": "vend-01", "mode": "vending", "data_dir": str(data_dir)},
         "hardware": {"backend": "sim"},
-        "mqtt": fast_mqtt(url, backend_public_key_file=str(keys.public_key_file)),
+        # the host's answer (or the offline rules) well inside the reader's limit below
+        "mqtt": fast_mqtt(
+            url, backend_public_key_file=str(keys.public_key_file), auth_timeout_s=1.0
+        ),
         "session": {
             "face_frames": 1,
             "cooldown_s": 0.05,
@@ -58,7 +61,7 @@ def vending_sections(data_dir: Path, url: str, keys: BackendKeys, port: str) -> 
             "controller": "mdb-uart",
             "port": port,
             "framing": "stuffed",
-            "max_response_time_s": 2,  # the reader denies on its own after 1 s
+            "max_response_time_s": 3,  # the reader denies on its own after 2 s
         },
     }
 
