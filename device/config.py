@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from device.core.config import LivenessConfig, MatchConfig, PaymentConfig, SessionConfig
 from device.errors import BlinkpayError
@@ -54,6 +54,19 @@ class Config(Section):
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
     vending: VendingConfig = Field(default_factory=VendingConfig)  # device.mode = "vending"
 
+    @model_validator(mode="after")
+    def _host_answers_before_the_machine_gives_up(self) -> Config:
+        # The reader denies a vend request on its own 1 s before the machine's patience
+        # (vending.max_response_time_s) runs out; the host's answer, or the offline rules
+        # after mqtt.auth_timeout_s, must come before that or no online sale could succeed.
+        limit = self.vending.max_response_time_s - 1
+        if self.device.mode == "vending" and self.mqtt.auth_timeout_s >= limit:
+            raise ValueError(
+                f"mqtt.auth_timeout_s ({self.mqtt.auth_timeout_s:g}) must be below "
+                f"vending.max_response_time_s - 1 ({limit}): the reader denies first"
+            )
+        return self
+
 
 class ConfigError(Exception):
     """A config problem, phrased for a field engineer: which key, which value, what is allowed."""
@@ -71,7 +84,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key (value {shown}); check the spelling"
     if error["type"] == "value_error":  # a section's own rule, which names its keys
-        return f"{key}: {str(error['msg']).removeprefix('Value error, ')}"
+        rule = str(error["msg"]).removeprefix("Value error, ")
+        return f"{key}: {rule}" if key else rule  # a rule across sections names them all
     return f"{key} = {shown}: {error['msg']}"
 
 
