@@ -2,11 +2,21 @@
 # blinkpay installer.
 #
 #   sudo ./install.sh              Raspberry Pi OS Bookworm (64-bit): the terminal as a service
+#                                  (on another Debian machine: the same, with simulated hardware)
 #   ./install.sh --dev             any Linux host: ./.venv with simulated hardware (for the demo)
 #   ./install.sh --dry-run ...     print what would be done, change nothing
 #   ./install.sh --prefix DIR ...  lay the install tree under DIR (for tests and packaging):
 #                                  no apt-get, no useradd, no chown, no systemctl
 #   ./install.sh --dev --venv DIR  use (or create) the virtual environment DIR, not ./.venv
+#   sudo ./install.sh --uninstall  stop and remove the service and /opt/blinkpay; keeps the
+#                                  config (/etc/blinkpay), keys and data (/var/lib/blinkpay)
+#   sudo ./install.sh --uninstall --purge
+#                                  also deletes config, keys, database and the blinkpay user
+#   ./install.sh --make-bundle FILE [--arch aarch64|x86_64]
+#                                  build an offline bundle: one .tar.gz with the wheels for
+#                                  linux ARCH / CPython 3.11 (default aarch64), the project,
+#                                  the models and SHA256SUMS, plus FILE.sha256 beside it
+#   sudo ./install.sh --bundle FILE  install from a bundle with no network (pip --no-index)
 #
 # Idempotent: a second run with the same sources changes nothing (files are written only
 # when their content differs; the package is reinstalled only when its sources changed).
@@ -20,9 +30,16 @@ prefix=""
 dry_run=0
 user="blinkpay"
 venv_dir=""
+uninstall=0
+purge=0
+make_bundle=""
+bundle=""
+arch="aarch64"
+wheels=""  # set from a bundle: pip installs only from these wheels, never from the network
 
+# The comment block at the top, up to the first line that is not a comment.
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^[^#]/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 die() { echo "install.sh: error: $*" >&2; exit 1; }
@@ -32,6 +49,17 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dev) mode="dev" ;;
     --dry-run) dry_run=1 ;;
+    --uninstall) uninstall=1 ;;
+    --make-bundle)
+      [ $# -ge 2 ] || die "--make-bundle needs a file name"
+      make_bundle="$2"; shift ;;
+    --bundle)
+      [ $# -ge 2 ] || die "--bundle needs the bundle file"
+      bundle="$2"; shift ;;
+    --arch)
+      [ $# -ge 2 ] || die "--arch needs aarch64 or x86_64"
+      arch="$2"; shift ;;
+    --purge) purge=1 ;;
     --prefix)
       [ $# -ge 2 ] || die "--prefix needs a directory"
       prefix="$2"; shift ;;
@@ -96,6 +124,10 @@ put_link() {
 # The package sources' fingerprint: the package is reinstalled only when it changes.
 source_stamp() {
   local extras="$1"
+  if [ -n "$wheels" ]; then  # from a bundle: its wheel is the source
+    { echo "extras=$extras"; sha256sum "$wheels"/blinkpay-*.whl; } | sha256sum | cut -d' ' -f1
+    return 0
+  fi
   (
     cd "$here"
     echo "extras=$extras"
@@ -105,9 +137,11 @@ source_stamp() {
   ) | sha256sum | cut -d' ' -f1
 }
 
+# find_python [CANDIDATES...]: the first Python 3.11+ (default: whatever is on PATH).
 find_python() {
-  local py
-  for py in python3.13 python3.12 python3.11 python3; do
+  local py candidates=("$@")
+  [ ${#candidates[@]} -gt 0 ] || candidates=(python3.13 python3.12 python3.11 python3)
+  for py in "${candidates[@]}"; do
     if command -v "$py" >/dev/null 2>&1 \
       && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       echo "$py"; return 0
@@ -117,18 +151,27 @@ find_python() {
 }
 
 # make_venv DIR [--system-site-packages]: create once; never rebuilt on a rerun.
+# The service's venv is built on the system Python: apt's picamera2 is installed for it,
+# and the service user can run it (a Python under someone's home may not be).
 make_venv() {
   local dir="$1"; shift
   if [ -x "$dir/bin/python" ]; then
     return 0
   fi
   local py
-  py="$(find_python)" || die "Python 3.11 or newer is needed (apt-get install python3 python3-venv)"
+  if [ "$mode" = "pi" ]; then
+    py="$(find_python /usr/bin/python3)" \
+      || die "/usr/bin/python3 must be Python 3.11 or newer (Raspberry Pi OS Bookworm has 3.11)"
+  else
+    py="$(find_python)" || die "Python 3.11 or newer is needed (apt-get install python3 python3-venv)"
+  fi
   "$py" -c 'import venv, ensurepip' 2>/dev/null \
     || die "$py cannot make virtual environments; install python3-venv (apt-get install python3-venv)"
   say "creating virtual environment $dir"
   run "$py" -m venv "$@" "$dir"
-  run "$dir/bin/python" -m pip install --quiet --upgrade pip
+  if [ -z "$wheels" ]; then  # offline, the venv's own pip does
+    run "$dir/bin/python" -m pip install --quiet --upgrade pip
+  fi
 }
 
 # install_package VENV SPEC EXTRAS [pip options...]
@@ -140,9 +183,16 @@ install_package() {
     say "package up to date in $venv"
     return 0
   fi
-  say "installing blinkpay[$extras] into $venv (this downloads from PyPI the first time)"
-  run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" "${spec}[${extras}]" \
-    || die "pip install failed (see the messages above)"
+  if [ -n "$wheels" ]; then
+    say "installing blinkpay[$extras] into $venv from the bundle (no network)"
+    run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index \
+      --find-links "$wheels" "$@" "blinkpay[${extras}]" \
+      || die "pip install from the bundle failed (see the messages above)"
+  else
+    say "installing blinkpay[$extras] into $venv (this downloads from PyPI the first time)"
+    run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" "${spec}[${extras}]" \
+      || die "pip install failed (see the messages above)"
+  fi
   if [ "$dry_run" = 1 ]; then
     echo "  would write $stamp_file"
   else
@@ -157,6 +207,10 @@ apt_install() {
       || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
+  if [ -n "$wheels" ]; then  # offline: Raspberry Pi OS ships these; say what is missing
+    say "offline install: not installing ${missing[*]} (apt needs a network); continuing"
+    return 0
+  fi
   say "apt-get install ${missing[*]}"
   run apt-get update -qq
   run apt-get install -y -qq "${missing[@]}" \
@@ -185,32 +239,51 @@ install_dev() {
 }
 
 pi_model() {
+  local model=""
   if [ -r /proc/device-tree/model ]; then
-    tr -d '\0' < /proc/device-tree/model
-  else
-    echo "not a Raspberry Pi"
+    model="$(tr -d '\0' < /proc/device-tree/model)"
   fi
+  case "$model" in
+    "Raspberry Pi"*) echo "$model" ;;
+    *) echo "not a Raspberry Pi" ;;
+  esac
 }
 
+# default_config BACKEND CAMERA: the config a fresh install starts from.
 default_config() {
-  cat <<'EOF'
-# blinkpay terminal configuration. Every key has a default: `blinkpay config show` prints
-# them all, `blinkpay config check` validates this file. Run `blinkpay provision` to set the
-# device id, keys, broker and shard, then `systemctl restart blinkpay`.
+  cat <<EOF
+# blinkpay terminal configuration. Every key has a default: \`blinkpay config show\` prints
+# them all, \`blinkpay config check\` validates this file. \`sudo blinkpay provision ...\`
+# sets the device id, keys, broker and shard (merged into this file), then
+# \`sudo systemctl restart blinkpay\`.
 [device]
 mode = "turnstile"
 data_dir = "/var/lib/blinkpay"
 log_format = "json"
 
 [hardware]
-backend = "rpi"
+backend = "$1"
 
 [hardware.camera]
-source = "picamera2"
+source = "$2"
 
 [vision]
 models_dir = "/opt/blinkpay/models"
 EOF
+}
+
+systemd_running() { [ -d /run/systemd/system ]; }
+
+# set_owner OWNER PATH: chown -R, only when the top is not owned so already.
+set_owner() {
+  local owner="$1" path="$2"
+  if [ ! -e "$path" ]; then
+    [ "$dry_run" = 1 ] && echo "  would run: chown -R $owner $path"
+    return 0
+  fi
+  if [ "$(stat -c %U:%G "$path")" != "$owner" ]; then
+    run chown -R "$owner" "$path"
+  fi
 }
 
 install_pi() {
@@ -218,12 +291,18 @@ install_pi() {
   local etc="$prefix/etc/blinkpay"
   local data="$prefix/var/lib/blinkpay"
   local unit_dir="$prefix/etc/systemd/system"
-  local model extras
+  local model extras backend camera
   model="$(pi_model)"
   case "$model" in
     *"Raspberry Pi 5"*) extras="pi5" ;;  # RPi.GPIO's API on the Pi 5's RP1, through lgpio
     *) extras="pi" ;;
   esac
+  backend="rpi"; camera="picamera2"
+  if [ "$model" = "not a Raspberry Pi" ]; then
+    # The rpi backend cannot start off a Pi: the service would crash-loop.
+    backend="sim"; camera="synthetic"
+    say "not a Raspberry Pi: the service is set up with simulated hardware (backend sim)"
+  fi
   say "target: ${prefix:-/} ($model; extras: $extras)"
 
   if [ -z "$prefix" ]; then
@@ -267,9 +346,12 @@ install_pi() {
   # Models: the device finds them at /opt/blinkpay/models (device.paths).
   put_dir "$opt/models" 0755
   local f
-  for f in "$here"/models/*.tflite "$here"/models/manifest.json "$here"/models/LICENSE* \
-    "$here"/models/README.md; do
+  for f in "$here"/models/*.tflite "$here"/models/manifest.json "$here"/models/README.md; do
     [ -f "$f" ] && put_file "$f" "$opt/models/$(basename "$f")" 0644
+  done
+  # The licence and the models' attributions travel with the install.
+  for f in LICENSE NOTICE; do
+    put_file "$here/$f" "$opt/$f" 0644
   done
   put_dir "$opt/docs" 0755
   for f in "$here"/docs/*.md; do
@@ -281,32 +363,167 @@ install_pi() {
     say "keeping existing $etc/config.toml"
   else
     tmp="$(mktemp)"
-    default_config > "$tmp"
+    default_config "$backend" "$camera" > "$tmp"
     put_file "$tmp" "$etc/config.toml" 0640
     rm -f "$tmp"
   fi
   put_dir "$data" 0700
   put_file "$here/systemd/blinkpay.service" "$unit_dir/blinkpay.service" 0644
 
-  if [ -z "$prefix" ]; then
-    if [ "$(stat -c %U "$data")" != "$user" ]; then
-      run chown -R "$user:$user" "$data"
-    fi
-    if [ "$(stat -c %G "$etc")" != "$user" ]; then
-      run chown -R "root:$user" "$etc"
-    fi
+  if [ -n "$prefix" ]; then
+    say "done: tree under $prefix"
+    return 0
+  fi
+  # The service user reads the config (group) and owns its data; root keeps the config.
+  set_owner "$user:$user" "$data"
+  set_owner "root:$user" "$etc"
+  if systemd_running; then
     run systemctl daemon-reload
     run systemctl enable blinkpay.service
-    say "installed. Next: sudo blinkpay provision --help, then sudo systemctl start blinkpay"
-    say "check the hardware with: sudo -u $user blinkpay selftest"
   else
-    say "done: tree under $prefix"
+    say "systemd is not running here: the unit is installed but not enabled"
+  fi
+  say "installed. Next (docs/operations.md, step 3):"
+  say "  sudo blinkpay provision --device-id ID --broker mqtts://HOST:8883 ... (see --help)"
+  say "  sudo -u $user blinkpay selftest && sudo systemctl start blinkpay"
+}
+
+# remove PATH...: rm -rf what exists (printed under --dry-run).
+remove() {
+  local path
+  for path in "$@"; do
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      say "removing $path"
+      run rm -rf -- "$path"
+    fi
+  done
+}
+
+uninstall_pi() {
+  local unit="$prefix/etc/systemd/system/blinkpay.service"
+  if [ -z "$prefix" ]; then
+    is_root || [ "$dry_run" = 1 ] || die "run as root (sudo ./install.sh --uninstall)"
+    if systemd_running && [ -f "$unit" ]; then
+      run systemctl disable --now blinkpay.service
+    fi
+  fi
+  remove "$unit" "$prefix/opt/blinkpay"
+  if [ "$(readlink "$prefix/usr/local/bin/blinkpay" 2>/dev/null || true)" = /opt/blinkpay/venv/bin/blinkpay ]; then
+    remove "$prefix/usr/local/bin/blinkpay"
+  fi
+  if [ -z "$prefix" ] && systemd_running; then
+    run systemctl daemon-reload
+  fi
+  if [ "$purge" = 1 ]; then
+    # Keys and the database go: unsynced transactions (outbox) are lost with them.
+    remove "$prefix/etc/blinkpay" "$prefix/var/lib/blinkpay"
+    if [ -z "$prefix" ] && id "$user" >/dev/null 2>&1; then
+      say "removing service user $user"
+      run userdel "$user"
+    fi
+    say "uninstalled and purged"
+  else
+    say "uninstalled; kept $prefix/etc/blinkpay and $prefix/var/lib/blinkpay (--purge deletes them)"
   fi
 }
+
+# ---------------------------------------------------------------------------------------
+# Offline bundles. The wheels are downloaded for the target (--platform), never built, so
+# the bundle installs on a Pi with no compiler and no network.
+
+# The Pi's GPIO libraries: wheels where PyPI has them; Raspberry Pi OS ships them via apt.
+GPIO_PACKAGES=("rpi-lgpio>=0.6" "lgpio" "RPi.GPIO>=0.7")
+
+# download_for_target DEST SPEC...: wheels only, for linux ARCH / CPython 3.11.
+download_for_target() {
+  local dest="$1"; shift
+  "$py_build" -m pip download --quiet --disable-pip-version-check --dest "$dest" \
+    --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 \
+    --abi none --platform "manylinux_2_17_$arch" --platform "manylinux2014_$arch" \
+    --platform "manylinux_2_28_$arch" --platform "manylinux_2_31_$arch" \
+    --platform "manylinux_2_34_$arch" --platform "linux_$arch" --platform any "$@"
+}
+
+build_bundle() {
+  local out="$1" tmp stage f
+  case "$arch" in aarch64|x86_64) ;; *) die "--arch must be aarch64 or x86_64" ;; esac
+  py_build="$(find_python)" || die "Python 3.11 or newer is needed to build a bundle"
+  out="$(realpath -m "$out")"
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064  # expand now: the trap removes this run's folder
+  trap "rm -rf '$tmp'" EXIT
+  stage="$tmp/blinkpay-bundle"
+  mkdir -p "$stage/wheels"
+  # What install.sh installs besides the package (globs expanded in the checkout).
+  (cd "$here" && for f in install.sh pyproject.toml README.md LICENSE NOTICE systemd \
+    docs/*.md models/*.tflite models/manifest.json models/README.md; do
+    mkdir -p "$stage/$(dirname "$f")" && cp -r "$f" "$stage/$f"
+  done) || die "copying the project into the bundle failed"
+  say "building the blinkpay wheel"
+  # From a copy: a build in the checkout would leave build/ and *.egg-info behind.
+  mkdir -p "$tmp/src"
+  (cd "$here" && cp -r device backend pyproject.toml README.md LICENSE "$tmp/src/") \
+    || die "copying the sources failed"
+  "$py_build" -m pip wheel --quiet --disable-pip-version-check --no-deps \
+    --wheel-dir "$stage/wheels" "$tmp/src" || die "building the blinkpay wheel failed"
+  printf 'numpy<2\nopencv-python-headless<4.11\n' > "$stage/constraints.txt"
+  say "downloading the wheels for linux $arch, CPython 3.11"
+  download_for_target "$stage/wheels" -c "$stage/constraints.txt" \
+    "$(ls "$stage"/wheels/blinkpay-*.whl)" || die "downloading the wheels failed"
+  for f in "${GPIO_PACKAGES[@]}"; do
+    download_for_target "$stage/wheels" --no-deps "$f" 2>/dev/null \
+      || say "no $arch wheel for $f: Raspberry Pi OS provides it (apt)"
+  done
+  printf 'arch=%s\npython=cp311\nbuilt=%s\n' "$arch" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    > "$stage/BUNDLE"
+  (cd "$stage" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$tmp/SHA256SUMS"
+  mv "$tmp/SHA256SUMS" "$stage/SHA256SUMS"
+  tar -C "$tmp" -czf "$out" blinkpay-bundle
+  (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
+  say "bundle: $out ($(du -h "$out" | cut -f1)), checksum in $out.sha256"
+}
+
+# open_bundle FILE: verify, unpack, and install from it from here on (here, wheels).
+open_bundle() {
+  local file="$1" tmp want
+  [ -f "$file" ] || die "no bundle at $file"
+  file="$(realpath "$file")"
+  if [ -f "$file.sha256" ]; then
+    (cd "$(dirname "$file")" && sha256sum --quiet -c "$(basename "$file").sha256") \
+      || die "$file does not match $file.sha256: a damaged or altered bundle"
+  fi
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064  # expand now: the trap removes this run's folder
+  trap "rm -rf '$tmp'" EXIT
+  tar -C "$tmp" -xzf "$file" || die "$file is not a blinkpay bundle (tar failed)"
+  [ -f "$tmp/blinkpay-bundle/SHA256SUMS" ] || die "$file is not a blinkpay bundle"
+  (cd "$tmp/blinkpay-bundle" && sha256sum --quiet -c SHA256SUMS) \
+    || die "$file: files do not match SHA256SUMS: a damaged or altered bundle"
+  want="$(sed -n 's/^arch=//p' "$tmp/blinkpay-bundle/BUNDLE")"
+  [ "$want" = "$(uname -m)" ] || die "$file is a bundle for $want; this machine is $(uname -m)"
+  here="$tmp/blinkpay-bundle"
+  wheels="$here/wheels"
+  say "bundle verified: $(basename "$file") ($want)"
+}
+
+if [ -n "$make_bundle" ]; then
+  build_bundle "$make_bundle"
+  exit 0
+fi
+if [ -n "$bundle" ]; then
+  [ "$mode" = "pi" ] || die "--bundle installs the service; a --dev install needs the network"
+  open_bundle "$bundle"
+fi
 
 if [ "$dry_run" = 1 ]; then
   say "dry run: nothing will be changed"
 fi
+if [ "$uninstall" = 1 ]; then
+  [ "$mode" = "pi" ] || die "--uninstall removes the service install; a --dev install is ./.venv"
+  uninstall_pi
+  exit 0
+fi
+[ "$purge" = 0 ] || die "--purge goes with --uninstall"
 case "$mode" in
   dev) install_dev ;;
   pi) install_pi ;;

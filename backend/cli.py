@@ -1,16 +1,22 @@
 """`blinkpay-host`: the reference payment host's command line.
 
-  keys DIR                     make the backend signing key (+ public key for terminals)
+  keys DIR                     make the host's signing key, its public key (for terminals)
                                and the PIN key, 0600, never overwriting
   serve                        run the host on the broker until SIGTERM / Ctrl-C
   enrol TOKEN (--images ... | --template FILE)
                                a customer: template, account, PIN (from stdin), delta
-  account TOKEN OP             suspend | revoke | reactivate | delete, as a delta
-  device DEVICE_ID PUBKEY      remember a terminal's signing key (tx signatures checked)
+  account set TOKEN OP         suspend | revoke | reactivate | delete, as a delta
+  account list                 every account (no PINs, no templates)
+  device add DEVICE_ID PUBKEY [--x25519 FILE] [--shard ID]
+                               remember a terminal's signing key (tx signatures checked)
+                               and X25519 key (the shard's templates are sealed to it)
+  device list                  every terminal the host knows
   snapshot                     publish the whole shard (terminals that lag catch up)
 
-Every command takes --config host.toml (see backend/config.py); commands that publish
+Every command but `keys` takes --config host.toml (docs/host.md); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
+With `[mqtt] enabled = false` they change the database only, and terminals catch up from
+the next snapshot.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -32,10 +39,12 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.config import HostConfig, load_host_config
+from backend.db import HostDb
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
-from device.errors import BlinkpayError
+from device.crypto.template_box import load_box_public_key
+from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 
 log = logging.getLogger("blinkpay.host")
@@ -44,21 +53,27 @@ CONNECT_WAIT_S = 10.0
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None, help="host TOML file")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="host TOML file (docs/host.md; relative paths in it are relative to its "
+        "directory); default: built-in defaults, files in the current directory",
+    )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blinkpay-host", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _command(
+    sub: argparse._SubParsersAction, name: str, description: str, *, config: bool = True
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows its one-line description."""
+    parser = sub.add_parser(name, help=description, description=description)
+    if config:
+        _add_config(parser)
+    return parser
 
-    keys = sub.add_parser("keys", help="make the signing and PIN keys")
-    keys.add_argument("dir", type=Path)
 
-    serve = sub.add_parser("serve", help="run the host until stopped")
-    _add_config(serve)
-
-    enrol = sub.add_parser("enrol", help="enrol a customer and publish the delta")
-    _add_config(enrol)
+def _enrol_parser(sub: argparse._SubParsersAction) -> None:
+    enrol = _command(sub, "enrol", "enrol a customer (template, account, PIN), publish the delta")
     enrol.add_argument("token", help="the customer's pseudonymous account token")
     source = enrol.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", type=Path, nargs="+", help="photos of the customer")
@@ -70,26 +85,65 @@ def _parser() -> argparse.ArgumentParser:
         help="the terminal's TOML (its vision models make the template from --images)",
     )
     enrol.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
-    enrol.add_argument("--balance", type=int, default=None, help="minor units")
-    enrol.add_argument("--daily-limit", type=int, default=10_000)
-    enrol.add_argument("--offline-allowance", type=int, default=1_000)
+    enrol.add_argument(
+        "--balance", type=int, default=None, help="starting balance in minor units (cents)"
+    )
+    enrol.add_argument(
+        "--daily-limit", type=int, default=10_000, help="minor units per day (default 10000)"
+    )
+    enrol.add_argument(
+        "--offline-allowance",
+        type=int,
+        default=1_000,
+        help="minor units a terminal may approve offline (default 1000)",
+    )
     enrol.add_argument(
         "--pin-stdin", action="store_true", help="read the PIN from the first line of stdin"
     )
 
-    account = sub.add_parser("account", help="change a customer's status, as a delta")
-    _add_config(account)
-    account.add_argument("token")
-    account.add_argument("op", choices=[*STATUS_OPS, "delete"])
 
-    device = sub.add_parser("device", help="register a terminal's signing public key")
-    _add_config(device)
-    device.add_argument("device_id")
-    device.add_argument("public_key", type=Path, help="PEM or raw Ed25519 public key file")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blinkpay-host",
+        description=__doc__.split("\n")[0],
+        epilog="Run `blinkpay-host COMMAND --help` for a command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    snapshot = sub.add_parser("snapshot", help="publish the whole shard")
-    _add_config(snapshot)
-    snapshot.add_argument("--shard", default=None)
+    keys = _command(sub, "keys", "make the signing and PIN keys in DIR", config=False)
+    keys.add_argument(
+        "dir", type=Path, help="folder for signing.pem, signing.pub.pem and pin.key (made 0700)"
+    )
+    _command(sub, "serve", "run the host on the broker until SIGTERM or Ctrl-C")
+    _enrol_parser(sub)
+
+    account = _command(sub, "account", "list accounts or change one's status", config=False)
+    account_sub = account.add_subparsers(dest="action", required=True, metavar="ACTION")
+    change = _command(account_sub, "set", "change a customer's status and publish the delta")
+    change.add_argument("token", help="the customer's account token")
+    change.add_argument("op", choices=[*STATUS_OPS, "delete"], help="the change")
+    listing = _command(account_sub, "list", "every account (token, status, limits; no PINs)")
+    listing.add_argument("--shard", default=None, help="only this shard")
+
+    device = _command(sub, "device", "register or list terminals", config=False)
+    device_sub = device.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = _command(device_sub, "add", "register a terminal's public keys")
+    add.add_argument("device_id", help="the terminal's device.id")
+    add.add_argument(
+        "public_key", type=Path, help="PEM or raw Ed25519 public key file (printed by provision)"
+    )
+    add.add_argument(
+        "--x25519",
+        type=Path,
+        default=None,
+        help="the terminal's X25519 public key (PEM, printed by `blinkpay provision`): "
+        "the shard's templates are sealed to it; without it the terminal gets none",
+    )
+    add.add_argument("--shard", default=None, help="its shard (default: mqtt.shard_id)")
+    _command(device_sub, "list", "every terminal the host knows, with its last contact")
+
+    snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
+    snapshot.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
     return parser
 
 
@@ -102,12 +156,17 @@ def make_keys(folder: Path) -> dict[str, str]:
         "public_key_file": folder / "signing.pub.pem",
         "pin_key_file": folder / "pin.key",
     }
+    if folder.exists() and not folder.is_dir():
+        raise BlinkpayError(f"{folder} is a file; give a folder for the keys")
     for path in paths.values():
         if path.exists():
             raise BlinkpayError(f"{path} already exists; refusing to overwrite a key")
-    write_private_file(paths["signing_key_file"], private_pem(signing))
-    write_private_file(paths["pin_key_file"], os.urandom(16).hex().encode())
-    paths["public_key_file"].write_bytes(public_pem(signing.public_key()))
+    try:
+        write_private_file(paths["signing_key_file"], private_pem(signing))
+        write_private_file(paths["pin_key_file"], os.urandom(16).hex().encode())
+        paths["public_key_file"].write_bytes(public_pem(signing.public_key()))
+    except OSError as exc:
+        raise BlinkpayError(f"{folder}: cannot write the keys ({exc.strerror})") from None
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -121,6 +180,8 @@ def _client_config(config: HostConfig) -> HostConfig:
 
 def _connected_host(config: HostConfig) -> PaymentHost:
     host = PaymentHost(_client_config(config), serve=False)
+    if not config.mqtt.enabled:  # the database only; terminals catch up from a snapshot
+        return host
     try:
         host.start(CONNECT_WAIT_S)
     except BaseException:
@@ -128,6 +189,24 @@ def _connected_host(config: HostConfig) -> PaymentHost:
         host.db.close()
         raise
     return host
+
+
+def _finish(host: PaymentHost) -> dict[str, Any]:
+    """Flush what was published and close; {"published": ...} or {"mqtt": "disabled"}."""
+    if not host.config.mqtt.enabled:
+        host.db.close()
+        return {"published": False, "mqtt": "disabled"}
+    try:
+        return {"published": host.link.flush(CONNECT_WAIT_S)}
+    finally:
+        host.stop()
+
+
+def _needs_mqtt(config: HostConfig, command: str) -> None:
+    if not config.mqtt.enabled:
+        raise BlinkpayError(
+            f"`{command}` needs the broker, and the config has [mqtt] enabled = false"
+        )
 
 
 def _template(args: argparse.Namespace) -> tuple[np.ndarray, str | None]:
@@ -171,52 +250,82 @@ def _enrol(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
             offline_allowance=args.offline_allowance,
             pin=pin,
             embedder_version=embedder_version,
+            publish=config.mqtt.enabled,
         )
-        published = host.link.flush(CONNECT_WAIT_S)
     finally:
-        host.stop()
+        outcome = _finish(host)
+    return {"token": args.token, "shard_id": delta["shard_id"], "seq": delta["seq"], **outcome}
+
+
+def _account_set(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    host = _connected_host(config)
+    try:
+        delta = host.change(args.token, args.op, publish=config.mqtt.enabled)
+    finally:
+        outcome = _finish(host)
+    return {"token": args.token, "op": args.op, "seq": delta["seq"], **outcome}
+
+
+def _open_db(config: HostConfig) -> HostDb:
+    """The host database for a listing: it must exist (a listing never creates one)."""
+    if not config.db_path.is_file():
+        raise BlinkpayError(
+            f"no host database at {config.db_path} (db_path); enrol a customer or run "
+            "`blinkpay-host serve` first, or pass --config"
+        )
+    return HostDb(config.db_path)
+
+
+def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
+    db = _open_db(config)
+    try:
+        return db.accounts(args.shard)
+    finally:
+        db.close()
+
+
+def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
+    db = _open_db(config)
+    try:
+        return db.devices()
+    finally:
+        db.close()
+
+
+def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        key = load_public_key(args.public_key)
+        box = None if args.x25519 is None else args.x25519.read_bytes()
+        if box is not None:
+            load_box_public_key(box, str(args.x25519))
+    except OSError as exc:
+        raise BlinkpayError(os_error_line(exc)) from None
+    except ValueError as exc:
+        raise BlinkpayError(f"{args.public_key}: not an Ed25519 public key ({exc})") from None
+    host = PaymentHost(config, serve=False)  # no broker needed: the database only
+    try:
+        host.register_device(args.device_id, key, box, args.shard)
+    finally:
+        host.db.close()
     return {
-        "token": args.token,
-        "shard_id": delta["shard_id"],
-        "seq": delta["seq"],
-        "published": published,
+        "device_id": args.device_id,
+        "registered": True,
+        "shard_id": args.shard or config.mqtt.shard_id,
+        "templates_sealed_to_it": box is not None,
     }
 
 
-def _account(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    host = _connected_host(config)
-    try:
-        delta = host.change(args.token, args.op)
-        published = host.link.flush(CONNECT_WAIT_S)
-    finally:
-        host.stop()
-    return {"token": args.token, "op": args.op, "seq": delta["seq"], "published": published}
-
-
-def _device(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        key = load_public_key(args.public_key)
-    except (OSError, ValueError) as exc:
-        raise BlinkpayError(f"{args.public_key}: {exc}") from None
-    host = PaymentHost(config, serve=False)  # no broker needed: the database only
-    try:
-        host.register_device(args.device_id, key)
-    finally:
-        host.db.close()
-    return {"device_id": args.device_id, "registered": True}
-
-
 def _snapshot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    _needs_mqtt(config, "snapshot")
     host = _connected_host(config)
     try:
         version = host.publish_snapshot(args.shard or config.mqtt.shard_id)
-        published = host.link.flush(CONNECT_WAIT_S)
     finally:
-        host.stop()
+        outcome = _finish(host)
     return {
         "shard_id": args.shard or config.mqtt.shard_id,
         "version": version,
-        "published": published and version > 0,
+        "published": outcome["published"] and version > 0,
     }
 
 
@@ -230,30 +339,59 @@ def serve(config: HostConfig, stop: threading.Event) -> int:
     return 0
 
 
+COMMANDS = {
+    ("enrol", None): _enrol,
+    ("account", "set"): _account_set,
+    ("account", "list"): _account_list,
+    ("device", "add"): _device_add,
+    ("device", "list"): _device_list,
+    ("snapshot", None): _snapshot,
+}
+
+
+def _serve(config: HostConfig) -> int:
+    _needs_mqtt(config, "serve")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return serve(config, stop)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "keys":
+        print(json.dumps(make_keys(args.dir), indent=2))
+        return 0
+    config = load_host_config(args.config)
+    if args.command == "serve":
+        return _serve(config)
+    try:
+        result = COMMANDS[(args.command, getattr(args, "action", None))](config, args)
+    except sqlite3.Error as exc:  # a db_path that is a directory, unwritable, not SQLite
+        raise BlinkpayError(f"host database {config.db_path}: {exc}") from None
+    print(json.dumps(result, indent=2, sort_keys=True))
+    if isinstance(result, list) or result.get("mqtt") == "disabled":
+        return 0
+    return 0 if result.get("published", True) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging("INFO", "text")
+    name = " ".join(filter(None, ("blinkpay-host", args.command, getattr(args, "action", None))))
     try:
-        if args.command == "keys":
-            print(json.dumps(make_keys(args.dir), indent=2))
-            return 0
-        config = load_host_config(args.config)
-        if args.command == "serve":
-            stop = threading.Event()
-
-            def on_signal(signum: int, frame: FrameType | None) -> None:
-                stop.set()
-
-            signal.signal(signal.SIGTERM, on_signal)
-            signal.signal(signal.SIGINT, on_signal)
-            return serve(config, stop)
-        run = {"enrol": _enrol, "account": _account, "device": _device, "snapshot": _snapshot}
-        result = run[args.command](config, args)
+        return _run(args)
     except BlinkpayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(result, indent=2, sort_keys=True))
-    return 0 if result.get("published", True) else 1
+    except OSError as exc:  # a path the command was given or configured with
+        print(f"{name}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""The reference host's settings (TOML file and/or CLI flags), validated like the terminal's."""
+"""The reference host's settings (a TOML file, every key documented in docs/host.md),
+validated like the terminal's. Relative paths in the file are relative to the file's own
+directory, so `blinkpay-host keys DIR` and a host.toml in DIR with the defaults just work."""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,7 +23,8 @@ class HostConfig(BaseModel):
     host_id: str = Field(default="host-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     db_path: Path = Path("blinkpay-host.db")
-    signing_key_file: Path = Path("backend_signing_key.pem")
+    # The names `blinkpay-host keys DIR` writes.
+    signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
@@ -34,8 +37,9 @@ class HostConfig(BaseModel):
     # row has not come by then is released (docs/payment.md, "Settlement").
     hold_expiry_s: float = Field(default=86_400.0, gt=0.0, allow_inf_nan=False)
     hold_check_s: float = Field(default=60.0, gt=0.0, allow_inf_nan=False)
-    # Refuse transactions from terminals whose public key the host does not know.
-    require_device_keys: bool = False
+    # Refuse transactions from terminals whose public key the host does not know (register
+    # each with `blinkpay-host device`). False only for a lab without provisioned keys.
+    require_device_keys: bool = True
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:
@@ -47,17 +51,51 @@ class HostConfig(BaseModel):
         return self
 
 
-def load_host_config(path: Path | None) -> HostConfig:
-    data = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise BlinkpayError(f"{path}: {exc}") from None
+# Keys holding paths, resolved against the config file's directory when relative.
+PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
+MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's tables, or a BlinkpayError that names the path and the fix."""
     try:
-        return HostConfig.model_validate(data)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BlinkpayError(f"{path}: no such file (see docs/host.md for its keys)") from None
+    except IsADirectoryError:
+        raise BlinkpayError(f"{path}: is a directory, not a TOML file") from None
+    except PermissionError:
+        raise BlinkpayError(
+            f"{path}: permission denied; run as a user who can read it (ls -l {path})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BlinkpayError(f"{path}: cannot read ({exc})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BlinkpayError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _anchored(config: HostConfig, base: Path) -> HostConfig:
+    """Relative paths (given or default) resolved against the config file's directory."""
+
+    def under_base(model: BaseModel, keys: tuple[str, ...]) -> dict[str, Path]:
+        values = {key: getattr(model, key) for key in keys}
+        return {k: base / v for k, v in values.items() if v is not None and not v.is_absolute()}
+
+    mqtt = config.mqtt.model_copy(update=under_base(config.mqtt, MQTT_PATH_KEYS))
+    return config.model_copy(update={**under_base(config, PATH_KEYS), "mqtt": mqtt})
+
+
+def load_host_config(path: Path | None) -> HostConfig:
+    """`path` (relative paths relative to its directory), else built-in defaults (relative
+    to the current directory)."""
+    data = _read_toml(Path(path)) if path is not None else {}
+    try:
+        config = HostConfig.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise BlinkpayError(f"{path or 'host config'}: {problems}") from None
+    return config if path is None else _anchored(config, Path(path).resolve().parent)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from backend.accounts import Accounts
 from backend.config import HostConfig
@@ -20,6 +21,7 @@ from backend.db import HostDb
 from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
+from device.crypto.template_box import box_public_pem, load_box_public_key
 from device.errors import BlinkpayError
 from device.net.client import Inbound, MqttLink
 from device.net.envelope import seal
@@ -122,18 +124,32 @@ class PaymentHost:
 
     # -- operator API ---------------------------------------------------------------------
 
-    def register_device(self, device_id: str, public_key: Ed25519PublicKey | bytes) -> None:
-        """Remember a terminal's public key so its transaction signatures are checked."""
+    def register_device(
+        self,
+        device_id: str,
+        public_key: Ed25519PublicKey | bytes,
+        box_key: X25519PublicKey | bytes | None = None,
+        shard_id: str | None = None,
+    ) -> None:
+        """Remember a terminal's signing key (its transactions are checked) and its X25519
+        key (the templates of `shard_id`, default mqtt.shard_id, are sealed to it)."""
         pem = public_key
         if isinstance(public_key, Ed25519PublicKey):
             pem = public_key.public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
+        box_pem = None
+        if box_key is not None:  # parsed now, not at the next snapshot
+            key = load_box_public_key(box_key, device_id) if isinstance(box_key, bytes) else box_key
+            box_pem = box_public_pem(key).decode()
         with self.db.transaction() as conn:
             conn.execute(
-                "INSERT INTO devices (device_id, public_key_pem) VALUES (?, ?)"
-                " ON CONFLICT(device_id) DO UPDATE SET public_key_pem = excluded.public_key_pem",
-                (device_id, bytes(pem).decode()),
+                "INSERT INTO devices (device_id, public_key_pem, box_key_pem, home_shard)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET"
+                " public_key_pem = excluded.public_key_pem,"
+                " box_key_pem = COALESCE(excluded.box_key_pem, box_key_pem),"
+                " home_shard = excluded.home_shard",
+                (device_id, bytes(pem).decode(), box_pem, shard_id or self.config.mqtt.shard_id),
             )
 
     def enrol(

@@ -1,5 +1,9 @@
 """Template shards on the host: enrolment and account changes become signed, sequenced
-deltas; a snapshot is the whole shard, serialised, hashed, chunked and signed."""
+deltas; a snapshot is the whole shard, serialised, hashed, chunked and signed.
+
+On the wire every template is sealed (device/crypto/template_box.py): a fresh content key
+per message, wrapped to the X25519 key of each terminal registered for the shard. The
+plain forms (`snapshot()`, the deltas `enrol` returns) stay on the host."""
 
 from __future__ import annotations
 
@@ -12,9 +16,16 @@ from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from backend.accounts import Accounts, vector_b64
 from backend.db import HostDb
+from device.crypto.template_box import (
+    load_box_public_key,
+    new_content_key,
+    seal_template,
+    wrap_content_key,
+)
 from device.errors import BlinkpayError
 from device.net.envelope import seal
 
@@ -146,9 +157,49 @@ class ShardPublisher:
             "records": records,
         }
 
+    def recipients(self, shard_id: str) -> list[tuple[str, X25519PublicKey]]:
+        """The terminals registered for the shard with an X25519 key, by device id."""
+        with self._db.lock:
+            rows = self._db.db.execute(
+                "SELECT device_id, box_key_pem FROM devices"
+                " WHERE box_key_pem IS NOT NULL AND home_shard = ? ORDER BY device_id",
+                [shard_id],
+            ).fetchall()
+        return [
+            (device_id, load_box_public_key(pem.encode(), device_id)) for device_id, pem in rows
+        ]
+
+    def _seal(self, items: list[dict[str, Any]], shard_id: str) -> tuple[list[Any], dict | None]:
+        """Items with vector_b64 -> sealed_b64, and the key_wrap that opens them."""
+        if not items:
+            return [], None
+        content_key = new_content_key()
+        sealed = []
+        for item in items:
+            vector = base64.b64decode(item["vector_b64"])
+            rest = {k: v for k, v in item.items() if k != "vector_b64"}
+            token = item["token"]
+            sealed.append(
+                {**rest, "sealed_b64": seal_template(content_key, vector, shard_id, token)}
+            )
+        return sealed, wrap_content_key(content_key, self.recipients(shard_id), shard_id)
+
+    def wire_snapshot(self, snapshot: dict[str, Any]) -> dict[str, Any]:
+        records, key_wrap = self._seal(snapshot["records"], snapshot["shard_id"])
+        wire = {**snapshot, "records": records}
+        return {**wire, "key_wrap": key_wrap} if key_wrap else wire
+
+    def wire_delta(self, delta: dict[str, Any]) -> dict[str, Any]:
+        vector_ops = [op for op in delta["ops"] if "vector_b64" in op]
+        sealed, key_wrap = self._seal(vector_ops, delta["shard_id"])
+        opened = iter(sealed)
+        ops = [next(opened) if "vector_b64" in op else op for op in delta["ops"]]
+        wire = {**delta, "ops": ops}
+        return {**wire, "key_wrap": key_wrap} if key_wrap else wire
+
     def snapshot_envelopes(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-        """The signed ShardSnapshotChunk payloads of a snapshot, in order."""
-        blob = json.dumps(snapshot, separators=(",", ":")).encode()
+        """The signed ShardSnapshotChunk payloads of a snapshot (templates sealed), in order."""
+        blob = json.dumps(self.wire_snapshot(snapshot), separators=(",", ":")).encode()
         digest = hashlib.sha256(blob).hexdigest()
         pieces = [blob[i : i + self._chunk_bytes] for i in range(0, len(blob), self._chunk_bytes)]
         return [
@@ -169,4 +220,4 @@ class ShardPublisher:
         ]
 
     def delta_envelope(self, delta: dict[str, Any]) -> dict[str, Any]:
-        return seal(self._key, {"kind": "delta", "delta": delta})
+        return seal(self._key, {"kind": "delta", "delta": self.wire_delta(delta)})

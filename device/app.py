@@ -15,27 +15,33 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device import __version__
 from device.clock import Clock, SystemClock
 from device.config import Config
-from device.crypto.signing import load_signing_key, read_private_file
-from device.errors import BlinkpayError
+from device.crypto.signing import load_signing_key
+from device.crypto.template_box import load_box_key
 from device.hw.camera import CameraRunner, camera_source_from_config
 from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
+from device.provisioning import read_pin_key
+from device.remote.loop_hooks import TerminalLoop
 from device.shell.effects import Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
-from device.store.terminal_store import Store, open_store
+from device.store.ledger_chain import LedgerIntegrityError
+from device.store.terminal_store import Store, check_at_start, open_store
 from device.vending.factory import open_controller
 from device.vending.port import VendingController
 from device.vision.pipeline import FacePipeline
@@ -46,7 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("blinkpay.app")
 
+PRUNE_EVERY_S = 3600.0  # at start, then hourly: acked ledger rows past the retention go
 VISION_WAIT_S = 0.2  # how long the vision thread waits for a frame before checking for stop
+FAULT_REPORT_S = 5.0  # how long a terminal that will not start tries to tell the broker
 
 
 def pin_key_path(config: Config) -> Path:
@@ -55,15 +63,7 @@ def pin_key_path(config: Config) -> Path:
 
 def load_pin_key(config: Config) -> bytes:
     """The AES PIN key shared with the host (hex in a 0600 file, made by provision)."""
-    path = pin_key_path(config)
-    raw = read_private_file(path).strip()
-    try:
-        key = bytes.fromhex(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        raise BlinkpayError(f"{path}: the PIN key must be hex digits") from None
-    if len(key) not in (16, 24, 32):
-        raise BlinkpayError(f"{path}: the PIN key must be 16, 24 or 32 bytes")
-    return key
+    return read_pin_key(pin_key_path(config))
 
 
 @dataclass
@@ -108,9 +108,23 @@ def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
     assert embedder is not None
     signing_key = load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file)
     pin_key = load_pin_key(config)
-    store = open_store(
-        config.store, config.device.data_dir, embedder.version, embedder.dim, config.mqtt.shard_id
-    )
+    try:
+        store = open_store(
+            config.store,
+            config.device.data_dir,
+            embedder.version,
+            embedder.dim,
+            config.mqtt.shard_id,
+        )
+    except LedgerIntegrityError as exc:
+        report_fault(config, "ledger", str(exc))
+        raise
+    try:
+        check_at_start(store)
+    except LedgerIntegrityError as exc:
+        store.close()
+        report_fault(config, "ledger", str(exc))
+        raise
     try:
         hardware = open_hardware(config.hardware, clock, sim or config.hardware.backend == "sim")
     except BaseException:
@@ -122,18 +136,41 @@ def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
     return parts
 
 
-def start_net(parts: Parts, post: Post) -> NetHost | None:
-    """The MQTT side when enabled; None runs the terminal on the offline rules."""
+def report_fault(config: Config, reason: str, detail: str) -> None:
+    """Tell the fleet (retained status `fault`) and the log why the terminal will not start."""
+    log.critical(detail, extra={"event": "fault", "reason": reason})
+    if not config.mqtt.enabled:
+        return
+    from device.net.client import MqttLink
+    from device.net.topics import DeviceTopics
+
+    link = MqttLink(config.mqtt, f"{config.device.id}-fault")
+    link.start()
+    try:
+        topic = DeviceTopics(config.mqtt.prefix, config.device.id).status
+        if not (link.wait_connected(FAULT_REPORT_S) and link.publish_fault(topic, reason, detail)):
+            log.error("could not publish the fault status to %s", config.mqtt.url)
+    finally:
+        link.stop()
+
+
+def start_net(parts: Parts, post: Post, *, hold_remote: bool = False) -> NetHost | None:
+    """The MQTT side when enabled; None runs the terminal on the offline rules.
+    hold_remote: remote requests wait until attach_remote has put the handlers in place."""
     config = parts.config
     if not config.mqtt.enabled:
         log.warning("MQTT disabled: offline rules only", extra={"event": "mqtt_disabled"})
         return None
-    net = start_net_service(config, parts.store, software=f"blinkpay {__version__}")
+    net = start_net_service(
+        config, parts.store, software=f"blinkpay {__version__}", hold_remote=hold_remote
+    )
     parts.net = net
     return NetHost(net, post, parts.clock)
 
 
-def start_net_service(config: Config, store: Store, *, software: str = "") -> NetService:
+def start_net_service(
+    config: Config, store: Store, *, software: str = "", hold_remote: bool = False
+) -> NetService:
     """A started NetService over `store` (the one way the terminal's network side starts)."""
     from device.net.service import NetService  # paho only when MQTT is on
     from device.net.shard_sync import TemplateShardPort
@@ -145,9 +182,44 @@ def start_net_service(config: Config, store: Store, *, software: str = "") -> Ne
         shard_store=TemplateShardPort(store.shard),
         software=software or f"blinkpay {__version__}",
         state_dir=Path(config.device.data_dir),
+        template_key=load_template_key(config),
+        hold_remote=hold_remote,
     )
+    retention = config.store.ledger_retention_days
+    net.worker.every(PRUNE_EVERY_S, lambda: prune_ledger(store, retention))
     net.start()
     return net
+
+
+def load_template_key(config: Config) -> X25519PrivateKey | None:
+    """The X25519 key that opens the shard's sealed templates. Without it the terminal
+    still runs (payments, ledger sync) but refuses every template, and says so."""
+    path = Path(config.device.data_dir) / config.store.box_key_file
+    if not path.exists():
+        log.error(
+            "no X25519 key at %s: shard templates cannot be opened; run `blinkpay provision` "
+            "and register the key at the host",
+            path,
+            extra={"event": "no_template_key"},
+        )
+        return None
+    return load_box_key(path)
+
+
+def prune_ledger(store: Store, retention_days: int, now: float | None = None) -> int:
+    """Forget acknowledged transactions older than the operator's retention (the host holds
+    them); unacknowledged ones are never pruned. Runs on the network worker."""
+    now = time.time() if now is None else now
+    before = datetime.fromtimestamp(now - retention_days * 86400, UTC).strftime("%Y-%m-%d")
+    removed = store.ledger.prune_acked(before)
+    if removed:
+        log.info(
+            "pruned %d acknowledged transactions before %s",
+            removed,
+            before,
+            extra={"event": "ledger_pruned", "count": removed, "before_day": before},
+        )
+    return removed
 
 
 class VisionWorker:
@@ -192,15 +264,18 @@ def run(
     clock: Clock | None = None,
     notifier: Notifier | None = None,
     parts: Parts | None = None,
+    config_path: Path | None = None,
 ) -> int:
-    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop. `parts` (from open_parts)
-    lets a test hold the adapters; they are closed here either way."""
+    """Run the terminal until SIGTERM/SIGINT; 0 on a clean stop, RESTART_EXIT_CODE when a
+    remote request restarts it. `parts` (from open_parts) lets a test hold the adapters;
+    they are closed here either way. `config_path`: the file remote config/set builds on."""
     clock = clock or SystemClock()
     notifier = notifier or Notifier()
     loop = MainLoop(clock, notifier)
     parts = parts or open_parts(config, sim=sim, clock=clock)
     runner: CameraRunner | None = None
     vision: VisionWorker | None = None
+    hooks: TerminalLoop | None = None
     previous = {
         signum: signal.signal(signum, _stopper(loop)) for signum in (signal.SIGTERM, signal.SIGINT)
     }
@@ -212,7 +287,7 @@ def run(
                 len(interrupted),
                 extra={"event": "ledger_recovered", "count": len(interrupted)},
             )
-        host = start_net(parts, loop.post)
+        host = start_net(parts, loop.post, hold_remote=True)
         terminal = Terminal(
             config,
             pipeline=parts.pipeline,
@@ -242,12 +317,15 @@ def run(
             runner, terminal, loop.post, None if parts.net is None else parts.net.metrics
         )
         vision.start()
-        ready = _ReadyOnFirstTick(notifier, terminal.tick, config)
+        hooks = TerminalLoop(loop, terminal)
+        if parts.net is not None:
+            attach_remote(parts, hooks, sim=simulated, config_path=config_path, runner=runner)
+        ready = _ReadyOnFirstTick(notifier, hooks.tick, config)
         log.info(
             "terminal running",
             extra={"event": "started", "device_id": config.device.id, "sim": sim},
         )
-        loop.run(terminal.handle, ready)
+        loop.run(hooks.handle, ready)
         log.info("stopping: %s", loop.stop_reason, extra={"event": "stopping"})
         notifier.stopping(f"stopping: {loop.stop_reason}")
     finally:
@@ -260,11 +338,42 @@ def run(
             runner.close()
         parts.close()
         notifier.close()
+    exit_code = 0 if hooks is None else hooks.exit_code
     log.info(
         "stopped",
-        extra={"event": "stopped", "relay_energised": parts.relay_energised_at_stop},
+        extra={
+            "event": "stopped",
+            "relay_energised": parts.relay_energised_at_stop,
+            "exit_code": exit_code,
+        },
     )
-    return 0
+    return exit_code
+
+
+def attach_remote(
+    parts: Parts,
+    hooks: TerminalLoop,
+    *,
+    sim: bool,
+    config_path: Path | None,
+    runner: CameraRunner,
+) -> None:
+    """The remote commands and config/set of the running terminal (device.remote)."""
+    from device.remote.commands import TerminalCommands  # paho only when MQTT is on
+    from device.remote.config_set import RemoteConfig
+
+    assert parts.net is not None
+    TerminalCommands(
+        parts.config,
+        sim=sim,
+        hardware=parts.hardware,
+        store=parts.store,
+        net=parts.net,
+        loop=hooks,
+        camera=runner.health,
+    ).register()
+    parts.net.on_config(RemoteConfig(config_path, parts.config, hooks))
+    parts.net.remote.release()
 
 
 def telemetry_observer(metrics: AppMetrics) -> Observer:
@@ -277,6 +386,8 @@ def telemetry_observer(metrics: AppMetrics) -> Observer:
             metrics.liveness_rejected()
         elif what == "notify" and details.get("kind") in ("unknown_face", "session_aborted"):
             metrics.decision(str(details["kind"]))
+        elif what == "service":
+            metrics.service_state(str(details["state"]), str(details.get("detail", "")))
 
     return observe
 

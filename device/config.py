@@ -1,8 +1,10 @@
 """The terminal's one validated configuration model.
 
-Loaded from TOML (default /etc/blinkpay/config.toml), then overridden by
-BLINKPAY_<SECTION>__<KEY> environment variables (values parsed as JSON when they
-parse, else taken as strings). Every key has a default; unknown keys are errors, so
+Loaded from TOML (default /etc/blinkpay/config.toml), then the remote overlay (the
+partial configs the host sent on config/set, kept in `device.data_dir`/remote-config.json:
+the service may only write its data directory, /etc stays read-only under systemd), then
+overridden by BLINKPAY_<SECTION>__<KEY> environment variables (values parsed as JSON when
+they parse, else taken as strings). Every key has a default; unknown keys are errors, so
 a typo never silently falls back to a default.
 """
 
@@ -18,7 +20,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from device.core.config import LivenessConfig, MatchConfig, PaymentConfig, SessionConfig
+from device.core.config import (
+    ChallengeConfig,
+    LivenessConfig,
+    MatchConfig,
+    PaymentConfig,
+    SessionConfig,
+    Settings,
+)
+from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
@@ -28,6 +38,7 @@ from device.vending.config import VendingConfig
 from device.vision.config import VisionConfig
 
 ENV_PREFIX = "BLINKPAY_"
+OVERLAY_FILE = "remote-config.json"
 
 
 class Section(BaseModel):
@@ -40,6 +51,10 @@ class DeviceConfig(Section):
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # The remote `reboot` command: "restart" the service (exit code 75, systemd starts it
+    # again), "reboot" the system (`systemctl reboot`, needs a polkit rule for the service
+    # user), or "off". Under `run --sim` it is always a simulated restart.
+    remote_reboot: Literal["restart", "reboot", "off"] = "restart"
 
 
 class Config(Section):
@@ -50,6 +65,7 @@ class Config(Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     match: MatchConfig = Field(default_factory=MatchConfig)
     liveness: LivenessConfig = Field(default_factory=LivenessConfig)
+    challenge: ChallengeConfig = Field(default_factory=ChallengeConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
     vending: VendingConfig = Field(default_factory=VendingConfig)  # device.mode = "vending"
@@ -66,6 +82,43 @@ class Config(Section):
                 f"vending.max_response_time_s - 1 ({limit}): the reader denies first"
             )
         return self
+
+    @model_validator(mode="after")
+    def _challenge_fits_the_intent_window(self) -> Config:
+        # the code plays while the blink prompt is up: it must end before the window does
+        if self.hardware.pins.challenge_light is not None and (
+            self.challenge.duration_s >= self.session.intent_timeout_s
+        ):
+            raise ValueError(
+                f"challenge.code_bits x challenge.bit_ms = {self.challenge.duration_s:g} s must "
+                f"be shorter than session.intent_timeout_s = {self.session.intent_timeout_s:g}"
+            )
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _core_values_are_strict(cls, data: Any) -> Any:
+        # pydantic would coerce `fare = true` to 1 and "300" to 300 before the core's own
+        # checks run: money and timings must be real numbers in the file.
+        if not isinstance(data, Mapping):
+            return data
+        problems = []
+        for name, section in _CORE_SECTIONS.items():
+            values = data.get(name)
+            if isinstance(values, Mapping):
+                problems += [f"{name}.{p}" for p in section.type_problems(dict(values))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return data
+
+
+_CORE_SECTIONS: dict[str, type[Settings]] = {
+    "match": MatchConfig,
+    "liveness": LivenessConfig,
+    "challenge": ChallengeConfig,
+    "session": SessionConfig,
+    "payment": PaymentConfig,
+}
 
 
 class ConfigError(Exception):
@@ -84,8 +137,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key (value {shown}); check the spelling"
     if error["type"] == "value_error":  # a section's own rule, which names its keys
-        rule = str(error["msg"]).removeprefix("Value error, ")
-        return f"{key}: {rule}" if key else rule  # a rule across sections names them all
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{key}: {message}" if key else message  # a rule across sections
     return f"{key} = {shown}: {error['msg']}"
 
 
@@ -125,8 +178,47 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "config") -> Conf
         raise ConfigError([_describe(e) for e in exc.errors()], source) from None
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Read the TOML file (absent file = all defaults), apply env overrides, validate."""
+def overlay_path(data_dir: Path) -> Path:
+    return Path(data_dir) / OVERLAY_FILE
+
+
+def read_overlay(data_dir: Path) -> dict[str, Any]:
+    """The remote overlay's partial config ({} when none was ever applied)."""
+    path = overlay_path(data_dir)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        problem = f"unreadable remote overlay ({exc}); delete it to drop it"
+        raise ConfigError([problem], str(path)) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(["remote overlay without a config object"], str(path))
+    return config
+
+
+def write_overlay(data_dir: Path, partial: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """Merge `partial` into the overlay and replace the file atomically (fsynced, 0600)."""
+    merged = _merge(read_overlay(data_dir), partial)
+    document = {"version": version, "config": merged}
+    write_private_file(overlay_path(data_dir), json.dumps(document, indent=1).encode(), True)
+    return merged
+
+
+def env_overrides(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return _env_overrides(os.environ if env is None else env)
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    overlay: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the TOML file (absent file = all defaults), the remote overlay of its data
+    directory and `extra` (a remote change being validated), apply env overrides, validate."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
     source = "defaults"
@@ -136,16 +228,46 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError([f"file not found: {path}"], source) from None
+        except IsADirectoryError:
+            raise ConfigError(["is a directory; give the TOML file in it"], source) from None
+        except PermissionError:
+            raise ConfigError([unreadable_hint(Path(path))], source) from None
+        except OSError as exc:
+            raise ConfigError([f"cannot read: {exc.strerror}"], source) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"not valid TOML: {exc}"], source) from None
-    return config_from_mapping(_merge(data, _env_overrides(env)), source)
+    overrides = _env_overrides(env)
+    if overlay:
+        data_dir = _merge(data, overrides).get("device", {}).get("data_dir", DEFAULT_DATA_DIR)
+        data = _merge(data, read_overlay(Path(data_dir)))
+    return config_from_mapping(_merge(_merge(data, extra or {}), overrides), source)
+
+
+def unreadable_hint(path: Path) -> str:
+    """What to do about a file this user may not read (the terminal's files are the service
+    user's: /etc/blinkpay is root:blinkpay 0750, /var/lib/blinkpay blinkpay 0700)."""
+    return (
+        f"permission denied for this user; run as the service user "
+        f"(sudo -u blinkpay blinkpay ...) or as root, or check `ls -l {path}`"
+    )
+
+
+def _default_config_path() -> Path | None:
+    """The installed config when it exists; one clear line when it may not even be looked at."""
+    try:
+        return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    except PermissionError:
+        raise BlinkpayError(
+            f"{DEFAULT_CONFIG_PATH}: {unreadable_hint(DEFAULT_CONFIG_PATH.parent)}; "
+            "or pass --config FILE"
+        ) from None
 
 
 def load_terminal_config(path: Path | None) -> Config:
     """The config a command runs with: `path`, else the installed default when it exists, else
     built-in defaults; a problem is a BlinkpayError with one line a field engineer can act on."""
-    if path is None and DEFAULT_CONFIG_PATH.exists():
-        path = DEFAULT_CONFIG_PATH
+    if path is None:
+        path = _default_config_path()
     try:
         return load_config(path)
     except ConfigError as exc:

@@ -29,6 +29,7 @@ PARTS = {
     "buzzer": "piezo buzzer via NPN driver",
     "relay": "relay module IN (opto-isolated, 5 V supply)",
     "passage": "gate PASS contact to GND (pull-up)",
+    "challenge_light": "challenge light: N-MOSFET driver, LED ring",
 }
 
 

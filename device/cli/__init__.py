@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from device import __version__
-from device.errors import BlinkpayError
+from device.errors import BlinkpayError, os_error_line
 
 # (command words) -> (module, one-line help shown in the overview)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
@@ -26,6 +27,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("provision",): ("device.cli.provision", "make device keys and write the config"),
     ("gpio-test",): ("device.cli.gpio_test", "walk through every LED, relay, buzzer, key"),
     ("mdb-sim",): ("device.cli.mdb_sim", "a simulated vending machine against the MDB reader"),
+    ("camera-test",): ("device.cli.camera_test", "aim the camera: live face readout and page"),
     ("eval", "verify"): ("device.cli.eval_verify", "1:1 verification accuracy on pairs"),
     ("eval", "identify"): ("device.cli.eval_identify", "open-set 1:N identification"),
     ("eval", "liveness"): ("device.cli.eval_liveness", "liveness APCER/BPCER on clips"),
@@ -84,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlinkpayError as exc:
         print(f"blinkpay {' '.join(words)}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the command was given or configured with
+        print(f"blinkpay {' '.join(words)}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(
+            f"blinkpay {' '.join(words)}: error: database: {exc} "
+            "(check device.data_dir: a writable directory owned by the service user)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dim", type=int, default=128, help="template dimension")
     parser.add_argument("--queries", type=int, default=300, help="searches to time")
     parser.add_argument("--threads", type=int, default=2, help="search threads")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the templates")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 

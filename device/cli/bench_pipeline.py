@@ -12,8 +12,17 @@ from device.cli._common import add_config_argument, config_from_args, print_json
 from device.errors import BlinkpayError
 
 HELP = "per-stage vision latency"
-STAGES = ("decode", "detect", "landmarks", "eyes", "align", "embed", "passive", "total_per_face")
-SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+STAGES = (
+    "decode",
+    "detect",
+    "landmarks",
+    "eyes",
+    "align",
+    "embed",
+    "passive",
+    "light",
+    "total_per_face",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,12 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from device.evaluation.progress import Progress
-    from device.vision.images import ImageError, read_image
+    from device.vision.images import IMAGE_SUFFIXES, ImageError, read_image
     from device.vision.pipeline import FacePipeline
 
     if not args.images.is_dir():
         raise BlinkpayError(f"--images: not a folder: {args.images}")
-    files = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in SUFFIXES)[: args.limit]
+    found = (p for p in args.images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(found)[: args.limit]
     if not files:
         raise BlinkpayError(f"no images in {args.images}")
     vision = config_from_args(args).vision
@@ -68,13 +78,24 @@ def run(args: argparse.Namespace) -> int:
             times["eyes"].append(st.eyes / n)
             times["align"].append(st.align / n)
             times["embed"].append(st.embed / n)
+            times["light"].append(st.light / n)
             # per face the passive models actually ran on (the largest passive_max_faces,
             # and not those the detection-score gate turned away)
             scored = sum(1 for face in faces if face.passive is not None and face.passive.models)
             if scored:
                 times["passive"].append(st.passive / scored)
             times["total_per_face"].append(
-                (decode + st.detect + st.landmarks + st.eyes + st.align + st.embed + st.passive) / n
+                (
+                    decode
+                    + st.detect
+                    + st.landmarks
+                    + st.eyes
+                    + st.align
+                    + st.embed
+                    + st.passive
+                    + st.light
+                )
+                / n
             )
         progress.step()
     progress.close()

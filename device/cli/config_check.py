@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from device.config import ConfigError, load_config
+from device.provisioning import key_problems
 
-HELP = "validate a config file"
+HELP = "validate a config file and the key files it names"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        load_config(args.path)
+        config = load_config(args.path)
+        problems = key_problems(config)
+        if problems:  # `run` would refuse to start on any of these
+            raise ConfigError(problems, str(args.path))
     except ConfigError as exc:
         print(f"{exc.source}: invalid", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    print(f"{args.path}: ok")
+    print(f"{args.path}: ok (settings and key files)")
     return 0

@@ -1,5 +1,5 @@
-"""blinkpay gpio-test: walk a field engineer through every LED, the relay, the buzzer, the
-gate's PASS contact and every key, asking at each step whether it worked.
+"""blinkpay gpio-test: walk a field engineer through every LED, the challenge light, the
+relay, the buzzer, the gate's PASS contact and every key, asking at each step whether it worked.
 
 With --sim the same walk runs on simulated hardware without a person: each question is
 answered by looking at the simulated pins (is the LED's pin at its active level, did the
@@ -22,11 +22,13 @@ from device.core.pin_entry import KEYPAD_LAYOUT
 from device.hw.devices import Hardware, open_hardware
 from device.hw.pins_sim import SIM_GND
 
-HELP = "walk through every LED, relay, buzzer, key"
+HELP = "walk through every LED, challenge light, relay, buzzer, key"
 
 KEY_TIMEOUT_S = 60.0
 PASSAGE_TIMEOUT_S = 20.0
-SIM_KEY_HOLD_S = 0.06  # longer than the debounce, as a finger is
+SIM_KEY_HOLD_S = 0.15  # well past the debounce, as a finger is (and a busy host still scans it)
+CHALLENGE_FLASHES = 3
+CHALLENGE_BIT_S = 0.4  # slow enough to count by eye
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,28 @@ class Walk:
 
         heard = self.ask("Did you hear two short beeps?", two_beeps)
         self.record("buzzer", heard, f"BCM {buzzer.pin}")
+
+    def challenge_light(self) -> None:
+        light = self.hw.challenge_light
+        if light is None:
+            self.say("No challenge light configured (pins.challenge_light); skipped.")
+            return
+        code = (True, False) * CHALLENGE_FLASHES
+        light.play_code(code, CHALLENGE_BIT_S)
+        self.clock.sleep(len(code) * CHALLENGE_BIT_S + 0.1)
+        sim = self.hw.sim
+
+        def flashed() -> bool:
+            pulses = [] if sim is None else sim.pulses(light.pin, light.active_high)
+            return len(pulses) == CHALLENGE_FLASHES
+
+        seen = self.ask(
+            f"Did the LED ring beside the camera flash {CHALLENGE_FLASHES} times (an IR ring: "
+            "seen through a phone camera)?",
+            flashed,
+        )
+        light.off()
+        self.record("challenge light", seen, f"BCM {light.pin}")
 
     def passage(self) -> None:
         sensor = self.hw.passage
@@ -193,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
         walk = Walk(hardware, clock, interactive)
         walk.say(f"gpio-test on the {hardware.factory.name} backend\n")
         started = time.monotonic()
-        for step in (walk.leds, walk.relay, walk.buzzer, walk.passage, walk.keys):
+        steps = (walk.leds, walk.challenge_light, walk.relay, walk.buzzer, walk.passage, walk.keys)
+        for step in steps:
             step()
         walk.vending(config)
         ok = walk.summary()

@@ -6,6 +6,7 @@ import argparse
 
 from device.cli._common import add_config_argument, config_from_args
 from device.logs import setup_logging
+from device.paths import DEFAULT_CONFIG_PATH
 
 HELP = "run the terminal (--sim for simulated hardware)"
 
@@ -22,4 +23,7 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(config.device.log_level, config.device.log_format)
     from device.app import run as run_terminal  # loads the models and the store
 
-    return run_terminal(config, sim=args.sim)
+    path = args.config
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    return run_terminal(config, sim=args.sim, config_path=path)

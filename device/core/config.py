@@ -45,6 +45,8 @@ def _problem(name: str, value: Any, kind: type, bounds: dict[str, Any]) -> str |
         return f"{name} = {value!r}: must be a number"
     if kind is float and not math.isfinite(value):
         return f"{name} = {value!r}: must be finite"
+    if kind is bool and not isinstance(value, bool):
+        return f"{name} = {value!r}: must be true or false"
     if kind is str and not isinstance(value, str):
         return f"{name} = {value!r}: must be text"
     for key, bound in bounds.items():
@@ -62,7 +64,7 @@ class Settings:
 
     # pydantic (device/config.py) reads this: unknown keys are errors, NaN/inf never pass.
     __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid", "allow_inf_nan": False}
-    _TYPES: ClassVar[dict[str, type]] = {"int": int, "float": float, "str": str}
+    _TYPES: ClassVar[dict[str, type]] = {"int": int, "float": float, "str": str, "bool": bool}
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -74,6 +76,19 @@ class Settings:
 
     def check(self) -> None:
         """Cross-field rules; a section raises ValueError naming the keys."""
+
+    @classmethod
+    def type_problems(cls, values: dict[str, Any]) -> list[str]:
+        """Values of the wrong kind before any conversion: a loader that coerces would turn
+        `true` or "300" into an amount, so it asks here first."""
+        problems = []
+        for spec in fields(cls):
+            if spec.name in values:
+                kind = cls._TYPES[str(spec.type)]
+                problem = _problem(spec.name, values[spec.name], kind, {})
+                if problem:
+                    problems.append(problem)
+        return problems
 
 
 @dataclass(frozen=True)
@@ -113,20 +128,54 @@ class LivenessConfig(Settings):
 
 
 @dataclass(frozen=True)
+class ChallengeConfig(Settings):
+    # The illumination challenge (device/core/challenge.py; design in docs/liveness.md):
+    # a balanced random on/off code on the challenge light, one bit per bit_ms. It runs
+    # only on terminals whose hardware.pins.challenge_light is set.
+    code_bits: int = setting(16, ge=8, le=40)  # even: half on, half off
+    bit_ms: int = setting(200, ge=50, le=1000)  # 200: at most 2.5 flashes a second
+    min_frames_per_bit: int = setting(1, ge=1, le=10)  # clean frames each bit needs
+    max_lag_frames: int = setting(2, ge=0, le=5)  # camera delay tried: 0..this many frames
+    # the weakest "on" bit must beat the strongest "off" bit by this (ln face/background):
+    # 0.01 = 1 %, one grey level of an 8-bit camera at mid-grey, the smallest step it
+    # resolves; below it a decode rides on rounding, not on light
+    min_margin: float = setting(0.01, ge=0.0, le=1.0)
+
+    def check(self) -> None:
+        if self.code_bits % 2:
+            raise ValueError("code_bits must be even (a balanced code: half on, half off)")
+
+    @property
+    def duration_s(self) -> float:
+        return self.code_bits * self.bit_ms / 1000.0
+
+    @property
+    def required_fps(self) -> float:
+        """Frames a second so every bit keeps min_frames_per_bit frames clear of its edge
+        (the frame that straddles a switch is dropped)."""
+        return (self.min_frames_per_bit + 1) * 1000.0 / self.bit_ms
+
+
+@dataclass(frozen=True)
 class SessionConfig(Settings):
     # The authorization timeout, relay pulse and passage timeout live in the mqtt and
     # hardware sections; the shell passes them to the Session as plain values.
+    # Upper bounds: a finite but huge timer (cooldown_s = 1e300) stops payments as surely
+    # as an infinite one.
     face_frames: int = setting(3, ge=1, le=30)  # good frames of one face before the prompt
-    intent_timeout_s: float = setting(6.0, gt=0.0)
-    match_timeout_s: float = setting(2.0, gt=0.0)
-    pin_timeout_s: float = setting(20.0, gt=0.0)
-    pin_digit_timeout_s: float = setting(8.0, gt=0.0)
+    intent_timeout_s: float = setting(6.0, gt=0.0, le=300.0)
+    match_timeout_s: float = setting(2.0, gt=0.0, le=60.0)
+    pin_timeout_s: float = setting(20.0, gt=0.0, le=300.0)
+    pin_digit_timeout_s: float = setting(8.0, gt=0.0, le=120.0)
     pin_min_len: int = setting(4, ge=4, le=12)
     pin_max_len: int = setting(6, ge=4, le=12)
-    vend_timeout_s: float = setting(30.0, gt=0.0)
-    # vending machine (MDB): the machine session a face opened waits this long for a selection
-    select_timeout_s: float = setting(20.0, gt=0.0)
-    cooldown_s: float = setting(1.5, ge=0.0)
+    vend_timeout_s: float = setting(30.0, gt=0.0, le=3600.0)
+    # vending machine (MDB): the machine session a face opened waits this long for a choice
+    select_timeout_s: float = setting(20.0, gt=0.0, le=3600.0)
+    cooldown_s: float = setting(1.5, ge=0.0, le=60.0)
+    # A track with no passive verdict at all (cue disabled, weak detections) is refused
+    # only when this is set; with verdicts, the majority decides (docs/liveness.md).
+    passive_required: bool = setting(False)
 
     def check(self) -> None:
         if self.pin_min_len > self.pin_max_len:
@@ -150,3 +199,5 @@ class PaymentConfig(Settings):
     def check(self) -> None:
         if self.max_per_tx > self.max_per_user_day:
             raise ValueError("max_per_tx must not exceed max_per_user_day")
+        if self.fare > self.max_per_tx:
+            raise ValueError("fare must not exceed max_per_tx (every ride would be refused)")

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from device.core.challenge import ChallengeVerdict
 from device.core.liveness import LivenessReason
 from device.core.policy import Payer
 from device.core.reasons import Reason
@@ -72,6 +73,24 @@ class LivenessRejected:
     now: float
     track_id: int
     reason: LivenessReason
+
+
+@dataclass(frozen=True)
+class PassiveSeen:
+    """A fresh passive-cue verdict (real or spoof) on this track; no_verdict is not sent."""
+
+    now: float
+    track_id: int
+    real: bool
+
+
+@dataclass(frozen=True)
+class ChallengeDone:
+    """The illumination challenge on this track is judged (device.core.challenge)."""
+
+    now: float
+    track_id: int
+    verdict: ChallengeVerdict
 
 
 @dataclass(frozen=True)
@@ -154,6 +173,8 @@ Event = (
     | SecondFace
     | BlinkDetected
     | LivenessRejected
+    | PassiveSeen
+    | ChallengeDone
     | MatchResult
     | KeyPressed
     | AuthResponse
@@ -256,6 +277,9 @@ class RequestAuthorization:
 
 @dataclass(frozen=True)
 class PulseRelay:
+    """Open the gate for the paid ride `tx_id` (the shell checks its approved row first)."""
+
+    tx_id: str
     ms: int
 
 
@@ -292,6 +316,21 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class StartChallenge:
+    """Play this code on the challenge light from now, one bit per bit_ms, and judge the
+    bound track's reflected light against it (the shell answers with ChallengeDone)."""
+
+    track_id: int
+    code: tuple[bool, ...]
+    bit_ms: int
+
+
+@dataclass(frozen=True)
+class StopChallenge:
+    """The attempt ended: the challenge light goes off, any result is dropped."""
+
+
+@dataclass(frozen=True)
 class StateChanged:
     state: str
     reasons: tuple[Reason, ...] = ()
@@ -311,5 +350,7 @@ Effect = (
     | VoidTransaction
     | Notify
     | StateChanged
+    | StartChallenge
+    | StopChallenge
 )
 ACTUATIONS = (PulseRelay, ApproveVend)

@@ -12,7 +12,15 @@ from typing import Any, Protocol
 
 
 class LedgerPort(Protocol):
-    def record(self, document: Mapping[str, Any], status: Any, reasons: Sequence[str]) -> str: ...
+    def get(self, tx_id: str) -> Any: ...
+
+    def record(
+        self,
+        document: Mapping[str, Any],
+        status: Any,
+        reasons: Sequence[str],
+        sign: Callable[[dict[str, Any]], str] | None = None,
+    ) -> str: ...
 
     def settle(
         self,

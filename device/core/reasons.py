@@ -19,6 +19,9 @@ class Reason(StrEnum):
     # Face, liveness and session ends
     UNKNOWN_FACE = "unknown_face"
     LIVENESS_FAILED = "liveness_failed"
+    REPLAY_SUSPECTED = "replay_suspected"  # the passive cue called the track a spoof
+    CHALLENGE_FAILED = "challenge_failed"  # the face's light did not follow the code
+    CHALLENGE_UNAVAILABLE = "challenge_unavailable"  # the challenge could not be judged
     FACE_LOST = "face_lost"
     SECOND_FACE = "second_face"
     FACE_SWAPPED = "face_swapped"

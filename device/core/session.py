@@ -16,7 +16,8 @@ from enum import StrEnum
 from typing import Literal
 
 from device.core import policy
-from device.core.config import PaymentConfig, SessionConfig
+from device.core.challenge import RandBelow, make_code
+from device.core.config import ChallengeConfig, PaymentConfig, SessionConfig
 from device.core.events import (
     AmountSet,
     ApproveVend,
@@ -26,6 +27,7 @@ from device.core.events import (
     BlinkDetected,
     Buzz,
     Cancel,
+    ChallengeDone,
     Effect,
     Event,
     FaceLost,
@@ -36,13 +38,16 @@ from device.core.events import (
     Notify,
     OpenVendSession,
     PassageSeen,
+    PassiveSeen,
     Prompt,
     PulseRelay,
     RequestAuthorization,
     RequestMatch,
     SecondFace,
     SetLeds,
+    StartChallenge,
     StateChanged,
+    StopChallenge,
     Tick,
     TxRecord,
     TxStatus,
@@ -51,6 +56,7 @@ from device.core.events import (
     VoidTransaction,
     WriteLedger,
 )
+from device.core.liveness_gate import Challenge, GateDecision, LivenessGate
 from device.core.pin_entry import CANCEL_KEY, PinEntry, SecretPin
 from device.core.reasons import Reason, host_reason
 
@@ -107,11 +113,20 @@ class Session:
         relay_pulse_ms: int,
         passage_timeout_s: float | None,
         lockouts: Mapping[str, policy.PinLockout] | None = None,
+        challenge: ChallengeConfig | None = None,
+        randbelow: RandBelow | None = None,
         vend_session: bool = False,
     ) -> None:
         """vend_session: vending over MDB, where the machine asks for a price only inside a
         session the reader opened, so face and blink come first (SELECT waits for it)."""
+        if challenge is not None:
+            if randbelow is None:
+                raise ValueError("the illumination challenge needs a random source")
+            if challenge.duration_s >= cfg.intent_timeout_s:
+                raise ValueError("the challenge code must fit in intent_timeout_s")
         self.cfg, self.payment, self.mode = cfg, payment, mode
+        self.challenge, self._randbelow = challenge, randbelow
+        self._gate = LivenessGate(cfg.passive_required)
         self._new_tx_id, self._encrypt_pin = new_tx_id, encrypt_pin
         self.auth_timeout_s, self.relay_pulse_ms = auth_timeout_s, relay_pulse_ms
         self.passage_timeout_s = passage_timeout_s
@@ -172,12 +187,17 @@ class Session:
                     self._abort(Reason.SECOND_FACE, out, prompt="One person at a time")
             case BlinkDetected(track_id=track, now=now):
                 if self._state == State.INTENT and track == self._track:
-                    self._go(State.MATCH, out, deadline=now + self.cfg.match_timeout_s)
-                    out += [SetLeds("working"), RequestMatch(track)]
+                    self._gate.blinked = True
+                    self._on_gate(now, self._gate.decide(), out)
+            case PassiveSeen(track_id=track, real=real):
+                if self._state in (State.FACE, State.INTENT) and track == self._track:
+                    self._gate.passive.add(real)
+            case ChallengeDone(track_id=track, now=now):
+                if self._state == State.INTENT and track == self._track:
+                    self._on_gate(now, self._gate.on_challenge(event.verdict), out)
             case LivenessRejected(track_id=track, now=now):
                 if self._state in _FACE_BOUND and track == self._track:
-                    out.append(Notify("liveness_rejected", (Reason.LIVENESS_FAILED,)))
-                    self._decline(now, (Reason.LIVENESS_FAILED,), out)
+                    self._refuse_live(now, Reason.LIVENESS_FAILED, out)
             case MatchResult():
                 if self._state == State.MATCH:
                     self._on_match(event, out)
@@ -219,7 +239,13 @@ class Session:
         self._deadline = deadline
         out.append(StateChanged(state.value, reasons))
 
+    def _stop_challenge(self, out: list[Effect]) -> None:
+        if self._gate.challenge == Challenge.RUNNING:
+            out.append(StopChallenge())
+        self._gate.reset()
+
     def _reset(self, out: list[Effect], reasons: tuple[Reason, ...] = ()) -> None:
+        self._stop_challenge(out)
         self._track, self._good_frames, self._tx, self._pending = None, 0, None, None
         self._matched = None
         if self.vend_session:
@@ -234,6 +260,7 @@ class Session:
         self._reset(out, (reason,))
 
     def _cooldown(self, now: float, out: list[Effect]) -> None:
+        self._stop_challenge(out)
         self._track, self._good_frames, self._pending, self._matched = None, 0, None, None
         if self.mode == "vending":
             self._amount = None  # the selection belonged to this attempt
@@ -256,7 +283,11 @@ class Session:
             return
         match self._state:
             case State.INTENT:
-                self._abort(Reason.INTENT_TIMEOUT, out)
+                reason = self._gate.on_window_end()
+                if reason == Reason.INTENT_TIMEOUT:
+                    self._abort(reason, out)
+                else:  # blinked, but the challenge never answered: refused, not retried
+                    self._refuse_live(now, reason, out)
             case State.MATCH:
                 self._abort(Reason.MATCH_TIMEOUT, out)
             case State.SELECT:
@@ -285,15 +316,33 @@ class Session:
     def _maybe_prompt(self, now: float, out: list[Effect]) -> None:
         if self._state != State.FACE or self._good_frames < self.cfg.face_frames:
             return
-        if self._amount is None and self.vend_session:
-            self._go(State.INTENT, out, deadline=now + self.cfg.intent_timeout_s)
-            out += [SetLeds("blink_prompt"), Prompt("Blink to pay at the machine")]
-            return
-        if self._amount is None:
+        if self._amount is None and not self.vend_session:
             out.append(Prompt("Choose a product"))
             return
         self._go(State.INTENT, out, deadline=now + self.cfg.intent_timeout_s)
-        out += [SetLeds("blink_prompt"), Prompt(f"Blink to pay {self._money(self._amount)}")]
+        # MDB: the price comes once the machine's session is open (SELECT), after the blink
+        text = "at the machine" if self._amount is None else self._money(self._amount)
+        out += [SetLeds("blink_prompt"), Prompt(f"Blink to pay {text}")]
+        if self.challenge is not None and self._track is not None:
+            assert self._randbelow is not None
+            code = make_code(self.challenge.code_bits, self._randbelow)
+            self._gate.challenge = Challenge.RUNNING
+            out.append(StartChallenge(self._track, code, self.challenge.bit_ms))
+
+    def _on_gate(self, now: float, decision: GateDecision, out: list[Effect]) -> None:
+        """The liveness gate's word after a cue's news: wait, match, or refuse."""
+        if decision.outcome == "go" and self._track is not None:
+            self._gate.challenge = Challenge.OFF  # judged: nothing left to stop
+            self._go(State.MATCH, out, deadline=now + self.cfg.match_timeout_s)
+            out += [SetLeds("working"), RequestMatch(self._track)]
+        elif decision.outcome == "refuse" and decision.reason is not None:
+            self._refuse_live(now, decision.reason, out)
+        elif self._gate.blinked:  # the intent is given; the challenge light still plays
+            out.append(Prompt("Hold still"))
+
+    def _refuse_live(self, now: float, reason: Reason, out: list[Effect]) -> None:
+        out.append(Notify("liveness_rejected", (reason,)))
+        self._decline(now, (reason,), out)
 
     def _on_amount(self, event: AmountSet, out: list[Effect]) -> None:
         if self.mode != "vending" or event.amount == self._amount:
@@ -505,10 +554,10 @@ class Session:
             out.append(ApproveVend(tx.record.tx_id, tx.record.amount))
         elif self.passage_timeout_s is not None:
             self._go(State.ACTUATE, out, deadline=now + self.passage_timeout_s)
-            out.append(PulseRelay(self.relay_pulse_ms))
+            out.append(PulseRelay(tx.record.tx_id, self.relay_pulse_ms))
         else:
             self._go(State.ACTUATE, out)
-            out.append(PulseRelay(self.relay_pulse_ms))
+            out.append(PulseRelay(tx.record.tx_id, self.relay_pulse_ms))
             self._cooldown(now, out)
 
     def _void(self, now: float, reason: Reason, out: list[Effect]) -> None:
@@ -536,6 +585,9 @@ _PROMPTS: dict[Reason, str] = {
     Reason.SELECT_TIMEOUT: "No product chosen",
     Reason.UNKNOWN_FACE: "Not recognised",
     Reason.LIVENESS_FAILED: "Not recognised",
+    Reason.REPLAY_SUSPECTED: "Not recognised",
+    Reason.CHALLENGE_FAILED: "Not recognised",
+    Reason.CHALLENGE_UNAVAILABLE: "Please try again",
     Reason.FACE_SWAPPED: "One person at a time",
     Reason.PIN_LOCKED: "PIN locked, try later",
     Reason.WRONG_PIN: "Wrong PIN",

@@ -105,8 +105,14 @@ def read_private_file(path: Path) -> bytes:
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
         )
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise KeyFileError(f"key file {path} is not owned by the user running blinkpay")
-    return path.read_bytes()
+        raise KeyFileError(
+            f"key file {path} is owned by uid {info.st_uid}, not by uid {os.getuid()} running "
+            f"blinkpay; run as its owner (sudo -u blinkpay blinkpay ...) or `chown` it"
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:  # mode 000, a directory, an I/O error: one line, not a traceback
+        raise KeyFileError(f"key file {path} cannot be read: {exc.strerror or exc}") from None
 
 
 def private_pem(private_key: Ed25519PrivateKey) -> bytes:
@@ -148,7 +154,11 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """A PEM (SubjectPublicKeyInfo) or raw 32-byte / 64-hex-digit Ed25519 public key file."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise KeyFileError(f"public key file {path} cannot be read: {reason}") from None
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             key = serialization.load_pem_public_key(data)

@@ -173,3 +173,12 @@ def _cover_eye_openings(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     grow = max(1, int(eye_width * 0.1))
     mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
     return cv2.inpaint(rgb, mask, 5, cv2.INPAINT_TELEA)
+
+
+def face_mask(shape: tuple[int, ...], landmarks: np.ndarray) -> np.ndarray:
+    """A soft 0..1 mask of the face (the mesh's outline, edges blurred): the part of the
+    portrait the simulated challenge light reaches from near (device.hw.camera.lighting)."""
+    mask = np.zeros(shape[:2], np.float32)
+    hull = cv2.convexHull(landmarks[:, :2].round().astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1.0)
+    return cv2.GaussianBlur(mask, (0, 0), max(1.0, shape[1] / 100))

@@ -29,6 +29,7 @@ from device.config import Config, load_config
 from device.crypto.signing import private_pem, public_pem, write_private_file
 from device.demo.broker import LocalBroker, mosquitto_binary
 from device.hw.camera.frames import Frame
+from device.hw.camera.lighting import Exposure, Presentation, on_fraction
 from device.provisioning import provision
 from device.shell.terminal import Terminal
 from device.vending.factory import open_controller
@@ -65,6 +66,9 @@ class DemoRig:
         self._pty: tuple[int, int] | None = None
         self.machine: VmcMachine | None = None
         self.vending: VendingController | None = None
+        # what stands in front of the camera, and how it answers the challenge light
+        self.presentation: Presentation | None = None
+        self.exposure = Exposure(frame_s=1.0 / FPS)
         try:
             self._setup()
         except BaseException:
@@ -114,7 +118,12 @@ class DemoRig:
         net_host = None
         if self.broker is not None:
             self.host.start()
-            self.host.register_device(DEVICE_ID, provisioned.public_key_pem.encode())
+            self.host.register_device(
+                DEVICE_ID,
+                provisioned.public_key_pem.encode(),
+                provisioned.box_public_key_pem.encode(),
+                self.config.mqtt.shard_id,
+            )
             net_host = start_net(parts, self._posted.append)
             if parts.net is None or not parts.net.link.wait_connected(HOST_WAIT_S):
                 raise RuntimeError("the terminal could not reach the demo broker")
@@ -168,6 +177,11 @@ class DemoRig:
     @property
     def online(self) -> bool:
         return self.broker is not None
+
+    @property
+    def challenge(self) -> bool:
+        """The terminal has a challenge light: the session runs the illumination challenge."""
+        return self.parts is not None and self.parts.hardware.challenge_light is not None
 
     def close(self) -> None:
         if self.machine is not None:
@@ -228,12 +242,25 @@ class DemoRig:
         return template.count
 
     def show(self, rgb: np.ndarray) -> None:
-        """One camera frame, 1/FPS after the last."""
+        """One camera frame, 1/FPS after the last, lit as the presentation reflects the
+        challenge light (device.hw.camera.lighting)."""
         self.clock.advance(1.0 / FPS)
-        frame = Frame(self.clock.monotonic(), rgb)
+        now = self.clock.monotonic()
+        if self.presentation is not None:
+            rgb = self.presentation.render(rgb, now, self._light_on, self.exposure)
+        frame = Frame(now, rgb)
         faces = self.terminal.process_frame(frame)
         self.terminal.handle(faces, self.clock.monotonic())
         self.settle()
+
+    def _light_on(self, t0: float, t1: float) -> float:
+        """How much of [t0, t1] the simulated challenge light was on (its pin's history)."""
+        assert self.parts is not None
+        light, sim = self.parts.hardware.challenge_light, self.parts.hardware.sim
+        if light is None or sim is None:
+            return 0.0
+        history = [(t, level == light.active_high) for t, level in sim.history(light.pin)]
+        return on_fraction(history, t0, t1)
 
     def settle(self) -> None:
         """Hand over what was posted (match results, host answers), keys, then a tick."""
@@ -350,6 +377,15 @@ def _narration(what: str, d: dict[str, Any]) -> str | None:
             return f"authorization request: {d['amount']} cents"
         case "notify":
             return _NOTICES.get(d["kind"])
+        case "challenge":
+            figures = (
+                f", contrast on-off {d['contrast']:+.3f}, margin {d['margin']:+.3f}, "
+                f"lag {d['lag_frames']} frame(s)"
+                if d["contrast"] is not None
+                else ""
+            )
+            seen = f"{d['frames']} frames at {d['fps']} fps"
+            return f"challenge light: {d['reason']}{figures}, {seen}"
         case "error":
             return f"ERROR in {d['effect']}: {d['error']}"
         case _:

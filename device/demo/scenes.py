@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from device.demo.portraits import PORTRAITS, close_eyes, load_portrait
-from device.demo.rig import DemoRig, Narrate
+from device.demo.portraits import PORTRAITS, close_eyes, face_mask, load_portrait
+from device.demo.rig import FPS, DemoRig, Narrate
+from device.hw.camera.lighting import LiveFace, Presentation, PrintFillingView, ScreenReplay
 
 # A blink at 15 fps as lid closure per frame: ~270 ms from the last open frame to the
 # first reopened one, inside the human 80-500 ms range the liveness check accepts.
 BLINK_CLOSURES = (0.5, 0.95, 1.0, 1.0, 0.5)
 LOOK_FRAMES = 8  # open-eyed frames before the blink: the face settles, the prompt lights
-AFTER_FRAMES = 20  # frames after the blink while the terminal decides
+AFTER_FRAMES = 20  # frames after the blink while the terminal decides (more while the
+# illumination challenge still plays its code: see Director.hold)
 DEMO_PIN = "730519"  # six digits: a sequence the no-PIN-on-disk test can search for
 PIN_AMOUNT = 3000  # cents, above the default pin_over of 2000
 COLLINS, HOPPER = "cust-collins", "cust-hopper"
@@ -36,6 +38,7 @@ class Person:
     name: str
     open: np.ndarray
     blink: list[np.ndarray]
+    mask: np.ndarray  # where the face is: what the challenge light reaches from near
 
 
 @dataclass
@@ -87,7 +90,8 @@ def make_person(rig: DemoRig, key: str, token: str) -> Person:
     if not faces:
         raise RuntimeError(f"the pipeline finds no face in the demo portrait {key!r}")
     blink = [close_eyes(rgb, faces[0].landmarks, c) for c in BLINK_CLOSURES]
-    return Person(token, PORTRAITS[key].name, rgb, blink)
+    mask = face_mask(rgb.shape, faces[0].landmarks)
+    return Person(token, PORTRAITS[key].name, rgb, blink, mask)
 
 
 class Director:
@@ -100,14 +104,27 @@ class Director:
         self.empty = np.full_like(self.collins.open, 128)
 
     # -- acting -----------------------------------------------------------------------------
-    def look_and_blink(self, person: Person, blink: bool = True) -> None:
+    def look_and_blink(
+        self, person: Person, blink: bool = True, presentation: Presentation | None = None
+    ) -> None:
+        """The person (or a print or a screen showing them) in front of the camera."""
+        self.rig.presentation = presentation or LiveFace(person.mask)
         for _ in range(LOOK_FRAMES):
             self.rig.show(person.open)
         if blink:
             for frame in person.blink:
                 self.rig.show(frame)
-        for _ in range(AFTER_FRAMES):
-            self.rig.show(person.open)
+        self.hold(person.open, AFTER_FRAMES)
+
+    def hold(self, rgb: np.ndarray, frames: int) -> None:
+        """Stay in view for `frames`, and on while the terminal still judges liveness (the
+        challenge code takes a few seconds), never longer than the intent window."""
+        session = self.rig.terminal.session
+        limit = frames + round(self.rig.config.session.intent_timeout_s * FPS)
+        for shown in range(limit):
+            if shown >= frames and session.state.value != "intent":
+                break
+            self.rig.show(rgb)
 
     def wait_for_host(self) -> None:
         """While the session waits for the host, the network takes real time."""
@@ -116,6 +133,7 @@ class Director:
 
     def leave(self) -> None:
         """The person walks away; the terminal sees nobody until its cooldown ends."""
+        self.rig.presentation = None
         for _ in range(30):
             self.rig.show(self.empty)
 
@@ -200,15 +218,34 @@ def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
 
     def photo() -> None:
         rig.use("turnstile")
-        frames = round((rig.config.session.intent_timeout_s + 1.5) * 15)
+        rig.presentation = PrintFillingView()  # the light falls evenly on the paper
+        frames = round((rig.config.session.intent_timeout_s + 1.5) * FPS)
         for _ in range(frames):
             rig.show(d.collins.open)  # a print of an enrolled face: it never blinks
 
+    photo_refusal = "challenge_failed" if rig.challenge else "intent_timeout"
     results.append(
         d.scene(
-            "A photo of that customer is held up", "refused (intent_timeout), no payment", photo
+            "A photo of that customer is held up, filling the view",
+            f"refused ({photo_refusal}), no payment",
+            photo,
         )
     )
+
+    def replay() -> None:
+        rig.use("turnstile")
+        # A phone replays a video of her looking and blinking: the painted blink the live
+        # scene used, on a screen whose glow drifts by itself and ignores the light.
+        d.look_and_blink(d.collins, presentation=ScreenReplay())
+
+    if rig.challenge:
+        results.append(
+            d.scene(
+                "A phone replays a video of that customer blinking",
+                "refused (challenge_failed), no payment",
+                replay,
+            )
+        )
 
     def stranger() -> None:
         rig.use("turnstile")

@@ -25,11 +25,14 @@ class PinMap(_Section):
     buzzer: int = 18
     relay: int = 24
     passage: int | None = 25  # None (`passage = false` in TOML) = the gate has no PASS contact
+    # the illumination challenge's LED ring; `challenge_light = false`: no ring, no challenge
+    challenge_light: int | None = 26
 
-    @field_validator("passage", mode="before")
+    @field_validator("passage", "challenge_light", mode="before")
     @classmethod
-    def _false_means_no_contact(cls, value: object) -> object:
-        # TOML has no null: `passage = false` says the gate has no "person passed" contact.
+    def _false_means_none(cls, value: object) -> object:
+        # TOML has no null: `passage = false` says the gate has no "person passed" contact,
+        # `challenge_light = false` that the terminal has no challenge light.
         return None if value is False else value
 
     def named_pins(self) -> dict[str, int]:
@@ -40,6 +43,8 @@ class PinMap(_Section):
             named[role] = getattr(self, role)
         if self.passage is not None:
             named["passage"] = self.passage
+        if self.challenge_light is not None:
+            named["challenge_light"] = self.challenge_light
         return named
 
     @model_validator(mode="after")
@@ -97,5 +102,6 @@ class HardwareConfig(_Section):
     keypad_scan_interval_ms: int = Field(default=4, ge=1, le=50)
     leds_active_high: bool = True
     buzzer_active_high: bool = True
+    challenge_light_active_high: bool = True
     passage_active_low: bool = True  # the PASS contact closes to GND, input pulled up
     camera: CameraConfig = Field(default_factory=CameraConfig)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from device.clock import Clock
+from device.hw.challenge_light import ChallengeLight
 from device.hw.config import HardwareConfig
 from device.hw.gate import GateRelay, PassageSensor
 from device.hw.keypad import Keypad, SimKeypad
@@ -25,6 +26,7 @@ class Hardware:
     keypad: Keypad
     passage: PassageSensor | None
     fingers: SimKeypad | None  # presses keys on simulated hardware (tests, demo); else None
+    challenge_light: ChallengeLight | None = None  # None: this terminal has no LED ring
 
     @property
     def sim(self) -> SimPinFactory | None:
@@ -41,6 +43,8 @@ class Hardware:
             self.relay.release()
             self.leds.off()
             self.buzzer.off()
+            if self.challenge_light is not None:
+                self.challenge_light.off()
         finally:
             self.keypad.close()
             self.scheduler.close()
@@ -89,6 +93,11 @@ def open_hardware(config: HardwareConfig, clock: Clock, sim: bool = False) -> Ha
             config.keypad_debounce_ms,
             config.keypad_scan_interval_ms,
         )
+        challenge_light = None
+        if pins.challenge_light is not None:
+            challenge_light = ChallengeLight(
+                factory, pins.challenge_light, scheduler, clock, config.challenge_light_active_high
+            )
         passage = None
         if pins.passage is not None:
             passage = PassageSensor(
@@ -100,4 +109,6 @@ def open_hardware(config: HardwareConfig, clock: Clock, sim: bool = False) -> Ha
     fingers = None
     if isinstance(factory, SimPinFactory):
         fingers = SimKeypad(factory, pins.keypad_rows, pins.keypad_cols)
-    return Hardware(factory, scheduler, relay, leds, buzzer, keypad, passage, fingers)
+    return Hardware(
+        factory, scheduler, relay, leds, buzzer, keypad, passage, fingers, challenge_light
+    )

@@ -14,7 +14,6 @@ import ssl
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from device.net import schemas
 from device.net.config import MqttConfig
+from device.net.refusals import RefusalLog, RejectCounter
 from device.net.schemas import PayloadRejected
+
+__all__ = ["Inbound", "MqttLink", "RejectCounter", "backoff_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +61,6 @@ class _Route:
     qos: int
 
 
-class RejectCounter:
-    """Thread-safe counters of refused inbound messages by reason (telemetry's `rejected`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, reason: str) -> None:
-        with self._lock:
-            self._counts[reason] += 1
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def __getitem__(self, reason: str) -> int:
-        with self._lock:
-            return self._counts[reason]
-
-
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Exponential backoff with 'equal jitter': half the step fixed, half random."""
     step = min(high, low * (2 ** min(attempt, 30)))
@@ -104,6 +86,7 @@ class MqttLink:
         self.software = software
         self.boot_id = uuid.uuid4().hex
         self.rejects = rejects or RejectCounter()
+        self.refusal_log = RefusalLog()
         self.protocol: str = "3.1.1" if config.protocol == "3.1.1" else "5"
         self.broker_rtt_ms: float | None = None
         self._rng = rng or random.Random()
@@ -249,6 +232,12 @@ class MqttLink:
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         return client
+
+    def publish_fault(self, topic: str, reason: str, detail: str, timeout: float = 5.0) -> bool:
+        """A retained `fault` status on `topic`, from a link made without a status topic (no
+        `online`, no last will): the terminal will not start. True once the broker has it."""
+        status = {**self._status("fault", reason), "detail": detail[:512]}
+        return self.publish(topic, status, qos=1, retain=True) and self.flush(timeout)
 
     def _status(self, state: str, reason: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -428,7 +417,7 @@ class MqttLink:
             route.handler(inbound)
         except PayloadRejected as exc:
             self.rejects.add(exc.reason)
-            log.warning("refused %s on %s: %s", route.message, topic, exc)
+            self.refusal_log.refused(route.message, topic, exc.reason, exc.detail)
         except Exception:
             self.rejects.add("handler_error")
             log.exception("handler for %s failed", topic)

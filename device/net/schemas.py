@@ -8,6 +8,7 @@ the contract documents, in an editable or a normal install.
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -80,16 +81,52 @@ def _check_with(checker: Draft7Validator, payload: Any) -> None:
         raise PayloadRejected("schema", f"{where}: {error.message[:200]}")
 
 
+MAX_DEPTH = 32  # the deepest contract message nests 6 levels; anything far deeper is hostile
+
+
+def _no_constant(name: str) -> Any:
+    # NaN, Infinity and -Infinity are not JSON; Python's parser takes them by default and a
+    # NaN timestamp would then compare false to every age limit.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf
+        raise ValueError(f"{text[:20]} is out of range for a number")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (a recursive walk would itself overflow on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
 def parse(message: str, raw: bytes, max_bytes: int) -> dict[str, Any]:
     """Size check, UTF-8 JSON object, schema: the gate every inbound payload passes."""
     if len(raw) > max_bytes:
         raise PayloadRejected("oversize", f"{len(raw)} bytes > {max_bytes}")
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = json.loads(
+            raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError also covers a 100k-digit integer (int max_str_digits) and NaN/Infinity
         raise PayloadRejected("malformed", str(exc)[:200]) from None
     if not isinstance(payload, dict):
         raise PayloadRejected("malformed", "not a JSON object")
+    if _depth(payload) > MAX_DEPTH:
+        raise PayloadRejected("malformed", f"nested deeper than {MAX_DEPTH} levels")
     check(message, payload)
     return payload
 

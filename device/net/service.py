@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device.core.ports import LedgerPort
 from device.crypto.signing import load_public_key
@@ -19,6 +20,7 @@ from device.net.client import MqttLink
 from device.net.config import MqttConfig
 from device.net.outbox import LedgerSync
 from device.net.remote_control import CommandHandler, CommandOutcome, ConfigApplier, RemoteControl
+from device.net.sealed_shard import TemplateOpener
 from device.net.shard_sync import ShardStorePort, ShardSync
 from device.net.telemetry import AppMetrics, Telemetry, TelemetrySources
 from device.net.topics import DeviceTopics
@@ -41,7 +43,12 @@ class NetService:
         backend_key: Ed25519PublicKey | None = None,
         software: str = "",
         state_dir: Path,
+        template_key: X25519PrivateKey | None = None,
+        hold_remote: bool = False,
     ) -> None:
+        """template_key: the device's X25519 key that opens the shard's templates (None: a
+        terminal that cannot take sealed templates; it refuses them and says so).
+        hold_remote: keep commands and config until `remote.release()`."""
         if backend_key is None:
             if mqtt.backend_public_key_file is None:
                 raise BlinkpayError(
@@ -73,6 +80,7 @@ class NetService:
             self.worker,
             snapshot_timeout_s=mqtt.snapshot_timeout_s,
             max_snapshot_bytes=mqtt.max_snapshot_bytes,
+            opener=TemplateOpener(device_id, template_key),
         )
         self.remote = RemoteControl(
             self.link,
@@ -81,6 +89,7 @@ class NetService:
             self.worker,
             Path(state_dir) / STATE_FILE,
             max_age_s=mqtt.command_max_age_s,
+            hold=hold_remote,
         )
         self.remote.register("resync", self._resync)
         self.telemetry = Telemetry(
@@ -94,6 +103,7 @@ class NetService:
         self.worker.every(0.5, self.ledger_sync.tick)
         self.worker.every(1.0, self.shard_sync.tick)
         self.worker.every(mqtt.telemetry_interval_s, self.telemetry.tick)
+        self.worker.every(10.0, self.link.refusal_log.tick)  # summary of held-back lines
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 Every message is checked before the store sees it: the backend's Ed25519 signature, the
 shard id, the sequence against replay (a delta must be version + 1; older is a replay, a
 jump is a gap that asks for a snapshot). Chunks are reassembled, hash-checked and
-validated against the ShardSnapshot schema. Applies go through the store API on the worker
-thread; each applied version is acknowledged on shard/ack.
+validated against the ShardSnapshot schema. Templates arrive sealed to this device
+(device/net/sealed_shard.py) and are opened just before the store sees them. Applies go
+through the store API on the worker thread; each applied version is acknowledged on
+shard/ack.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from device.net import schemas
 from device.net.client import Inbound, MqttLink
 from device.net.envelope import open_envelope
 from device.net.schemas import PayloadRejected
+from device.net.sealed_shard import TemplateOpener
 from device.net.topics import DeviceTopics, ShardTopics
 from device.net.worker import Worker
 
@@ -76,6 +79,7 @@ class ShardSync:
         *,
         snapshot_timeout_s: float,
         max_snapshot_bytes: int,
+        opener: TemplateOpener | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._link = link
@@ -88,6 +92,7 @@ class ShardSync:
         self._timeout = snapshot_timeout_s
         self._max_bytes = max_snapshot_bytes
         self._clock = clock
+        self._opener = opener or TemplateOpener(device_topics.device_id, None)
         self._lock = threading.Lock()
         self._assemblies: dict[tuple[int, str], _Assembly] = {}
         self._want_snapshot = False
@@ -119,6 +124,7 @@ class ShardSync:
             version = self.version
         if version is not None and delta["seq"] <= version:
             raise PayloadRejected("replay", f"delta seq {delta['seq']} <= version {version}")
+        delta = self._opener.delta(delta)  # templates are sealed on the wire
         if not self._worker.submit(lambda: self._apply_delta(delta)):
             self._link.rejects.add("queue_full")
 
@@ -187,6 +193,12 @@ class ShardSync:
             return
         if snapshot["shard_id"] != self.shard_id or snapshot["version"] != header["version"]:
             self._link.rejects.add("malformed")
+            return
+        try:
+            snapshot = self._opener.snapshot(snapshot)  # templates are sealed on the wire
+        except PayloadRejected as exc:
+            self._link.rejects.add(exc.reason)
+            log.error("snapshot v%s refused: %s", header["version"], exc)
             return
         outcome = self._store.apply_snapshot(snapshot)
         if outcome.status in ("applied", "duplicate"):

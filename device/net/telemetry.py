@@ -36,6 +36,7 @@ class AppMetrics:
         self._window = window
         self.decisions: Counter[str] = Counter()
         self.liveness_rejections = 0
+        self.service = {"state": "in_service", "detail": ""}
 
     def stage(self, name: str, ms: float) -> None:
         with self._lock:
@@ -48,6 +49,10 @@ class AppMetrics:
     def decision(self, outcome: str) -> None:
         with self._lock:
             self.decisions[outcome] += 1
+
+    def service_state(self, state: str, detail: str) -> None:
+        with self._lock:
+            self.service = {"state": state, "detail": detail[:256]}
 
     def liveness_rejected(self) -> None:
         with self._lock:
@@ -72,6 +77,7 @@ class AppMetrics:
                 "latency_ms": latency,
                 "decisions": dict(self.decisions),
                 "liveness_rejections": self.liveness_rejections,
+                "service": dict(self.service),
             }
 
 
@@ -129,6 +135,7 @@ class Telemetry:
             "latency_ms": app["latency_ms"],
             "decisions": app["decisions"],
             "liveness_rejections": app["liveness_rejections"],
+            "service": app["service"],
             "outbox_depth": int(self._sources.outbox_depth()),
             "shard": self._sources.shard(),
             "broker_rtt_ms": (

@@ -32,6 +32,12 @@ def _output_check(name: str, output: DigitalOutput) -> Check:
 def _gpio_checks(hardware: Hardware) -> list[Check]:
     checks = [_output_check(f"hw.led.{name}", led) for name, led in hardware.leds.leds.items()]
     checks.append(_output_check("hw.buzzer", hardware.buzzer))
+    if hardware.challenge_light is None:
+        checks.append(
+            Check("hw.challenge_light", True, "none configured: no illumination challenge")
+        )
+    else:
+        checks.append(_output_check("hw.challenge_light", hardware.challenge_light))
     relay = hardware.relay
     safe = not relay.energised and not relay.read_back()
     checks.append(
@@ -67,7 +73,11 @@ def _gpio_checks(hardware: Hardware) -> list[Check]:
     return checks
 
 
-def camera_check(config: HardwareConfig, sim: bool, clock: Clock) -> Check:
+def camera_check(
+    config: HardwareConfig, sim: bool, clock: Clock, challenge_fps: float | None = None
+) -> Check:
+    """Frames at a measured rate; with a challenge light, at least the rate its code needs
+    (a slower camera makes every challenge refuse as challenge_unavailable)."""
     camera = config.camera
     try:
         source = camera_source_from_config(camera, clock, sim)
@@ -88,15 +98,22 @@ def camera_check(config: HardwareConfig, sim: bool, clock: Clock) -> Check:
     size = f"{frame.rgb.shape[1]}x{frame.rgb.shape[0]}" if frame is not None else "-"
     enough = health.frames >= CAMERA_FRAMES or (health.ended and health.frames >= 2)
     ok = enough and health.fps >= MIN_FPS_RATIO * source.nominal_fps
-    return Check(
-        "hw.camera",
-        ok,
+    detail = (
         f"{source.name}: {health.frames} frames {size}, {health.fps:.1f} fps measured "
-        f"(configured {source.nominal_fps:g})",
+        f"(configured {source.nominal_fps:g})"
     )
+    if challenge_fps is not None:
+        fast_enough = health.ended or health.fps >= challenge_fps
+        ok = ok and fast_enough
+        detail += f"; the challenge needs {challenge_fps:g} fps" + (
+            "" if fast_enough else ": TOO SLOW, every challenge would be refused"
+        )
+    return Check("hw.camera", ok, detail)
 
 
-def hardware_checks(config: HardwareConfig, sim: bool, clock: Clock) -> list[Check]:
+def hardware_checks(
+    config: HardwareConfig, sim: bool, clock: Clock, challenge_fps: float | None = None
+) -> list[Check]:
     """Every hardware check; each failure is a Check with ok=False, never an exception."""
     checks: list[Check] = []
     try:
@@ -115,5 +132,5 @@ def hardware_checks(config: HardwareConfig, sim: bool, clock: Clock) -> list[Che
                 )
             )
             checks.extend(_gpio_checks(hardware))
-    checks.append(camera_check(config, sim, clock))
+    checks.append(camera_check(config, sim, clock, challenge_fps))
     return checks

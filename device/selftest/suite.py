@@ -1,28 +1,61 @@
 """The self-test suite: each subsystem contributes a check provider, a function
-(config, sim, clock) -> [Check]. Add a provider to CHECK_PROVIDERS to add checks; a provider
-that raises becomes one failed check, so one broken subsystem never hides the others'.
+(config, how) -> [Check]. Add a provider to CHECK_PROVIDERS to add checks; a provider that
+raises becomes one failed check, so one broken subsystem never hides the others'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from device.clock import Clock
 from device.config import Config
+from device.errors import BlinkpayError, os_error_line
+from device.hw.platform import DEVICE_TREE_MODEL, raspberry_pi_model
 from device.selftest.check import Check
 
-CheckProvider = Callable[[Config, bool, Clock], list[Check]]
+
+@dataclass(frozen=True)
+class How:
+    """How the suite runs: simulated hardware or not, the clock, where the board says what
+    it is (tests point this at a file that says "Raspberry Pi ..." to act as a Pi)."""
+
+    sim: bool
+    clock: Clock
+    board_model_file: Path = DEVICE_TREE_MODEL
 
 
-def hardware_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
-    from device.selftest.hardware import (
-        hardware_checks,  # imported here: only what is run is loaded
-    )
-
-    return hardware_checks(config.hardware, sim, clock)
+CheckProvider = Callable[[Config, How], list[Check]]
 
 
-def models_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
+def hardware_provider(config: Config, how: How) -> list[Check]:
+    from device.selftest.hardware import hardware_checks  # only what is run is loaded
+
+    challenge_fps = None
+    if config.hardware.pins.challenge_light is not None:
+        challenge_fps = config.challenge.required_fps
+    checks = hardware_checks(config.hardware, how.sim, how.clock, challenge_fps=challenge_fps)
+    backend = "sim" if how.sim else config.hardware.backend
+    board = raspberry_pi_model(how.board_model_file)
+    if board is not None and backend == "sim":
+        # Simulated pins always read back right: on a Pi that would hide unwired hardware.
+        fix = (
+            "run it without --sim"
+            if how.sim
+            else 'set [hardware] backend = "rpi" and [hardware.camera] source = "picamera2" '
+            "in the config (`blinkpay config show` prints the file in use)"
+        )
+        detail = f"this is a {board} but the hardware checked is simulated: {fix}"
+        checks.insert(0, Check("hw.backend", False, detail))
+    return checks
+
+
+def models_provider(config: Config, how: How) -> list[Check]:
+    return model_checks(config)
+
+
+def model_checks(config: Config) -> list[Check]:
     """Every shipped model is present and matches the manifest's sha256."""
     from device.vision.models import ModelError, load_manifest, verify_file
 
@@ -40,15 +73,18 @@ def models_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
     return checks
 
 
-def store_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
+def store_provider(config: Config, how: How) -> list[Check]:
     """The database opens with the device key, every record decrypts, the index agrees."""
     from device.selftest.storage import verify_store
     from device.store.terminal_store import db_path, open_existing_store, store_key_paths
 
-    data_key = store_key_paths(config.store, config.device.data_dir).data_key
-    if not data_key.exists():
-        detail = f"no data key at {data_key}: run `blinkpay provision` first"
+    paths = store_key_paths(config.store, config.device.data_dir)
+    if not paths.data_key.exists():
+        detail = f"no data key at {paths.data_key}: run `blinkpay provision` first"
         return [Check("store.keys", False, detail)]
+    signing = signing_key_check(paths.signing_key)
+    if not signing.ok:
+        return [signing]
     database = db_path(config.store, config.device.data_dir)
     if not database.exists():  # provisioned, the service has not started yet
         detail = f"no database yet at {database}: the service creates it at first start"
@@ -60,7 +96,20 @@ def store_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
         store.close()
 
 
-def broker_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
+def signing_key_check(path: Path) -> Check:
+    """The key the terminal signs its transactions with: present, private, Ed25519."""
+    from device.crypto.signing import load_signing_key
+
+    try:
+        load_signing_key(path)
+    except BlinkpayError as exc:
+        return Check("store.signing_key", False, str(exc))
+    except OSError as exc:
+        return Check("store.signing_key", False, os_error_line(exc))
+    return Check("store.signing_key", True, f"{path}: Ed25519, mode 0600, owned by this user")
+
+
+def broker_provider(config: Config, how: How) -> list[Check]:
     """An MQTT session to the configured broker (TLS and client certificate as configured)."""
     from device.net.client import MqttLink
 
@@ -96,11 +145,11 @@ CHECK_PROVIDERS: list[tuple[str, CheckProvider]] = [
 ]
 
 
-def collect_checks(config: Config, *, sim: bool, clock: Clock) -> list[Check]:
+def collect_checks(config: Config, how: How) -> list[Check]:
     checks: list[Check] = []
     for name, provider in CHECK_PROVIDERS:
         try:
-            checks.extend(provider(config, sim, clock))
+            checks.extend(provider(config, how))
         except Exception as exc:  # reported as a failed check, never a traceback
             checks.append(Check(name, False, f"check failed to run: {type(exc).__name__}: {exc}"))
     return checks

@@ -1,9 +1,13 @@
 """Carries out the session's effects on the adapters: LEDs, buzzer, relay, ledger, host.
 
 Effects run in the order the session returned them. A ledger write is durable before
-this returns (device.store.ledger fsyncs), and it comes before the actuation it allows,
-so a crash between the two never opens the gate for an unrecorded payment. If the ledger
-write fails, the actuation that follows in the same batch is skipped.
+this returns (device.store.ledger fsyncs). Money and the gate are guarded by the ledger's
+committed state, whatever batch an effect comes in:
+- an authorization is asked only for a transaction whose pending row is committed;
+- the relay pulses, and a vend is approved, only for a transaction whose approved row is
+  committed;
+- a ledger write that fails puts the terminal out of service (`on_storage_fault`) until the
+  shell finds the storage working again.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class EffectExecutor:
         host: HostPort | None,
         on_no_host: Callable[[RequestAuthorization], None],
         observer: Observer | None = None,
+        on_storage_fault: Callable[[str], None] | None = None,
         vend: Callable[[ApproveVend, float], None] | None = None,
     ) -> None:
         """vend: the vending controller's approval (device/shell/vending.py), called only
@@ -80,6 +85,7 @@ class EffectExecutor:
         self.device_id, self.sign = device_id, sign
         self.match, self.host, self.on_no_host = match, host, on_no_host
         self.observer = observer
+        self.on_storage_fault = on_storage_fault
         self.counters: dict[str, int] = {}
         self.vends: list[tuple[str, int]] = []  # simulated vending controller: approved vends
 
@@ -95,15 +101,15 @@ class EffectExecutor:
             self.observer(what, details)
 
     def run(self, effects: list[Effect], now: float) -> None:
-        ledger_failed = False
         for effect in effects:
             try:
-                if ledger_failed and isinstance(effect, PulseRelay | ApproveVend):
+                refusal = self._guard(effect)
+                if refusal is not None:
                     log.error(
-                        "actuation skipped: its ledger write failed",
-                        extra={"event": "actuation_skipped", "effect": type(effect).__name__},
+                        refusal,
+                        extra={"event": "effect_refused", "effect": type(effect).__name__},
                     )
-                    self._count("actuation_skipped")
+                    self._count("actuation_skipped" if refusal.startswith("no") else "refused")
                     continue
                 self._one(effect, now)
             except Exception as exc:
@@ -114,8 +120,23 @@ class EffectExecutor:
                 )
                 self._count("effect_failed")
                 if isinstance(effect, WriteLedger | UpdateLedger):
-                    ledger_failed = True
+                    self._storage_fault(f"{type(effect).__name__}: {exc}")
                 self._observe("error", effect=type(effect).__name__, error=str(exc))
+
+    def _guard(self, effect: Effect) -> str | None:
+        """Why an effect may not run now (None: it may): the ledger's committed rows decide."""
+        if isinstance(effect, PulseRelay | ApproveVend):
+            row = self.ledger.get(effect.tx_id)
+            if row is None or row.status != "approved":
+                return "no committed approved row: actuation skipped"
+        elif isinstance(effect, RequestAuthorization) and self.ledger.get(effect.tx_id) is None:
+            return "refused: no committed pending row, so no authorization is asked"
+        return None
+
+    def _storage_fault(self, detail: str) -> None:
+        self._count("storage_faults")
+        if self.on_storage_fault is not None:
+            self.on_storage_fault(detail)
 
     def _one(self, effect: Effect, now: float) -> None:
         match effect:
@@ -142,7 +163,7 @@ class EffectExecutor:
                 self.match(effect)
             case WriteLedger(record=record):
                 document = self._tx_document(asdict(record))
-                self.ledger.record(document, record.status, list(record.reasons))
+                self.ledger.record(document, record.status, list(record.reasons), self.sign)
                 if record.status != "pending":  # a refusal on the record: decided at once
                     self._ledger_changed()
                 self._count("ledger_writes")
@@ -160,7 +181,9 @@ class EffectExecutor:
                 if self.hw.passage is not None:
                     self.hw.passage.arm()  # a ride nobody takes is voided (session timeout)
                 self._count("relay_pulses")
-                log.info("gate opened", extra={"event": "relay_pulse", "ms": ms})
+                log.info(
+                    "gate opened", extra={"event": "relay_pulse", "ms": ms, "tx_id": effect.tx_id}
+                )
                 self._observe("relay", ms=ms)
             case ApproveVend(tx_id=tx_id, amount=amount):
                 self.vends.append((tx_id, amount))
@@ -198,7 +221,9 @@ class EffectExecutor:
             tx_id, status, reasons, token=token, offline=effect.offline, sign=self.sign
         )
         if settled is None:
+            # The pending row is not there (its write failed): the storage cannot be trusted.
             log.error("ledger update for an unknown transaction", extra={"tx_id": tx_id})
+            self._storage_fault(f"ledger update for an unknown transaction {tx_id}")
             return
         if settled.allowance_short:
             log.warning(
@@ -209,12 +234,12 @@ class EffectExecutor:
         self._ledger_changed()
 
     def _tx_document(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The ledger's (and the host's) transaction: the record, wall time, device, signed."""
+        """The ledger's (and the host's) transaction: the record, wall time, device. The
+        ledger signs it once it has its place in the chain."""
         document: dict[str, Any] = {
             "id": record.pop("tx_id"),
             "created_at": created_at(self.clock.time()),
             "device_id": self.device_id,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in record.items()},
         }
-        document["signature"] = self.sign(document)
         return document

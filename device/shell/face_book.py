@@ -22,6 +22,7 @@ from device.core.events import (
     FaceLost,
     FaceSeen,
     LivenessRejected,
+    PassiveSeen,
     SecondFace,
 )
 from device.core.liveness import LivenessVerdict
@@ -47,6 +48,7 @@ class _Track:
         default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
     )
     blinked: bool = False
+    passive_at: float | None = None  # time of the last passive verdict passed on
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,16 @@ class FrameFaces:
 
     timestamp: float
     faces: Sequence[Any]  # device.vision.pipeline.FaceResult, largest first
+
+
+def _fresh_passive(track: _Track, face: Any, now: float) -> list[Event]:
+    """A passive verdict the session has not heard yet (the cue runs at a bounded rate and
+    faces carry their track's last score between runs); no_verdict is never passed on."""
+    score = getattr(face, "passive", None)
+    if score is None or score.verdict == "no_verdict" or score.timestamp == track.passive_at:
+        return []
+    track.passive_at = score.timestamp
+    return [PassiveSeen(now, track.track_id, score.verdict == "real")]
 
 
 class FaceBook:
@@ -87,6 +99,7 @@ class FaceBook:
                 events.append(BlinkDetected(now, face.track_id))
             elif verdict is not None:
                 events.append(LivenessRejected(now, face.track_id, verdict.reason))
+            events += _fresh_passive(track, face, now)
         for track_id in [
             t for t, tr in self._tracks.items() if now - tr.last_seen > FACE_LOST_AFTER_S
         ]:

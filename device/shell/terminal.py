@@ -27,11 +27,14 @@ from device.config import Config
 from device.core import policy
 from device.core.events import (
     AuthUnavailable,
+    Effect,
     Event,
     KeyPressed,
     MatchResult,
     PassageSeen,
     RequestMatch,
+    StartChallenge,
+    StopChallenge,
     Tick,
 )
 from device.core.liveness import BlinkTracker
@@ -43,6 +46,7 @@ from device.crypto.signing import sign_document
 from device.hw.camera.frames import Frame
 from device.hw.devices import Hardware
 from device.hw.keypad import KeyEvent
+from device.shell.challenge import ChallengeRunner
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
@@ -54,6 +58,7 @@ from device.vision.pipeline import FacePipeline
 log = logging.getLogger("blinkpay.terminal")
 
 Post = Callable[[object], object]
+STORAGE_PROBE_S = 5.0  # how often a terminal out of service tries its storage again
 
 
 def new_tx_id() -> str:
@@ -67,10 +72,12 @@ def session_from_config(
     encrypt_pin: PinEncryptor,
     passage_sensor: bool = True,
     lockouts: Mapping[str, policy.PinLockout] | None = None,
+    challenge_light: bool = False,
     vend_session: bool = False,
 ) -> Session:
     """The session on plain values from their config sections (timeouts live with the part
-    they time: the host's answer under mqtt, the relay and the gate under hardware)."""
+    they time: the host's answer under mqtt, the relay and the gate under hardware). The
+    illumination challenge runs only where there is a challenge light to play it."""
     return Session(
         config.session,
         config.payment,
@@ -82,6 +89,8 @@ def session_from_config(
         passage_timeout_s=config.hardware.passage_timeout_s if passage_sensor else None,
         lockouts=lockouts,
         vend_session=vend_session,
+        challenge=config.challenge if challenge_light else None,
+        randbelow=secrets.randbelow,
     )
 
 
@@ -113,8 +122,12 @@ class Terminal:
             encrypt_pin=self._encrypt_pin,
             passage_sensor=hardware.passage is not None,
             lockouts=self.lockouts.loaded,
+            challenge_light=hardware.challenge_light is not None,
             vend_session=vending is not None and config.device.mode == "vending",
         )
+        self.challenge = None
+        if hardware.challenge_light is not None:
+            self.challenge = ChallengeRunner(hardware.challenge_light, config.challenge, observer)
         self.vending: VendingDriver | None = None
         if vending is not None and config.device.mode == "vending":
             self.vending = VendingDriver(vending, self._session, post, lambda: _online(host))
@@ -132,8 +145,13 @@ class Terminal:
             ),
             observer=observer,
             vend=None if self.vending is None else self.vending.approve,
+            on_storage_fault=self._storage_fault,
         )
+        self.observer = observer
         self.frames = 0
+        # Set while storage cannot commit a ledger row: no new payment starts, LEDs say fault.
+        self.out_of_service: str | None = None
+        self._next_probe = 0.0
 
     # -- vision thread ----------------------------------------------------------------------
     def process_frame(self, frame: Frame) -> FrameFaces:
@@ -143,10 +161,15 @@ class Terminal:
 
     # -- main thread ------------------------------------------------------------------------
     def handle(self, event: object, now: float) -> None:
+        if self.out_of_service is not None and isinstance(event, FrameFaces | KeyEvent):
+            return  # nobody may start paying; answers and ticks still end the current attempt
         if isinstance(event, FrameFaces):
             self.frames += 1
             for face_event in self.faces.frame(event, self.session.track_id):
                 self._session(face_event)
+            if self.challenge is not None:
+                for challenge_event in self.challenge.frame(event):
+                    self._session(challenge_event)
         elif isinstance(event, KeyEvent):
             self._session(KeyPressed(now, event.key))
         elif isinstance(event, Event):  # type: ignore[arg-type]
@@ -155,6 +178,8 @@ class Terminal:
             log.warning("unknown event %s ignored", type(event).__name__)
 
     def tick(self, now: float) -> None:
+        if self.out_of_service is not None and now >= self._next_probe:
+            self._probe_storage(now)
         passage = self.hw.passage
         if passage is not None and passage.status() == "passed":
             passage.disarm()
@@ -163,15 +188,67 @@ class Terminal:
             self._session(event)
         if self.vending is not None:
             self.vending.poll()
+        if self.challenge is not None:
+            for event in self.challenge.tick(now):
+                self._session(event)
         self._session(Tick(now))
 
     def _session(self, event: Event) -> None:
         effects = self.session.handle(event)
         if effects:
             self.lockouts.save_if_changed(self.session.lockouts)
-            self.executor.run(effects, event.now)
+            self.executor.run(self._challenge_effects(effects), event.now)
             if self.vending is not None:
                 self.vending.after(effects, event.now)
+
+    def _challenge_effects(self, effects: list[Effect]) -> list[Effect]:
+        """Start or stop the challenge here; every other effect goes to the executor."""
+        rest: list[Effect] = []
+        for effect in effects:
+            if isinstance(effect, StartChallenge) and self.challenge is not None:
+                self.challenge.start(effect)
+            elif isinstance(effect, StopChallenge) and self.challenge is not None:
+                self.challenge.stop()
+            elif not isinstance(effect, StartChallenge | StopChallenge):
+                rest.append(effect)
+        return rest
+
+    # -- out of service ---------------------------------------------------------------------
+    def _storage_fault(self, detail: str) -> None:
+        if self.out_of_service is None:
+            log.error(
+                "out of service: the ledger cannot be written (%s)",
+                detail,
+                extra={"event": "out_of_service", "detail": detail},
+            )
+            self._next_probe = self.clock.monotonic() + STORAGE_PROBE_S
+        self.out_of_service = detail
+        self.hw.leds.show("fault")
+        self._tell("service", state="out_of_service", detail=detail)
+
+    def _probe_storage(self, now: float) -> None:
+        """Back in service once a ledger-sized write commits and the session is idle again;
+        rows the failure left pending are declined (they sync; nothing was actuated)."""
+        self._next_probe = now + STORAGE_PROBE_S
+        if self.session.state != "idle":
+            return
+        try:
+            self.store.database.probe()
+            declined = self.store.ledger.recover_interrupted()
+        except Exception as exc:
+            log.warning("storage still failing: %s", exc, extra={"event": "storage_probe"})
+            return
+        log.warning(
+            "back in service: storage works again",
+            extra={"event": "in_service", "declined": len(declined)},
+        )
+        self.out_of_service = None
+        self.hw.leds.show("idle")
+        self._tell("service", state="in_service", detail="")
+
+    def _tell(self, what: str, **details: object) -> None:
+        if self.observer is not None:
+            self.observer(what, dict(details))
 
     # -- helpers the session's effects call -------------------------------------------------
     def _encrypt_pin(self, pin: SecretPin, token: str) -> bytes:

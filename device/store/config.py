@@ -13,9 +13,14 @@ class StoreConfig(BaseModel):
     db_file: Path = Path("blinkpay.db")
     data_key_file: Path = Path("keys/data.key")
     signing_key_file: Path = Path("keys/device_ed25519.pem")
+    # X25519: opens the templates the host seals to this device on the wire (provision).
+    box_key_file: Path = Path("keys/device_x25519.pem")
     # AES key shared with the payment host for ISO 9564 format 4 PIN blocks (provision).
     pin_key_file: Path = Path("keys/pin.key")
     # Unacknowledged transactions kept while offline; beyond it new payments are refused.
     outbox_max_rows: int = Field(default=1_000_000, ge=1000)
     # Threads scanning the template index (the Pi 4/5 has 4 cores; vision uses the rest).
     search_threads: int = Field(default=2, ge=1, le=8)
+    # Acknowledged transactions are deleted once older than this many days (at least 2:
+    # the daily spending caps read today's and yesterday's rows); unacknowledged ones stay.
+    ledger_retention_days: int = Field(default=90, ge=2, le=3650)

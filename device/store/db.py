@@ -7,6 +7,7 @@ One connection per process, guarded by a lock, because SQLite serialises writers
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from device.errors import BlinkpayError
+from device.store.ledger_chain import GENESIS, new_store_id, row_link
 
 
 class DatabaseError(BlinkpayError):
@@ -123,9 +125,49 @@ def _v3(db: Database) -> None:
     )
 
 
+def _v4(db: Database) -> None:
+    """The ledger chain (device/store/ledger_chain.py): a link per row, the chain's base and
+    the store's id; and a one-row table the terminal writes to test that storage works."""
+    db.execute("ALTER TABLE ledger ADD COLUMN link TEXT")
+    db.execute(
+        """CREATE TABLE ledger_meta (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            store_id TEXT NOT NULL,
+            base_seq INTEGER NOT NULL,
+            base_link TEXT NOT NULL,
+            writes INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    rows = db.execute(
+        "SELECT seq, id, created_at, amount, currency, mode FROM ledger ORDER BY seq"
+    ).fetchall()
+    base_seq = rows[0][0] - 1 if rows else 0
+    db.execute(
+        "INSERT INTO ledger_meta (id, store_id, base_seq, base_link) VALUES (1, ?, ?, ?)",
+        [new_store_id(), base_seq, GENESIS],
+    )
+    link = GENESIS
+    for row in rows:
+        link = row_link(link, *row)
+        db.execute("UPDATE ledger SET link = ? WHERE seq = ?", [link, row[0]])
+    db.execute(
+        "CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at TEXT NOT NULL)"
+    )
+
+
 # Index i migrates schema version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def make_private(path: Path, wal: bool = False) -> None:
+    """The database (and its WAL and shared-memory files) readable by its owner only,
+    whatever the umask of whoever started the process: create it 0600, narrow it if wider."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in [path, *([Path(f"{path}-wal"), Path(f"{path}-shm")] if wal else [])]:
+        if each.exists() and each.stat().st_mode & 0o077:
+            os.chmod(each, 0o600)
 
 
 class StoreDatabase:
@@ -133,14 +175,18 @@ class StoreDatabase:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
+            make_private(self.path)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db = Database(conn)
             self._configure()
             self._migrate()
+            make_private(self.path, wal=True)
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"cannot open database {self.path}: {exc}") from None
+        except PermissionError as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc.strerror}") from None
         self.lock = threading.RLock()
 
     def _configure(self) -> None:
@@ -174,10 +220,20 @@ class StoreDatabase:
         with self.lock, self.db.atomic():
             yield self.db
 
-    def integrity_problems(self) -> list[str]:
+    def integrity_problems(self, quick: bool = False) -> list[str]:
+        """PRAGMA integrity_check (quick_check: no index cross-check, for every start)."""
+        pragma = "quick_check" if quick else "integrity_check"
         with self.lock:
-            rows = self.db.execute("PRAGMA integrity_check").fetchall()
+            rows = self.db.execute(f"PRAGMA {pragma}").fetchall()
         return [row[0] for row in rows if row[0] != "ok"]
+
+    def probe(self) -> None:
+        """Commit one small write: raises when the storage cannot take one (disk full, I/O)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO health VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+                " ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at"
+            )
 
     def close(self) -> None:
         with self.lock:

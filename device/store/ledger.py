@@ -12,10 +12,12 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from device.errors import BlinkpayError
 from device.store.db import StoreDatabase
+from device.store.ledger_chain import Anchor, ChainHead, read_anchor, row_link, verify, write_anchor
 
 OUTBOX_FULL = "outbox_full"
 INTERRUPTED = "interrupted"  # a pending row found at start: the session died with the process
@@ -79,17 +81,35 @@ def _reasons(reasons: Sequence[str]) -> str:
 
 
 class Ledger:
-    def __init__(self, database: StoreDatabase, max_rows: int) -> None:
+    def __init__(
+        self, database: StoreDatabase, max_rows: int, anchor_path: Path | None = None
+    ) -> None:
         self.database = database
         self.max_rows = max_rows
+        self.anchor_path = anchor_path  # None: no anchor kept (tests of the ledger alone)
 
-    def write_pending(self, tx: Mapping[str, Any]) -> str:
+    def verify_chain(self) -> ChainHead:
+        """At start: the chain is whole and reaches the anchor, else LedgerIntegrityError.
+        A terminal that has no anchor yet (first start, an upgrade) writes one."""
+        anchor = None if self.anchor_path is None else read_anchor(self.anchor_path)
+        with self.database.lock:
+            head = verify(self.database.db, anchor)
+        if self.anchor_path is not None and (
+            anchor is None or head.seq > anchor.seq or (anchor.store_id is None)
+        ):
+            write_anchor(self.anchor_path, Anchor(head.store_id, head.seq, head.link))
+        return head
+
+    def write_pending(self, tx: Mapping[str, Any], sign: Signer | None = None) -> str:
         """Store a new transaction as pending; durable (fsynced) when this returns.
 
         tx needs id (UUIDv7; `tx_id` is accepted too), created_at (ISO-8601 UTC), amount
         (minor units), currency, token (or None), mode; reasons defaults to []. The whole
         dict is kept as the document that syncs to the host. Raises LedgerError
         (OUTBOX_FULL) rather than drop anything when the outbox is full.
+
+        sign: the device's signer; given, the document gets the row's place in the chain
+        (`seq`, `prev`) and is signed with it, so the host can see a missing row.
         """
         tx_id = _tx_id(tx)
         created_at, amount, token = tx.get("created_at"), tx.get("amount"), tx.get("token")
@@ -99,12 +119,6 @@ class Ledger:
             raise LedgerError("malformed_tx", f"amount must be an integer >= 0, got {amount!r}")
         if token is not None and not isinstance(token, str):
             raise LedgerError("malformed_tx", "token must be a string or None")
-        try:
-            body = json.dumps(dict(tx), sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise LedgerError(
-                "malformed_tx", f"transaction is not JSON-serialisable: {exc}"
-            ) from None
         with self.database.transaction() as db:
             if self._depth(db) >= self.max_rows:
                 raise LedgerError(
@@ -114,21 +128,40 @@ class Ledger:
                 )
             if db.execute("SELECT 1 FROM ledger WHERE id = ?", [tx_id]).fetchone():
                 raise LedgerError("duplicate_tx", f"transaction {tx_id} is already in the ledger")
+            seq, prev = self._chain_head(db)
+            seq += 1
+            document = dict(tx)
+            if sign is not None:
+                document.update(seq=seq, prev=prev)
+                document.pop("signature", None)
+                document["signature"] = sign(document)
+            try:
+                body = json.dumps(document, sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                raise LedgerError(
+                    "malformed_tx", f"transaction is not JSON-serialisable: {exc}"
+                ) from None
+            currency, mode = str(tx.get("currency", "")), str(tx.get("mode", ""))
+            link = row_link(prev, seq, tx_id, created_at, amount, currency, mode)
             db.execute(
-                "INSERT INTO ledger (id, created_at, day, token, amount, currency, mode, status, "
-                "reasons, body) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                "INSERT INTO ledger (seq, id, created_at, day, token, amount, currency, mode, "
+                "status, reasons, body, link) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 [
+                    seq,
                     tx_id,
                     created_at,
                     created_at[:10],
                     token,
                     amount,
-                    str(tx.get("currency", "")),
-                    str(tx.get("mode", "")),
+                    currency,
+                    mode,
                     _reasons(tx.get("reasons", tx.get("reason_codes", []))),
                     body,
+                    link,
                 ],
             )
+            anchor = self._count_write(db)
+        self._anchor(anchor)
         return tx_id
 
     def set_status(
@@ -162,7 +195,9 @@ class Ledger:
                 f"UPDATE ledger SET {', '.join(sets)} WHERE id = ? AND status = 'pending'",
                 [*params, tx_id],
             )
-            return cursor.rowcount == 1
+            anchor = self._count_write(db) if cursor.rowcount == 1 else None
+        self._anchor(anchor)
+        return anchor is not None
 
     def void(self, tx_id: str, reasons: Sequence[str], body: Mapping[str, Any]) -> bool:
         """An approved payment that was not delivered (nobody passed the gate, the vend
@@ -177,11 +212,19 @@ class Ledger:
                 f"updated_at = {_NOW} WHERE id = ? AND status = 'approved'",
                 [_reasons(reasons), json.dumps(dict(body), sort_keys=True), tx_id],
             )
-            return cursor.rowcount == 1
+            anchor = self._count_write(db) if cursor.rowcount == 1 else None
+        self._anchor(anchor)
+        return anchor is not None
 
-    def record(self, document: Mapping[str, Any], status: TxStatus, reasons: Sequence[str]) -> str:
+    def record(
+        self,
+        document: Mapping[str, Any],
+        status: TxStatus,
+        reasons: Sequence[str],
+        sign: Signer | None = None,
+    ) -> str:
         """A new transaction: pending, or decided at once when the session refused it."""
-        tx_id = self.write_pending(document)
+        tx_id = self.write_pending(document, sign)
         if status != "pending":
             self.set_status(tx_id, status, reasons)
         return tx_id
@@ -237,6 +280,8 @@ class Ledger:
                 "WHERE status = 'pending'",
                 [json.dumps([INTERRUPTED])],
             )
+            anchor = self._count_write(db) if ids else None
+        self._anchor(anchor)
         return ids
 
     def pending_sync(self, limit: int = 100) -> list[LedgerRow]:
@@ -277,7 +322,9 @@ class Ledger:
                 f"WHERE id = ? AND acked_at IS NULL AND status != 'pending'{match_status}",
                 [tx_id] if status is None else [tx_id, status],
             )
-            return cursor.rowcount == 1
+            anchor = self._count_write(db) if cursor.rowcount == 1 else None
+        self._anchor(anchor)
+        return anchor is not None
 
     @staticmethod
     def _depth(db: Any) -> int:
@@ -338,9 +385,43 @@ class Ledger:
         return int(row[0]) if row else 0
 
     def prune_acked(self, before_day: str) -> int:
-        """Forget acknowledged rows older than before_day (kept until then for daily caps)."""
+        """Forget acknowledged rows older than before_day (kept until then for daily caps):
+        only the oldest run of such rows, so the chain keeps one unbroken stretch whose base
+        (the last forgotten row's seq and link) moves forward."""
         with self.database.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM ledger WHERE acked_at IS NOT NULL AND day < ?", [before_day]
-            )
-            return cursor.rowcount
+            keep = db.execute(
+                "SELECT MIN(seq) FROM ledger WHERE acked_at IS NULL OR day >= ?", [before_day]
+            ).fetchone()[0]
+            bound = "" if keep is None else " WHERE seq < ?"
+            last = db.execute(
+                f"SELECT seq, link FROM ledger{bound} ORDER BY seq DESC LIMIT 1",
+                [] if keep is None else [keep],
+            ).fetchone()
+            if last is None:
+                return 0
+            cursor = db.execute("DELETE FROM ledger WHERE seq <= ?", [last[0]])
+            db.execute("UPDATE ledger_meta SET base_seq = ?, base_link = ?", list(last))
+            anchor = self._count_write(db)
+        self._anchor(anchor)
+        return cursor.rowcount
+
+    def _count_write(self, db: Any) -> Anchor:
+        """Inside a write's transaction: one more committed write; the anchor it makes."""
+        db.execute("UPDATE ledger_meta SET writes = writes + 1")
+        store_id, writes = db.execute("SELECT store_id, writes FROM ledger_meta").fetchone()
+        seq, link = self._chain_head(db)
+        return Anchor(store_id, seq, link, writes)
+
+    def _anchor(self, anchor: Anchor | None) -> None:
+        """After the commit: the anchor outside the database follows it."""
+        if anchor is not None and self.anchor_path is not None:
+            write_anchor(self.anchor_path, anchor)
+
+    @staticmethod
+    def _chain_head(db: Any) -> tuple[int, str]:
+        """(seq, link) of the last row, or of the chain's base when no row is kept."""
+        row = db.execute("SELECT seq, link FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is not None:
+            return int(row[0]), str(row[1])
+        base = db.execute("SELECT base_seq, base_link FROM ledger_meta").fetchone()
+        return int(base[0]), str(base[1])

@@ -14,6 +14,12 @@ from device.store.config import StoreConfig
 from device.store.db import StoreDatabase
 from device.store.keys import DataKey, KeyPaths, key_paths, load_data_key
 from device.store.ledger import Ledger
+from device.store.ledger_chain import (
+    ANCHOR_FILE,
+    ChainHead,
+    LedgerIntegrityError,
+    read_anchor,
+)
 from device.store.shard import TemplateShard
 
 log = logging.getLogger(__name__)
@@ -84,7 +90,16 @@ def open_store(
     version are refused. None (for db commands) takes whatever the shard holds.
     """
     paths = store_key_paths(settings, data_dir)
-    database = StoreDatabase(db_path(settings, data_dir))
+    anchor_path = ledger_anchor_path(data_dir)
+    anchor = read_anchor(anchor_path)
+    path = db_path(settings, data_dir)
+    if anchor is not None and anchor.store_id is not None and not path.exists():
+        raise LedgerIntegrityError(
+            f"the database {path} is gone, but this terminal's ledger was written there "
+            f"({anchor.seq} rows); it will not start on an empty ledger: restore the file "
+            "or run `blinkpay db recover` (docs/reliability.md)"
+        )
+    database = StoreDatabase(path)
     try:
         key = _load_key(database, paths.data_key)
         shard = TemplateShard(
@@ -93,7 +108,24 @@ def open_store(
     except BaseException:
         database.close()
         raise
-    return Store(database, shard, Ledger(database, settings.outbox_max_rows), paths)
+    ledger = Ledger(database, settings.outbox_max_rows, anchor_path)
+    return Store(database, shard, ledger, paths)
+
+
+def ledger_anchor_path(data_dir: Path) -> Path:
+    return Path(data_dir) / ANCHOR_FILE
+
+
+def check_at_start(store: Store) -> ChainHead:
+    """Before the terminal takes a payment: the file is sound (quick_check) and the ledger
+    chain is whole and reaches its anchor; LedgerIntegrityError otherwise."""
+    problems = store.database.integrity_problems(quick=True)
+    if problems:
+        raise LedgerIntegrityError(
+            f"the database {store.database.path} is damaged ({'; '.join(problems[:3])}); "
+            "see docs/reliability.md, `blinkpay db recover`"
+        )
+    return store.ledger.verify_chain()
 
 
 def open_existing_store(settings: StoreConfig, data_dir: Path) -> Store:
@@ -101,7 +133,7 @@ def open_existing_store(settings: StoreConfig, data_dir: Path) -> Store:
     path = db_path(settings, data_dir)
     if not path.exists():
         raise BlinkpayError(
-            f"no database at {path}: it is made when `blinkpay provision` or the service "
-            "first runs (check device.data_dir and store.db_file)"
+            f"no database at {path} yet: the service makes it when it first starts "
+            "(systemctl start blinkpay); check device.data_dir and store.db_file"
         )
     return open_store(settings, data_dir)

@@ -27,7 +27,7 @@ class VisionConfig(BaseModel):
     track_min_iou: float = Field(default=0.3, gt=0.0, lt=1.0)
     track_max_age_s: float = Field(default=1.0, gt=0.0, le=60.0)
     # Passive anti-spoofing cue (MiniFASNet pair, device/vision/passive.py; docs/liveness.md).
-    # It only annotates faces: the session does not use it yet.
+    # The session fuses it with the blink and the challenge (device/core/liveness_gate.py).
     passive_enabled: bool = True
     # None: the publisher's rule (real when class 1 has the largest summed softmax); a
     # number: real when the models' mean real probability reaches it

@@ -20,6 +20,7 @@ from device.vision.landmarks import (
     roi_from_detection,
     roi_from_landmarks,
 )
+from device.vision.light import FaceLight, measure_light
 from device.vision.models import ModelError, load_manifest
 from device.vision.passive import PassiveCue, PassiveScore
 from device.vision.quality import Quality, assess
@@ -47,6 +48,8 @@ class FaceResult:
     # may be from an earlier frame of the same track (see its timestamp): it runs at
     # most vision.passive_max_hz per track
     passive: PassiveScore | None = None
+    # face and background luminance for the illumination challenge (device.vision.light)
+    light: FaceLight | None = None
 
     @property
     def centre(self) -> np.ndarray:
@@ -63,6 +66,7 @@ class StageTimes:
     align: float = 0.0
     embed: float = 0.0
     passive: float = 0.0
+    light: float = 0.0  # face and background luminance for the illumination challenge
 
 
 class FacePipeline:
@@ -145,6 +149,10 @@ class FacePipeline:
         faces = [
             self._face(rgb, det, tid, times, eyes) for det, tid in zip(detections, ids, strict=True)
         ]
+        t = time.perf_counter()
+        for face in faces:  # cheap (a few thousand pixels): the challenge reads the bound one
+            face.light = measure_light(rgb, face.box)
+        times.light = (time.perf_counter() - t) * 1000
         if embed and self.embedder is not None:
             for face in faces:
                 if face.quality.ok or not gate:

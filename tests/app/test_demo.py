@@ -41,7 +41,9 @@ def files_containing(root: Path, needle: bytes) -> list[Path]:
 def _check(report: DemoReport) -> None:
     failed = [s.to_dict() for s in report.scenes if not s.ok]
     assert report.ok, failed
-    assert len(report.scenes) == 8
+    assert len(report.scenes) == 9
+    replay = next(s for s in report.scenes if "replays a video" in s.title)
+    assert replay.actual == "refused (challenge_failed), no payment"
     vending = {s.title: s.actual for s in report.scenes if "machine" in s.title}
     assert len(vending) == 2  # MDB on a pty: a sale, and a jam refunded
     assert [a for t, a in vending.items() if "jams" in t] == ["voided (vend_failed), refunded"]

@@ -51,3 +51,20 @@ def test_enroll_refuses_what_it_cannot_use(blinkpay_command: list[str], tmp_path
         )
         assert result.returncode != 0
         assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_enroll_accepts_webp_pgm_and_tiff(
+    blinkpay_command: list[str], portrait: Path, tmp_path: Path
+) -> None:
+    import cv2
+
+    image = cv2.imread(str(portrait))
+    paths = [tmp_path / "phone.webp", tmp_path / "scan.pgm", tmp_path / "scan.tiff"]
+    cv2.imwrite(str(paths[0]), image)
+    cv2.imwrite(str(paths[1]), cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(paths[2]), image)
+    result = subprocess.run(
+        [*blinkpay_command, "enroll", *map(str, paths)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["fused"] == 3

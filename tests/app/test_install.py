@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,32 @@ def test_systemd_analyze_verify_units(tmp_path: Path) -> None:
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), (
         result.stdout + result.stderr
     )
+
+
+MAX_EXPOSURE = 2.5  # systemd-analyze's scale: 0 is locked down, 10 is fully exposed
+
+
+def test_service_exposure_is_at_most_2_5(tmp_path: Path) -> None:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze not installed")
+    program = tmp_path / "blinkpay"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    unit = tmp_path / "blinkpay.service"
+    text = (REPO / "systemd" / "blinkpay.service").read_text()
+    unit.write_text(text.replace(INSTALLED_PROGRAM, str(program)))
+    result = subprocess.run(
+        [tool, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "--offline" in result.stderr and "unrecognized" in result.stderr:
+        pytest.skip("this systemd-analyze has no --offline (systemd < 252)")
+    found = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", result.stdout)
+    assert found, result.stdout + result.stderr
+    assert float(found.group(1)) <= MAX_EXPOSURE, result.stdout
 
 
 def _tree(*roots: Path) -> dict[str, tuple[int, int, int, str]]:
@@ -134,3 +161,37 @@ def test_unknown_option_is_a_clear_error() -> None:
     )
     assert result.returncode == 2
     assert "unknown option --bogus" in result.stderr
+
+
+def test_help_is_the_header_only() -> None:
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and not result.stderr
+    assert "--uninstall" in result.stdout and "set -" not in result.stdout
+
+
+def test_dry_run_on_a_fresh_machine_prints_no_errors() -> None:
+    # No prefix: the real paths, which this machine does not have (or are left alone).
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
+    if "not a Raspberry Pi" in result.stdout:
+        assert "simulated hardware" in result.stdout
+
+
+def test_dry_run_uninstall_changes_nothing(tmp_path: Path) -> None:
+    prefix = tmp_path / "prefix"
+    (prefix / "opt" / "blinkpay").mkdir(parents=True)
+    before = _tree(prefix)
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--uninstall", "--purge", "--prefix", str(prefix)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "would run: rm -rf" in result.stdout
+    assert _tree(prefix) == before

@@ -4,15 +4,18 @@ and no silent replacement of existing keys."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.config import load_config
+from device.crypto.signing import public_pem
 from device.errors import BlinkpayError
-from device.provisioning import provision, to_toml
+from device.provisioning import Owner, provision, to_toml
 
 
 def _provision(blinkpay_command: list[str], tmp_path: Path, *extra: str):
@@ -39,7 +42,16 @@ def _provision(blinkpay_command: list[str], tmp_path: Path, *extra: str):
 def test_provision_writes_private_keys_and_a_valid_config(
     blinkpay_command: list[str], tmp_path: Path
 ) -> None:
-    result = _provision(blinkpay_command, tmp_path, "--broker", "mqtts://broker.example:8883")
+    backend_key = tmp_path / "host.pub"
+    backend_key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    result = _provision(
+        blinkpay_command,
+        tmp_path,
+        "--broker",
+        "mqtts://broker.example:8883",
+        "--backend-key",
+        str(backend_key),
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["device_id"] == "gate-7"
@@ -59,18 +71,63 @@ def test_provision_writes_private_keys_and_a_valid_config(
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_provision_refuses_to_replace_keys_without_force(
+def test_provision_again_keeps_the_keys_and_force_replaces_them(
     blinkpay_command: list[str], tmp_path: Path
 ) -> None:
     assert _provision(blinkpay_command, tmp_path).returncode == 0
-    key = (tmp_path / "data" / "keys" / "data.key").read_bytes()
-    again = _provision(blinkpay_command, tmp_path)
-    assert again.returncode != 0
-    assert "--force" in again.stderr and "Traceback" not in again.stderr
-    assert (tmp_path / "data" / "keys" / "data.key").read_bytes() == key
+    keys = tmp_path / "data" / "keys"
+    before = {name: (keys / name).read_bytes() for name in ("data.key", "device_ed25519.pem")}
+    again = _provision(blinkpay_command, tmp_path, "--device-id", "gate-8")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["keys_kept"] == "data key, signing key, PIN key, X25519 key"
+    assert {name: (keys / name).read_bytes() for name in before} == before
+    assert load_config(tmp_path / "etc" / "config.toml", env={}).device.id == "gate-8"
     forced = _provision(blinkpay_command, tmp_path, "--force")
     assert forced.returncode == 0, forced.stderr
-    assert (tmp_path / "data" / "keys" / "data.key").read_bytes() != key
+    assert (keys / "data.key").read_bytes() != before["data.key"]  # no database yet
+
+
+def test_force_never_replaces_the_data_key_of_a_database(tmp_path: Path) -> None:
+    from device.store.terminal_store import open_store
+
+    sections = {"device": {"id": "g-2", "data_dir": str(tmp_path / "data")},
+                "mqtt": {"enabled": False}}  # fmt: skip
+    first = provision(tmp_path / "c.toml", sections)
+    open_store(first.config.store, first.config.device.data_dir).close()
+    key = (tmp_path / "data" / "keys" / "data.key").read_bytes()
+    forced = provision(tmp_path / "c.toml", sections, force=True)
+    assert "data key" in forced.kept and "signing key" in forced.made
+    assert (tmp_path / "data" / "keys" / "data.key").read_bytes() == key
+
+
+def test_settings_merge_into_an_existing_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[hardware]\nbackend = "rpi"\n[vision]\nthreads = 3\n')
+    sections = {"device": {"id": "g-3", "data_dir": str(tmp_path / "data")}}
+    result = provision(config, sections)
+    assert result.config.vision.threads == 3 and result.config.device.id == "g-3"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+
+
+def test_a_refusal_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").mkdir()
+    sections = {"device": {"id": "g-4", "data_dir": str(tmp_path / "data")}}
+    with pytest.raises(BlinkpayError, match="is a directory"):
+        provision(tmp_path / "config.toml", sections)
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_root_provisions_keys_for_the_service_user(tmp_path: Path) -> None:
+    owner = Owner.named("nobody")
+    sections = {"device": {"id": "g-5", "data_dir": str(tmp_path / "data")}}
+    provision(tmp_path / "etc" / "config.toml", sections, owner=owner)
+    for path in (tmp_path / "data", *(tmp_path / "data" / "keys").iterdir()):
+        assert (path.stat().st_uid, path.stat().st_gid) == (owner.uid, owner.gid), path
+    config = (tmp_path / "etc" / "config.toml").stat()
+    assert (config.st_uid, config.st_gid, stat.S_IMODE(config.st_mode)) == (0, owner.gid, 0o640)
+    again = provision(tmp_path / "etc" / "config.toml", sections, owner=owner)  # idempotent
+    assert again.made == [] and len(again.kept) == 4  # data, signing, PIN, X25519
 
 
 def test_invalid_settings_are_refused_before_any_key_is_made(tmp_path: Path) -> None:

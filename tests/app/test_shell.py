@@ -16,7 +16,9 @@ from device.clock import FakeClock, SystemClock
 from device.config import Config
 from device.core.events import (
     ApproveVend,
+    AuthCandidate,
     PulseRelay,
+    RequestAuthorization,
     TxRecord,
     UpdateLedger,
     WriteLedger,
@@ -122,7 +124,7 @@ def test_an_offline_approval_spends_the_offline_allowance(store: Store, hardware
             UpdateLedger(
                 record.tx_id, "approved", (Reason.APPROVED_OFFLINE,), offline=True, token="cust-1"
             ),
-            PulseRelay(300),
+            PulseRelay(record.tx_id, 300),
         ],
         0.0,
     )
@@ -131,22 +133,59 @@ def test_an_offline_approval_spends_the_offline_allowance(store: Store, hardware
     assert executor.counters["relay_pulses"] == 1
 
 
-def test_no_actuation_when_its_ledger_write_fails(hardware: Hardware) -> None:
-    class BrokenLedger:
-        def record(self, document: Any, status: Any, reasons: Any) -> str:
-            raise OSError("disk full")
+def test_no_authorization_nor_actuation_without_committed_rows_across_batches(
+    hardware: Hardware,
+) -> None:
+    """Disk full: the pending row is not written. The authorization is not asked, the
+    approval that comes in a later batch finds no row, the relay and the vend stay shut,
+    and the terminal is told its storage failed."""
 
-        def settle(self, *args: Any, **kwargs: Any) -> Any:
-            raise AssertionError("not reached")
+    class FullDisk:
+        def get(self, tx_id: str) -> None:
+            return None
 
+        def record(self, document: Any, status: Any, reasons: Any, sign: Any = None) -> str:
+            raise OSError(28, "No space left on device")
+
+        def settle(self, *args: Any, **kwargs: Any) -> None:
+            return None  # no such row
+
+    faults: list[str] = []
     seen: list[tuple[str, dict[str, Any]]] = []
-    executor = _executor(hardware, BrokenLedger(), seen)
+    executor = _executor(hardware, FullDisk(), seen)
+    executor.on_storage_fault = faults.append
     record = _record()
-    executor.run([WriteLedger(record), PulseRelay(300), ApproveVend(record.tx_id, 250)], 0.0)
-    assert not hardware.relay.energised
-    assert executor.vends == []
-    assert executor.counters == {"effect_failed": 1, "actuation_skipped": 2}
-    assert [w for w, _ in seen] == ["error"]
+    request = RequestAuthorization(record.tx_id, 250, "EUR", (AuthCandidate("cust-1"),), "match")
+    executor.run([WriteLedger(record), request], 0.0)
+    assert not any(what == "authorize" for what, _ in seen)
+    executor.run(  # a later batch: the (offline) approval and its actuation
+        [
+            UpdateLedger(record.tx_id, "approved", (Reason.APPROVED_OFFLINE,), offline=True),
+            PulseRelay(record.tx_id, 300),
+            ApproveVend(record.tx_id, 250),
+        ],
+        1.0,
+    )
+    assert not hardware.relay.energised and executor.vends == []
+    assert executor.counters["actuation_skipped"] == 2 and executor.counters["refused"] == 1
+    assert len(faults) == 2 and "No space left" in faults[0]
+
+
+def test_the_relay_waits_for_the_approved_row_not_the_pending_one(
+    store: Store, hardware: Hardware
+) -> None:
+    record = _record()
+    executor = _executor(hardware, store.ledger, [])
+    executor.run([WriteLedger(record), PulseRelay(record.tx_id, 300)], 0.0)
+    assert not hardware.relay.energised  # pending is not paid
+    executor.run(
+        [
+            UpdateLedger(record.tx_id, "approved", (Reason.APPROVED_ONLINE,)),
+            PulseRelay(record.tx_id, 300),
+        ],
+        1.0,
+    )
+    assert hardware.relay.energised
 
 
 def test_the_loop_survives_a_failing_handler() -> None:

@@ -75,6 +75,14 @@ def test_enrol_account_device_and_snapshot_reach_a_terminal(
     config = host_toml(broker, backend_keys, tmp_path / "host")
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
     net, shard = terminal.net, terminal.store.shard
+    # Registered first: its signing key, and its X25519 key the shard's templates are
+    # sealed to (without it the terminal could open none of them).
+    pub, box = tmp_path / "gate.pub", tmp_path / "gate.x25519.pub"
+    pub.write_bytes(terminal.public_key_pem())
+    box.write_bytes(terminal.box_public_pem())
+    argv = ["device", "add", "--config", str(config), "gate-01", str(pub), "--x25519", str(box)]
+    code, out = run_cli(capsys, *argv, "--shard", SHARD)
+    assert code == 0 and out["registered"] and out["templates_sealed_to_it"]
     try:
         net.start()  # no host serves: the boot snapshot request goes unanswered
         assert net.link.wait_connected(5)
@@ -95,14 +103,12 @@ def test_enrol_account_device_and_snapshot_reach_a_terminal(
         assert wait_until(lambda: shard.account("tok-alice") is not None)
         assert shard.search(unit_vector(3), k=1)[0][0] == "tok-alice"
 
-        code, out = run_cli(capsys, "account", "--config", str(config), "tok-alice", "suspend")
+        code, out = run_cli(
+            capsys, "account", "set", "--config", str(config), "tok-alice", "suspend"
+        )
         assert code == 0 and out["published"]
         assert wait_until(lambda: shard.account("tok-alice").status == "suspended")
 
-        pub = tmp_path / "gate.pub"
-        pub.write_bytes(terminal.public_key_pem())
-        code, out = run_cli(capsys, "device", "--config", str(config), "gate-01", str(pub))
-        assert code == 0 and out["registered"]
     finally:
         terminal.stop()
 
@@ -164,6 +170,11 @@ def test_serve_runs_as_a_process_and_stops_on_sigterm(
         stderr=subprocess.PIPE,
     )
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    pub, box = tmp_path / "gate.pub", tmp_path / "gate.x25519.pub"
+    pub.write_bytes(terminal.public_key_pem())
+    box.write_bytes(terminal.box_public_pem())
+    argv = ["device", "add", "--config", str(config), "gate-01", str(pub), "--x25519", str(box)]
+    assert main([*argv, "--shard", SHARD]) == 0
     try:
         terminal.net.start()
         assert wait_until(lambda: terminal.store.shard.account("tok-bob") is not None, 20)

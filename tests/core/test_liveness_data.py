@@ -90,7 +90,9 @@ def test_blink_clips_blink_where_the_readme_says(
 ) -> None:
     sample = ev.Sample(liveness_dir / "blink-clips" / clip, "video", True, "")
     row = ev.score_sample(sample, pipeline, CFG, still_count=0)
-    assert row["decision"] == "accept", row
+    # the blink cue; the fused decision also asks the passive cue, which calls the tiny
+    # 96x128 example.mp4 a spoof (docs/liveness.md reports it)
+    assert row["cues"]["blink"]["live"], row
     start = row["blinks"][0]["start_s"] * 25  # the clips are 25 fps
     assert frames[0] - 1 <= start <= frames[1]
 

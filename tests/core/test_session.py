@@ -47,7 +47,7 @@ def test_turnstile_ride_visits_every_state_in_order(turnstile) -> None:
     written = h.of(ev.WriteLedger)[0].record
     assert written.status == "pending" and written.factors == ("face", "blink")
     assert written.tx_id == auth.tx_id and written.match_score == pytest.approx(0.95)
-    assert h.of(ev.PulseRelay) == [ev.PulseRelay(300)]
+    assert h.of(ev.PulseRelay) == [ev.PulseRelay(h.of(ev.WriteLedger)[0].record.tx_id, 300)]
     h.assert_ledger_before_actuation()
 
 

@@ -43,7 +43,7 @@ def test_data_folder_clips_are_live_and_stills_are_attacks(tmp_path: Path) -> No
         "loose.png",
     }
     assert [k for k, s in found.items() if s.live] == ["clips/a.mp4", "clips/b.AVI", "seq"]
-    assert found["attack-photos/image_F1.jpg"].species == "printed_photo"
+    assert found["attack-photos/image_F1.jpg"].species == "print"
     assert found["attack-photos/image_T1.jpg"].species == "still_of_live_person"
     assert found["yalefaces/subject01/wink.gif"].species == "still_face"
     assert found["loose.png"].species == "still:still"
@@ -88,15 +88,15 @@ def test_apcer_per_species_and_bpcer() -> None:
         _row("live", "refuse"),
         _row("live", "accept"),
         _row("live", "accept"),
-        _row("attack", "refuse", "printed_photo"),
-        _row("attack", "refuse", "printed_photo"),
-        _row("attack", "accept", "screen_photo"),
-        _row("attack", "refuse", "screen_photo"),
+        _row("attack", "refuse", "print"),
+        _row("attack", "refuse", "print"),
+        _row("attack", "accept", "screen_still"),
+        _row("attack", "refuse", "screen_still"),
     ]
     summary = ev.summarise(rows)
     assert summary["bpcer"] == 0.25
-    assert summary["apcer_by_species"]["printed_photo"]["apcer"] == 0.0
-    assert summary["apcer_by_species"]["screen_photo"]["apcer"] == 0.5
+    assert summary["apcer_by_species"]["print"]["apcer"] == 0.0
+    assert summary["apcer_by_species"]["screen_still"]["apcer"] == 0.5
     assert summary["apcer"] == 0.5  # the worst species
     assert summary["live"] == {"samples": 4, "refused": 1}
     assert summary["attack"] == {"samples": 4, "accepted": 1}
@@ -144,3 +144,40 @@ def test_whole_command_on_demo_portraits(tmp_path: Path, capsys) -> None:
     assert by_name["broken.png"]["reason"].startswith("unreadable")
     assert by_name["hopper_clip"]["frames"] == 12 and out["bpcer"] in (0.0, 1.0)
     assert out["apcer"] == 0.0
+
+
+def test_sources_tsv_labels_species_and_bona_fide_stills(tmp_path: Path) -> None:
+    pad = tmp_path / "pad"
+    (pad / "SOURCES.tsv").parent.mkdir(parents=True)
+    (pad / "SOURCES.tsv").write_text(
+        "repo\tcommit\tpath\tlicence\tkind\tnotes\n"
+        "ann/rep\tc\tfake/p.jpg\tnone\tattack_print\t\n"
+        "ann/rep\tc\tfake/s.png\tnone\tattack_replay\t\n"
+        "ann/rep\tc\tv/fake.mp4\tnone\treplay_video\t\n"
+        "ann/rep\tc\tv/real.mp4\tnone\tlive\t\n"
+        "ann/rep\tc\treal/r.jpg\tnone\tlive\t\n",
+        encoding="utf-8",
+    )
+    for name in ("fake/p.jpg", "fake/s.png", "v/fake.mp4", "v/real.mp4", "real/r.jpg"):
+        _touch(pad / "ann__rep" / name)
+    _touch(tmp_path / "clips" / "c.mp4")  # outside the table: the old rule, a live clip
+    found = {s.path.name: s for s in ev.samples_under(tmp_path)}
+    assert {n: (s.live, s.species, s.passive_only) for n, s in found.items()} == {
+        "p.jpg": (False, "print", False),
+        "s.png": (False, "screen_still", False),
+        "fake.mp4": (False, "video_replay", False),
+        "real.mp4": (True, "", False),
+        "r.jpg": (True, "", True),
+        "c.mp4": (True, "", False),
+    }
+
+
+def test_bona_fide_stills_stay_out_of_apcer_and_bpcer() -> None:
+    rows = [
+        {"truth": "live", "decision": "refuse", "species": None, "scope": "passive_only"},
+        {"truth": "live", "decision": "accept", "species": None, "scope": "fused"},
+    ]
+    summary = ev.summarise(rows)
+    assert summary["bpcer"] == 0.0 and summary["live"]["samples"] == 1
+    assert summary["bona_fide_stills"] == {"samples": 1, "passive_refused": 1}
+    assert "not evaluated" in summary["challenge"]

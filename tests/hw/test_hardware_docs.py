@@ -35,7 +35,16 @@ def test_pinout_table_lists_every_default_pin_at_its_header_pin() -> None:
     pins = PinMap()
     expected = {f"keypad_rows[{i}]": p for i, p in enumerate(pins.keypad_rows)}
     expected |= {f"keypad_cols[{i}]": p for i, p in enumerate(pins.keypad_cols)}
-    for role in ("led_green", "led_amber", "led_red", "led_prompt", "buzzer", "relay", "passage"):
+    for role in (
+        "led_green",
+        "led_amber",
+        "led_red",
+        "led_prompt",
+        "buzzer",
+        "relay",
+        "passage",
+        "challenge_light",
+    ):
         expected[role] = getattr(pins, role)
     assert documented == {key: (bcm, header[bcm]) for key, bcm in expected.items()}
 

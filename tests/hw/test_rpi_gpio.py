@@ -35,7 +35,7 @@ def test_devices_set_up_bcm_pins_with_the_right_modes_and_pulls(
     assert g.calls[0] == ("setmode", g.BCM)
     setups = {call[1]: call[2:] for call in g.named("setup")}  # last setup of each pin
     assert setups[24] == (g.OUT, g.PUD_OFF, g.LOW)  # relay: output, starts de-energised
-    for led in (17, 27, 22, 23, 18):
+    for led in (17, 27, 22, 23, 18, 26):  # 26: the challenge light, dark until a code plays
         assert setups[led] == (g.OUT, g.PUD_OFF, g.LOW)
     for col in (12, 16, 20):
         assert setups[col] == (g.IN, g.PUD_UP, -1)
@@ -54,7 +54,7 @@ def test_devices_set_up_bcm_pins_with_the_right_modes_and_pulls(
     assert relay_writes == [("output", 24, g.HIGH), ("output", 24, g.LOW)]  # released on close
     assert g.named("remove_event_detect") == [("remove_event_detect", 25)]
     cleanup = g.named("cleanup")
-    assert cleanup == [("cleanup", [5, 6, 12, 13, 16, 17, 18, 19, 20, 22, 23, 24, 25, 27])]
+    assert cleanup == [("cleanup", [5, 6, 12, 13, 16, 17, 18, 19, 20, 22, 23, 24, 25, 26, 27])]
 
 
 def test_keypad_scan_drives_one_row_low_at_a_time(fake_gpio: FakeGPIO, clock: FakeClock) -> None:

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -37,6 +38,7 @@ from device.crypto.signing import (
     sign_document,
     write_private_file,
 )
+from device.crypto.template_box import box_public_pem, generate_box_key, load_box_key
 from device.net import schemas
 from device.net.service import NetService
 from device.net.shard_sync import TemplateShardPort
@@ -231,6 +233,7 @@ class Terminal:
     store: Store
     net: NetService
     signing_key: Ed25519PrivateKey
+    box_key: X25519PrivateKey
 
     @property
     def device_id(self) -> str:
@@ -238,6 +241,13 @@ class Terminal:
 
     def public_key_pem(self) -> bytes:
         return public_pem(self.signing_key.public_key())
+
+    def box_public_pem(self) -> bytes:
+        return box_public_pem(self.box_key)
+
+    def register(self, host: PaymentHost) -> None:
+        """What `blinkpay-host device` does: its signing key and its X25519 key."""
+        host.register_device(self.device_id, self.public_key_pem(), self.box_public_pem(), SHARD)
 
     def pay(
         self, token: str | None, amount: int, status: str = "approved", tx_id: str | None = None
@@ -280,8 +290,11 @@ def make_terminal(
         }
     )
     paths = store_key_paths(config.store, config.device.data_dir)
+    box_path = Path(config.device.data_dir) / config.store.box_key_file
     if not paths.data_key.exists():
         provision_keys(paths)
+        generate_box_key(box_path)
+    box_key = load_box_key(box_path)
     store = open_store(
         config.store, config.device.data_dir, embedder_version=EMBEDDER, dim=DIM, shard_id=SHARD
     )
@@ -291,8 +304,9 @@ def make_terminal(
         ledger=store.ledger,
         shard_store=TemplateShardPort(store.shard),
         state_dir=config.device.data_dir,
+        template_key=box_key,
     )
-    return Terminal(config, store, net, load_signing_key(paths.signing_key))
+    return Terminal(config, store, net, load_signing_key(paths.signing_key), box_key)
 
 
 def unit_vector(seed: int) -> np.ndarray:

@@ -190,6 +190,7 @@ def test_mqtt_311_terminal_correlates_by_request_id(
     recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev", protocol="3.1.1")
+    terminal.register(host)
     try:
         terminal.net.start()
         assert wait_until(lambda: terminal.net.shard_sync.version == 1)
@@ -217,6 +218,7 @@ def test_two_hosts_share_the_requests(
         for name in ("host-a", "host-b")
     ]  # one database, two processes' worth of clients in one shared subscription group
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    terminal.register(hosts[0])
     try:
         terminal.net.start()
         assert wait_until(lambda: terminal.net.shard_sync.version == 1)
@@ -247,6 +249,7 @@ def test_signed_commands_run_once_while_fresh(
     recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    terminal.register(host)
     net = terminal.net
     net.register_command("gate-test", lambda args: CommandOutcome(True, "pulsed", {"ms": 300}))
     attacker = Client(broker, "attacker")
@@ -285,6 +288,7 @@ def test_remote_config_is_applied_or_refused_with_the_reason(
     recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    terminal.register(host)
     applied: list[tuple[dict[str, Any], int]] = []
 
     def apply(partial: dict[str, Any], version: int) -> str | None:

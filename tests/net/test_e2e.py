@@ -29,6 +29,9 @@ pytestmark = pytest.mark.mqtt
 
 WAIT_S = 10.0
 
+# The host hashes PINs with scrypt: on a busy 2-core runner an answer can take seconds.
+AUTH_WAIT_S = 10.0
+
 
 def wait_until(predicate, timeout: float = WAIT_S) -> bool:  # type: ignore[no-untyped-def]
     import time
@@ -43,7 +46,7 @@ def wait_until(predicate, timeout: float = WAIT_S) -> bool:  # type: ignore[no-u
 
 def run_payment_flow(host: PaymentHost, terminal: Terminal, keys: BackendKeys) -> None:
     net, shard = terminal.net, terminal.store.shard
-    host.register_device(terminal.device_id, terminal.public_key_pem())
+    terminal.register(host)
     net.start()
     # Boot with no shard: the terminal asks for a snapshot and applies it.
     assert wait_until(lambda: net.shard_sync.version == 1), "no snapshot at boot"
@@ -63,7 +66,11 @@ def run_payment_flow(host: PaymentHost, terminal: Terminal, keys: BackendKeys) -
     block = encipher_pin_block(keys.pin_key, "4321", pan_for_token("tok-alice"), os.urandom(8))
     tx_id = "018f4e2c-0000-7000-8000-000000000001"
     reply = net.authorize(
-        tx_id=tx_id, amount=250, currency="EUR", candidates=[AuthCandidate("tok-alice", block)]
+        tx_id=tx_id,
+        amount=250,
+        currency="EUR",
+        candidates=[AuthCandidate("tok-alice", block)],
+        timeout_s=AUTH_WAIT_S,
     )
     assert reply is not None and reply.approved and reply.token == "tok-alice"
     assert host.accounts.balance("tok-alice") == 4750
@@ -73,6 +80,7 @@ def run_payment_flow(host: PaymentHost, terminal: Terminal, keys: BackendKeys) -
         tx_id="018f4e2c-0000-7000-8000-000000000002",
         amount=100,
         currency="EUR",
+        timeout_s=AUTH_WAIT_S,
         candidates=[AuthCandidate("tok-alice", wrong)],
     )
     assert refused is not None and not refused.approved and refused.reason == "wrong_pin"

@@ -99,6 +99,7 @@ def test_auto_falls_back_to_311_and_still_pays(
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()  # MQTT 5, direct
     url = f"mqtt://127.0.0.1:{proxy.port}"
     terminal = make_terminal(url, backend_keys, tmp_path / "dev")  # protocol = auto
+    terminal.register(host)
     try:
         terminal.net.start()
         assert terminal.net.link.wait_connected(10)

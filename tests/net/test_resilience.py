@@ -35,7 +35,7 @@ def test_broker_killed_mid_sync_loses_no_transaction(
     recorder = recorder_factory(broker)  # paho reconnects it after the restart
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
-    host.register_device(terminal.device_id, terminal.public_key_pem())
+    terminal.register(host)
     try:
         terminal.net.start()
         assert wait_until(lambda: terminal.net.shard_sync.version == 1)
@@ -85,6 +85,7 @@ def test_forged_replayed_oversize_and_malformed_are_refused_and_counted(
     recorder = recorder_factory(broker)
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev", max_payload_bytes=4096)
+    terminal.register(host)
     attacker = Attacker(broker)
     net = terminal.net
     try:
@@ -95,7 +96,8 @@ def test_forged_replayed_oversize_and_malformed_are_refused_and_counted(
         topic = ShardTopics(PREFIX, SHARD).delta
 
         # Forged: a well-formed delta for seq 3 signed by someone else's key.
-        forged_delta = {**first, "seq": 3, "ops": [{**first["ops"][0], "token": "tok-mallory"}]}
+        plain = {**first, "seq": 3, "ops": [{**first["ops"][0], "token": "tok-mallory"}]}
+        forged_delta = host.shards.wire_delta(plain)  # sealed as the host would
         forged = seal(Ed25519PrivateKey.generate(), {"kind": "delta", "delta": forged_delta})
         forged["key_id"] = key_id(backend_keys.signing_key.public_key())
         attacker.send(topic, schemas.dumps(forged))

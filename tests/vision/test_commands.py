@@ -71,7 +71,7 @@ def test_bench_pipeline_reports_every_stage(lfw_dir: Path, capsys) -> None:
     assert result["images"] == 3 and result["faces"] >= 3
     assert result["runtime"] in ("ai-edge-litert", "tflite-runtime")
     assert {"passive_v2", "passive_v1se"} <= set(result["models"])
-    stages = ("decode", "detect", "landmarks", "eyes", "align", "embed", "passive")
+    stages = ("decode", "detect", "landmarks", "eyes", "align", "embed", "passive", "light")
     for stage in (*stages, "total_per_face"):
         assert result["ms"][stage]["median"] > 0
         assert result["ms"][stage]["p95"] >= result["ms"][stage]["median"]

@@ -1,0 +1,96 @@
+"""Runs the illumination challenge for the session: plays the code on the challenge light,
+collects the bound face's luminance from each processed frame, and has the core judge it.
+
+The session asks with a StartChallenge effect and hears back through a ChallengeDone
+event. Frames and the light share the monotonic clock (frames are stamped on arrival, the
+light switches on the pattern scheduler), and the core tries a few frames of camera lag.
+Only luminance figures are kept: never a frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from device.core.challenge import LightSample, complete_at, frame_interval, judge
+from device.core.config import ChallengeConfig
+from device.core.events import ChallengeDone, Event, StartChallenge
+from device.hw.challenge_light import ChallengeLight
+from device.shell.face_book import FrameFaces
+
+log = logging.getLogger("blinkpay.challenge")
+
+NO_FRAMES_GRACE_S = 1.0  # after the code ends, how long to wait for frames before judging
+
+
+@dataclass
+class _Run:
+    track_id: int
+    code: tuple[bool, ...]
+    start: float
+    samples: list[LightSample] = field(default_factory=list)
+
+
+class ChallengeRunner:
+    def __init__(
+        self,
+        light: ChallengeLight,
+        cfg: ChallengeConfig,
+        observer: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.light, self.cfg, self.observer = light, cfg, observer
+        self._run: _Run | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    def start(self, effect: StartChallenge) -> None:
+        start = self.light.play_code(effect.code, effect.bit_ms / 1000.0)
+        self._run = _Run(effect.track_id, effect.code, start)
+
+    def stop(self) -> None:
+        self._run = None
+        self.light.off()
+
+    def frame(self, frame: FrameFaces) -> list[Event]:
+        """Take the bound face's luminance; when the code has been seen, the verdict."""
+        run = self._run
+        if run is None:
+            return []
+        face = next((f for f in frame.faces if f.track_id == run.track_id), None)
+        light = getattr(face, "light", None)
+        if light is not None:
+            run.samples.append(LightSample(frame.timestamp, light.face, light.background))
+        interval = frame_interval(run.samples)
+        if interval is None or frame.timestamp < complete_at(run.start, self.cfg, interval):
+            return []
+        return self._judge(frame.timestamp)
+
+    def tick(self, now: float) -> list[Event]:
+        """Frames stopped coming (camera stalled, face gone): judge what there is."""
+        run = self._run
+        if run is None or now < run.start + self.cfg.duration_s + NO_FRAMES_GRACE_S:
+            return []
+        return self._judge(now)
+
+    def _judge(self, now: float) -> list[Event]:
+        run = self._run
+        assert run is not None
+        verdict = judge(run.samples, run.code, run.start, self.cfg)
+        self.stop()
+        figures = {
+            "passed": verdict.passed,
+            "reason": verdict.reason.value,
+            "margin": verdict.margin,
+            "contrast": verdict.contrast,
+            "lag_frames": verdict.lag_frames,
+            "frames": verdict.frames,
+            "fps": verdict.fps,
+        }
+        log.info("challenge %s", verdict.reason.value, extra={"event": "challenge", **figures})
+        if self.observer is not None:
+            self.observer("challenge", figures)
+        return [ChallengeDone(now, run.track_id, verdict)]
