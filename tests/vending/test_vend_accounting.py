@@ -29,6 +29,7 @@ from tests.vending.vend_stack import (
     machine_on,
     make_stack,
     open_pty,
+    register,
 )
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
@@ -97,11 +98,11 @@ def test_200_vends_end_with_ledger_and_balance_exact(
 ) -> None:
     pty: Pty = open_pty()
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
-    stack, public_key = make_stack(tmp_path, broker.url, backend_keys, pty)
+    stack, provisioned = make_stack(tmp_path, broker.url, backend_keys, pty)
     machine = machine_on(pty)
     customers: list[Customer] = []
     try:
-        host.register_device("vend-01", public_key.encode())
+        register(host, "vend-01", provisioned)
         enrol(host, unit_vector(1))
         assert wait_until(lambda: stack.store.shard.account(TOKEN) is not None)
         online = True

@@ -31,7 +31,7 @@ from device.vision.pipeline import FacePipeline
 from device.vision.templates import template_from_images
 from tests.conftest import Broker
 from tests.net.conftest import SHARD, BackendKeys, backend_keys, fast_mqtt
-from tests.vending.vend_stack import BALANCE, TOKEN, open_pty
+from tests.vending.vend_stack import BALANCE, TOKEN, open_pty, register
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
 __all__ = ["backend_keys"]  # the fixture, shared with the MQTT tests
@@ -77,6 +77,9 @@ def sections(tmp: Path, url: str, keys: BackendKeys, clip: Path, port: str) -> d
         "hardware": {
             "backend": "sim",
             "camera": {"source": "file", "path": str(clip), "file_loop": True, "fps": 15.0},
+            # a recorded clip cannot answer the illumination challenge (it is a replay):
+            # this test is about the money, docs/liveness.md about the challenge
+            "pins": {"challenge_light": False},
         },
         "mqtt": fast_mqtt(url, backend_public_key_file=str(keys.public_key_file)),
         "session": {"cooldown_s": 0.2, "select_timeout_s": 2.0},
@@ -112,7 +115,7 @@ def test_run_vends_through_the_face_path_and_a_sigkill_charges_nothing_twice(
         sections(tmp_path, broker.url, backend_keys, tmp_path / "clip", pty.path),
         pin_key=backend_keys.pin_key,
     )
-    host.register_device("vend-02", made.public_key_pem.encode())
+    register(host, "vend-02", made)
     host.enrol(
         TOKEN,
         vector,

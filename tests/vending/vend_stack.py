@@ -26,7 +26,7 @@ from device.core.match import MatchDecision
 from device.crypto.signing import load_signing_key
 from device.hw.devices import open_hardware
 from device.notify import Notifier
-from device.provisioning import provision
+from device.provisioning import Provisioned, provision
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Terminal
@@ -45,7 +45,8 @@ def vending_sections(data_dir: Path, url: str, keys: BackendKeys, port: str) -> 
     """Short timeouts so the timeout cases take a second, not half a minute."""
     return {
         "device": {"id": "vend-01", "mode": "vending", "data_dir": str(data_dir)},
-        "hardware": {"backend": "sim"},
+        # faces are injected: no camera to play the illumination challenge to
+        "hardware": {"backend": "sim", "pins": {"challenge_light": False}},
         # the host's answer (or the offline rules) well inside the reader's limit below
         "mqtt": fast_mqtt(
             url, backend_public_key_file=str(keys.public_key_file), auth_timeout_s=1.0
@@ -165,11 +166,22 @@ class Stack:
         self.store.close()
 
 
-def make_stack(tmp: Path, url: str, keys: BackendKeys, pty: Pty) -> tuple[Stack, str]:
-    """Provision a vending terminal on this pty; returns it and its public key (PEM)."""
+def make_stack(tmp: Path, url: str, keys: BackendKeys, pty: Pty) -> tuple[Stack, Provisioned]:
+    """Provision a vending terminal on this pty; returns it and what provisioning made (the
+    keys the host registers)."""
     sections = vending_sections(tmp / "data", url, keys, pty.path)
     provisioned = provision(tmp / "config.toml", sections, pin_key=keys.pin_key)
-    return Stack(load_config(provisioned.config_path, env={})), provisioned.public_key_pem
+    return Stack(load_config(provisioned.config_path, env={})), provisioned
+
+
+def register(host: PaymentHost, device_id: str, provisioned: Provisioned) -> None:
+    """The host checks the terminal's signatures and seals its shard to it."""
+    host.register_device(
+        device_id,
+        provisioned.public_key_pem.encode(),
+        provisioned.box_public_key_pem.encode(),
+        SHARD,
+    )
 
 
 def machine_on(pty: Pty) -> VmcMachine:
