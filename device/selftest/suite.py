@@ -126,11 +126,11 @@ def broker_provider(config: Config, how: How) -> list[Check]:
     return [Check("mqtt.broker", False, f"{config.mqtt.url}: no session in {BROKER_TIMEOUT_S} s")]
 
 
-def vending_provider(config: Config, sim: bool, clock: Clock) -> list[Check]:
+def vending_provider(config: Config, how: How) -> list[Check]:
     """Vending mode: the MDB transport, its port, and the vending machine heard on it."""
     from device.selftest.vending import vending_checks
 
-    return vending_checks(config, sim, clock)
+    return vending_checks(config, how.sim, how.clock)
 
 
 BROKER_TIMEOUT_S = 5.0
