@@ -12,11 +12,15 @@
 #                                  config (/etc/blinkpay), keys and data (/var/lib/blinkpay)
 #   sudo ./install.sh --uninstall --purge
 #                                  also deletes config, keys, database and the blinkpay user
-#   ./install.sh --make-bundle FILE [--arch aarch64|x86_64]
+#   ./install.sh --make-bundle FILE --sign-key KEY [--arch aarch64|x86_64]
 #                                  build an offline bundle: one .tar.gz with the wheels for
 #                                  linux ARCH / CPython 3.11 (default aarch64), the project,
-#                                  the models and SHA256SUMS, plus FILE.sha256 beside it
-#   sudo ./install.sh --bundle FILE  install from a bundle with no network (pip --no-index)
+#                                  the models and SHA256SUMS signed with the operator's
+#                                  Ed25519 key KEY (PEM, mode 0600), plus FILE.sha256 beside it
+#   sudo ./install.sh --bundle FILE [--bundle-key PUB]
+#                                  install from a bundle with no network (pip --no-index),
+#                                  only when its signature verifies with the operator's public
+#                                  key PUB (default /etc/blinkpay/operator.pub.pem)
 #
 # Idempotent: a second run with the same sources changes nothing (files are written only
 # when their content differs; the package is reinstalled only when its sources changed).
@@ -35,6 +39,8 @@ purge=0
 make_bundle=""
 bundle=""
 arch="aarch64"
+sign_key=""
+bundle_key=""
 wheels=""  # set from a bundle: pip installs only from these wheels, never from the network
 
 # The comment block at the top, up to the first line that is not a comment.
@@ -59,6 +65,12 @@ while [ $# -gt 0 ]; do
     --arch)
       [ $# -ge 2 ] || die "--arch needs aarch64 or x86_64"
       arch="$2"; shift ;;
+    --sign-key)
+      [ $# -ge 2 ] || die "--sign-key needs the operator's Ed25519 private key file"
+      sign_key="$2"; shift ;;
+    --bundle-key)
+      [ $# -ge 2 ] || die "--bundle-key needs the operator's Ed25519 public key file"
+      bundle_key="$2"; shift ;;
     --purge) purge=1 ;;
     --prefix)
       [ $# -ge 2 ] || die "--prefix needs a directory"
@@ -131,7 +143,7 @@ source_stamp() {
   (
     cd "$here"
     echo "extras=$extras"
-    find device backend pyproject.toml -type f \( -name '*.py' -o -name '*.json' \
+    find device backend pyproject.toml -type f \( -name '*.py' -o -name '*.sh' -o -name '*.json' \
       -o -name '*.yaml' -o -name '*.toml' \) -not -path '*/__pycache__/*' -print0 \
       | sort -z | xargs -0 sha256sum
   ) | sha256sum | cut -d' ' -f1
@@ -444,9 +456,46 @@ download_for_target() {
     --platform "manylinux_2_34_$arch" --platform "linux_$arch" --platform any "$@"
 }
 
+# Signatures: Ed25519 over SHA256SUMS (raw 64 bytes in SHA256SUMS.sig), by openssl, the
+# same signature device/crypto/signing.py makes; openssl is on every Raspberry Pi OS, so
+# a card's first boot verifies a bundle before anything in it runs.
+DEFAULT_BUNDLE_KEY=/etc/blinkpay/operator.pub.pem
+
+need_openssl() {
+  command -v openssl >/dev/null 2>&1 || die "openssl is needed to $1 a bundle (apt-get install openssl)"
+}
+
+# check_sign_key KEY: an Ed25519 private key only its owner can read.
+check_sign_key() {
+  local key="$1"
+  [ -n "$key" ] || die "--make-bundle needs --sign-key KEY, the operator's Ed25519 key (docs/operations.md)"
+  [ -f "$key" ] || die "--sign-key $key: no such file"
+  [ -r "$key" ] || die "--sign-key $key: permission denied"
+  case "$(stat -c %a "$key")" in
+    400|600) ;;
+    *) die "--sign-key $key is readable by others (mode $(stat -c %a "$key")); run chmod 600 $key" ;;
+  esac
+  need_openssl sign
+  openssl pkey -in "$key" -noout -text 2>/dev/null | head -n 1 | grep -q ED25519 \
+    || die "--sign-key $key is not an Ed25519 private key (openssl genpkey -algorithm ed25519)"
+}
+
+# verify_sums DIR: DIR/SHA256SUMS signed by the operator (bundle_key); refuse otherwise.
+verify_sums() {
+  local dir="$1" key="${bundle_key:-$DEFAULT_BUNDLE_KEY}"
+  [ -f "$dir/SHA256SUMS.sig" ] || die "the bundle is not signed (no SHA256SUMS.sig): refusing it"
+  [ -f "$key" ] || die "no operator public key to verify the bundle: give --bundle-key PUB (or put it at $DEFAULT_BUNDLE_KEY)"
+  need_openssl verify
+  openssl pkeyutl -verify -pubin -inkey "$key" -rawin -in "$dir/SHA256SUMS" \
+    -sigfile "$dir/SHA256SUMS.sig" >/dev/null 2>&1 \
+    || die "the bundle's signature does not verify with $key: refusing it (not the operator's bundle, or altered)"
+  say "signature verified with $key"
+}
+
 build_bundle() {
   local out="$1" tmp stage f
   case "$arch" in aarch64|x86_64) ;; *) die "--arch must be aarch64 or x86_64" ;; esac
+  check_sign_key "$sign_key"
   py_build="$(find_python)" || die "Python 3.11 or newer is needed to build a bundle"
   out="$(realpath -m "$out")"
   tmp="$(mktemp -d)"
@@ -478,9 +527,13 @@ build_bundle() {
     > "$stage/BUNDLE"
   (cd "$stage" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$tmp/SHA256SUMS"
   mv "$tmp/SHA256SUMS" "$stage/SHA256SUMS"
+  openssl pkeyutl -sign -inkey "$sign_key" -rawin -in "$stage/SHA256SUMS" \
+    -out "$stage/SHA256SUMS.sig" || die "signing SHA256SUMS with $sign_key failed"
   tar -C "$tmp" -czf "$out" blinkpay-bundle
   (cd "$(dirname "$out")" && sha256sum "$(basename "$out")" > "$(basename "$out").sha256")
   say "bundle: $out ($(du -h "$out" | cut -f1)), checksum in $out.sha256"
+  say "signed with $sign_key; terminals verify it with its public key:"
+  say "  openssl pkey -in $sign_key -pubout -out operator.pub.pem"
 }
 
 # open_bundle FILE: verify, unpack, and install from it from here on (here, wheels).
@@ -497,6 +550,7 @@ open_bundle() {
   trap "rm -rf '$tmp'" EXIT
   tar -C "$tmp" -xzf "$file" || die "$file is not a blinkpay bundle (tar failed)"
   [ -f "$tmp/blinkpay-bundle/SHA256SUMS" ] || die "$file is not a blinkpay bundle"
+  verify_sums "$tmp/blinkpay-bundle"
   (cd "$tmp/blinkpay-bundle" && sha256sum --quiet -c SHA256SUMS) \
     || die "$file: files do not match SHA256SUMS: a damaged or altered bundle"
   want="$(sed -n 's/^arch=//p' "$tmp/blinkpay-bundle/BUNDLE")"
@@ -514,6 +568,8 @@ if [ -n "$bundle" ]; then
   [ "$mode" = "pi" ] || die "--bundle installs the service; a --dev install needs the network"
   open_bundle "$bundle"
 fi
+[ -z "$sign_key" ] || die "--sign-key goes with --make-bundle"
+[ -z "$bundle_key" ] || [ -n "$bundle" ] || die "--bundle-key goes with --bundle"
 
 if [ "$dry_run" = 1 ]; then
   say "dry run: nothing will be changed"

@@ -10,8 +10,13 @@
   device add DEVICE_ID PUBKEY [--x25519 FILE] [--shard ID]
                                remember a terminal's signing key (tx signatures checked)
                                and X25519 key (the shard's templates are sealed to it)
+  device add DEVICE_ID --boot-dir DIR [--bundle FILE] [--shard ID]
+                               a new terminal: a one-time enrolment token and the files for
+                               its card's boot partition; it registers its own keys on first boot
   device list                  every terminal the host knows
   snapshot                     publish the whole shard (terminals that lag catch up)
+  console                      serve the operator's web console (docs/console.md)
+  operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
 
 Every command but `keys` takes --config host.toml (docs/host.md); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
@@ -127,10 +132,36 @@ def _parser() -> argparse.ArgumentParser:
 
     device = _command(sub, "device", "register or list terminals", config=False)
     device_sub = device.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = _command(device_sub, "add", "register a terminal's public keys")
+    add = _command(
+        device_sub, "add", "register a terminal's public keys, or write its first-boot card"
+    )
     add.add_argument("device_id", help="the terminal's device.id")
     add.add_argument(
-        "public_key", type=Path, help="PEM or raw Ed25519 public key file (printed by provision)"
+        "public_key",
+        type=Path,
+        nargs="?",
+        help="PEM or raw Ed25519 public key file (printed by provision); or --boot-dir",
+    )
+    add.add_argument(
+        "--boot-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the first-boot files (cloud-init user-data, blinkpay/...) into DIR: the "
+        "mounted boot partition of a freshly flashed card, or a folder to copy onto it",
+    )
+    add.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="FILE",
+        help="the signed offline bundle to put on the card (install.sh --make-bundle); "
+        "without it, copy one to DIR/blinkpay/bundle.tar.gz yourself",
+    )
+    add.add_argument(
+        "--ttl",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds the token is valid (default [boot] token_ttl_s, 7 days)",
     )
     add.add_argument(
         "--x25519",
@@ -144,6 +175,10 @@ def _parser() -> argparse.ArgumentParser:
 
     snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
     snapshot.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
+
+    from backend.console.cli import add_commands
+
+    add_commands(sub, _add_config)
     return parser
 
 
@@ -292,7 +327,20 @@ def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str,
         db.close()
 
 
+def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    from backend.cards import write_card
+
+    if args.x25519 is not None:
+        raise BlinkpayError("--x25519 goes with PUBLIC_KEY: a card's terminal sends its own")
+    written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl, args.shard)
+    return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
+
+
 def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    if (args.public_key is None) == (args.boot_dir is None):
+        raise BlinkpayError("give the terminal's PUBLIC_KEY file, or --boot-dir DIR for a new card")
+    if args.boot_dir is not None:
+        return _device_boot(config, args)
     try:
         key = load_public_key(args.public_key)
         box = None if args.x25519 is None else args.x25519.read_bytes()
@@ -368,6 +416,14 @@ def _run(args: argparse.Namespace) -> int:
     config = load_host_config(args.config)
     if args.command == "serve":
         return _serve(config)
+    if args.command in ("console", "operator"):
+        from backend.console.cli import run as run_console
+
+        outcome = run_console(config, args)
+        if isinstance(outcome, int):
+            return outcome
+        print(json.dumps(outcome, indent=2, sort_keys=True))
+        return 0
     try:
         result = COMMANDS[(args.command, getattr(args, "action", None))](config, args)
     except sqlite3.Error as exc:  # a db_path that is a directory, unwritable, not SQLite

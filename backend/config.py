@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from backend.bootfiles import BootConfig
 from device.errors import BlinkpayError
 from device.net.config import MqttConfig
 from device.net.topics import SHARE_GROUP
@@ -40,6 +41,8 @@ class HostConfig(BaseModel):
     # Refuse transactions from terminals whose public key the host does not know (register
     # each with `blinkpay-host device`). False only for a lab without provisioned keys.
     require_device_keys: bool = True
+    # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
+    boot: BootConfig = Field(default_factory=BootConfig)
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:
@@ -54,6 +57,12 @@ class HostConfig(BaseModel):
 # Keys holding paths, resolved against the config file's directory when relative.
 PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
 MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file")
+BOOT_PATH_KEYS = (
+    "ca_file",
+    "operator_public_key_file",
+    "ssh_authorized_keys_file",
+    "wifi_psk_file",
+)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -84,7 +93,8 @@ def _anchored(config: HostConfig, base: Path) -> HostConfig:
         return {k: base / v for k, v in values.items() if v is not None and not v.is_absolute()}
 
     mqtt = config.mqtt.model_copy(update=under_base(config.mqtt, MQTT_PATH_KEYS))
-    return config.model_copy(update={**under_base(config, PATH_KEYS), "mqtt": mqtt})
+    boot = config.boot.model_copy(update=under_base(config.boot, BOOT_PATH_KEYS))
+    return config.model_copy(update={**under_base(config, PATH_KEYS), "mqtt": mqtt, "boot": boot})
 
 
 def load_host_config(path: Path | None) -> HostConfig:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
+from backend.enrolment import redeem
 from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
@@ -83,6 +84,7 @@ class PaymentHost:
             ("shard/ack", "ShardAck", self._on_shard_ack),
             ("config/state", "ConfigState", self._on_config_state),
             ("cmd/+/result", "CommandResult", self._on_command_result),
+            ("register/req", "RegisterRequest", self._on_register),
         ]
         for suffix, message, handler in handlers if serve else []:
             self.link.subscribe(shared(f"{prefix}/dev/+/{suffix}", group), message, handler)
@@ -321,6 +323,25 @@ class PaymentHost:
     def _on_config_state(self, message: Inbound) -> None:
         self._device(message)
         self.config_states.append(message.payload)
+        self._notify()
+
+    def _on_register(self, message: Inbound) -> None:
+        """A first-booting terminal's key and one-time token (backend/enrolment.py)."""
+        device_id = self._device(message)
+        request = message.payload
+        reason = redeem(self.db, request)
+        log.info("register %s: %s", device_id, reason)  # never the token itself
+        answer: dict[str, Any] = {
+            "v": 1,
+            "request_id": request["request_id"],
+            "device_id": device_id,
+            "result": "registered" if reason == "ok" else "refused",
+            "reason": reason,
+            "host_id": self.config.host_id,
+        }
+        answer["signature"] = sign_document(answer, self._signing_key)
+        topic = message.response_topic or DeviceTopics(self.prefix, device_id).register_resp
+        self.link.publish(topic, answer, qos=1, correlation_data=message.correlation_data)
         self._notify()
 
     def _on_command_result(self, message: Inbound) -> None:

@@ -1,5 +1,6 @@
 """`blinkpay camera-test`: aim the camera. A live readout of what the terminal sees (face
-box, face size, eye openness, brightness, quality) in the terminal and, with --serve, an
+box, face size, eye openness, brightness, quality, passive anti-spoofing score) in the
+terminal and, with --serve, an
 MJPEG page on an address the engineer chooses.
 
 The page exists only while the command runs; frames live in memory only (the newest one,
@@ -21,7 +22,7 @@ import numpy as np
 from device.cli._common import add_config_argument, config_from_args
 from device.errors import BlinkpayError
 
-HELP = "aim the camera: live face box, size, eyes, brightness (and an MJPEG page)"
+HELP = "aim the camera: live face box, size, eyes, brightness, passive score (and a page)"
 BOUNDARY = "blinkpay-frame"
 PAGE = """<!doctype html><title>blinkpay camera-test</title>
 <body style="background:#222;color:#eee;font-family:sans-serif">
@@ -58,6 +59,7 @@ class Reading:
     face_px: float = 0.0
     eyes: tuple[float, float] | None = None
     quality: str = ""
+    passive: str = "passive -"  # the anti-spoofing cue's verdict and real probability
 
     def line(self) -> str:
         light = f"brightness {self.brightness:5.1f}"
@@ -68,8 +70,16 @@ class Reading:
         eyes = "eyes -" if self.eyes is None else f"eyes R {self.eyes[0]:.2f} L {self.eyes[1]:.2f}"
         return (
             f"face {x1 - x0}x{y1 - y0} px at ({x0},{y0}), {share:.0f}% of width | {eyes} | "
-            f"{light} | quality {self.quality}"
+            f"{light} | quality {self.quality} | {self.passive}"
         )
+
+
+def passive_text(score: Any) -> str:
+    """`passive real 0.93`, `passive spoof 0.12`; `passive -` when the cue is off or the
+    detection was too weak to place its crops (no verdict: never read that as real)."""
+    if score is None or score.real_probability is None:
+        return "passive -"
+    return f"passive {score.verdict} {score.real_probability:.2f}"
 
 
 def read_frame(rgb: np.ndarray, faces: list[Any]) -> Reading:
@@ -80,7 +90,9 @@ def read_frame(rgb: np.ndarray, faces: list[Any]) -> Reading:
     x0, y0, x1, y1 = (int(v) for v in np.rint(face.box))
     eyes = None if face.eyes is None else (face.eyes.right, face.eyes.left)
     quality = "ok" if face.quality.ok else ",".join(face.quality.reasons)
-    return Reading(rgb.shape[1], brightness, (x0, y0, x1, y1), face.quality.face_px, eyes, quality)
+    passive = passive_text(getattr(face, "passive", None))
+    box = (x0, y0, x1, y1)
+    return Reading(rgb.shape[1], brightness, box, face.quality.face_px, eyes, quality, passive)
 
 
 def annotate_jpeg(rgb: np.ndarray, reading: Reading) -> bytes:
@@ -92,8 +104,13 @@ def annotate_jpeg(rgb: np.ndarray, reading: Reading) -> bytes:
         x0, y0, x1, y1 = reading.box
         colour = (0, 200, 0) if reading.quality == "ok" else (0, 160, 255)
         cv2.rectangle(bgr, (x0, y0), (x1, y1), colour, 2)
-    cv2.putText(bgr, reading.line()[:90], (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+    # Two lines: the readout is longer than a small frame is wide.
+    text = reading.line()
+    cut = text.rfind(" | ", 0, 90) if len(text) > 90 else len(text)
+    cut = cut if cut > 0 else min(len(text), 90)
+    for row, part in enumerate((text[:cut], text[cut:].lstrip(" |"))):
+        cv2.putText(bgr, part, (8, 20 + 18 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])
     if not ok:
         raise BlinkpayError("could not encode a frame as JPEG")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 
 from device.cli._common import print_json
 from device.logs import setup_logging
@@ -18,6 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--offline", action="store_true", help="no broker even when mosquitto is installed"
     )
     parser.add_argument("--verbose", action="store_true", help="show the terminal's own logs")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="after the scenes, leave the operator's web console running (Ctrl-C stops it)",
+    )
+    parser.add_argument(
+        "--console-listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)"
+    )
+
+
+def _until_interrupted(url: str) -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the person stops it
+        stop.wait()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +47,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(line, flush=True)
 
-    report = run_demo(narrate, use_broker=not args.offline)
+    after = None
+    if args.console:
+        from device.demo.console import keep_console
+
+        after = keep_console(
+            lambda line: print(line, flush=True), _until_interrupted, args.console_listen
+        )
+    report = run_demo(narrate, use_broker=not args.offline, after=after)
     if args.json:
         print_json(report.to_dict())
     else:

@@ -289,9 +289,14 @@ def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
 
 
 def run_demo(
-    narrate: Narrate = print, *, workdir: Path | None = None, use_broker: bool = True
+    narrate: Narrate = print,
+    *,
+    workdir: Path | None = None,
+    use_broker: bool = True,
+    after: Callable[[DemoRig], None] | None = None,
 ) -> DemoReport:
-    """Set up a temporary terminal and host, play every scene, tear everything down."""
+    """Set up a temporary terminal and host, play every scene, run `after` (the console
+    left open for the person trying it), tear everything down."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="blinkpay-demo-") as tmp:
         root = workdir or Path(tmp)
@@ -302,6 +307,8 @@ def run_demo(
                 + (f"over MQTT at {rig.broker.url}" if rig.broker else "unreachable (no mosquitto)")
             )
             scenes = play(rig, narrate)
+            if after is not None:
+                after(rig)
         finally:
             rig.close()
     return DemoReport(rig.online, scenes, time.monotonic() - began)

@@ -60,6 +60,14 @@ class DeviceTopics:
     def shard_ack(self) -> str:
         return self._t("shard/ack")
 
+    @property
+    def register_req(self) -> str:
+        return self._t("register/req")
+
+    @property
+    def register_resp(self) -> str:
+        return self._t("register/resp")
+
     def cmd(self, name: str) -> str:
         return self._t(f"cmd/{name}")
 
@@ -109,6 +117,8 @@ _DEVICE_MESSAGES = {
     "config/state": "ConfigState",
     "shard/req": "ShardRequest",
     "shard/ack": "ShardAck",
+    "register/req": "RegisterRequest",
+    "register/resp": "RegisterResponse",
 }
 
 

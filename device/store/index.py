@@ -1,4 +1,7 @@
-"""The in-memory 1:N index: one contiguous int8 matrix with one shared scale, exact top-k.
+"""The earlier 1:N index (`int8-cv2`): one contiguous int8 matrix with one shared scale.
+
+Kept as a measured alternative (`blinkpay bench match`, `store.index = "int8-cv2"`); the
+shipped choice is in index_choice.py.
 
 Why int8 with ONE scale for all rows: a quarter of float32's memory and memory traffic,
 and with a shared scale the dot product of integer codes ranks rows exactly as the
@@ -48,7 +51,9 @@ def _sq_norms(codes: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", wide, wide)
 
 
-class TemplateIndex:
+class Int8Index:
+    kind = "int8-cv2"
+
     def __init__(self, dim: int, threads: int = 2) -> None:
         self.dim = dim
         self._scale = _code_limit(np.zeros(0, np.float32), dim) / 127.0
@@ -222,6 +227,10 @@ class TemplateIndex:
                 (self._tokens[int(row)], float(dot) * factor)
                 for row, dot in zip(rows, dots, strict=True)
             ]
+
+    def scanned_bytes(self) -> int:
+        """Bytes read from memory by one search over the whole index (for estimates)."""
+        return int(self._codes.nbytes)
 
     def resident_bytes(self) -> int:
         """Memory held by the index: matrix, norms, tokens and the token->row map."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,10 @@ class Ledger:
         self.database = database
         self.max_rows = max_rows
         self.anchor_path = anchor_path  # None: no anchor kept (tests of the ledger alone)
+        # The session's thread and the sync's thread both write: one anchor write at a time,
+        # and never an older count over a newer one.
+        self._anchor_lock = threading.Lock()
+        self._anchored_writes = -1
 
     def verify_chain(self) -> ChainHead:
         """At start: the chain is whole and reaches the anchor, else LedgerIntegrityError.
@@ -414,8 +419,12 @@ class Ledger:
 
     def _anchor(self, anchor: Anchor | None) -> None:
         """After the commit: the anchor outside the database follows it."""
-        if anchor is not None and self.anchor_path is not None:
-            write_anchor(self.anchor_path, anchor)
+        if anchor is None or self.anchor_path is None:
+            return
+        with self._anchor_lock:
+            if anchor.writes > self._anchored_writes:
+                write_anchor(self.anchor_path, anchor)
+                self._anchored_writes = anchor.writes
 
     @staticmethod
     def _chain_head(db: Any) -> tuple[int, str]:

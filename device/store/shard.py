@@ -18,7 +18,7 @@ import numpy as np
 
 from device.crypto.signing import KeyFileError
 from device.store.db import StoreDatabase
-from device.store.index import TemplateIndex
+from device.store.index_choice import SearchIndex, new_index, resolve
 from device.store.keys import DataKey
 from device.store.sealing import TemplateSealer
 from device.store.shard_writes import audit, write_delta, write_snapshot
@@ -98,6 +98,7 @@ class TemplateShard:
         dim: int | None = None,
         shard_id: str | None = None,
         search_threads: int = 2,
+        index_kind: str = "auto",
     ) -> None:
         self.database = database
         self._sealer = TemplateSealer(key)
@@ -108,6 +109,7 @@ class TemplateShard:
         )
         self._shard_id = shard_id
         self._threads = search_threads
+        self._index_kind = resolve(index_kind)  # decided once: every rebuild uses the same
         self._apply_lock = threading.RLock()
         self._refusals: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
@@ -119,8 +121,11 @@ class TemplateShard:
                 f"the data key (id {key.key_id}) is not the one this database was encrypted "
                 f"with (id {info.key_id}); restore the right key file"
             )
-        self.index = TemplateIndex(dim or (info.dim if info else 128), search_threads)
+        self.index: SearchIndex = self._new_index(dim or (info.dim if info else 128))
         self._load()
+
+    def _new_index(self, dim: int) -> SearchIndex:
+        return new_index(dim, self._threads, self._index_kind)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -186,7 +191,7 @@ class TemplateShard:
                 len(bad),
             )
         vectors = np.frombuffer(bytes(raw), dtype="<f4").reshape(len(tokens), info.dim)
-        self.index = TemplateIndex(info.dim, self._threads)
+        self.index = self._new_index(info.dim)
         self.index.build(tokens, vectors)
 
     # ---- search --------------------------------------------------------------------------
@@ -250,7 +255,7 @@ class TemplateShard:
             if info is not None and self.stale_reason is None and header.number <= current:
                 return self._done("duplicate", current, f"snapshot {header.number} <= {current}")
             active = [i for i, a in enumerate(parsed.accounts) if a.status == "active"]
-            index = TemplateIndex(header.dim, self._threads)
+            index = self._new_index(header.dim)
             index.build([parsed.tokens[i] for i in active], parsed.vectors[active])
             # The index lock spans commit and swap: searches see the old or the new shard.
             with self.index.lock:

@@ -35,6 +35,7 @@ def store_stats(store: Store) -> dict[str, Any]:
         "templates": templates,
         "accounts": {s: int(statuses.get(s, 0)) for s in ("active", "suspended", "revoked")},
         "index": {
+            "kind": store.shard.index.kind,
             "templates": len(store.shard.index),
             "resident_bytes": store.shard.index.resident_bytes(),
             "stale_reason": store.shard.stale_reason,

@@ -103,7 +103,13 @@ def open_store(
     try:
         key = _load_key(database, paths.data_key)
         shard = TemplateShard(
-            database, key, embedder_version, dim, shard_id, settings.search_threads
+            database,
+            key,
+            embedder_version,
+            dim,
+            shard_id,
+            settings.search_threads,
+            settings.index,
         )
     except BaseException:
         database.close()

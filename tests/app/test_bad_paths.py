@@ -31,6 +31,7 @@ CONFIG_COMMANDS: list[list[str]] = [
     ["selftest", "--sim"],
     ["gpio-test", "--sim"],
     ["camera-test", "--sim", "--seconds", "1"],
+    ["register", "--token", "{file}", "--wait", "1"],
     ["enroll", "{image}"],
     ["eval", "verify", "--pairs", "{file}", "--images", "{dir}"],
     ["eval", "identify", "--root", "{dir}", "--gallery", "{file}", "--probes", "{file}"],
@@ -47,6 +48,7 @@ HOST_CONFIG_COMMANDS: list[list[str]] = [
     ["account", "set", "tok", "suspend"],
     ["account", "list"],
     ["device", "add", "gate", "{file}"],
+    ["device", "add", "gate", "--boot-dir", "{dir}"],
     ["device", "list"],
     ["snapshot"],
 ]

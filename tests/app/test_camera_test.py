@@ -89,6 +89,21 @@ def test_readout_shows_the_face(tmp_path: Path) -> None:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert re.match(r"face \d+x\d+ px at \(\d+,\d+\), \d+% of width \| eyes R", line), line
+        # the passive anti-spoofing cue: its verdict and real probability (a still photo
+        # on a file camera may be called either; the readout shows what the models say)
+        assert re.search(r"\| passive (real|spoof) [01]\.\d\d$", line.strip()), line
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_passive_readout_says_no_verdict_plainly() -> None:
+    from device.cli.camera_test import Reading, passive_text
+    from device.vision.passive import PassiveScore
+
+    assert passive_text(None) == "passive -"
+    weak = PassiveScore("no_verdict", None, (), 0.4, 0.0)
+    assert passive_text(weak) == "passive -"  # never shown as real
+    spoof = PassiveScore("spoof", 0.123, (), 0.9, 0.0)
+    reading = Reading(640, 100.0, (10, 10, 110, 130), 100.0, (0.3, 0.31), "ok", passive_text(spoof))
+    assert reading.line().endswith("| quality ok | passive spoof 0.12")

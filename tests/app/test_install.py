@@ -20,9 +20,8 @@ INSTALLED_PROGRAM = "/opt/blinkpay/venv/bin/blinkpay"
 def test_shellcheck_install_sh() -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck not installed (apt-get install -y shellcheck)")
-    result = subprocess.run(
-        ["shellcheck", str(INSTALL)], capture_output=True, text=True, check=False
-    )
+    scripts = [str(INSTALL), str(REPO / "backend" / "firstboot.sh")]  # and the card's script
+    result = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -115,6 +115,8 @@ def test_every_example_validates() -> None:
         "blinkpay/v1/dev/{device_id}/shard/ack",
         "blinkpay/v1/shard/{shard_id}/snapshot",
         "blinkpay/v1/shard/{shard_id}/delta",
+        "blinkpay/v1/dev/{device_id}/register/req",
+        "blinkpay/v1/dev/{device_id}/register/resp",
     ],
 )
 def test_design_topics_are_documented(address: str) -> None:

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.mqtt
 
 WAIT_S = 10.0
 
-# The host hashes PINs with scrypt: on a busy 2-core runner an answer can take seconds.
+# The host hashes PINs with scrypt and seals templates: on a busy 2-core runner an answer
+# or a delta can take seconds.
 AUTH_WAIT_S = 10.0
 
 
@@ -49,13 +50,13 @@ def run_payment_flow(host: PaymentHost, terminal: Terminal, keys: BackendKeys) -
     terminal.register(host)
     net.start()
     # Boot with no shard: the terminal asks for a snapshot and applies it.
-    assert wait_until(lambda: net.shard_sync.version == 1), "no snapshot at boot"
+    assert wait_until(lambda: net.shard_sync.version == 1, AUTH_WAIT_S), "no snapshot at boot"
 
     # Enrol: each enrolment is a signed delta (v2, v3) the terminal applies and acknowledges.
     host.enrol("tok-alice", unit_vector(1), shard_id=SHARD, pin="4321", balance=5000)
     host.enrol("tok-bob", unit_vector(2), shard_id=SHARD, balance=5000)
-    assert wait_until(lambda: net.shard_sync.version == 3), "deltas not applied"
-    assert wait_until(lambda: any(a["version"] == 3 for a in host.shard_acks))
+    assert wait_until(lambda: net.shard_sync.version == 3, AUTH_WAIT_S), "deltas not applied"
+    assert wait_until(lambda: any(a["version"] == 3 for a in host.shard_acks), AUTH_WAIT_S)
     assert shard.account("tok-alice") is not None
 
     # Match: a probe near Alice's template finds her first.

@@ -56,7 +56,7 @@ def test_broker_killed_mid_sync_loses_no_transaction(
         assert all(t["result"] == "recorded" for t in recorded)
         offline_debits = sum(10 + i for i in range(10)) + sum(100 + i for i in range(10))
         assert host.accounts.balance("tok-alice") == 100_000 - offline_debits
-        assert terminal.net.ledger_sync.acked == 20
+        assert wait_until(lambda: terminal.net.ledger_sync.acked == 20, 5)  # counted after commit
     finally:
         terminal.stop()
         host.stop()

@@ -38,6 +38,7 @@ def test_db_stats_counts_by_status_and_versions(
     assert code == 0
     assert stats["accounts"] == {"active": 9, "suspended": 2, "revoked": 1}
     assert stats["templates"] == 12 and stats["index"]["templates"] == 9
+    assert stats["index"]["kind"] in ("faiss-sq8", "float32")  # the automatic choice
     assert stats["shard"]["shard_id"] == SHARD and stats["shard"]["version"] == 4
     assert stats["shard"]["embedder_version"] == EMBEDDER and stats["shard"]["dim"] == DIM
     assert stats["file"]["bytes"] > 0
@@ -89,12 +90,23 @@ def test_bench_match_reports_the_figures(capsys: pytest.CaptureFixture[str]) -> 
         capsys, "bench", "match", "--templates", "3000", "--dim", "64", "--queries", "30"
     )
     assert code == 0
-    for key in (
-        "load_s",
-        "bytes_per_template",
-        "search_p50_ms",
-        "search_p99_ms",
-        "baseline_p50_ms",
-    ):
+    for key in ("load_s", "bytes_per_template", "search_p50_ms", "search_p99_ms"):
         assert figures[key] > 0
+    assert figures["baseline_p50_ms"] == figures["candidates"]["float32"]["search_p50_ms"]
     assert figures["templates"] == 3000 and figures["mate_rank1"] == 1.0
+    assert figures["queries"] == 60 and figures["mated_queries"] == 30 and figures["k"] == 4
+    assert figures["threads"] == 1 and figures["shipped"] == figures["auto_choice"]
+    assert figures["pi_bandwidth_gb_s"] == {"pi4": 4.0, "pi5": 10.0}
+    kinds = {"float32", "int8-cv2"} | ({"faiss-sq8"} if figures["faiss_problem"] is None else set())
+    assert set(figures["candidates"]) == kinds and figures["shipped"] in kinds
+    for kind, row in figures["candidates"].items():
+        for key in ("search_p50_ms", "search_p99_ms", "warm_p50_ms", "warm_p99_ms", "build_s"):
+            assert row[key] >= 0, (kind, key)
+        assert row["bytes_per_template"] > 0
+        assert row["scanned_bytes_per_search"] == 3000 * 64 * (4 if kind == "float32" else 1)
+        assert row["pi4_floor_ms"] >= row["pi5_floor_ms"] > 0
+        assert 0 <= row["recall_at_k"] <= 1 and 0 <= row["within_tolerance"] <= 1
+        assert row["mate_rank1"] == 1.0
+    for exact in kinds - {"int8-cv2"}:  # the exact kinds match float64 top-k to rounding
+        row = figures["candidates"][exact]
+        assert row["identical_top_k"] == 1.0 and row["max_score_error"] < 1e-5

@@ -1,4 +1,4 @@
-"""The int8 index: exact top-k over the quantised vectors, removal, upsert, memory."""
+"""The int8-cv2 index: exact top-k over the quantised vectors, removal, upsert, memory."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from device.store import index as index_module
-from device.store.index import TemplateIndex
+from device.store.index import Int8Index
 
 from .conftest import unit_vectors
 
 DIM = 64
 
 
-def brute_force(index: TemplateIndex, query: np.ndarray, k: int) -> list[str]:
+def brute_force(index: Int8Index, query: np.ndarray, k: int) -> list[str]:
     """Top-k by float64 dot over the index's own dequantised rows and quantised query."""
     tokens, vectors = index.vectors()
     scale = np.abs(query).max() / 127.0
@@ -22,9 +22,9 @@ def brute_force(index: TemplateIndex, query: np.ndarray, k: int) -> list[str]:
     return [tokens[i] for i in np.argsort(-scores, kind="stable")[:k]]
 
 
-def built(n: int, threads: int = 1, seed: int = 0) -> tuple[TemplateIndex, np.ndarray]:
+def built(n: int, threads: int = 1, seed: int = 0) -> tuple[Int8Index, np.ndarray]:
     vectors = unit_vectors(n, DIM, seed)
-    index = TemplateIndex(DIM, threads)
+    index = Int8Index(DIM, threads)
     index.build([f"t{i}" for i in range(n)], vectors)
     return index, vectors
 
@@ -52,7 +52,7 @@ def test_scores_are_cosines_within_quantisation_error() -> None:
 def test_rows_of_very_different_norms_fall_back_to_a_full_scan_and_stay_exact() -> None:
     vectors = unit_vectors(2000, DIM)
     vectors[::2] *= 0.2  # the norm bound is then too loose to settle the candidates
-    index = TemplateIndex(DIM, 1)
+    index = Int8Index(DIM, 1)
     index.build([f"t{i}" for i in range(2000)], vectors)
     for query in unit_vectors(10, DIM, seed=3):
         assert [t for t, _ in index.search(query, 3)] == brute_force(index, query, 3)
@@ -97,7 +97,7 @@ def test_upsert_beyond_the_code_range_clips_but_still_finds_the_user() -> None:
 
 
 def test_empty_index_and_bad_queries() -> None:
-    index = TemplateIndex(DIM)
+    index = Int8Index(DIM)
     assert index.search(unit_vectors(1, DIM)[0], 2) == []
     index.build(["a"], unit_vectors(1, DIM))
     assert [t for t, _ in index.search(unit_vectors(1, DIM, seed=2)[0], 5)] == ["a"]
@@ -111,6 +111,6 @@ def test_empty_index_and_bad_queries() -> None:
 
 def test_resident_memory_per_template_is_small() -> None:
     vectors = unit_vectors(20_000, 128)
-    index = TemplateIndex(128, 1)
+    index = Int8Index(128, 1)
     index.build([f"tok-{i:012d}" for i in range(20_000)], vectors)
     assert index.resident_bytes() / 20_000 < 512

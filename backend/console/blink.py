@@ -1,0 +1,70 @@
+"""A blink on the camera path: a burst of frames from the browser camera, measured with the
+terminal's own pipeline (eye openness) and liveness rule (device.core.liveness), so a photo
+held up to the camera does not enrol. A live burst gives a one-time proof, bound to the
+operator's session and to the face that blinked; the enrolment then needs the proof and a
+template of the same person."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.core.config import LivenessConfig
+from device.core.liveness import EyeSample, LivenessResult, score_series
+from device.vision.pipeline import FacePipeline
+
+MAX_FRAMES = 60
+PROOF_TTL_S = 300.0
+
+
+@dataclass(frozen=True)
+class BlinkCheck:
+    result: LivenessResult
+    embedding: np.ndarray | None  # the blinking face, to bind the proof to the person
+
+
+def measure(
+    pipeline: FacePipeline, frames: Sequence[tuple[float, np.ndarray]], cfg: LivenessConfig
+) -> BlinkCheck:
+    """Eye openness of the largest face of each frame (time in seconds), scored as the
+    terminal scores a tracked face; the first face with a good quality is embedded."""
+    samples, embedding = [], None
+    for t, rgb in frames:
+        faces = pipeline.process(rgb, t, track=False, embed=False, passive=False)
+        if not faces or faces[0].eyes is None:
+            samples.append(EyeSample(t, None, None))
+            continue
+        face = faces[0]
+        samples.append(EyeSample(t, face.eyes.right, face.eyes.left))
+        if embedding is None and face.quality.ok:
+            embedding = pipeline.embed(face)
+    return BlinkCheck(score_series(samples, cfg), embedding)
+
+
+class BlinkProofs:
+    """One-time proofs of a live blink, per session; kept in memory for five minutes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proofs: dict[str, tuple[str, float, np.ndarray]] = {}
+
+    def issue(self, session_key: str, embedding: np.ndarray) -> str:
+        proof = secrets.token_urlsafe(16)
+        now = time.monotonic()
+        with self._lock:
+            self._proofs = {k: v for k, v in self._proofs.items() if v[1] > now}
+            self._proofs[proof] = (session_key, now + PROOF_TTL_S, embedding)
+        return proof
+
+    def take(self, session_key: str, proof: str) -> np.ndarray | None:
+        """The blinking face's embedding, once, for the session that made the proof."""
+        with self._lock:
+            held = self._proofs.pop(proof, None)
+        if held is None or held[0] != session_key or held[1] < time.monotonic():
+            return None
+        return held[2]

@@ -1,0 +1,203 @@
+"""Enrolment checks with the terminal's own FacePipeline: per-photo quality feedback, all
+photos one person, not enrolled already under another account (1:N over the whole
+gallery). Photos are decoded in memory and dropped when the call returns; only the fused
+template reaches the database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from backend.console.blink import BlinkCheck, measure
+from backend.console.store import ConsoleStore
+from device.core.config import LivenessConfig, MatchConfig
+from device.errors import BlinkpayError
+from device.vision.pipeline import FacePipeline, FaceResult
+from device.vision.templates import Template, fuse
+
+MAX_PHOTO_BYTES = 4 * 1024 * 1024
+MAX_PIXELS = 4096 * 4096
+MAX_PHOTOS = 5
+# The terminal's PIN threshold is the lowest similarity at which it takes a face for a
+# customer at all; two photos less alike than that are not one person for the terminal,
+# whatever the fusion floor (0.8) would let through.
+SAME_PERSON = MatchConfig().pin_threshold
+DUPLICATE = MatchConfig().pin_threshold
+EYES_OPEN = 0.15  # eye aspect ratio below this: shut or half-shut (device/vision/eyes.py)
+
+
+class EnrolRefused(BlinkpayError):
+    """An enrolment refused before anything was written, with the counted reason."""
+
+    def __init__(self, message: str, reason: str, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.detail = detail or {}
+
+
+@dataclass
+class PhotoCheck:
+    ok: bool
+    faces: int
+    problems: list[str]
+    face_px: float | None = None
+    yaw_deg: float | None = None
+    pitch_deg: float | None = None
+    sharpness: float | None = None
+    eyes: float | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def public(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "embedding"}
+
+
+@dataclass
+class Checked:
+    template: Template
+    pairwise_min: float
+    nearest: list[dict[str, Any]]  # the gallery's closest accounts, for the operator
+
+
+def decode_photo(data: bytes) -> np.ndarray:
+    """RGB uint8 from JPEG/PNG/WebP bytes; EnrolRefused for anything else."""
+    if len(data) > MAX_PHOTO_BYTES:
+        raise EnrolRefused(
+            f"a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB", "oversized_upload"
+        )
+    head = data[:16]
+    known = (
+        head.startswith(b"\xff\xd8\xff")
+        or head.startswith(b"\x89PNG\r\n\x1a\n")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    )
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if known else None
+    if bgr is None:
+        raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image")
+    if bgr.shape[0] * bgr.shape[1] > MAX_PIXELS:
+        raise EnrolRefused("that image is too large (at most 16 megapixels)", "oversized_upload")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _problems(face: FaceResult) -> list[str]:
+    names = {
+        "small": "face too small: come closer",
+        "yaw": "head turned: look straight at the camera",
+        "pitch": "head tilted: look straight at the camera",
+        "blur": "blurred: hold still",
+        "dark": "too dark",
+        "bright": "too bright",
+        "no_landmarks": "face not clear",
+    }
+    problems = [names.get(r, r) for r in face.quality.reasons]
+    if face.eyes is not None and face.eyes.mean < EYES_OPEN:
+        problems.append("eyes closed: open your eyes")
+    return problems
+
+
+class Enroller:
+    """One pipeline, one caller at a time (the models are not thread-safe)."""
+
+    def __init__(
+        self,
+        pipeline: FacePipeline,
+        store: ConsoleStore,
+        liveness: LivenessConfig | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.liveness = liveness or LivenessConfig()
+        self._lock = threading.Lock()
+
+    def check_photo(self, rgb: np.ndarray) -> PhotoCheck:
+        with self._lock:
+            faces = self.pipeline.process(rgb, 0.0, track=False, passive=False)
+        if len(faces) != 1:
+            problem = "no face found" if not faces else f"{len(faces)} faces: one person only"
+            return PhotoCheck(False, len(faces), [problem])
+        face = faces[0]
+        problems = _problems(face)
+        q = face.quality
+        return PhotoCheck(
+            ok=not problems and face.embedding is not None,
+            faces=1,
+            problems=problems,
+            face_px=round(q.face_px, 1),
+            yaw_deg=round(q.yaw_deg, 1),
+            pitch_deg=round(q.pitch_deg, 1),
+            sharpness=round(q.sharpness, 1),
+            eyes=None if face.eyes is None else round(face.eyes.mean, 3),
+            embedding=face.embedding,
+        )
+
+    def blink(self, frames: Sequence[tuple[float, np.ndarray]]) -> BlinkCheck:
+        with self._lock:
+            return measure(self.pipeline, frames, self.liveness)
+
+    def check(
+        self, photos: Sequence[np.ndarray], token: str, live: np.ndarray | None = None
+    ) -> Checked:
+        """Every check before anything is written; EnrolRefused names the first that fails.
+        `live`: the face that blinked on the camera path, which must be the photos' person."""
+        if not 1 <= len(photos) <= MAX_PHOTOS:
+            raise EnrolRefused(f"give 1 to {MAX_PHOTOS} photos", "photo_count")
+        checks = [self.check_photo(rgb) for rgb in photos]
+        for index, c in enumerate(checks, 1):
+            if c.faces == 0:
+                raise EnrolRefused(f"photo {index}: no face found", "no_face")
+            if c.faces > 1:
+                raise EnrolRefused(f"photo {index}: {c.faces} faces, one person only", "two_faces")
+            if not c.ok:
+                raise EnrolRefused(f"photo {index}: {'; '.join(c.problems)}", "poor_quality")
+        embeddings = [c.embedding for c in checks if c.embedding is not None]
+        pairwise = _pairwise_min(embeddings)
+        if pairwise < SAME_PERSON:
+            raise EnrolRefused(
+                f"the photos are not all of one person (similarity {pairwise:.2f},"
+                f" at least {SAME_PERSON:.2f} needed)",
+                "not_one_person",
+                {"pairwise_min": round(pairwise, 3)},
+            )
+        template = fuse(embeddings, self.pipeline.embedder_version)
+        if live is not None and float(_unit(live) @ template.vector) < SAME_PERSON:
+            raise EnrolRefused(
+                "the face that blinked is not the person in the photos", "blink_other_person"
+            )
+        nearest = self.nearest(template.vector)
+        clash = [n for n in nearest if n["token"] != token and n["similarity"] >= DUPLICATE]
+        if clash:
+            raise EnrolRefused(
+                f"this face is already enrolled as {clash[0]['token']}"
+                f" (similarity {clash[0]['similarity']:.2f})",
+                "duplicate_face",
+                {"nearest": nearest},
+            )
+        return Checked(template, pairwise, nearest)
+
+    def nearest(self, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
+        """1:N against every template the host holds, whatever the shard or status."""
+        rows = self.store.query("SELECT token, dim, vector FROM templates")
+        scored = []
+        for row in rows:
+            other = np.frombuffer(row["vector"], dtype="<f4")
+            if other.shape[0] == vector.shape[0]:
+                scored.append((float(other @ vector), row["token"]))
+        scored.sort(reverse=True)
+        return [{"token": t, "similarity": round(s, 3)} for s, t in scored[:k]]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v, np.float32) / float(np.linalg.norm(v))
+
+
+def _pairwise_min(embeddings: Sequence[np.ndarray]) -> float:
+    units = [_unit(e) for e in embeddings]
+    if len(units) < 2:
+        return 1.0
+    return min(
+        float(units[i] @ units[j]) for i in range(len(units)) for j in range(i + 1, len(units))
+    )

@@ -1,0 +1,232 @@
+"""The live fleet: what every terminal said on its status (retained, last will), telemetry,
+events, config/state, cmd/{name}/result and shard/ack topics, kept in memory with a short
+history per terminal. MQTT handlers run on the link's network thread and only update this
+state under a lock; the web side reads snapshots and waits on `version`."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from device.net.client import Inbound, MqttLink
+from device.net.topics import device_id_of
+
+HISTORY = 360  # telemetry points kept per terminal (an hour at the default 10 s interval)
+EVENTS = 50
+STALE_SHARD_S = 600.0  # a shard behind the host this long is an alert
+REFUSAL_SPIKE = 5  # liveness refusals between two telemetry reports
+
+
+@dataclass
+class Terminal:
+    device_id: str
+    state: str = "unknown"
+    reason: str | None = None
+    boot_id: str | None = None
+    software: str | None = None
+    last_seen: float | None = None
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS))
+    config_state: dict[str, Any] | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # request id -> result
+    behind_since: float | None = None
+
+
+def _latency(telemetry: dict[str, Any], stage: str, q: str) -> float | None:
+    value = telemetry.get("latency_ms", {}).get(stage, {}).get(q)
+    return None if value is None else float(value)
+
+
+class Fleet:
+    def __init__(
+        self,
+        prefix: str,
+        shard_version: Callable[[str], int | None],
+        on_shard_ack: Callable[[str, str, int], None] | None = None,
+        on_config_state: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self._shard_version = shard_version
+        self._on_shard_ack = on_shard_ack
+        self._on_config_answer = on_config_state
+        self._lock = threading.Condition()
+        self._terminals: dict[str, Terminal] = {}
+        self.version = 0  # bumps on every change; server-sent events wait on it
+
+    def attach(self, link: MqttLink) -> None:
+        """Plain (not shared) subscriptions: the console sees every terminal's messages."""
+        base = f"{self.prefix}/dev/+"
+        for suffix, message, handler in (
+            ("status", "DeviceStatus", self._on_status),
+            ("telemetry", "Telemetry", self._on_telemetry),
+            ("events", "Event", self._on_event),
+            ("config/state", "ConfigState", self._on_config_state),
+            ("cmd/+/result", "CommandResult", self._on_result),
+            ("shard/ack", "ShardAck", self._on_ack),
+        ):
+            link.subscribe(f"{base}/{suffix}", message, handler)
+
+    # -- inbound (network thread) -------------------------------------------------------
+
+    def _terminal(self, message: Inbound) -> Terminal | None:
+        device_id = device_id_of(self.prefix, message.topic)
+        if device_id is None or message.payload.get("device_id", device_id) != device_id:
+            return None
+        return self._terminals.setdefault(device_id, Terminal(device_id))
+
+    def _update(self, message: Inbound, apply: Callable[[Terminal, dict[str, Any]], None]) -> None:
+        with self._lock:
+            terminal = self._terminal(message)
+            if terminal is None:
+                return
+            apply(terminal, message.payload)
+            self.version += 1
+            self._lock.notify_all()
+
+    def _on_status(self, message: Inbound) -> None:
+        def apply(t: Terminal, p: dict[str, Any]) -> None:
+            t.state, t.reason, t.boot_id = p["state"], p.get("reason"), p["boot_id"]
+            t.software = p.get("software") or t.software
+            if p["state"] == "online":
+                t.last_seen = p.get("ts", time.time())
+
+        self._update(message, apply)
+
+    def _on_telemetry(self, message: Inbound) -> None:
+        def apply(t: Terminal, p: dict[str, Any]) -> None:
+            t.telemetry = p
+            t.last_seen = p["ts"]
+            t.history.append(
+                {
+                    "ts": p["ts"],
+                    "fps": p["fps"],
+                    "cpu_temp_c": p["cpu_temp_c"],
+                    "outbox_depth": p["outbox_depth"],
+                    "liveness_rejections": p["liveness_rejections"],
+                    "embed_p95": _latency(p, "embed", "p95"),
+                    "detect_p95": _latency(p, "detect", "p95"),
+                }
+            )
+
+        self._update(message, apply)
+
+    def _on_event(self, message: Inbound) -> None:
+        self._update(message, lambda t, p: t.events.appendleft(p))
+
+    def _on_config_state(self, message: Inbound) -> None:
+        if self._on_config_answer is not None:
+            self._on_config_answer(message.payload)
+
+        def apply(t: Terminal, p: dict[str, Any]) -> None:
+            t.config_state = p
+
+        self._update(message, apply)
+
+    def _on_result(self, message: Inbound) -> None:
+        def apply(t: Terminal, p: dict[str, Any]) -> None:
+            t.results[p["request_id"]] = p
+
+        self._update(message, apply)
+
+    def _on_ack(self, message: Inbound) -> None:
+        p = message.payload
+        if self._on_shard_ack is not None:
+            self._on_shard_ack(p["device_id"], p["shard_id"], int(p["version"]))
+        self._update(message, lambda t, _: None)
+
+    # -- reading (web side) -------------------------------------------------------------
+
+    def wait_change(self, seen: int, timeout: float) -> int:
+        with self._lock:
+            self._lock.wait_for(lambda: self.version != seen, timeout)
+            return self.version
+
+    def result(self, device_id: str, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            terminal = self._terminals.get(device_id)
+            return None if terminal is None else terminal.results.get(request_id)
+
+    def config_state(self, device_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            terminal = self._terminals.get(device_id)
+            return None if terminal is None else terminal.config_state
+
+    def device_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._terminals)
+
+    def rows(self, now: float | None = None) -> list[dict[str, Any]]:
+        now = time.time() if now is None else now
+        with self._lock:
+            return [self._row(t, now) for t in sorted(self._terminals.values(), key=_key)]
+
+    def detail(self, device_id: str, now: float | None = None) -> dict[str, Any] | None:
+        now = time.time() if now is None else now
+        with self._lock:
+            t = self._terminals.get(device_id)
+            if t is None:
+                return None
+            return {
+                **self._row(t, now),
+                "history": list(t.history),
+                "events": list(t.events),
+                "config_state": t.config_state,
+                "results": sorted(t.results.values(), key=lambda r: r["request_id"]),
+            }
+
+    def _row(self, t: Terminal, now: float) -> dict[str, Any]:
+        tel = t.telemetry
+        shard = tel.get("shard") or {}
+        host_version = self._shard_version(shard["shard_id"]) if shard else None
+        lag = None
+        if host_version is not None and shard.get("version") is not None:
+            lag = max(0, host_version - int(shard["version"]))
+        if lag:
+            t.behind_since = t.behind_since or now
+        else:
+            t.behind_since = None
+        row = {
+            "device_id": t.device_id,
+            "state": t.state,
+            "reason": t.reason,
+            "site": shard.get("shard_id"),
+            "software": t.software,
+            "last_seen": t.last_seen,
+            "shard_version": shard.get("version"),
+            "shard_lag": lag,
+            "outbox_depth": tel.get("outbox_depth"),
+            "fps": tel.get("fps"),
+            "latency_ms": tel.get("latency_ms", {}),
+            "decisions": tel.get("decisions", {}),
+            "liveness_rejections": tel.get("liveness_rejections"),
+            "rejected": tel.get("rejected", {}),
+            "cpu_temp_c": tel.get("cpu_temp_c"),
+            "uptime_s": tel.get("uptime_s"),
+        }
+        row["alerts"] = _alerts(t, row, now)
+        return row
+
+
+def _key(t: Terminal) -> str:
+    return t.device_id
+
+
+def _alerts(t: Terminal, row: dict[str, Any], now: float) -> list[str]:
+    alerts = []
+    if t.state == "offline":
+        alerts.append("offline" if t.reason != "shutdown" else "offline (shut down)")
+    if t.behind_since is not None and now - t.behind_since > STALE_SHARD_S:
+        alerts.append("shard stale")
+    depths = [h["outbox_depth"] for h in list(t.history)[-4:]]
+    if len(depths) == 4 and depths[-1] > 0 and all(b > a for a, b in itertools.pairwise(depths)):
+        alerts.append("outbox growing")
+    refusals = [h["liveness_rejections"] for h in list(t.history)[-2:]]
+    if len(refusals) == 2 and refusals[1] - refusals[0] >= REFUSAL_SPIKE:
+        alerts.append("refusal spike")
+    return alerts

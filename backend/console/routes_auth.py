@@ -1,0 +1,129 @@
+"""Login, logout, operators and the audit log."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from backend.console.auth import ROLES, AuthError, Operator
+from backend.console.web import (
+    COOKIE,
+    FormRefused,
+    audit,
+    client,
+    console,
+    form_of,
+    page,
+    problem,
+    read_form,
+    render,
+    set_session_cookie,
+)
+
+LOGIN_COOKIE = "blinkpay_login"
+
+
+def _login_form(request: Request, status: int = 200, **ctx: object) -> Response:
+    """The login form with a fresh token, also in a cookie: the POST must bring both
+    (double submit), so another site cannot log a browser into an account of its choice."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", status=status, login_csrf=token, **ctx)
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, secure=True, samesite="strict", path="/login"
+    )
+    return response
+
+
+async def login_page(request: Request) -> Response:
+    expired = request.query_params.get("expired") == "1"
+    message = "Your session expired; log in again." if expired else None
+    return _login_form(request, message=message)
+
+
+async def login(request: Request) -> Response:
+    try:
+        form = await read_form(request)
+    except FormRefused as exc:
+        return problem(request, str(exc), exc.reason, 413)
+    name = str(form.get("name", ""))[:64]
+    password = str(form.get("password", ""))
+    c = console(request)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
+        c.refuse("csrf_mismatch")
+        return _login_form(
+            request, 403, message="the login form was out of date; try again", name=name
+        )
+    try:
+        session_id = c.auth.login(name, password, client(request))
+    except AuthError as exc:
+        c.refuse(exc.reason)
+        c.store.audit(None, "login_refused", name, client(request), reason=exc.reason)
+        status = 429 if exc.reason == "login_rate_limited" else 401
+        return _login_form(request, status, message=str(exc), name=name)
+    c.store.audit(name, "login", name, client(request))
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, session_id)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+@page("viewer")
+async def logout(request: Request, operator: Operator) -> Response:
+    console(request).auth.logout(request.cookies.get(COOKIE))
+    audit(request, operator, "logout", operator.name)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@page("admin")
+async def operators(request: Request, operator: Operator) -> Response:
+    return render(
+        request,
+        "operators.html",
+        operator,
+        operators=console(request).auth.operators(),
+        roles=ROLES,
+    )
+
+
+@page("admin")
+async def add_operator(request: Request, operator: Operator) -> Response:
+    form = await form_of(request)
+    name, role = str(form.get("name", "")), str(form.get("role", ""))
+    c = console(request)
+    try:
+        c.auth.add_operator(name, role, str(form.get("password", "")))
+    except AuthError as exc:
+        c.refuse(exc.reason)
+        return render(
+            request,
+            "operators.html",
+            operator,
+            status=400,
+            operators=c.auth.operators(),
+            roles=ROLES,
+            message=str(exc),
+        )
+    audit(request, operator, "operator_add", name, role=role)
+    return RedirectResponse("/operators", status_code=303)
+
+
+@page("admin")
+async def audit_log(request: Request, operator: Operator) -> Response:
+    return render(request, "audit.html", operator, rows=console(request).store.audit_log())
+
+
+routes = [
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/operators", operators, methods=["GET"]),
+    Route("/operators", add_operator, methods=["POST"]),
+    Route("/audit", audit_log, methods=["GET"]),
+]

@@ -1,0 +1,265 @@
+"""Customers: enrolment with consent, live photo feedback, list and search, suspend, resume,
+erase (consent withdrawal), and a copy of a customer's data."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import numpy as np
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from backend.console.auth import Operator
+from backend.console.blink import MAX_FRAMES
+from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
+from backend.console.enrolment import MAX_PHOTOS, EnrolRefused, decode_photo
+from backend.console.web import client, console, form_of, page, problem, render
+from device.errors import BlinkpayError
+
+TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the contract's Token
+PIN = re.compile(r"^\d{4,12}$")
+LIMITS = {  # field: (default, maximum) in minor units
+    "balance": (10_000, 100_000_000),
+    "daily_limit": (10_000, 100_000_000),
+    "offline_allowance": (1_000, 100_000_000),
+}
+OPS = {"suspend": "suspend", "resume": "reactivate", "erase": "delete"}
+
+
+@page("viewer")
+async def customers(request: Request, operator: Operator) -> Response:
+    search = request.query_params.get("q", "")[:128]
+    rows = console(request).customers(search)
+    return render(request, "customers.html", operator, rows=rows, q=search)
+
+
+@page("viewer")
+async def customer(request: Request, operator: Operator) -> Response:
+    token = request.path_params["token"]
+    c = console(request)
+    account = c.customer(token)
+    erasures = c.erasures(token)
+    if account is None and not erasures:
+        return problem(request, f"no account {token}", "unknown_account", 404, operator)
+    return render(
+        request,
+        "customer.html",
+        operator,
+        token=token,
+        account=account,
+        consents=c.consents(token),
+        erasures=erasures,
+    )
+
+
+@page("operator")
+async def change(request: Request, operator: Operator) -> Response:
+    token, action = request.path_params["token"], request.path_params["action"]
+    if action not in OPS:
+        return problem(request, f"no action {action}", "unknown_action", 404, operator)
+    if action == "erase" and (await form_of(request)).get("confirm") != token:
+        return problem(
+            request,
+            "type the account token to confirm the erasure",
+            "erase_unconfirmed",
+            400,
+            operator,
+        )
+    try:
+        console(request).change(operator.name, token, OPS[action], client(request))
+    except BlinkpayError as exc:
+        return problem(request, str(exc), "change_refused", 400, operator)
+    return RedirectResponse(f"/customers/{token}", status_code=303)
+
+
+@page("operator")
+async def export(request: Request, operator: Operator) -> Response:
+    token = request.path_params["token"]
+    data = console(request).export(operator.name, token, client(request))
+    headers = {"Content-Disposition": f'attachment; filename="{token}.json"'}
+    return JSONResponse(data, headers=headers)
+
+
+# -- enrolment -------------------------------------------------------------------------
+
+
+def _enrol_page(request: Request, operator: Operator, status: int = 200, **ctx: Any) -> Response:
+    return render(
+        request,
+        "enrol.html",
+        operator,
+        status=status,
+        consent_text=CONSENT_TEXT,
+        consent_version=CONSENT_VERSION,
+        sites=console(request).sites(),
+        max_photos=MAX_PHOTOS,
+        limits=LIMITS,
+        **ctx,
+    )
+
+
+@page("operator")
+async def enrol_form(request: Request, operator: Operator) -> Response:
+    return _enrol_page(request, operator, form={})
+
+
+def _fields(form: FormData) -> tuple[str, str, dict[str, int]]:
+    """Token, PIN and limits, validated; EnrolRefused names the first bad field."""
+    token = str(form.get("token", "")).strip()
+    if not TOKEN.match(token):
+        raise EnrolRefused("the account token is 1-128 of letters, digits and . _ : -", "bad_token")
+    if form.get("consent") != "yes" or form.get("consent_version") != CONSENT_VERSION:
+        raise EnrolRefused("the customer's consent to this text is required", "no_consent")
+    pin = str(form.get("pin", ""))
+    if not PIN.match(pin):
+        raise EnrolRefused("the PIN is 4 to 12 digits", "bad_pin")
+    if pin != str(form.get("pin_again", "")):
+        raise EnrolRefused("the two PINs differ", "pin_mismatch")
+    limits = {}
+    for name, (default, maximum) in LIMITS.items():
+        raw = str(form.get(name, "") or default).strip()
+        if not raw.isdigit() or int(raw) > maximum:
+            raise EnrolRefused(
+                f"{name.replace('_', ' ')}: a whole number 0-{maximum}", "bad_amount"
+            )
+        limits[name] = int(raw)
+    return token, pin, limits
+
+
+def _blink_proof(request: Request, operator: Operator, form: FormData) -> np.ndarray | None:
+    """Camera photos need the blink proof of this session (files: the operator vouches)."""
+    if form.get("camera") != "1":
+        return None
+    live = console(request).blinks.take(operator.csrf, str(form.get("blink_proof", "")))
+    if live is None:
+        raise EnrolRefused(
+            "camera photos need a blink: press 'Check a blink' and blink once", "blink_required"
+        )
+    return live
+
+
+async def _photos(form: FormData) -> list[bytes]:
+    files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
+    if not 1 <= len(files) <= MAX_PHOTOS:
+        raise EnrolRefused(f"give 1 to {MAX_PHOTOS} photos", "photo_count")
+    return [await f.read() for f in files]
+
+
+@page("operator")
+async def enrol(request: Request, operator: Operator) -> Response:
+    form = await form_of(request)
+    c = console(request)
+    shown = {k: str(form.get(k, "")) for k in ("token", "shard_id", *LIMITS)}
+    try:
+        if c.enroller is None:
+            raise EnrolRefused("this console runs without the face models", "no_models")
+        token, pin, limits = _fields(form)
+        site = str(form.get("shard_id", "")) or None
+        if site is not None and site not in c.sites():
+            raise EnrolRefused(f"no site {site}", "bad_site")
+        live = _blink_proof(request, operator, form)
+        blobs = await _photos(form)
+        images = [decode_photo(b) for b in blobs]
+        del blobs
+        checked = await asyncio.to_thread(c.enroller.check, images, token, live)
+        del images  # the photos end here; only the template goes on
+        delta = c.enrol(
+            operator.name,
+            token,
+            checked,
+            pin=pin,
+            limits=limits,
+            client=client(request),
+            shard_id=site,
+        )
+    except EnrolRefused as exc:
+        c.refuse(exc.reason)
+        return _enrol_page(
+            request,
+            operator,
+            status=400,
+            form=shown,
+            message=str(exc),
+            reason=exc.reason,
+            nearest=exc.detail.get("nearest"),
+        )
+    except BlinkpayError as exc:
+        c.refuse("enrol_failed")
+        return _enrol_page(
+            request, operator, status=400, form=shown, message=str(exc), reason="enrol_failed"
+        )
+    return _enrol_page(
+        request,
+        operator,
+        form={},
+        enrolled=token,
+        seq=delta["seq"],
+        nearest=checked.nearest,
+        pairwise=round(checked.pairwise_min, 3),
+    )
+
+
+@page("operator")
+async def quality(request: Request, operator: Operator) -> Response:
+    """Live feedback on one photo or camera frame (JSON); nothing is kept."""
+    c = console(request)
+    form = await form_of(request)
+    photo = form.get("photo")
+    try:
+        if c.enroller is None:
+            raise EnrolRefused("this console runs without the face models", "no_models")
+        if not isinstance(photo, UploadFile):
+            raise EnrolRefused("no photo", "photo_count")
+        rgb = decode_photo(await photo.read())
+        check = await asyncio.to_thread(c.enroller.check_photo, rgb)
+    except EnrolRefused as exc:
+        c.refuse(exc.reason)
+        return JSONResponse({"ok": False, "problems": [str(exc)], "reason": exc.reason}, 400)
+    return JSONResponse(check.public())
+
+
+@page("operator")
+async def blink(request: Request, operator: Operator) -> Response:
+    """A burst of camera frames with their times (ms): did the face blink? (JSON)"""
+    c = console(request)
+    form = await form_of(request)
+    frames = [f for f in form.getlist("frame") if isinstance(f, UploadFile)]
+    times = form.getlist("t")
+    try:
+        if c.enroller is None:
+            raise EnrolRefused("this console runs without the face models", "no_models")
+        if not 5 <= len(frames) <= MAX_FRAMES or len(times) != len(frames):
+            raise EnrolRefused(f"send 5 to {MAX_FRAMES} frames with their times", "bad_burst")
+        burst = [
+            (float(str(t)) / 1000.0, decode_photo(await f.read()))
+            for t, f in zip(times, frames, strict=True)
+        ]
+    except (EnrolRefused, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, EnrolRefused) else "bad_burst"
+        c.refuse(reason)
+        return JSONResponse({"live": False, "reason": reason, "message": str(exc)}, 400)
+    check = await asyncio.to_thread(c.enroller.blink, burst)
+    result = check.result
+    body = {"live": result.live, "reason": str(result.reason), "frames": result.frames}
+    if result.live and check.embedding is not None:
+        body["proof"] = c.blinks.issue(operator.csrf, check.embedding)
+    else:
+        c.refuse(f"blink_{result.reason}")
+        body["live"] = False
+    return JSONResponse(body)
+
+
+routes = [
+    Route("/customers", customers, methods=["GET"]),
+    Route("/customers/{token}", customer, methods=["GET"]),
+    Route("/customers/{token}/export", export, methods=["GET"]),
+    Route("/customers/{token}/{action}", change, methods=["POST"]),
+    Route("/enrol", enrol_form, methods=["GET"]),
+    Route("/enrol", enrol, methods=["POST"]),
+    Route("/api/quality", quality, methods=["POST"]),
+    Route("/api/blink", blink, methods=["POST"]),
+]

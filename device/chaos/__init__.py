@@ -1,0 +1,1 @@
+"""The chaos bench (`blinkpay bench chaos`): payment integrity against real processes."""

@@ -1,0 +1,129 @@
+"""Enrolment in headless chromium: by the fake camera (a clip of a public-domain demo face)
+with consent; two people's photos and an enrolled face refused; erasure reaching a running
+terminal (`blinkpay net`), acknowledged on the customer's page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.console.browser_steps import (
+    check_blink,
+    enrol_with_files,
+    fill_enrolment,
+    logged_in,
+    take_camera_photos,
+    text_of,
+    texts,
+    wait,
+    wait_fleet_state,
+    wait_text,
+)
+from tests.console.conftest import ConsoleRig, face_crop, write_photo
+
+pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    folder = tmp_path_factory.mktemp("photos")
+    yield {
+        "collins": write_photo(folder / "collins.jpg", face_crop("collins")),
+        "hopper": write_photo(folder / "hopper.png", face_crop("hopper")),
+        "text": _text_file(folder / "notes.jpg"),
+    }
+
+
+def _text_file(path: Path) -> Path:
+    path.write_text("not a photo")
+    return path
+
+
+def _accounts(rig: ConsoleRig) -> list[str]:
+    return [r["token"] for r in rig.console.customers()]
+
+
+def _camera_photos(rig: ConsoleRig, browser, token: str) -> None:
+    logged_in(browser, rig.url, "olga")
+    fill_enrolment(browser, rig.url, token)
+    browser.find_element(By.ID, "camera-start").click()
+    wait_text(browser, (By.ID, "quality"), "good: one face")
+    take_camera_photos(browser, 3)
+
+
+def test_camera_photos_without_a_blink_are_refused(rig: ConsoleRig, browser) -> None:
+    _camera_photos(rig, browser, "cust-still")
+    browser.find_element(By.ID, "enrol").click()
+    wait_text(browser, (By.ID, "message"), "camera photos need a blink")
+    assert "cust-still" not in _accounts(rig)
+
+
+def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) -> None:
+    _camera_photos(rig, browser, "cust-collins")
+    assert "Blink: seen" in check_blink(browser)
+    browser.find_element(By.ID, "enrol").click()
+    wait_text(browser, (By.ID, "enrolled"), "cust-collins is enrolled")
+    assert "nobody enrolled yet" in text_of(browser, "nearest")
+    consents = rig.console.consents("cust-collins")
+    assert [c["version"] for c in consents] == ["2026-11-v1"]
+    account = rig.console.customer("cust-collins")
+    assert account is not None and account["has_pin"] and account["status"] == "active"
+
+
+def test_enrolment_without_consent_is_refused(rig: ConsoleRig, browser, photos) -> None:
+    logged_in(browser, rig.url, "olga")
+    fill_enrolment(browser, rig.url, "cust-noconsent")
+    browser.find_element(By.ID, "consent").click()  # unticked again
+    browser.find_element(By.ID, "files").send_keys(str(photos["hopper"]))
+    browser.find_element(By.ID, "enrol").click()
+    wait_text(browser, (By.ID, "message"), "consent to this text is required")
+    assert "cust-noconsent" not in _accounts(rig)
+
+
+def test_two_people_are_refused(rig: ConsoleRig, browser, photos) -> None:
+    logged_in(browser, rig.url, "olga")
+    enrol_with_files(browser, rig.url, "cust-mixed", [photos["collins"], photos["hopper"]])
+    wait_text(browser, (By.ID, "message"), "not all of one person")
+    assert "cust-mixed" not in _accounts(rig)
+    assert not rig.console.consents("cust-mixed")  # nothing half-enrolled
+    assert rig.console.refusals.snapshot()["not_one_person"] == 1
+
+
+def test_a_face_enrolled_under_another_account_is_refused(rig: ConsoleRig, browser, photos) -> None:
+    logged_in(browser, rig.url, "olga")
+    enrol_with_files(browser, rig.url, "cust-again", [photos["collins"]])
+    wait_text(browser, (By.ID, "message"), "already enrolled as cust-collins")
+    assert "cust-collins" in text_of(browser, "nearest")  # shown to the operator
+    assert "cust-again" not in _accounts(rig)
+
+
+def test_a_file_that_is_not_an_image_is_refused(rig: ConsoleRig, browser, photos) -> None:
+    logged_in(browser, rig.url, "olga")
+    enrol_with_files(browser, rig.url, "cust-text", [photos["text"]])
+    wait_text(browser, (By.ID, "message"), "not a JPEG, PNG or WebP image")
+
+
+def test_erasure_reaches_a_running_terminal(rig: ConsoleRig, browser, photos) -> None:
+    rig.start_terminal("net", rig.terminal_config("gate-erase"))
+    logged_in(browser, rig.url, "ada")
+    browser.get(rig.url)
+    wait_fleet_state(browser, "gate-erase", "online")
+    enrol_with_files(browser, rig.url, "cust-hopper", [photos["hopper"]])
+    wait_text(browser, (By.ID, "enrolled"), "cust-hopper is enrolled")
+
+    browser.get(f"{rig.url}/customers/cust-hopper")
+    browser.find_element(By.ID, "erase-confirm").send_keys("cust-hopper")
+    browser.find_element(By.ID, "erase").click()
+    wait_text(browser, (By.ID, "status"), "erased")
+
+    def acknowledged(driver) -> bool:
+        driver.refresh()
+        return any("gate-erase" in row for row in texts(driver, "#erasure-acks tr.acked"))
+
+    wait(browser).until(acknowledged)
+    consent = rig.console.consents("cust-hopper")[0]
+    assert consent["withdrawn_at"] is not None
+    assert rig.console.customer("cust-hopper") is None
