@@ -15,6 +15,9 @@
                                its card's boot partition; it registers its own keys on first boot
   device list                  every terminal the host knows
   snapshot                     publish the whole shard (terminals that lag catch up)
+  ledger export DEVICE_ID --out FILE
+                               the host's signed copy of a terminal's synced rows, for
+                               `blinkpay db recover` on a terminal whose ledger was lost
   console                      serve the operator's web console (docs/console.md)
   operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
 
@@ -43,10 +46,10 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from backend.cli_parser import parser as _parser
 from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
 from backend.host import PaymentHost
-from backend.shards import STATUS_OPS
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
 from device.crypto.template_box import load_box_public_key
 from device.errors import BlinkpayError, os_error_line
@@ -55,131 +58,6 @@ from device.logs import setup_logging
 log = logging.getLogger("blinkpay.host")
 
 CONNECT_WAIT_S = 10.0
-
-
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="host TOML file (docs/host.md; relative paths in it are relative to its "
-        "directory); default: built-in defaults, files in the current directory",
-    )
-
-
-def _command(
-    sub: argparse._SubParsersAction, name: str, description: str, *, config: bool = True
-) -> argparse.ArgumentParser:
-    """A subcommand whose --help shows its one-line description."""
-    parser = sub.add_parser(name, help=description, description=description)
-    if config:
-        _add_config(parser)
-    return parser
-
-
-def _enrol_parser(sub: argparse._SubParsersAction) -> None:
-    enrol = _command(sub, "enrol", "enrol a customer (template, account, PIN), publish the delta")
-    enrol.add_argument("token", help="the customer's pseudonymous account token")
-    source = enrol.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", type=Path, nargs="+", help="photos of the customer")
-    source.add_argument("--template", type=Path, help="JSON printed by `blinkpay enroll`")
-    enrol.add_argument(
-        "--terminal-config",
-        type=Path,
-        default=None,
-        help="the terminal's TOML (its vision models make the template from --images)",
-    )
-    enrol.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
-    enrol.add_argument(
-        "--balance", type=int, default=None, help="starting balance in minor units (cents)"
-    )
-    enrol.add_argument(
-        "--daily-limit", type=int, default=10_000, help="minor units per day (default 10000)"
-    )
-    enrol.add_argument(
-        "--offline-allowance",
-        type=int,
-        default=1_000,
-        help="minor units a terminal may approve offline (default 1000)",
-    )
-    enrol.add_argument(
-        "--pin-stdin", action="store_true", help="read the PIN from the first line of stdin"
-    )
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="blinkpay-host",
-        description=__doc__.split("\n")[0],
-        epilog="Run `blinkpay-host COMMAND --help` for a command's options.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    keys = _command(sub, "keys", "make the signing and PIN keys in DIR", config=False)
-    keys.add_argument(
-        "dir", type=Path, help="folder for signing.pem, signing.pub.pem and pin.key (made 0700)"
-    )
-    _command(sub, "serve", "run the host on the broker until SIGTERM or Ctrl-C")
-    _enrol_parser(sub)
-
-    account = _command(sub, "account", "list accounts or change one's status", config=False)
-    account_sub = account.add_subparsers(dest="action", required=True, metavar="ACTION")
-    change = _command(account_sub, "set", "change a customer's status and publish the delta")
-    change.add_argument("token", help="the customer's account token")
-    change.add_argument("op", choices=[*STATUS_OPS, "delete"], help="the change")
-    listing = _command(account_sub, "list", "every account (token, status, limits; no PINs)")
-    listing.add_argument("--shard", default=None, help="only this shard")
-
-    device = _command(sub, "device", "register or list terminals", config=False)
-    device_sub = device.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = _command(
-        device_sub, "add", "register a terminal's public keys, or write its first-boot card"
-    )
-    add.add_argument("device_id", help="the terminal's device.id")
-    add.add_argument(
-        "public_key",
-        type=Path,
-        nargs="?",
-        help="PEM or raw Ed25519 public key file (printed by provision); or --boot-dir",
-    )
-    add.add_argument(
-        "--boot-dir",
-        type=Path,
-        metavar="DIR",
-        help="write the first-boot files (cloud-init user-data, blinkpay/...) into DIR: the "
-        "mounted boot partition of a freshly flashed card, or a folder to copy onto it",
-    )
-    add.add_argument(
-        "--bundle",
-        type=Path,
-        metavar="FILE",
-        help="the signed offline bundle to put on the card (install.sh --make-bundle); "
-        "without it, copy one to DIR/blinkpay/bundle.tar.gz yourself",
-    )
-    add.add_argument(
-        "--ttl",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="seconds the token is valid (default [boot] token_ttl_s, 7 days)",
-    )
-    add.add_argument(
-        "--x25519",
-        type=Path,
-        default=None,
-        help="the terminal's X25519 public key (PEM, printed by `blinkpay provision`): "
-        "the shard's templates are sealed to it; without it the terminal gets none",
-    )
-    add.add_argument("--shard", default=None, help="its shard (default: mqtt.shard_id)")
-    _command(device_sub, "list", "every terminal the host knows, with its last contact")
-
-    snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
-    snapshot.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
-
-    from backend.console.cli import add_commands
-
-    add_commands(sub, _add_config)
-    return parser
 
 
 def make_keys(folder: Path) -> dict[str, str]:
@@ -387,6 +265,19 @@ def serve(config: HostConfig, stop: threading.Event) -> int:
     return 0
 
 
+def _ledger_export(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    from backend.ledger_export import ledger_export
+    from device.crypto.signing import load_signing_key
+
+    db = _open_db(config)
+    try:
+        export = ledger_export(db, args.device_id, load_signing_key(config.signing_key_file))
+    finally:
+        db.close()
+    args.out.write_text(json.dumps(export, sort_keys=True), encoding="utf-8")
+    return {"device_id": args.device_id, "rows": len(export["body"]["rows"]), "out": str(args.out)}
+
+
 COMMANDS = {
     ("enrol", None): _enrol,
     ("account", "set"): _account_set,
@@ -394,6 +285,7 @@ COMMANDS = {
     ("device", "add"): _device_add,
     ("device", "list"): _device_list,
     ("snapshot", None): _snapshot,
+    ("ledger", "export"): _ledger_export,
 }
 
 

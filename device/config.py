@@ -161,11 +161,12 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return overrides
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge_sections(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`, table by table (the config file, then overlays and overrides)."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_sections(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -200,7 +201,7 @@ def read_overlay(data_dir: Path) -> dict[str, Any]:
 
 def write_overlay(data_dir: Path, partial: Mapping[str, Any], version: int) -> dict[str, Any]:
     """Merge `partial` into the overlay and replace the file atomically (fsynced, 0600)."""
-    merged = _merge(read_overlay(data_dir), partial)
+    merged = merge_sections(read_overlay(data_dir), partial)
     document = {"version": version, "config": merged}
     write_private_file(overlay_path(data_dir), json.dumps(document, indent=1).encode(), True)
     return merged
@@ -238,9 +239,11 @@ def load_config(
             raise ConfigError([f"not valid TOML: {exc}"], source) from None
     overrides = _env_overrides(env)
     if overlay:
-        data_dir = _merge(data, overrides).get("device", {}).get("data_dir", DEFAULT_DATA_DIR)
-        data = _merge(data, read_overlay(Path(data_dir)))
-    return config_from_mapping(_merge(_merge(data, extra or {}), overrides), source)
+        data_dir = (
+            merge_sections(data, overrides).get("device", {}).get("data_dir", DEFAULT_DATA_DIR)
+        )
+        data = merge_sections(data, read_overlay(Path(data_dir)))
+    return config_from_mapping(merge_sections(merge_sections(data, extra or {}), overrides), source)
 
 
 def unreadable_hint(path: Path) -> str:

@@ -24,7 +24,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from device.config import Config, ConfigError, config_from_mapping
+from device.config import Config, ConfigError, config_from_mapping, merge_sections
 from device.crypto.signing import (
     KeyFileError,
     generate_signing_key,
@@ -106,16 +106,6 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
         for k, v in values.items()
         if v is not None
     }
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def to_toml(sections: dict[str, dict[str, Any]]) -> str:
@@ -253,7 +243,7 @@ def provision(
     """
     if pin_key is not None and len(pin_key) not in (16, 24, 32):
         raise BlinkpayError("the PIN key must be 16, 24 or 32 bytes (32, 48 or 64 hex digits)")
-    settings = _merge(_existing_settings(config_path), _plain(sections))
+    settings = merge_sections(_existing_settings(config_path), _plain(sections))
     try:
         config = config_from_mapping(settings, "provision")
     except ConfigError as exc:

@@ -8,7 +8,7 @@ import json
 import tomllib
 from typing import Any
 
-from device.config import Config, ConfigError, config_from_mapping
+from device.config import Config, ConfigError, config_from_mapping, merge_sections
 from device.errors import BlinkpayError
 
 MAX_TOML = 8192
@@ -42,21 +42,11 @@ def parse_partial(text: str) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def baseline(applied: list[dict[str, Any]]) -> dict[str, Any]:
     """Defaults overlaid with the applied changes, oldest first."""
     current = json.loads(Config().model_dump_json())
     for change in applied:
-        current = _merge(current, change)
+        current = merge_sections(current, change)
     return current
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 import time
-from collections import Counter
 from typing import Any
 
 from backend.config import HostConfig
@@ -22,26 +20,11 @@ from backend.console.store import ConsoleStore
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.errors import BlinkpayError
+from device.net.refusals import RejectCounter
 from device.net.topics import COMMAND_NAMES
 from device.vision.pipeline import FacePipeline
 
 CONNECT_WAIT_S = 10.0
-
-
-class Refusals:
-    """Counted reasons of everything the console refused (exported on /metrics)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, reason: str) -> None:
-        with self._lock:
-            self._counts[reason] += 1
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
 
 
 def console_host_config(config: HostConfig) -> HostConfig:
@@ -57,7 +40,7 @@ class Console:
         self.host = PaymentHost(console_host_config(config), serve=False)
         self.store = ConsoleStore(self.host.db)
         self.auth = Auth(self.store)
-        self.refusals = Refusals()
+        self.refusals = RejectCounter()  # counted reasons, exported on /metrics
         self.fleet = Fleet(
             config.mqtt.prefix,
             self.shard_version,

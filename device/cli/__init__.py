@@ -40,6 +40,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "match"): ("device.cli.bench_match", "1:N search speed, memory and exactness"),
     ("db", "stats"): ("device.cli.db_stats", "counts, versions and file size"),
     ("db", "verify"): ("device.cli.db_verify", "integrity, decryption and index check"),
+    ("db", "recover"): (
+        "device.cli.db_recover",
+        "restore a lost ledger from the host's signed copy",
+    ),
     ("db", "rekey"): ("device.cli.db_rekey", "re-encrypt every template with a new key"),
     ("config", "check"): ("device.cli.config_check", "validate a config file"),
     ("config", "show"): ("device.cli.config_show", "print the effective config"),

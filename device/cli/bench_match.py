@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=COMMON_COSINE,
         help="mean cosine between templates of different people (0: isotropic)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the templates")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -16,13 +16,15 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from device.errors import BlinkpayError
+
+K = TypeVar("K")
 
 
 class KeyFileError(BlinkpayError):
@@ -137,14 +139,20 @@ def generate_signing_key(path: Path, overwrite: bool = False) -> Ed25519PrivateK
     return key
 
 
-def private_key_from_pem(data: bytes, source: Path) -> Ed25519PrivateKey:
+def pem_private_key(data: bytes, source: Path, kind: type[K]) -> K:
+    """A PEM private key of `kind` (Ed25519 for signing, X25519 for sealed templates)."""
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise KeyFileError(f"{source} is not a PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{source} holds a {type(key).__name__}, expected an Ed25519 key")
+    if not isinstance(key, kind):
+        expected = kind.__name__.removesuffix("PrivateKey")
+        raise KeyFileError(f"{source} holds a {type(key).__name__}, expected an {expected} key")
     return key
+
+
+def private_key_from_pem(data: bytes, source: Path) -> Ed25519PrivateKey:
+    return pem_private_key(data, source, Ed25519PrivateKey)
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:

@@ -22,7 +22,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from device.crypto.signing import KeyFileError, read_private_file, write_private_file
+from device.crypto.signing import (
+    KeyFileError,
+    pem_private_key,
+    read_private_file,
+    write_private_file,
+)
 from device.errors import BlinkpayError
 
 ALG = "X25519-HKDF-SHA256-A256GCM"
@@ -124,13 +129,7 @@ def generate_box_key(path: Path, overwrite: bool = False) -> X25519PrivateKey:
 
 
 def box_key_from_pem(data: bytes, source: Path) -> X25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{source} is not a PEM private key: {exc}") from None
-    if not isinstance(key, X25519PrivateKey):
-        raise KeyFileError(f"{source} holds a {type(key).__name__}, expected an X25519 key")
-    return key
+    return pem_private_key(data, source, X25519PrivateKey)
 
 
 def load_box_key(path: Path) -> X25519PrivateKey:

@@ -35,6 +35,8 @@ class VisionConfig(BaseModel):
     # below this detector score the crops cannot be trusted: no verdict, never "real"
     passive_min_detection_score: float = Field(default=0.75, gt=0.0, lt=1.0)
     # per tracked face; between runs a face carries its track's last score (with its time)
+    # A face box the frame cannot hold at this scale gives no verdict (too little context).
+    passive_min_context_scale: float = Field(default=2.0**0.5, ge=1.0, le=4.0)
     passive_max_hz: float = Field(default=5.0, gt=0.0, le=60.0)
     passive_max_faces: int = Field(default=1, ge=1, le=32)  # the largest faces only
 

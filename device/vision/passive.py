@@ -27,6 +27,9 @@ REAL_CLASS = 1
 NUM_CLASSES = 3
 
 Verdict = Literal["real", "spoof", "no_verdict"]
+# The crop must show at least as much context as face (area ratio 2, so scale sqrt 2): below
+# that the crop is the tight face the models were not trained on (docs/liveness.md).
+MIN_CONTEXT_SCALE = math.sqrt(2.0)
 
 
 def context_box(
@@ -55,6 +58,13 @@ def context_box(
         top, bottom = top - (bottom - height + 1), float(height - 1)
     # int() truncates towards zero as the publisher's crop does
     return int(left), int(top), int(right), int(bottom)
+
+
+def context_room(box: tuple[float, float, float, float], width: int, height: int) -> float:
+    """The largest scale of the face box that the image can hold (1.0: the face fills it)."""
+    x0, y0, x1, y1 = box
+    box_w, box_h = max(x1 - x0, 1e-6), max(y1 - y0, 1e-6)
+    return min((height - 1) / box_h, (width - 1) / box_w)
 
 
 def context_crop(
@@ -156,10 +166,12 @@ class PassiveCue:
         *,
         min_detection_score: float,
         threshold: float | None = None,
+        min_context_scale: float = MIN_CONTEXT_SCALE,
     ) -> None:
         self.models = [ContextModel(manifest, role, threads) for role in PASSIVE_ROLES]
         self.min_detection_score = min_detection_score
         self.threshold = threshold
+        self.min_context_scale = min_context_scale
 
     @property
     def versions(self) -> dict[str, str]:
@@ -175,6 +187,10 @@ class PassiveCue:
         """The cue for the face in `box` of an RGB uint8 frame. A detection below
         min_detection_score gives no verdict: a misplaced box makes misplaced crops."""
         if not detection_score >= self.min_detection_score:  # also refuses NaN
+            return PassiveScore("no_verdict", None, (), detection_score, timestamp)
+        if context_room(box, rgb.shape[1], rgb.shape[0]) < self.min_context_scale:
+            # A face that fills the frame leaves the models no context to judge (they were
+            # trained on 2.7x / 4x crops): an unknown, never a "spoof" nor a "real".
             return PassiveScore("no_verdict", None, (), detection_score, timestamp)
         scores = tuple(m.score(rgb, box) for m in self.models)
         verdict, real_probability = decide(scores, self.threshold)

@@ -107,6 +107,7 @@ class FacePipeline:
                 config.threads,
                 min_detection_score=config.passive_min_detection_score,
                 threshold=config.passive_threshold,
+                min_context_scale=config.passive_min_context_scale,
             )
         return cls(config, detector, mesh, iris, embedder, passive)
 

@@ -158,9 +158,11 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
         assert _owner(ETC / "config.toml") == ("root", USER, 0o640)
         again = json.loads(_run(provision).stdout)  # idempotent: the same keys
         assert again["device_public_key"] == summary["device_public_key"]
-        public = world / "device.pub"
+        public, box = world / "device.pub", world / "device.x25519.pub"
         public.write_text(summary["device_public_key"])
-        _host("device", "add", "--config", str(host_toml), DEVICE, str(public))
+        box.write_text(summary["device_x25519_public_key"])  # the shard is sealed to it
+        _host("device", "add", "--config", str(host_toml), DEVICE, str(public),
+              "--x25519", str(box), "--shard", SHARD)  # fmt: skip
 
         host = subprocess.Popen(
             [sys.executable, "-m", "backend.cli", "serve", "--config", str(host_toml)],
@@ -191,9 +193,11 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
         # 5. start: the service's command, as the service user (no systemd on CI)
         clip = world / "clip"
         _blink_clip(clip)
+        # a recorded clip cannot answer the challenge light: run as a terminal without a ring
         camera = {"BLINKPAY_HARDWARE__CAMERA__SOURCE": "file",
                   "BLINKPAY_HARDWARE__CAMERA__PATH": str(clip),
-                  "BLINKPAY_HARDWARE__CAMERA__FILE_LOOP": "true"}  # fmt: skip
+                  "BLINKPAY_HARDWARE__CAMERA__FILE_LOOP": "true",
+                  "BLINKPAY_HARDWARE__PINS__CHALLENGE_LIGHT": "false"}  # fmt: skip
         terminal = subprocess.Popen(
             ["runuser", "-u", USER, "--", "env", *(f"{k}={v}" for k, v in camera.items()),
              f"{OPT}/venv/bin/blinkpay", "run", "--sim", "--config", str(ETC / "config.toml")],

@@ -89,6 +89,12 @@ def test_mqtt_off_enrols_into_the_database_and_lists(
         code, _, err = _run(capsys, command, "--config", str(config))
         assert code == 1 and "enabled = false" in err and "Traceback" not in err
 
+    export = tmp_path / "gate-3.ledger.json"  # nothing synced yet: an empty, signed copy
+    argv = ("ledger", "export", "--config", str(config), "gate-3", "--out", str(export))
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and out["rows"] == 0
+    assert json.loads(export.read_text())["body"]["kind"] == "ledger_export"
+
 
 def test_listing_without_a_database_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

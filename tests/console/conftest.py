@@ -67,7 +67,12 @@ class ConsoleRig:
             base[name] = {**base.get(name, {}), **values}
         pin_key = bytes.fromhex((self.workdir / "keys" / "pin.key").read_text().strip())
         provisioned = provision(folder / "config.toml", base, pin_key=pin_key)
-        self.host.register_device(device_id, provisioned.public_key_pem.encode())
+        self.host.register_device(
+            device_id,
+            provisioned.public_key_pem.encode(),
+            provisioned.box_public_key_pem.encode(),  # the shard is sealed to this key
+            SHARD,
+        )
         return provisioned.config_path
 
     def start_terminal(self, command: str, config_path: Path) -> subprocess.Popen[bytes]:

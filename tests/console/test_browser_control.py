@@ -7,6 +7,8 @@ which piece is missing. resync is answered by every terminal already."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -28,8 +30,16 @@ NOT_SUPPORTED = "is not supported on this terminal"
 
 
 @pytest.fixture(scope="module")
-def running_terminal(rig: ConsoleRig) -> str:
-    rig.start_terminal("run", rig.terminal_config(DEVICE))
+def _terminal_process(rig: ConsoleRig) -> dict[str, subprocess.Popen[bytes]]:
+    return {"process": rig.start_terminal("run", rig.terminal_config(DEVICE))}
+
+
+@pytest.fixture
+def running_terminal(rig: ConsoleRig, _terminal_process: dict[str, subprocess.Popen[bytes]]) -> str:
+    """The terminal process, started again when a test ended it (the reboot command does:
+    under --sim it exits for systemd to restart it, and no systemd runs here)."""
+    if _terminal_process["process"].poll() is not None:
+        _terminal_process["process"] = rig.start_terminal("run", rig.terminal_config(DEVICE))
     return DEVICE
 
 

@@ -18,11 +18,13 @@ from device.vision.config import VisionConfig
 from device.vision.images import read_image, to_rgb
 from device.vision.models import ModelError, load_manifest
 from device.vision.passive import (
+    MIN_CONTEXT_SCALE,
     PASSIVE_ROLES,
     ModelScores,
     PassiveCue,
     context_box,
     context_crop,
+    context_room,
     decide,
 )
 from device.vision.pipeline import FacePipeline
@@ -128,6 +130,23 @@ def test_weak_detection_gives_no_verdict_and_runs_no_model(
     assert result.verdict == "no_verdict" and not result.is_real
     assert result.real_probability is None and result.models == ()
     assert result.timestamp == 3.0
+
+
+@pytest.mark.parametrize(
+    ("box", "verdict_expected"),
+    [
+        ((270, 190, 370, 290), True),  # room for 4.8x the face: context enough
+        ((100, 60, 440, 420), False),  # the face fills 3/4 of the frame's height: no context
+        ((0, 0, 639, 479), False),  # nothing but the face
+    ],
+)
+def test_a_face_that_fills_the_frame_gives_no_verdict(
+    cue: PassiveCue, box: tuple[int, int, int, int], verdict_expected: bool
+) -> None:
+    frame = np.random.default_rng(3).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    result = cue.score(frame, box, 0.9)
+    assert (result.verdict != "no_verdict") == verdict_expected
+    assert context_room(box, 640, 480) >= MIN_CONTEXT_SCALE or result.models == ()
 
 
 def test_confident_detection_runs_both_models(cue: PassiveCue) -> None:
