@@ -42,6 +42,8 @@ from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
 from device.store.ledger_chain import LedgerIntegrityError
 from device.store.terminal_store import Store, check_at_start, open_store
+from device.vending.factory import open_controller
+from device.vending.port import VendingController
 from device.vision.pipeline import FacePipeline
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class Parts:
     signing_key: Ed25519PrivateKey
     pin_key: bytes
     net: NetService | None = None  # once started
+    vending: VendingController | None = None  # vending mode: the machine's link (not started)
 
     relay_energised_at_stop: bool | None = None  # read back from the pin after release
 
@@ -85,6 +88,11 @@ class Parts:
             self.relay_energised_at_stop = self.hardware.relay.read_back()
             self.hardware.close()
         finally:
+            if self.vending is not None:
+                try:
+                    self.vending.close()
+                except Exception:
+                    log.exception("vending controller close failed")
             if self.net is not None:
                 try:
                     self.net.stop()
@@ -122,7 +130,10 @@ def open_parts(config: Config, *, sim: bool, clock: Clock) -> Parts:
     except BaseException:
         store.close()
         raise
-    return Parts(config, clock, hardware, store, pipeline, signing_key, pin_key)
+    parts = Parts(config, clock, hardware, store, pipeline, signing_key, pin_key)
+    if config.device.mode == "vending":
+        parts.vending = open_controller(config.vending, clock)
+    return parts
 
 
 def report_fault(config: Config, reason: str, detail: str) -> None:
@@ -288,7 +299,14 @@ def run(
             post=loop.post,
             host=host,
             observer=None if parts.net is None else telemetry_observer(parts.net.metrics),
+            vending=parts.vending,
         )
+        if parts.vending is not None:
+            parts.vending.start()  # the machine's events now have a terminal to go to
+            log.info(
+                "vending controller started",
+                extra={"event": "vending_started", "controller": parts.vending.name},
+            )
         parts.hardware.scheduler.start()
         parts.hardware.keypad.start(loop.post)
         simulated = sim or config.hardware.backend == "sim"

@@ -34,6 +34,7 @@ from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
 from device.paths import DEFAULT_CONFIG_PATH, DEFAULT_DATA_DIR
 from device.store.config import StoreConfig
+from device.vending.config import VendingConfig
 from device.vision.config import VisionConfig
 
 ENV_PREFIX = "BLINKPAY_"
@@ -67,6 +68,20 @@ class Config(Section):
     challenge: ChallengeConfig = Field(default_factory=ChallengeConfig)
     session: SessionConfig = Field(default_factory=SessionConfig)
     payment: PaymentConfig = Field(default_factory=PaymentConfig)
+    vending: VendingConfig = Field(default_factory=VendingConfig)  # device.mode = "vending"
+
+    @model_validator(mode="after")
+    def _host_answers_before_the_machine_gives_up(self) -> Config:
+        # The reader denies a vend request on its own 1 s before the machine's patience
+        # (vending.max_response_time_s) runs out; the host's answer, or the offline rules
+        # after mqtt.auth_timeout_s, must come before that or no online sale could succeed.
+        limit = self.vending.max_response_time_s - 1
+        if self.device.mode == "vending" and self.mqtt.auth_timeout_s >= limit:
+            raise ValueError(
+                f"mqtt.auth_timeout_s ({self.mqtt.auth_timeout_s:g}) must be below "
+                f"vending.max_response_time_s - 1 ({limit}): the reader denies first"
+            )
+        return self
 
     @model_validator(mode="after")
     def _challenge_fits_the_intent_window(self) -> Config:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from device.cli._common import add_config_argument, config_from_args
 from device.clock import Clock, SystemClock
+from device.config import Config
 from device.core.pin_entry import KEYPAD_LAYOUT
 from device.hw.devices import Hardware, open_hardware
 from device.hw.pins_sim import SIM_GND
@@ -176,6 +177,19 @@ class Walk:
             "all 12 seen" if not missing else f"never seen: {' '.join(missing)}",
         )
 
+    def vending(self, config: Config) -> None:
+        """Vending mode: the MDB transport, its port, and the machine's controller heard."""
+        from device.selftest.vending import describe, vending_checks
+
+        if config.device.mode != "vending":
+            self.say("Turnstile mode: no vending machine; skipped.")
+            return
+        self.say(f"Vending machine link: {describe(config.vending)}")
+        self.say("Power the vending machine; listening for its controller...")
+        for check in vending_checks(config, not self.interactive, self.clock):
+            self.say(f"  {check.detail}")
+            self.record(check.name.replace(".", " "), check.ok, check.detail[:60])
+
     def summary(self) -> bool:
         self.say("\ngpio-test summary")
         for result in self.results:
@@ -206,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         steps = (walk.leds, walk.challenge_light, walk.relay, walk.buzzer, walk.passage, walk.keys)
         for step in steps:
             step()
+        walk.vending(config)
         ok = walk.summary()
         walk.say(f"({time.monotonic() - started:.1f} s)")
     return 0 if ok else 1

@@ -170,6 +170,8 @@ class SessionConfig(Settings):
     pin_min_len: int = setting(4, ge=4, le=12)
     pin_max_len: int = setting(6, ge=4, le=12)
     vend_timeout_s: float = setting(30.0, gt=0.0, le=3600.0)
+    # vending machine (MDB): the machine session a face opened waits this long for a choice
+    select_timeout_s: float = setting(20.0, gt=0.0, le=3600.0)
     cooldown_s: float = setting(1.5, ge=0.0, le=60.0)
     # A track with no passive verdict at all (cue disabled, weak detections) is refused
     # only when this is set; with verdicts, the majority decides (docs/liveness.md).

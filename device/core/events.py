@@ -290,6 +290,15 @@ class ApproveVend:
 
 
 @dataclass(frozen=True)
+class OpenVendSession:
+    """Vending machine (MDB): the customer is known before the selection; offer the machine
+    a session with up to `funds` (host reachable) or `offline_funds` (host unreachable)."""
+
+    funds: int
+    offline_funds: int
+
+
+@dataclass(frozen=True)
 class VoidTransaction:
     """Tell the host to reverse an approved or pending payment (no ride, no vend)."""
 
@@ -337,6 +346,7 @@ Effect = (
     | RequestAuthorization
     | PulseRelay
     | ApproveVend
+    | OpenVendSession
     | VoidTransaction
     | Notify
     | StateChanged

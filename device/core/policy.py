@@ -148,6 +148,39 @@ def payable_tokens(
     )
 
 
+@dataclass(frozen=True)
+class VendFunds:
+    """What a known customer may spend at a vending machine before choosing: `online` with
+    the host reachable, `offline` under the offline rules (no PIN, floor, allowance)."""
+
+    online: int
+    offline: int
+
+
+def vend_funds(
+    tokens: Sequence[str], accounts: Mapping[str, Payer], cfg: PaymentConfig
+) -> VendFunds:
+    """The most any of the payable `tokens` may spend now: the per-transaction cap and each
+    one's daily room; offline also the floor, the PIN-free limit and the allowance (an
+    ambiguous match needs a PIN, so nothing offline)."""
+    room = [_daily_room(accounts.get(t), cfg) for t in tokens]
+    online = max(0, min([cfg.max_per_tx, *room])) if tokens else 0
+    if len(tokens) != 1 or tokens[0] not in accounts:
+        return VendFunds(online, 0)
+    allowance = accounts[tokens[0]].offline_allowance_left
+    offline = min(online, cfg.offline_floor_limit, cfg.pin_over, allowance)
+    return VendFunds(online, max(0, offline))
+
+
+def _daily_room(account: Payer | None, cfg: PaymentConfig) -> int:
+    if account is None:
+        return 0
+    daily = cfg.max_per_user_day
+    if account.daily_limit is not None:
+        daily = min(daily, account.daily_limit)
+    return daily - account.spent_today
+
+
 def offline_verdict(
     amount: int, pin_used: bool, account: Payer | None, cfg: PaymentConfig
 ) -> Verdict:

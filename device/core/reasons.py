@@ -32,6 +32,7 @@ class Reason(StrEnum):
     AMOUNT_MISSING = "amount_missing"
     AMOUNT_CHANGED = "amount_changed"
     AMOUNT_INVALID = "amount_invalid"
+    SELECT_TIMEOUT = "select_timeout"
     # Account and limits (device rules)
     ACCOUNT_UNKNOWN = "account_unknown"
     ACCOUNT_SUSPENDED = "account_suspended"

@@ -11,7 +11,7 @@ enciphered ISO 9564 format 4 blocks (the injected `encrypt_pin`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -36,6 +36,7 @@ from device.core.events import (
     LivenessRejected,
     MatchResult,
     Notify,
+    OpenVendSession,
     PassageSeen,
     PassiveSeen,
     Prompt,
@@ -68,6 +69,7 @@ class State(StrEnum):
     FACE = "face"
     INTENT = "intent"
     MATCH = "match"
+    SELECT = "select"  # vending machine: the customer is known, the machine waits for a choice
     PIN = "pin"
     AUTHORIZE = "authorize"
     APPROVED = "approved"
@@ -113,7 +115,10 @@ class Session:
         lockouts: Mapping[str, policy.PinLockout] | None = None,
         challenge: ChallengeConfig | None = None,
         randbelow: RandBelow | None = None,
+        vend_session: bool = False,
     ) -> None:
+        """vend_session: vending over MDB, where the machine asks for a price only inside a
+        session the reader opened, so face and blink come first (SELECT waits for it)."""
         if challenge is not None:
             if randbelow is None:
                 raise ValueError("the illumination challenge needs a random source")
@@ -137,6 +142,8 @@ class Session:
             cfg.pin_min_len, cfg.pin_max_len, cfg.pin_digit_timeout_s, cfg.pin_timeout_s
         )
         self._pending: _Pending | None = None
+        self.vend_session = vend_session and mode == "vending"
+        self._matched: MatchResult | None = None  # SELECT: who, until the price comes
 
     # ------------------------------------------------------------ read-only views
 
@@ -240,6 +247,9 @@ class Session:
     def _reset(self, out: list[Effect], reasons: tuple[Reason, ...] = ()) -> None:
         self._stop_challenge(out)
         self._track, self._good_frames, self._tx, self._pending = None, 0, None, None
+        self._matched = None
+        if self.vend_session:
+            self._amount = None  # the price belonged to the machine session that ended
         self._pin.start(0.0)  # drops any typed digits
         self._go(State.IDLE, out, reasons=reasons)
         out.append(SetLeds("idle"))
@@ -251,7 +261,7 @@ class Session:
 
     def _cooldown(self, now: float, out: list[Effect]) -> None:
         self._stop_challenge(out)
-        self._track, self._good_frames, self._pending = None, 0, None
+        self._track, self._good_frames, self._pending, self._matched = None, 0, None, None
         if self.mode == "vending":
             self._amount = None  # the selection belonged to this attempt
         self._go(State.COOLDOWN, out, deadline=now + self.cfg.cooldown_s)
@@ -280,6 +290,8 @@ class Session:
                     self._refuse_live(now, reason, out)
             case State.MATCH:
                 self._abort(Reason.MATCH_TIMEOUT, out)
+            case State.SELECT:
+                self._abort(Reason.SELECT_TIMEOUT, out)
             case State.AUTHORIZE:
                 self._offline(now, Reason.AUTH_TIMEOUT, out)
             case State.ACTUATE:
@@ -304,11 +316,13 @@ class Session:
     def _maybe_prompt(self, now: float, out: list[Effect]) -> None:
         if self._state != State.FACE or self._good_frames < self.cfg.face_frames:
             return
-        if self._amount is None:
+        if self._amount is None and not self.vend_session:
             out.append(Prompt("Choose a product"))
             return
         self._go(State.INTENT, out, deadline=now + self.cfg.intent_timeout_s)
-        out += [SetLeds("blink_prompt"), Prompt(f"Blink to pay {self._money(self._amount)}")]
+        # MDB: the price comes once the machine's session is open (SELECT), after the blink
+        text = "at the machine" if self._amount is None else self._money(self._amount)
+        out += [SetLeds("blink_prompt"), Prompt(f"Blink to pay {text}")]
         if self.challenge is not None and self._track is not None:
             assert self._randbelow is not None
             code = make_code(self.challenge.code_bits, self._randbelow)
@@ -333,6 +347,8 @@ class Session:
     def _on_amount(self, event: AmountSet, out: list[Effect]) -> None:
         if self.mode != "vending" or event.amount == self._amount:
             return
+        if self.vend_session and self._state != State.SELECT:
+            return  # MDB: a price counts only in the session this customer's face opened
         if self._state in (State.IDLE, State.FACE, State.INTENT, State.COOLDOWN):
             # nothing confirmed yet: follow the selection (and re-prompt in INTENT)
             self._amount = event.amount
@@ -342,6 +358,10 @@ class Session:
                 else:
                     out.append(Prompt(f"Blink to pay {self._money(event.amount)}"))
             self._maybe_prompt(event.now, out)
+        elif self._state == State.SELECT and self._matched is not None:
+            if event.amount is not None:  # the machine's price: now the rules can run
+                self._amount = event.amount
+                self._on_match(replace(self._matched, now=event.now), out)
         elif self._state in (State.MATCH, State.PIN):
             self._amount = event.amount  # the blink confirmed another amount
             self._abort(Reason.AMOUNT_CHANGED, out)
@@ -350,7 +370,7 @@ class Session:
             self._void(event.now, Reason.AMOUNT_CHANGED, out)
 
     def _on_cancel(self, now: float, out: list[Effect]) -> None:
-        if self._state in (*_FACE_BOUND, State.PIN):
+        if self._state in (*_FACE_BOUND, State.PIN, State.SELECT):
             self._abort(Reason.CANCELLED, out)
         elif self._state == State.AUTHORIZE:
             self._void(now, Reason.CANCELLED, out)
@@ -390,7 +410,9 @@ class Session:
         tokens = tuple(decision.candidates)
         tokens = tokens[:1] if kind == "match" else tokens
         score = float(decision.score or 0.0)
-        now, amount = event.now, self._amount
+        selecting = self._amount is None and self.vend_session
+        # Before the selection the rules run on the smallest amount: who may pay at all.
+        now, amount = event.now, 1 if selecting else self._amount
         check = policy.precheck(
             amount, kind, tokens, event.accounts, self._lockouts, now, self.payment
         )
@@ -406,6 +428,9 @@ class Session:
                 )
             self._decline(now, check.reasons, out)
             return
+        if selecting:
+            self._select(event, tokens, out)
+            return
         payable = policy.payable_tokens(
             amount or 0, tokens, event.accounts, self._lockouts, now, self.payment
         )
@@ -416,6 +441,22 @@ class Session:
             out += [SetLeds("pin"), Prompt("Enter PIN, then #")]
         else:
             self._authorize(now, self._pending, None, out)
+
+    def _select(self, event: MatchResult, tokens: tuple[str, ...], out: list[Effect]) -> None:
+        """Vending over MDB: open the machine's session with what the rules allow this
+        customer (the shell picks the offline figure when the host is unreachable)."""
+        payable = policy.payable_tokens(
+            1, tokens, event.accounts, self._lockouts, event.now, self.payment
+        )
+        funds = policy.vend_funds(payable, event.accounts, self.payment)
+        self._matched = event
+        self._spent_track = self._track  # the attempt is spent: a new one needs a new blink
+        self._go(State.SELECT, out, deadline=event.now + self.cfg.select_timeout_s)
+        out += [
+            SetLeds("face"),
+            Prompt(f"Choose a product, up to {self._money(funds.online)}"),
+            OpenVendSession(funds.online, funds.offline),
+        ]
 
     def _record(
         self, pending: _Pending, status: TxStatus, pin_used: bool, out: list[Effect]
@@ -541,6 +582,7 @@ _PROMPTS: dict[Reason, str] = {
     Reason.PIN_TIMEOUT: "PIN timed out",
     Reason.AMOUNT_CHANGED: "Amount changed, please confirm again",
     Reason.AMOUNT_MISSING: "Choose a product",
+    Reason.SELECT_TIMEOUT: "No product chosen",
     Reason.UNKNOWN_FACE: "Not recognised",
     Reason.LIVENESS_FAILED: "Not recognised",
     Reason.REPLAY_SUSPECTED: "Not recognised",

@@ -5,13 +5,17 @@ moves frame by frame.
 Nothing here decides an outcome: frames go through FacePipeline, the session decides,
 effects drive the simulated relay/LEDs and the SQLite ledger, the host answers over MQTT.
 The rig only plays the world: it shows frames, presses keys, walks people through the
-gate, and pulls the network cable.
+gate, pulls the network cable, and stands a vending machine next to the terminal: a VMC
+at the byte level (device/vending/vmc_machine.py) on one end of a pty, the vending
+terminal's real mdb-uart controller on the other.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +26,16 @@ import numpy as np
 from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
 from device.config import Config, load_config
-from device.core.events import AmountSet, VendResult
 from device.crypto.signing import private_pem, public_pem, write_private_file
 from device.demo.broker import LocalBroker, mosquitto_binary
 from device.hw.camera.frames import Frame
 from device.hw.camera.lighting import Exposure, Presentation, on_fraction
 from device.provisioning import provision
 from device.shell.terminal import Terminal
+from device.vending.factory import open_controller
+from device.vending.port import VendingController
+from device.vending.vmc_machine import Customer, VmcMachine
+from device.vending.vmc_sim import PtyVmc
 from device.vision.templates import template_from_images
 
 log = logging.getLogger("blinkpay.demo")
@@ -56,6 +63,9 @@ class DemoRig:
         self.broker = LocalBroker(workdir / "broker", binary).start() if binary else None
         self.host: Any = None
         self.parts: Parts | None = None
+        self._pty: tuple[int, int] | None = None
+        self.machine: VmcMachine | None = None
+        self.vending: VendingController | None = None
         # what stands in front of the camera, and how it answers the challenge light
         self.presentation: Presentation | None = None
         self.exposure = Exposure(frame_s=1.0 / FPS)
@@ -97,6 +107,7 @@ class DemoRig:
             },
             "hardware": {"backend": "sim"},
             "mqtt": mqtt,
+            "vending": self._vending_section(),
         }
         provisioned = provision(self.workdir / "config.toml", sections, pin_key=pin_key)
         self.config = load_config(provisioned.config_path, env={})
@@ -116,6 +127,7 @@ class DemoRig:
             net_host = start_net(parts, self._posted.append)
             if parts.net is None or not parts.net.link.wait_connected(HOST_WAIT_S):
                 raise RuntimeError("the terminal could not reach the demo broker")
+        self.vending = open_controller(self.config.vending, self.clock)
         self.terminals = {
             mode: Terminal(
                 _with_mode(self.config, mode),
@@ -128,10 +140,21 @@ class DemoRig:
                 post=self._posted.append,
                 host=net_host,
                 observer=self._observe,
+                vending=self.vending if mode == "vending" else None,
             )
             for mode in ("turnstile", "vending")
         }
         self.terminal = self.terminals["turnstile"]
+        self.vending.start()
+        self.machine.start()  # type: ignore[union-attr]
+
+    def _vending_section(self) -> dict[str, Any]:
+        """The machine on the pty's master end; the terminal opens the slave end, as it
+        would open /dev/serial0 (stuffed framing: a pty has no parity bit)."""
+        master, slave = os.openpty()
+        self._pty = (master, slave)
+        self.machine = VmcMachine(PtyVmc(master))
+        return {"controller": "mdb-uart", "port": os.ttyname(slave), "framing": "stuffed"}
 
     def _make_host(self, host_dir: Path, embedder_version: str, dim: int) -> Any:
         from backend.config import HostConfig
@@ -161,6 +184,16 @@ class DemoRig:
         return self.parts is not None and self.parts.hardware.challenge_light is not None
 
     def close(self) -> None:
+        if self.machine is not None:
+            self.machine.stop()
+            self.machine = None
+        if self.vending is not None:
+            self.vending.close()
+            self.vending = None
+        for fd in self._pty or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._pty = None
         if self.parts is not None:
             self.parts.close()
             self.parts = None
@@ -272,10 +305,11 @@ class DemoRig:
                 self.clock.advance(KEY_STEP_S)
                 self.settle()
 
-    def set_amount(self, amount: int | None) -> None:
-        """The vending controller reports the customer's selection."""
-        self.terminal.handle(AmountSet(self.clock.monotonic(), amount), self.clock.monotonic())
-        self.settle()
+    def customer_at_machine(self, item: int, price: int, act: str = "vend") -> Customer:
+        """The next person the terminal opens a machine session for selects `item` and
+        the machine does `act` (vend, jam, ...: device/vending/vmc_machine.py)."""
+        assert self.machine is not None
+        return self.machine.serve(Customer(item, price, act))  # type: ignore[arg-type]
 
     def walk_through_gate(self) -> None:
         """The customer passes: the gate's PASS contact closes and opens again."""
@@ -312,8 +346,6 @@ class DemoRig:
 
     def _observe(self, what: str, details: dict[str, Any]) -> None:
         self.events.append((what, details))
-        if what == "vend":  # the simulated vending machine drops the product
-            self._posted.append(VendResult(self.clock.monotonic(), details["tx_id"], True))
         line = _narration(what, details)
         if line:
             self.narrate(f"   {self.clock.monotonic() - self.scene_started:6.2f}s  {line}")
@@ -335,7 +367,9 @@ def _narration(what: str, d: dict[str, Any]) -> str | None:
         case "relay":
             return f"relay: pulse {d['ms']} ms (gate opens)"
         case "vend":
-            return f"vending machine: release product ({d['amount']} cents)"
+            return f"VEND APPROVED to the machine ({d['amount']} cents)"
+        case "vend_session":
+            return f"BEGIN SESSION to the machine: up to {d['funds']} cents online"
         case "ledger":
             extra = " offline" if d.get("offline") else ""
             return f"ledger: {d['tx_id'][:13]}... {d['status']}{extra}"
@@ -360,7 +394,8 @@ def _narration(what: str, d: dict[str, Any]) -> str | None:
 
 _NOTICES = {
     "passage": "gate: the customer walked through",
-    "vended": "vending machine: product delivered",
+    "vended": "vending machine: VEND SUCCESS, product delivered",
+    "voided": "payment voided",
     "unknown_face": "match: nobody enrolled looks like this face",
     "liveness_rejected": "liveness: refused",
     "auth_fallback": "host unreachable: offline rules decide",

@@ -145,7 +145,11 @@ class Director:
         tx_ids = list(dict.fromkeys(d["tx_id"] for w, d in events if w == "ledger"))
         rows = [row for row in (ledger.get(t) for t in tx_ids) if row is not None]
         gate = self.rig.relay_pulses() > pulses_before
-        vended = any(w == "vend" for w, _ in events)
+        # the machine's VEND SUCCESS, not our VEND APPROVED, says the product came out
+        vended = any(w == "notify" and d["kind"] == "vended" for w, d in events)
+        voided = [r for r in rows if r.status == "voided"]
+        if voided:  # paid, not delivered: the payment is undone (the refund is a note)
+            return f"voided ({voided[-1].reasons[-1]})"
         if any(r.status == "approved" for r in rows):
             row = next(r for r in rows if r.status == "approved")
             how = "offline" if "approved_offline" in row.reasons else "online"
@@ -254,34 +258,9 @@ def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
     narrate("\nGrace Hopper enrols in the operator's app, with a PIN")
     rig.enrol(HOPPER, [d.hopper.open], pin=DEMO_PIN)
 
-    def vending_with_pin() -> None:
-        rig.use("vending")
-        rig.set_amount(PIN_AMOUNT)
-        d.look_and_blink(d.hopper)
-        rig.press(DEMO_PIN + "#")
-        d.wait_for_host()
-        rig.wait(0.5)
+    from device.demo.vending_scenes import vending_scenes  # it builds on this module
 
-    expected_pin = (
-        "approved online with PIN, vended" if online else "declined (offline_pin_required)"
-    )
-    results.append(
-        d.scene(
-            f"A vending purchase of {PIN_AMOUNT / 100:.2f} EUR, above the PIN limit",
-            expected_pin,
-            vending_with_pin,
-        )
-    )
-
-    def cancel() -> None:
-        rig.use("vending")
-        rig.set_amount(PIN_AMOUNT)
-        d.look_and_blink(d.hopper)
-        rig.press("*")
-
-    results.append(
-        d.scene("The customer presses cancel at the PIN prompt", "cancelled, no payment", cancel)
-    )
+    results += vending_scenes(d, rig, narrate)
 
     def outage() -> list[str]:
         rig.use("turnstile")

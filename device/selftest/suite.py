@@ -126,6 +126,13 @@ def broker_provider(config: Config, how: How) -> list[Check]:
     return [Check("mqtt.broker", False, f"{config.mqtt.url}: no session in {BROKER_TIMEOUT_S} s")]
 
 
+def vending_provider(config: Config, how: How) -> list[Check]:
+    """Vending mode: the MDB transport, its port, and the vending machine heard on it."""
+    from device.selftest.vending import vending_checks
+
+    return vending_checks(config, how.sim, how.clock)
+
+
 BROKER_TIMEOUT_S = 5.0
 
 # (name, provider), run in this order.
@@ -134,6 +141,7 @@ CHECK_PROVIDERS: list[tuple[str, CheckProvider]] = [
     ("models", models_provider),
     ("store", store_provider),
     ("broker", broker_provider),
+    ("vending", vending_provider),
 ]
 
 

@@ -24,6 +24,7 @@ from device.core.events import (
     Buzz,
     Effect,
     Notify,
+    OpenVendSession,
     Prompt,
     PulseRelay,
     RequestAuthorization,
@@ -75,8 +76,12 @@ class EffectExecutor:
         on_no_host: Callable[[RequestAuthorization], None],
         observer: Observer | None = None,
         on_storage_fault: Callable[[str], None] | None = None,
+        vend: Callable[[ApproveVend, float], None] | None = None,
     ) -> None:
+        """vend: the vending controller's approval (device/shell/vending.py), called only
+        where the relay would be pulsed: after the approval's ledger row."""
         self.hw, self.ledger, self.clock = hardware, ledger, clock
+        self.vend = vend
         self.device_id, self.sign = device_id, sign
         self.match, self.host, self.on_no_host = match, host, on_no_host
         self.observer = observer
@@ -184,6 +189,10 @@ class EffectExecutor:
                 self.vends.append((tx_id, amount))
                 log.info("vend approved", extra={"event": "vend", "tx_id": tx_id, "amount": amount})
                 self._observe("vend", tx_id=tx_id, amount=amount)
+                if self.vend is not None:
+                    self.vend(effect, now)
+            case OpenVendSession(funds=funds, offline_funds=offline_funds):
+                self._observe("vend_session", funds=funds, offline_funds=offline_funds)
             case VoidTransaction(tx_id=tx_id, reason=reason):
                 log.info("void", extra={"event": "void", "tx_id": tx_id, "reason": reason})
                 if self.host is not None:

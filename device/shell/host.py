@@ -53,5 +53,9 @@ class NetHost:
             kind, reasons=[str(r) for r in fields.get("reasons", ())], tx_id=fields.get("tx_id")
         )
 
+    def online(self) -> bool:
+        """The broker link is up (a vending session is offered with online funds)."""
+        return bool(self.net.link.connected)
+
     def ledger_changed(self) -> None:
         self.net.tx_written()

@@ -50,7 +50,9 @@ from device.shell.challenge import ChallengeRunner
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
+from device.shell.vending import VendingDriver
 from device.store.terminal_store import Store
+from device.vending.port import VendingController
 from device.vision.pipeline import FacePipeline
 
 log = logging.getLogger("blinkpay.terminal")
@@ -71,6 +73,7 @@ def session_from_config(
     passage_sensor: bool = True,
     lockouts: Mapping[str, policy.PinLockout] | None = None,
     challenge_light: bool = False,
+    vend_session: bool = False,
 ) -> Session:
     """The session on plain values from their config sections (timeouts live with the part
     they time: the host's answer under mqtt, the relay and the gate under hardware). The
@@ -85,6 +88,7 @@ def session_from_config(
         relay_pulse_ms=config.hardware.relay_pulse_ms,
         passage_timeout_s=config.hardware.passage_timeout_s if passage_sensor else None,
         lockouts=lockouts,
+        vend_session=vend_session,
         challenge=config.challenge if challenge_light else None,
         randbelow=secrets.randbelow,
     )
@@ -104,7 +108,10 @@ class Terminal:
         post: Post,
         host: HostPort | None = None,
         observer: Observer | None = None,
+        vending: VendingController | None = None,
     ) -> None:
+        """vending: the vending machine's controller (vending mode); the caller starts
+        and closes it."""
         self.config, self.pipeline, self.store = config, pipeline, store
         self.hw, self.clock, self._post = hardware, clock, post
         self._pin_key = pin_key
@@ -116,10 +123,14 @@ class Terminal:
             passage_sensor=hardware.passage is not None,
             lockouts=self.lockouts.loaded,
             challenge_light=hardware.challenge_light is not None,
+            vend_session=vending is not None and config.device.mode == "vending",
         )
         self.challenge = None
         if hardware.challenge_light is not None:
             self.challenge = ChallengeRunner(hardware.challenge_light, config.challenge, observer)
+        self.vending: VendingDriver | None = None
+        if vending is not None and config.device.mode == "vending":
+            self.vending = VendingDriver(vending, self._session, post, lambda: _online(host))
         self.faces = FaceBook(lambda: BlinkTracker(config.liveness))
         self.executor = EffectExecutor(
             hardware,
@@ -133,6 +144,7 @@ class Terminal:
                 AuthUnavailable(clock.monotonic(), request.tx_id)
             ),
             observer=observer,
+            vend=None if self.vending is None else self.vending.approve,
             on_storage_fault=self._storage_fault,
         )
         self.observer = observer
@@ -174,6 +186,8 @@ class Terminal:
             self._session(PassageSeen(now))
         for event in self.faces.tick(now):
             self._session(event)
+        if self.vending is not None:
+            self.vending.poll()
         if self.challenge is not None:
             for event in self.challenge.tick(now):
                 self._session(event)
@@ -184,6 +198,8 @@ class Terminal:
         if effects:
             self.lockouts.save_if_changed(self.session.lockouts)
             self.executor.run(self._challenge_effects(effects), event.now)
+            if self.vending is not None:
+                self.vending.after(effects, event.now)
 
     def _challenge_effects(self, effects: list[Effect]) -> list[Effect]:
         """Start or stop the challenge here; every other effect goes to the executor."""
@@ -283,3 +299,9 @@ class Terminal:
             offline_allowance_left=ledger.offline_remaining(token),
             daily_limit=state.daily_limit,
         )
+
+
+def _online(host: HostPort | None) -> bool:
+    """Whether the host can answer now (NetHost knows its link); no host: offline."""
+    online = getattr(host, "online", None)
+    return bool(online()) if callable(online) else False

@@ -9,5 +9,6 @@ device.errors from the terminal:
 - `hat.py`: a Qibixx MDB Pi HAT in cashless-slave mode, its firmware answers the bus;
 - `config.py` / `factory.py`: the [vending] section and the controller it names;
 - `bridge.py`: port events to session events, session effects to controller calls;
-- `vmc_sim.py`, `hat_sim.py`, `scenarios.py`, `vmc_bench.py`: `blinkpay mdb-sim`.
+- `vmc_sim.py`, `hat_sim.py`, `scenarios.py`, `vmc_bench.py`: `blinkpay mdb-sim`;
+- `vmc_machine.py`: a whole scripted vending machine on a pty (the demo, end-to-end tests).
 """

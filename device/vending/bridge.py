@@ -40,6 +40,10 @@ def session_events(event: VendingEvent, tx_id: str | None) -> list[Event]:
             return [VendResult(now, tx_id, True)] if tx_id else []
         case VendFailed():
             return [VendResult(now, tx_id, False)] if tx_id else []
+        case ReaderDisabled(reason="vmc"):
+            # MDB: a disable inside a session applies when the session ends (Section
+            # 7.4.12); the vend in progress goes on and reports its own outcome.
+            return []
         case VendCancelled() | SessionCancelled() | ReaderDisabled():
             # Before payment: the selection is gone. After approval: nothing was vended,
             # so the payment is voided (VendResult failure) - the session ignores the one

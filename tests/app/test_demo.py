@@ -41,9 +41,12 @@ def files_containing(root: Path, needle: bytes) -> list[Path]:
 def _check(report: DemoReport) -> None:
     failed = [s.to_dict() for s in report.scenes if not s.ok]
     assert report.ok, failed
-    assert len(report.scenes) == 7
+    assert len(report.scenes) == 9
     replay = next(s for s in report.scenes if "replays a video" in s.title)
     assert replay.actual == "refused (challenge_failed), no payment"
+    vending = {s.title: s.actual for s in report.scenes if "machine" in s.title}
+    assert len(vending) == 2  # MDB on a pty: a sale, and a jam refunded
+    assert [a for t, a in vending.items() if "jams" in t] == ["voided (vend_failed), refunded"]
 
 
 def _no_pin_anywhere(workdir: Path, logs: str, narration: list[str]) -> None:
@@ -69,7 +72,7 @@ def test_demo_online_scenes_and_no_pin_left_behind(tmp_path: Path, all_logs) -> 
     report = run_demo(narration.append, workdir=tmp_path, use_broker=True)
     assert report.online
     _check(report)
-    pin_scene = report.scenes[4]
+    pin_scene = next(s for s in report.scenes if "above the PIN limit" in s.title)
     assert pin_scene.actual == "approved online with PIN, vended"
     _no_pin_anywhere(tmp_path, all_logs.getvalue(), narration)
 

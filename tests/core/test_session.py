@@ -352,6 +352,7 @@ def test_state_enum_covers_design() -> None:
         "FACE",
         "INTENT",
         "MATCH",
+        "SELECT",
         "PIN",
         "AUTHORIZE",
         "APPROVED",

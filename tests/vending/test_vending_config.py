@@ -44,3 +44,14 @@ def test_reader_setup_follows_the_section() -> None:
 def test_bad_sections_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         VendingConfig(**fields)
+
+
+def test_the_host_must_answer_before_the_reader_gives_up() -> None:
+    from device.config import ConfigError, config_from_mapping
+
+    vending = {"device": {"mode": "vending"}, "vending": {"max_response_time_s": 3}}
+    with pytest.raises(ConfigError, match="auth_timeout_s"):
+        config_from_mapping({**vending, "mqtt": {"auth_timeout_s": 2.5}})
+    assert config_from_mapping({**vending, "mqtt": {"auth_timeout_s": 1.5}}).vending
+    # a turnstile has no reader to race
+    assert config_from_mapping({"vending": {"max_response_time_s": 1}})
