@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from device.errors import BlinkpayError
 
 K = TypeVar("K")
+P = TypeVar("P")
 
 
 class KeyFileError(BlinkpayError):
@@ -160,21 +161,28 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     return private_key_from_pem(read_private_file(path), path)
 
 
+def public_key_from_bytes(data: bytes, source: object, kind: type[P]) -> P:
+    """A PEM (SubjectPublicKeyInfo) or raw 32-byte / 64-hex-digit public key of `kind`
+    (Ed25519 for signatures, X25519 for sealed templates)."""
+    name = kind.__name__.removesuffix("PublicKey")
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_public_key(data)
+            if not isinstance(key, kind):
+                raise KeyFileError(f"{source}: not an {name} public key")
+            return key
+        text = data.strip()
+        raw = bytes.fromhex(text.decode()) if len(text) == 64 else data
+        return kind.from_public_bytes(raw)  # type: ignore[attr-defined, no-any-return]
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"{source}: not an {name} public key ({exc})") from None
+
+
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    """A PEM (SubjectPublicKeyInfo) or raw 32-byte / 64-hex-digit Ed25519 public key file."""
+    """An Ed25519 public key file (PEM, raw or hex)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or exc
         raise KeyFileError(f"public key file {path} cannot be read: {reason}") from None
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(data)
-            if not isinstance(key, Ed25519PublicKey):
-                raise KeyFileError(f"{path}: not an Ed25519 public key")
-            return key
-        text = data.strip()
-        raw = bytes.fromhex(text.decode()) if len(text) == 64 else data
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{path}: not an Ed25519 public key ({exc})") from None
+    return public_key_from_bytes(data, path, Ed25519PublicKey)

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from device.crypto.signing import (
-    KeyFileError,
     pem_private_key,
+    public_key_from_bytes,
     read_private_file,
     write_private_file,
 )
@@ -145,14 +145,4 @@ def box_public_pem(key: X25519PrivateKey | X25519PublicKey) -> bytes:
 
 def load_box_public_key(data: bytes, source: str) -> X25519PublicKey:
     """A PEM (SubjectPublicKeyInfo) or raw 32-byte / 64-hex-digit X25519 public key."""
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(data)
-            if not isinstance(key, X25519PublicKey):
-                raise KeyFileError(f"{source}: not an X25519 public key")
-            return key
-        text = data.strip()
-        raw = bytes.fromhex(text.decode()) if len(text) == 64 else data
-        return X25519PublicKey.from_public_bytes(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{source}: not an X25519 public key ({exc})") from None
+    return public_key_from_bytes(data, source, X25519PublicKey)

@@ -33,19 +33,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return best[np.lexsort((best, -scores[best]))]
 
 
-class Float32Index:
-    """Exact top-k by float32 dot product over every row (numpy, BLAS matrix-vector)."""
+class TokenRows:
+    """What every 1:N index keeps beside its vectors: the tokens by row, under one lock."""
 
-    kind = "float32"
-
-    def __init__(self, dim: int, threads: int = 1) -> None:
-        self.dim = dim
-        self.threads = threads  # BLAS decides its own threads; kept for the interface
-        self._vectors = np.zeros((0, dim), dtype=np.float32)
+    def __init__(self) -> None:
         self._tokens: list[str] = []
         self._rows: dict[str, int] = {}
         self.lock = threading.RLock()
-        self.full_scans = 0  # every search here is a full scan; counted by subclasses
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -56,6 +50,19 @@ class Float32Index:
     def tokens(self) -> list[str]:
         with self.lock:
             return list(self._tokens)
+
+
+class Float32Index(TokenRows):
+    """Exact top-k by float32 dot product over every row (numpy, BLAS matrix-vector)."""
+
+    kind = "float32"
+
+    def __init__(self, dim: int, threads: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+        self.threads = threads  # BLAS decides its own threads; kept for the interface
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self.full_scans = 0  # every search here is a full scan; counted by subclasses
 
     # ---- changes -------------------------------------------------------------------------
 

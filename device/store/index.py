@@ -19,12 +19,13 @@ from __future__ import annotations
 import itertools
 import math
 import sys
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
+
+from device.store.dense_index import TokenRows
 
 _PARALLEL_MIN_ROWS = 20_000  # below this, threads cost more than they save
 _SCAN_ROWS = 4096  # rows per block of the full-scan fallback (fits in cache as float32)
@@ -51,32 +52,20 @@ def _sq_norms(codes: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", wide, wide)
 
 
-class Int8Index:
+class Int8Index(TokenRows):
     kind = "int8-cv2"
 
     def __init__(self, dim: int, threads: int = 2) -> None:
+        super().__init__()
         self.dim = dim
         self._scale = _code_limit(np.zeros(0, np.float32), dim) / 127.0
         # int8 codes + 128 (batchDistance wants uint8; the offset keeps every difference)
         self._codes = np.zeros((0, dim), dtype=np.uint8)
         self._norms = np.zeros(0, dtype=np.int64)  # |code|^2 per row
         self._max_norm = 0
-        self._tokens: list[str] = []
-        self._rows: dict[str, int] = {}
         self._threads = max(1, threads)
         self._pool = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
-        self.lock = threading.RLock()
         self.full_scans = 0  # searches the candidate bound could not settle (for telemetry)
-
-    def __len__(self) -> int:
-        return len(self._tokens)
-
-    def __contains__(self, token: object) -> bool:
-        return token in self._rows
-
-    def tokens(self) -> list[str]:
-        with self.lock:
-            return list(self._tokens)
 
     def build(self, tokens: Sequence[str], vectors: np.ndarray) -> None:
         """Replace the whole index (load or snapshot); the scale is chosen from the data."""
