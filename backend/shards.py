@@ -12,7 +12,8 @@ import hashlib
 import json
 import math
 import sqlite3
-from typing import Any
+import time
+from typing import Any, overload
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -127,10 +128,21 @@ class ShardPublisher:
             seq = self._next_seq(conn, shard_id)
         return self._delta(shard_id, seq, [{"op": op, "token": token}])
 
-    def snapshot(self, shard_id: str) -> dict[str, Any]:
+    @overload
+    def snapshot(self, shard_id: str) -> dict[str, Any]: ...
+
+    @overload
+    def snapshot(self, shard_id: str, *, create: bool) -> dict[str, Any] | None: ...
+
+    def snapshot(self, shard_id: str, *, create: bool = True) -> dict[str, Any] | None:
+        """The whole shard, signed-snapshot ready (`issued_at`: the host's time, so a
+        terminal can refuse one older than what it learned at registration). A shard the
+        operator never made is made only with `create` (never for a terminal's request)."""
         with self._db.transaction() as conn:
             row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
             if row is None:
+                if not create:
+                    return None
                 self._next_seq(conn, shard_id)
                 version = 1
             else:
@@ -152,6 +164,7 @@ class ShardPublisher:
         return {
             "shard_id": shard_id,
             "version": version,
+            "issued_at": time.time(),
             "embedder_version": self.embedder_version,
             "dim": self.dim,
             "records": records,

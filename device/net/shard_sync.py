@@ -267,14 +267,14 @@ class ShardSync:
         }
         if want_seq is not None:
             payload["want_seq"] = want_seq
-        return self._link.publish(self._dev.shard_req, payload, qos=1)
+        return self._link.publish_signed(self._dev.shard_req, payload, qos=1)
 
     def _ack(self) -> None:
         with self._lock:
             version, size = self.version, self.size
         if version is None:
             return
-        self._link.publish(
+        self._link.publish_signed(
             self._dev.shard_ack,
             {
                 "v": 1,

@@ -304,6 +304,7 @@ def make_terminal(
         ledger=store.ledger,
         shard_store=TemplateShardPort(store.shard),
         state_dir=config.device.data_dir,
+        signing_key=load_signing_key(paths.signing_key),
         template_key=box_key,
     )
     return Terminal(config, store, net, load_signing_key(paths.signing_key), box_key)

@@ -173,6 +173,7 @@ def test_requests_arriving_before_the_handlers_are_held_then_run(
         ledger=store.ledger,
         shard_store=TemplateShardPort(store.shard),
         state_dir=config.device.data_dir,
+        signing_key=terminal.signing_key,
         hold_remote=True,
     )
     try:
