@@ -154,6 +154,7 @@ class PaymentHost:
                 (device_id, bytes(pem).decode(), box_pem, shard_id or self.config.mqtt.shard_id),
             )
         self.inbound.keys.forget(device_id)
+        self.shards.ensure(shard_id or self.config.mqtt.shard_id)
 
     def enrol(
         self,

@@ -180,6 +180,9 @@ class HostInbound:
             "host_id": self.host.config.host_id,
         }
         if reason == "ok":
+            home = self.host.home_shard(device_id)
+            if home is not None:
+                self.host.shards.ensure(home)  # the shard the operator issued the card for
             answer.update(self.host.shard_floor(device_id))
         self._answer(self._topics(device_id).register_resp, answer, message.correlation_data)
         self.host.notify()

@@ -62,6 +62,14 @@ class ShardPublisher:
         conn.execute("UPDATE shards SET seq = seq + 1 WHERE shard_id = ?", (shard_id,))
         return int(row[0]) + 1
 
+    def ensure(self, shard_id: str) -> None:
+        """The operator named the shard (a terminal registered for it): it exists from now
+        on, empty at version 1 if new. A terminal's request never makes one."""
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM shards WHERE shard_id = ?", (shard_id,)).fetchone():
+                return
+            self._next_seq(conn, shard_id)
+
     def _delta(self, shard_id: str, seq: int, ops: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "shard_id": shard_id,

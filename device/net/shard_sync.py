@@ -29,6 +29,7 @@ from device.net.client import Inbound, MqttLink
 from device.net.envelope import open_envelope
 from device.net.schemas import PayloadRejected
 from device.net.sealed_shard import TemplateOpener
+from device.net.shard_floor import ShardFloor
 from device.net.topics import DeviceTopics, ShardTopics
 from device.net.worker import Worker
 
@@ -81,8 +82,11 @@ class ShardSync:
         max_snapshot_bytes: int,
         opener: TemplateOpener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        floor: ShardFloor | None = None,
     ) -> None:
+        """floor: the oldest snapshot this terminal may take (learned at registration)."""
         self._link = link
+        self._floor = floor
         self._dev = device_topics
         self._shard = ShardTopics(device_topics.prefix, shard_id)
         self.shard_id = shard_id
@@ -193,6 +197,11 @@ class ShardSync:
             return
         if snapshot["shard_id"] != self.shard_id or snapshot["version"] != header["version"]:
             self._link.rejects.add("malformed")
+            return
+        stale = None if self._floor is None else self._floor.refuses(snapshot)
+        if stale is not None:  # an old signed snapshot replayed: erased customers stay erased
+            self._link.rejects.add("stale_snapshot")
+            log.error("snapshot refused: %s", stale)
             return
         try:
             snapshot = self._opener.snapshot(snapshot)  # templates are sealed on the wire

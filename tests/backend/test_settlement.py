@@ -12,8 +12,8 @@ import pytest
 
 from backend.accounts import Accounts
 from backend.db import HostDb
-from tests.backend.conftest import register_terminals
 from backend.settlement import expire_holds
+from tests.backend.conftest import register_terminals
 
 TX_ID = "0192f0c4-6a53-7cc1-b3f2-5d1e2a3b4c5d"
 START, FARE = 1000, 250

@@ -92,6 +92,7 @@ def test_bad_timestamps_and_a_replay_after_restart_are_refused_and_counted(
 ) -> None:
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    terminal.register(host)
     attacker = Client(broker, "attacker")
     fresh = signed_raw(backend_keys, command_body("a" * 32, time.time()))
     try:
