@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--disk-full", default=2, help="data disk filled (root only)", **count)
     parser.add_argument("--fuzz", default=20_000, help="hostile messages published", **count)
     parser.add_argument(
+        "--hostile",
+        default=30,
+        help="rounds of forged rows, rogue-terminal rows, foreign keys and floods",
+        **count,
+    )
+    parser.add_argument(
         "--warmup", type=float, default=20.0, metavar="S", help="undisturbed seconds first"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the episodes")
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         chaos.slow_hosts(args.slow_hosts)
         chaos.disk_full(args.disk_full)
         chaos.fuzz(args.fuzz)
+        chaos.hostile(args.hostile)
         chaos.settle()
         result = table(chaos.episodes, chaos.books())
     finally:
