@@ -200,14 +200,17 @@ class PaymentHost:
         topic = ShardTopics(self.prefix, delta["shard_id"]).delta
         return self.link.publish(topic, self.shards.delta_envelope(delta), qos=1)
 
-    def publish_snapshot(self, shard_id: str, *, create: bool = True) -> int:
+    def publish_snapshot(
+        self, shard_id: str, *, create: bool = True, nonce: str | None = None
+    ) -> int:
         """Publish the shard's signed snapshot; its version, or 0 when nothing went out (not
-        connected, or `create=False` and the operator never made the shard)."""
+        connected, or `create=False` and the operator never made the shard). `nonce`: the
+        terminal's request it answers (a terminal with no shard yet takes only that)."""
         snapshot = self.shards.snapshot(shard_id, create=create)
         if snapshot is None:
             return 0
         topic = ShardTopics(self.prefix, shard_id).snapshot
-        envelopes = self.shards.snapshot_envelopes(snapshot)
+        envelopes = self.shards.snapshot_envelopes(snapshot, nonce)
         for envelope in envelopes:
             if not self.link.publish(topic, envelope, qos=1):
                 return 0
@@ -240,16 +243,6 @@ class PaymentHost:
                 [device_id],
             ).fetchone()
         return None if row is None else row[0]
-
-    def shard_floor(self, device_id: str) -> dict[str, Any]:
-        """What a terminal learns at registration to refuse an older snapshot replayed to
-        it before its first sync: its shard's current version and the host's time."""
-        shard_id = self.home_shard(device_id)
-        with self.db.lock:
-            row = self.db.db.execute(
-                "SELECT seq FROM shards WHERE shard_id = ?", [shard_id]
-            ).fetchone()
-        return {"issued_at": time.time(), "shard_version": 0 if row is None else int(row[0])}
 
     def wait_for(self, predicate: Any, timeout: float) -> bool:
         """Wait until `predicate(host)` holds (tests and the demo watch host state)."""

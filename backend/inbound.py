@@ -129,7 +129,8 @@ class HostInbound:
             raise PayloadRejected("wrong_shard", f"{device_id}: {message.payload['shard_id']}")
         if not self.snapshot_rate.take(device_id):
             raise PayloadRejected("rate_limited", f"{device_id}: snapshot requests")
-        version = self.host.publish_snapshot(home, create=False)
+        nonce = message.payload.get("nonce")
+        version = self.host.publish_snapshot(home, create=False, nonce=nonce)
         log.info("snapshot v%s of %s sent for %s", version, home, device_id)
         self.host.notify()
 
@@ -183,6 +184,5 @@ class HostInbound:
             home = self.host.home_shard(device_id)
             if home is not None:
                 self.host.shards.ensure(home)  # the shard the operator issued the card for
-            answer.update(self.host.shard_floor(device_id))
         self._answer(self._topics(device_id).register_resp, answer, message.correlation_data)
         self.host.notify()

@@ -12,7 +12,6 @@ import hashlib
 import json
 import math
 import sqlite3
-import time
 from typing import Any, overload
 
 import numpy as np
@@ -143,9 +142,8 @@ class ShardPublisher:
     def snapshot(self, shard_id: str, *, create: bool) -> dict[str, Any] | None: ...
 
     def snapshot(self, shard_id: str, *, create: bool = True) -> dict[str, Any] | None:
-        """The whole shard, signed-snapshot ready (`issued_at`: the host's time, so a
-        terminal can refuse one older than what it learned at registration). A shard the
-        operator never made is made only with `create` (never for a terminal's request)."""
+        """The whole shard, ready to sign. A shard the operator never made is made only
+        with `create` (never for a terminal's request)."""
         with self._db.transaction() as conn:
             row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
             if row is None:
@@ -172,7 +170,6 @@ class ShardPublisher:
         return {
             "shard_id": shard_id,
             "version": version,
-            "issued_at": time.time(),
             "embedder_version": self.embedder_version,
             "dim": self.dim,
             "records": records,
@@ -218,8 +215,12 @@ class ShardPublisher:
         wire = {**delta, "ops": ops}
         return {**wire, "key_wrap": key_wrap} if key_wrap else wire
 
-    def snapshot_envelopes(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-        """The signed ShardSnapshotChunk payloads of a snapshot (templates sealed), in order."""
+    def snapshot_envelopes(
+        self, snapshot: dict[str, Any], nonce: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The signed ShardSnapshotChunk payloads of a snapshot (templates sealed), in order;
+        each names the request `nonce` it answers, when it answers one."""
+        answers = {} if nonce is None else {"nonce": nonce}
         blob = json.dumps(self.wire_snapshot(snapshot), separators=(",", ":")).encode()
         digest = hashlib.sha256(blob).hexdigest()
         pieces = [blob[i : i + self._chunk_bytes] for i in range(0, len(blob), self._chunk_bytes)]
@@ -235,6 +236,7 @@ class ShardPublisher:
                     "size": len(blob),
                     "sha256": digest,
                     "data_b64": base64.b64encode(piece).decode(),
+                    **answers,
                 },
             )
             for index, piece in enumerate(pieces)

@@ -143,6 +143,7 @@ class Fleet:
 
     def _on_result(self, message: Inbound) -> None:
         self._signed(message)
+
         def apply(t: Terminal, p: dict[str, Any]) -> None:
             t.results[p["request_id"]] = p
 

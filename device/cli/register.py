@@ -73,7 +73,5 @@ def run(args: argparse.Namespace) -> int:
         )
     if not answer.registered:
         raise BlinkpayError(answer.line(device_id))
-    if answer.floor is not None:  # an older snapshot replayed to this terminal is refused
-        answer.floor.save(Path(config.device.data_dir))
     print(answer.line(device_id), flush=True)
     return 0

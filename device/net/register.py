@@ -21,7 +21,6 @@ from device.errors import BlinkpayError
 from device.net.client import Inbound, MqttLink
 from device.net.config import MqttConfig
 from device.net.schemas import PayloadRejected
-from device.net.shard_floor import ShardFloor
 from device.net.topics import DeviceTopics
 
 # What the engineer reads for each refusal (RegisterResponse.reason in docs/asyncapi.yaml).
@@ -41,7 +40,6 @@ class Registration:
     registered: bool
     reason: str
     host_id: str | None
-    floor: ShardFloor | None = None  # the oldest snapshot this terminal may take
 
     def line(self, device_id: str) -> str:
         if self.registered:
@@ -122,7 +120,4 @@ def register(
         link.stop()
     payload = answer.payload or {}
     registered = payload["result"] == "registered"
-    floor = None
-    if registered and "issued_at" in payload:
-        floor = ShardFloor(int(payload.get("shard_version", 0)), float(payload["issued_at"]))
-    return Registration(registered, payload["reason"], payload.get("host_id"), floor)
+    return Registration(registered, payload["reason"], payload.get("host_id"))

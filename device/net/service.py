@@ -21,7 +21,6 @@ from device.net.config import MqttConfig
 from device.net.outbox import LedgerSync
 from device.net.remote_control import CommandHandler, CommandOutcome, ConfigApplier, RemoteControl
 from device.net.sealed_shard import TemplateOpener
-from device.net.shard_floor import ShardFloor
 from device.net.shard_sync import ShardStorePort, ShardSync
 from device.net.telemetry import AppMetrics, Telemetry, TelemetrySources
 from device.net.topics import DeviceTopics
@@ -91,7 +90,6 @@ class NetService:
             snapshot_timeout_s=mqtt.snapshot_timeout_s,
             max_snapshot_bytes=mqtt.max_snapshot_bytes,
             opener=TemplateOpener(device_id, template_key),
-            floor=ShardFloor.load(Path(state_dir)),
         )
         self.remote = RemoteControl(
             self.link,

@@ -16,8 +16,10 @@ import binascii
 import hashlib
 import json
 import logging
+import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -29,11 +31,12 @@ from device.net.client import Inbound, MqttLink
 from device.net.envelope import open_envelope
 from device.net.schemas import PayloadRejected
 from device.net.sealed_shard import TemplateOpener
-from device.net.shard_floor import ShardFloor
 from device.net.topics import DeviceTopics, ShardTopics
 from device.net.worker import Worker
 
 log = logging.getLogger(__name__)
+
+NONCES_KEPT = 8  # requests a snapshot may answer (one per snapshot timeout)
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,11 @@ class ShardSync:
         max_snapshot_bytes: int,
         opener: TemplateOpener | None = None,
         clock: Callable[[], float] = time.monotonic,
-        floor: ShardFloor | None = None,
     ) -> None:
-        """floor: the oldest snapshot this terminal may take (learned at registration)."""
         self._link = link
-        self._floor = floor
+        # The nonces of this terminal's recent snapshot requests: until it has a shard, it
+        # takes only a snapshot the host made in answer to one of them (docs/security.md).
+        self._nonces: deque[str] = deque(maxlen=NONCES_KEPT)
         self._dev = device_topics
         self._shard = ShardTopics(device_topics.prefix, shard_id)
         self.shard_id = shard_id
@@ -141,6 +144,9 @@ class ShardSync:
         version = body["version"]
         with self._lock:
             current, wanted = self.version, self._want_snapshot
+            asked = body.get("nonce") in self._nonces
+        if current is None and not asked:  # see _finish_snapshot
+            raise PayloadRejected("unrequested_snapshot", f"snapshot v{version}")
         if current is not None and version < current:
             raise PayloadRejected("replay", f"snapshot version {version} < {current}")
         if current is not None and version == current and not wanted:
@@ -198,10 +204,14 @@ class ShardSync:
         if snapshot["shard_id"] != self.shard_id or snapshot["version"] != header["version"]:
             self._link.rejects.add("malformed")
             return
-        stale = None if self._floor is None else self._floor.refuses(snapshot)
-        if stale is not None:  # an old signed snapshot replayed: erased customers stay erased
-            self._link.rejects.add("stale_snapshot")
-            log.error("snapshot refused: %s", stale)
+        with self._lock:
+            fresh_needed = self.version is None
+            asked = header.get("nonce") in self._nonces
+        if fresh_needed and not asked:
+            # An old signed snapshot replayed to a terminal that never synced (the host
+            # down) would install customers erased since: only an answer to our request.
+            self._link.rejects.add("unrequested_snapshot")
+            log.error("snapshot v%s refused: not an answer to our request", header["version"])
             return
         try:
             snapshot = self._opener.snapshot(snapshot)  # templates are sealed on the wire
@@ -267,12 +277,16 @@ class ShardSync:
                 return False
             self._last_request = now
             version = self.version
+        nonce = secrets.token_hex(16)
+        with self._lock:
+            self._nonces.append(nonce)
         payload: dict[str, Any] = {
             "v": 1,
             "device_id": self._dev.device_id,
             "shard_id": self.shard_id,
             "reason": reason,
             "have_version": version,
+            "nonce": nonce,
         }
         if want_seq is not None:
             payload["want_seq"] = want_seq

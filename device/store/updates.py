@@ -203,9 +203,7 @@ def _vectors(encoded: Sequence[Any], dim: int, where: Sequence[str]) -> np.ndarr
 def parse_snapshot(snapshot: Any, expected: Header | None) -> ParsedSnapshot:
     """expected carries the device's embedder version and dim (number and shard ignored)."""
     header = _header(snapshot, "version", expected)
-    # issued_at: the host's time, checked by the network side (device/net/shard_sync.py)
-    allowed = {"shard_id", "version", "issued_at", "embedder_version", "dim", "records"}
-    _keys(snapshot, allowed, "snapshot")
+    _keys(snapshot, {"shard_id", "version", "embedder_version", "dim", "records"}, "snapshot")
     records = snapshot.get("records")
     if not isinstance(records, list):
         raise Refusal(MALFORMED, "snapshot.records must be a list")

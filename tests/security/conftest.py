@@ -65,7 +65,9 @@ class Site:
     broker: Broker
     terminals: list[Terminal] = field(default_factory=list)
 
-    def terminal(self, device_id: str, *, register: bool = True, **mqtt: Any) -> Terminal:
+    def terminal(
+        self, device_id: str, *, register: bool = True, start: bool = True, **mqtt: Any
+    ) -> Terminal:
         """A terminal's network side over a real store, registered for the shard (as
         `blinkpay-host device add ID KEY --x25519 KEY --shard station-a` does)."""
         terminal = make_terminal(
@@ -74,8 +76,9 @@ class Site:
         if register:
             terminal.register(self.operator)
         self.terminals.append(terminal)
-        terminal.net.start()
-        assert terminal.net.link.wait_connected(10)
+        if start:
+            terminal.net.start()
+            assert terminal.net.link.wait_connected(10)
         return terminal
 
     def pin_block(self, token: str, pin: str) -> str:

@@ -329,3 +329,32 @@ def test_an_erased_template_is_in_neither_the_database_nor_its_wal(site: Site) -
     erased = site.host_cli("account", "set", "tok-gone", "delete")
     assert erased.returncode == 0, erased.stderr
     assert needle not in stored()
+
+
+def test_an_old_snapshot_replayed_to_a_never_synced_terminal_is_refused(
+    site: Site, attacker: Attacker
+) -> None:
+    """The host is down; the attacker replays snapshots it recorded before a customer was
+    erased (one the operator pushed, one answering another terminal) to a new terminal
+    whose keys were registered when they were made: it takes neither."""
+    enrol(site, "tok-keep")
+    enrol(site, "tok-erased")
+    fresh = site.terminal("gate-new", start=False)  # registered: a recipient of what follows
+    probe = site.terminals[0]
+    attacker.listen(f"{PREFIX}/shard/{SHARD}/snapshot")
+    site.operator.publish_snapshot(SHARD)  # pushed by the operator: no request nonce
+    probe.net.shard_sync.request_snapshot("resync")  # answered with probe-0's nonce
+    assert wait_until(lambda: any("nonce" in p["body"] for _, p in attacker.messages()))
+    recorded = list(attacker.messages())
+    erased = site.host_cli("account", "set", "tok-erased", "delete")
+    assert erased.returncode == 0, erased.stderr
+    site.serve.terminate()  # the host goes down
+    site.serve.wait(30)
+    fresh.net.start()
+    assert fresh.net.link.wait_connected(10)
+    for topic, payload in recorded:
+        attacker.publish(topic, payload)
+    rejects = fresh.net.link.rejects
+    assert wait_until(lambda: rejects["unrequested_snapshot"] >= len(recorded))
+    assert fresh.net.shard_sync.version is None
+    assert fresh.store.shard.account("tok-erased") is None
