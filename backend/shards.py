@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import time
 from typing import Any, overload
 
 import numpy as np
@@ -219,8 +220,11 @@ class ShardPublisher:
         self, snapshot: dict[str, Any], nonce: str | None = None
     ) -> list[dict[str, Any]]:
         """The signed ShardSnapshotChunk payloads of a snapshot (templates sealed), in order;
-        each names the request `nonce` it answers, when it answers one."""
-        answers = {} if nonce is None else {"nonce": nonce}
+        each carries the host's time and the request `nonce` it answers, when it answers one
+        (what a terminal with no shard yet needs to refuse an old one replayed)."""
+        answers: dict[str, Any] = {"issued_at": time.time()}
+        if nonce is not None:
+            answers["nonce"] = nonce
         blob = json.dumps(self.wire_snapshot(snapshot), separators=(",", ":")).encode()
         digest = hashlib.sha256(blob).hexdigest()
         pieces = [blob[i : i + self._chunk_bytes] for i in range(0, len(blob), self._chunk_bytes)]

@@ -18,7 +18,7 @@ from typing import Any
 
 from device.cli._common import print_json
 
-HELP = "payment integrity under kills, outages, a slow host, a full disk, fuzz and a hostile network"
+HELP = "payment integrity under kills, outages, a slow host, a full disk, fuzz, a hostile network"
 DISK_MB = 64  # the terminal's own small filesystem for the disk-full episodes
 
 

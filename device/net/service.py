@@ -90,6 +90,7 @@ class NetService:
             snapshot_timeout_s=mqtt.snapshot_timeout_s,
             max_snapshot_bytes=mqtt.max_snapshot_bytes,
             opener=TemplateOpener(device_id, template_key),
+            max_age_s=mqtt.command_max_age_s,
         )
         self.remote = RemoteControl(
             self.link,

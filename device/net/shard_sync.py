@@ -85,11 +85,17 @@ class ShardSync:
         max_snapshot_bytes: int,
         opener: TemplateOpener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_age_s: float = 300.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """max_age_s: how old a snapshot nobody here asked for may be when this terminal
+        has no shard yet (an operator's push; mqtt.command_max_age_s)."""
         self._link = link
         # The nonces of this terminal's recent snapshot requests: until it has a shard, it
         # takes only a snapshot the host made in answer to one of them (docs/security.md).
         self._nonces: deque[str] = deque(maxlen=NONCES_KEPT)
+        self._max_age_s = max_age_s
+        self._wall_clock = wall_clock
         self._dev = device_topics
         self._shard = ShardTopics(device_topics.prefix, shard_id)
         self.shard_id = shard_id
@@ -144,8 +150,7 @@ class ShardSync:
         version = body["version"]
         with self._lock:
             current, wanted = self.version, self._want_snapshot
-            asked = body.get("nonce") in self._nonces
-        if current is None and not asked:  # see _finish_snapshot
+        if current is None and not self._fresh(body):  # see _finish_snapshot
             raise PayloadRejected("unrequested_snapshot", f"snapshot v{version}")
         if current is not None and version < current:
             raise PayloadRejected("replay", f"snapshot version {version} < {current}")
@@ -162,6 +167,16 @@ class ShardSync:
         complete = self._add_chunk(body, data)
         if complete is not None:
             self._worker.submit(lambda: self._finish_snapshot(body, complete))
+
+    def _fresh(self, body: dict[str, Any]) -> bool:
+        """An answer to one of our requests, or a push issued within max_age_s."""
+        with self._lock:
+            if body.get("nonce") in self._nonces:
+                return True
+        issued = body.get("issued_at")
+        if isinstance(issued, bool) or not isinstance(issued, int | float):
+            return False
+        return abs(self._wall_clock() - issued) <= self._max_age_s
 
     def _add_chunk(self, body: dict[str, Any], data: bytes) -> bytes | None:
         key = (body["version"], body["sha256"])
@@ -206,10 +221,10 @@ class ShardSync:
             return
         with self._lock:
             fresh_needed = self.version is None
-            asked = header.get("nonce") in self._nonces
-        if fresh_needed and not asked:
+        if fresh_needed and not self._fresh(header):
             # An old signed snapshot replayed to a terminal that never synced (the host
-            # down) would install customers erased since: only an answer to our request.
+            # down) would install customers erased since: only an answer to our request
+            # or a fresh push.
             self._link.rejects.add("unrequested_snapshot")
             log.error("snapshot v%s refused: not an answer to our request", header["version"])
             return

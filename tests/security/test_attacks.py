@@ -339,7 +339,8 @@ def test_an_old_snapshot_replayed_to_a_never_synced_terminal_is_refused(
     whose keys were registered when they were made: it takes neither."""
     enrol(site, "tok-keep")
     enrol(site, "tok-erased")
-    fresh = site.terminal("gate-new", start=False)  # registered: a recipient of what follows
+    # registered: a recipient of what follows; a push counts as fresh for 1 s
+    fresh = site.terminal("gate-new", start=False, command_max_age_s=1.0)
     probe = site.terminals[0]
     attacker.listen(f"{PREFIX}/shard/{SHARD}/snapshot")
     site.operator.publish_snapshot(SHARD)  # pushed by the operator: no request nonce
@@ -350,6 +351,8 @@ def test_an_old_snapshot_replayed_to_a_never_synced_terminal_is_refused(
     assert erased.returncode == 0, erased.stderr
     site.serve.terminate()  # the host goes down
     site.serve.wait(30)
+    issued = max(p["body"]["issued_at"] for _, p in recorded)
+    time.sleep(max(0.0, issued + 1.5 - time.time()))  # the recordings are older than 1 s
     fresh.net.start()
     assert fresh.net.link.wait_connected(10)
     for topic, payload in recorded:
