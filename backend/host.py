@@ -123,6 +123,7 @@ class PaymentHost:
                 self.expire_holds()
             except Exception:  # the next round tries again; the host keeps serving
                 log.exception("hold expiry failed")
+            self.link.refusal_log.tick()  # the summary of refused messages, if one is due
 
     # -- operator API ---------------------------------------------------------------------
 
