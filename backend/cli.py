@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from backend import pin_tries
 from backend.cli_parser import parser as _parser
 from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
@@ -197,6 +198,29 @@ def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str
         db.close()
 
 
+def _account_unlock(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """The operator's unlock of a PIN locked by wrong tries: counted, recorded, audited."""
+    from backend.console.store import ConsoleStore
+
+    db = _open_db(config)
+    try:
+        outcome = pin_tries.unlock(db, args.token, args.operator)
+        if outcome["unlocked"]:
+            ConsoleStore(db).audit(
+                args.operator,
+                "account.pin_unlock",
+                args.token,
+                "cli",
+                failures=outcome["failures"],
+                was_locked=outcome["was_locked"],
+            )
+        else:
+            raise BlinkpayError(f"no account {args.token}")
+        return outcome
+    finally:
+        db.close()
+
+
 def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
     db = _open_db(config)
     try:
@@ -282,6 +306,7 @@ COMMANDS = {
     ("enrol", None): _enrol,
     ("account", "set"): _account_set,
     ("account", "list"): _account_list,
+    ("account", "unlock"): _account_unlock,
     ("device", "add"): _device_add,
     ("device", "list"): _device_list,
     ("snapshot", None): _snapshot,

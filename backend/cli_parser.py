@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from backend.shards import STATUS_OPS
@@ -81,6 +82,15 @@ def parser() -> argparse.ArgumentParser:
     change.add_argument("op", choices=[*STATUS_OPS, "delete"], help="the change")
     listing = _command(account_sub, "list", "every account (token, status, limits; no PINs)")
     listing.add_argument("--shard", default=None, help="only this shard")
+    unlock = _command(
+        account_sub, "unlock", "unlock a customer's PIN after too many wrong tries (audited)"
+    )
+    unlock.add_argument("token", help="the customer's account token")
+    unlock.add_argument(
+        "--operator",
+        default=os.environ.get("USER") or "cli",
+        help="who unlocks, for the audit log (default: $USER)",
+    )
 
     ledger = _command(sub, "ledger", "the host's copy of a terminal's ledger", config=False)
     ledger_sub = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -38,11 +38,32 @@ class HostConfig(BaseModel):
     # row has not come by then is released (docs/payment.md, "Settlement").
     hold_expiry_s: float = Field(default=86_400.0, gt=0.0, allow_inf_nan=False)
     hold_check_s: float = Field(default=60.0, gt=0.0, allow_inf_nan=False)
-    # Refuse transactions from terminals whose public key the host does not know (register
-    # each with `blinkpay-host device`). False only for a lab without provisioned keys.
+    # Always on: the host refuses every request and row it cannot verify against the key
+    # registered for the device (docs/security.md). Kept so older host.toml files load.
     require_device_keys: bool = True
+    # Limits at the host (docs/security.md, "Limits"): wrong PINs in a row before a
+    # customer's PIN locks (an operator unlocks: `blinkpay-host account unlock TOKEN`), the
+    # largest offline approval a row may claim (the terminals' payment.offline_floor_limit),
+    # and what one terminal may ask for.
+    pin_max_tries: int = Field(default=5, ge=1, le=100)
+    offline_floor_limit: int = Field(default=500, ge=0)
+    auth_rate_per_s: float = Field(default=2.0, gt=0.0, allow_inf_nan=False)
+    auth_burst: int = Field(default=10, ge=1)
+    pin_blocks_per_min: float = Field(default=30.0, gt=0.0, allow_inf_nan=False)
+    pin_block_burst: int = Field(default=16, ge=8)
+    auth_workers: int = Field(default=2, ge=1, le=64)
+    auth_queue_per_device: int = Field(default=4, ge=1, le=1000)
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+
+    @model_validator(mode="after")
+    def _keys_required(self) -> Self:
+        if not self.require_device_keys:
+            raise ValueError(
+                "require_device_keys = false is no longer supported: every terminal signs "
+                "its messages; register its key with `blinkpay-host device add`"
+            )
+        return self
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:

@@ -13,7 +13,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from backend.pin_tries import SCHEMA as PIN_TRIES_SCHEMA
+from backend.pin_tries import UNLOCK_SCHEMA
 from backend.settlement import SCHEMA as SETTLEMENT_SCHEMA
+from backend.tx_rules import SCHEMA as TX_RULES_SCHEMA
 from device.store.db import make_private
 
 SCHEMA = [
@@ -70,6 +73,9 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS auth_token_day ON authorizations (token, day)",
     SETTLEMENT_SCHEMA,
+    PIN_TRIES_SCHEMA,
+    UNLOCK_SCHEMA,
+    *TX_RULES_SCHEMA,
 ]
 
 
@@ -90,6 +96,8 @@ class HostDb:
         make_private(self.path, wal=True)
         self.db.execute("PRAGMA busy_timeout=10000")
         self.db.execute("PRAGMA foreign_keys=ON")
+        # An erased customer's template is overwritten with zeros, not left in free pages.
+        self.db.execute("PRAGMA secure_delete=ON")
         self.lock = threading.RLock()
         for statement in SCHEMA:
             self.db.execute(statement)
@@ -114,6 +122,12 @@ class HostDb:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and empty it (TRUNCATE): after an erasure the
+        deleted template is in neither file (secure_delete zeroes the freed pages)."""
+        with self.lock:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self.lock:

@@ -46,6 +46,7 @@ class Console:
             self.shard_version,
             self.store.record_shard_ack,
             self._config_answer,
+            self.host.inbound.gate,
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None

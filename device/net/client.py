@@ -20,11 +20,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from device.crypto.signing import sign_document
+from device.errors import BlinkpayError
 from device.net import schemas
 from device.net.config import MqttConfig
 from device.net.refusals import RefusalLog, RejectCounter
@@ -79,8 +82,12 @@ class MqttLink:
         software: str = "",
         rejects: RejectCounter | None = None,
         rng: random.Random | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
+        """signing_key: the terminal's own Ed25519 key; `publish_signed` signs with it
+        what the host must be able to attribute to this terminal (docs/security.md)."""
         self.config = config
+        self._signing_key = signing_key
         self.client_id = client_id
         self.status_topic = status_topic
         self.software = software
@@ -166,6 +173,16 @@ class MqttLink:
                 if len(self._sent_at) > 10_000:  # PUBACKs lost with a dropped session
                     self._sent_at.clear()
         return True
+
+    def publish_signed(self, topic: str, payload: dict[str, Any], **kwargs: Any) -> bool:
+        """Publish `payload` with this terminal's signature over its canonical JSON: the
+        host refuses every state-changing message it cannot verify against the key it
+        registered for the topic's device id."""
+        if self._signing_key is None:
+            raise BlinkpayError(f"{self.client_id}: no signing key to sign {topic} with")
+        signed = {k: v for k, v in payload.items() if k != "signature"}
+        signed["signature"] = sign_document(signed, self._signing_key)
+        return self.publish(topic, signed, **kwargs)
 
     def flush(self, timeout: float) -> bool:
         """Wait until the broker has acknowledged every QoS 1 publish; False on timeout."""

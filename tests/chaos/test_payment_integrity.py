@@ -123,6 +123,16 @@ def test_hostile_messages_are_refused_and_counted_never_a_crash(chaos: Chaos) ->
     _books_hold(chaos)
 
 
+def test_a_hostile_network_moves_no_money(chaos: Chaos) -> None:
+    """Forged rows, a rogue registered terminal's rows and voids, foreign keys and PIN
+    floods while the customer pays: none of it is charged, refunded or answered."""
+    episode = chaos.hostile(5)
+    assert episode.refusals > 0
+    assert "answers on chosen topics: 0" in episode.notes
+    assert chaos.world.terminal.alive
+    _books_hold(chaos)
+
+
 # -- ledger loss (these break the terminal's database: they run last) ---------------------------
 
 
