@@ -87,8 +87,18 @@ def mosquitto_available() -> bool:
     return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
 
 
+def start_mosquitto(config_path: Path, port: int) -> Broker:
+    """mosquitto from a config file that listens on 127.0.0.1:`port` (e.g. the one
+    `blinkpay-host broker-config` wrote)."""
+    process = _spawn_mosquitto(config_path)
+    _wait_for_port("127.0.0.1", port, process)
+    return Broker("127.0.0.1", port, process, config_path)
+
+
 def start_broker(workdir: Path, extra_conf: str = "") -> Broker:
-    """A real mosquitto on a free loopback port; persistence on so QoS 1 survives restarts."""
+    """A real mosquitto on a free loopback port; persistence on so QoS 1 survives restarts.
+    Anonymous: for tests about something other than who may reach the broker (sync,
+    outages, payments); tests/security/ tests the site's broker as broker-config writes it."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "mosquitto.conf"

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,6 +26,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from device.crypto.signing import read_private_file
+from device.errors import BlinkpayError
 from device.net import schemas
 from device.net.config import MqttConfig
 from device.net.refusals import RefusalLog, RejectCounter
@@ -59,6 +62,18 @@ class _Route:
     message: str  # components/messages/<message> in docs/asyncapi.yaml
     handler: Handler
     qos: int
+
+
+def broker_password(path: Path) -> str:
+    """The password of the broker credential: one line in a file only its owner reads."""
+    raw = read_private_file(path)  # missing, too widely readable, another owner: one line
+    try:
+        password = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise BlinkpayError(f"{path}: the broker password is not UTF-8 text") from None
+    if not password or "\n" in password:
+        raise BlinkpayError(f"{path}: give the broker password on one line")
+    return password
 
 
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
@@ -106,6 +121,7 @@ class MqttLink:
         self._tls = url.scheme == "mqtts"
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or (8883 if self._tls else 1883)
+        self._credential: tuple[str, str] | None = None  # read by start()
         self._client = self._new_client()
 
     # -- public API -------------------------------------------------------------------
@@ -180,8 +196,14 @@ class MqttLink:
         return False
 
     def start(self) -> None:
+        """Connect in the background. The broker credential ([mqtt] username and
+        password_file) is read now: a missing or unreadable file is a BlinkpayError here."""
         if self._thread is not None:
             return
+        if self.config.username is not None and self.config.password_file is not None:
+            password = broker_password(self.config.password_file)
+            self._credential = (self.config.username, password)
+            self._client.username_pw_set(*self._credential)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
         self._thread.start()
@@ -226,6 +248,8 @@ class MqttLink:
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
+        if self._credential is not None:
+            client.username_pw_set(*self._credential)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

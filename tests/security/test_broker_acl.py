@@ -1,0 +1,185 @@
+"""Only terminals reach the broker, each to its own topics and its shard's: mosquitto running
+what `blinkpay-host broker-config` wrote, attacked with plain paho clients (issue 19)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from backend.broker import mosquitto_hash, verify_hash
+from device.net.client import MqttLink
+from device.net.config import MqttConfig
+from device.net.topics import shared
+from tests.security.conftest import PREFIX, Site
+
+pytestmark = pytest.mark.mqtt
+
+WAIT_S = 20.0  # generous: a loaded runner; every wait ends on an event, not on the clock
+
+
+class Peer:
+    """A paho MQTT 5 client that records what it receives and how the broker answered."""
+
+    def __init__(self, site: Site, username: str | None, password: str | None) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )  # fmt: skip
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.connack: ReasonCode | None = None
+        self.answered = threading.Event()
+        self.messages: list[tuple[str, bytes]] = []
+        self.got = threading.Condition()
+        self.subacks: dict[int, list[ReasonCode]] = {}
+        self.suback = threading.Condition()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_disconnect = lambda *_a: self.answered.set()
+        self.client.connect(site.broker.host, site.broker.port, keepalive=10)
+        self.client.loop_start()
+        assert self.answered.wait(WAIT_S), "no CONNACK"
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.connack = reason
+        self.answered.set()
+
+    def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+        with self.got:
+            self.messages.append((message.topic, bytes(message.payload)))
+            self.got.notify_all()
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any) -> None:
+        with self.suback:
+            self.subacks[mid] = codes
+            self.suback.notify_all()
+
+    @property
+    def accepted(self) -> bool:
+        return self.connack is not None and not self.connack.is_failure
+
+    def subscribe(self, *filters: str) -> None:
+        _rc, mid = self.client.subscribe([(f, 1) for f in filters])
+        with self.suback:
+            assert self.suback.wait_for(lambda: mid in self.subacks, WAIT_S), "no SUBACK"
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(WAIT_S)
+
+    def wait_for(self, payload: bytes) -> list[tuple[str, bytes]]:
+        """Every message up to and including `payload` (the barrier the test sent last)."""
+        with self.got:
+            assert self.got.wait_for(
+                lambda: any(p == payload for _t, p in self.messages), WAIT_S
+            ), f"{payload!r} never arrived"
+            return list(self.messages)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def peers(site: Site) -> Any:
+    made: list[Peer] = []
+
+    def make(username: str | None = None, password: str | None = None) -> Peer:
+        peer = Peer(site, username, password)
+        made.append(peer)
+        return peer
+
+    yield make
+    for peer in made:
+        peer.close()
+
+
+def test_an_anonymous_client_cannot_connect_nor_subscribe_to_everything(
+    site: Site, peers: Any
+) -> None:
+    anonymous = peers()
+    assert not anonymous.accepted  # refused at CONNECT: it never gets to SUBSCRIBE '#'
+    wrong = peers("gate-a", "not-its-password")
+    assert not wrong.accepted
+    stranger = peers("gate-z", "whatever")
+    assert not stranger.accepted
+    # the host (its own user) does get in, and sees what terminals publish
+    host = peers(site.host_user, site.host_password)
+    assert host.accepted
+
+
+def test_terminal_a_cannot_publish_on_terminal_b_topics(site: Site, peers: Any) -> None:
+    host = peers(site.host_user, site.host_password)
+    host.subscribe(f"{PREFIX}/dev/#", shared(f"{PREFIX}/dev/+/tx"))
+    gate_a = peers("gate-a", site.passwords["gate-a"])
+    assert gate_a.accepted
+    forged = [
+        f"{PREFIX}/dev/gate-b/{tail}"
+        for tail in ("tx", "auth/req", "status", "shard/ack", "config/state", "register/req")
+    ]
+    for topic in forged:
+        gate_a.publish(topic, b"forged")
+    # its own topics in the contract's direction only: no host answer to itself either
+    gate_a.publish(f"{PREFIX}/dev/gate-a/auth/resp", b"self-answer")
+    gate_a.publish(f"{PREFIX}/shard/shard-a/delta", b"fake-delta")
+    gate_a.publish(f"{PREFIX}/dev/gate-a/tx", b"own-row")  # sent last: the barrier
+    seen = host.wait_for(b"own-row")
+    payloads = [payload for _topic, payload in seen]
+    assert b"forged" not in payloads
+    assert b"self-answer" not in payloads
+    # the genuine row reached the host on the plain and on the shared subscription
+    assert payloads.count(b"own-row") == 2
+
+
+def test_terminal_a_reads_its_shard_and_its_topics_only(site: Site, peers: Any) -> None:
+    gate_a = peers("gate-a", site.passwords["gate-a"])
+    gate_a.subscribe(
+        f"{PREFIX}/shard/#", f"{PREFIX}/dev/gate-b/#", f"{PREFIX}/dev/gate-a/#", "#"
+    )
+    host = peers(site.host_user, site.host_password)
+    host.publish(f"{PREFIX}/shard/shard-b/delta", b"shard-b-delta")
+    host.publish(f"{PREFIX}/shard/shard-b/snapshot", b"shard-b-snapshot")
+    host.publish(f"{PREFIX}/dev/gate-b/auth/resp", b"b-answer")
+    host.publish(f"{PREFIX}/dev/gate-b/tx/ack", b"b-ack")
+    host.publish(f"{PREFIX}/dev/gate-a/tx/ack", b"a-ack")
+    host.publish(f"{PREFIX}/shard/shard-a/delta", b"shard-a-delta")  # the barrier
+    seen = gate_a.wait_for(b"shard-a-delta")
+    payloads = {payload for _topic, payload in seen}
+    assert payloads == {b"a-ack", b"shard-a-delta"}
+
+
+def test_the_terminals_own_link_logs_in_with_its_credential(site: Site, tmp_path: Path) -> None:
+    """device.net's MqttLink with [mqtt] username/password_file (what provision writes)."""
+    secret = tmp_path / "mqtt.password"
+    secret.write_text(site.passwords["gate-b"] + "\n")
+    secret.chmod(0o600)
+    base = {"url": site.broker.url, "keepalive_s": 5, "reconnect_min_s": 0.05}
+    good = MqttLink(
+        MqttConfig(**base, username="gate-b", password_file=secret),
+        "gate-b",
+        status_topic=f"{PREFIX}/dev/gate-b/status",
+    )
+    bare = MqttLink(MqttConfig(**base), "gate-b-bare")
+    good.start()
+    bare.start()
+    try:
+        assert good.wait_connected(WAIT_S)
+        assert not bare.wait_connected(2.0)  # refused: no credential (bounded negative wait)
+    finally:
+        good.stop()
+        bare.stop()
+
+
+def test_the_hash_is_mosquittos_format() -> None:
+    stored = mosquitto_hash("s3cret", salt=b"0123456789ab")
+    kind, rounds, salt, digest = stored.split("$")[1:]
+    assert (kind, rounds, salt) == ("7", "101", "MDEyMzQ1Njc4OWFi")
+    assert verify_hash("s3cret", stored) and not verify_hash("s3creT", stored)
+    assert len(digest) == 88  # base64 of a 64-byte SHA-512 digest
