@@ -77,9 +77,7 @@ def site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Site]:
         host_password = (tmp_path / "host" / "host.mqtt-password").read_text().strip()
         broker = start_mosquitto(config_dir / "mosquitto.conf", port)
         try:
-            yield Site(
-                broker, host_toml, config_dir, "host-a", host_password, passwords, shards
-            )
+            yield Site(broker, host_toml, config_dir, "host-a", host_password, passwords, shards)
         finally:
             broker.stop()
     finally:

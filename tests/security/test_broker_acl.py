@@ -140,9 +140,7 @@ def test_terminal_a_cannot_publish_on_terminal_b_topics(site: Site, peers: Any) 
 
 def test_terminal_a_reads_its_shard_and_its_topics_only(site: Site, peers: Any) -> None:
     gate_a = peers("gate-a", site.passwords["gate-a"])
-    gate_a.subscribe(
-        f"{PREFIX}/shard/#", f"{PREFIX}/dev/gate-b/#", f"{PREFIX}/dev/gate-a/#", "#"
-    )
+    gate_a.subscribe(f"{PREFIX}/shard/#", f"{PREFIX}/dev/gate-b/#", f"{PREFIX}/dev/gate-a/#", "#")
     host = peers(site.host_user, site.host_password)
     host.publish(f"{PREFIX}/shard/shard-b/delta", b"shard-b-delta")
     host.publish(f"{PREFIX}/shard/shard-b/snapshot", b"shard-b-snapshot")
