@@ -213,11 +213,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def mosquitto_conf(out: Path, listener: Listener, persistence: bool = True) -> str:
+def mosquitto_conf(
+    out: Path, listener: Listener, persistence: bool = True, user: str | None = None
+) -> str:
     lines = [
         "# The site broker for blinkpay: written by `blinkpay-host broker-config`",
         "# (docs/broker.md). Only users of `passwords` get in (a terminal's user is its",
         "# device id), each to the topics `acl` gives it.",
+        *([f"user {user}"] if user else []),
         "per_listener_settings false",
         "allow_anonymous false",
         f"password_file {out / 'passwords'}",
@@ -263,9 +266,17 @@ def write_access_files(db: HostDb, prefix: str, out: Path, group: str) -> list[s
 
 
 def write_site_config(
-    db: HostDb, prefix: str, out: Path, listener: Listener, group: str, persistence: bool = True
+    db: HostDb,
+    prefix: str,
+    out: Path,
+    listener: Listener,
+    group: str,
+    persistence: bool = True,
+    user: str | None = None,
 ) -> list[str]:
-    """The whole folder: mosquitto.conf, passwords, acl (and data/ for persistence)."""
+    """The whole folder: mosquitto.conf, passwords, acl (and data/ for persistence).
+    `user`: the account mosquitto switches to when started as root (default: its own
+    `mosquitto`); a private broker (the demo's) stays with whoever started it."""
     for given in (listener.certfile, listener.keyfile, listener.cafile):
         if given is not None and not given.is_file():
             raise BlinkpayError(f"{given}: no such file")
@@ -278,7 +289,7 @@ def write_site_config(
         os.chmod(out, 0o755)  # mosquitto (its own user) reads in here
         written = write_access_files(db, prefix, out, group)
         conf = out / "mosquitto.conf"
-        conf.write_text(mosquitto_conf(out, listener, persistence), encoding="utf-8")
+        conf.write_text(mosquitto_conf(out, listener, persistence, user), encoding="utf-8")
         os.chmod(conf, 0o644)
         if persistence:
             data = out / "data"
