@@ -22,8 +22,11 @@ def add_parser(sub: argparse._SubParsersAction, add_config: Any) -> None:
     parser = sub.add_parser("broker-config", help=description, description=description)
     add_config(parser)
     parser.add_argument("dir", type=Path, help="the folder for mosquitto.conf, passwords, acl")
+    from backend.cli_parser import listen_address
+
     parser.add_argument(
         "--listen",
+        type=listen_address,
         default=None,
         metavar="HOST:PORT",
         help="where mosquitto listens (default: the host and port of mqtt.url)",

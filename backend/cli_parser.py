@@ -18,6 +18,20 @@ def device_id(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def listen_address(text: str) -> str:
+    """argparse type: HOST:PORT with a port number in 1-65535 (an IPv6 host in brackets)."""
+    from backend.broker import parse_listen
+    from device.errors import BlinkpayError
+
+    try:
+        parse_listen(text)
+    except BlinkpayError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST:PORT (a port number 1-65535, e.g. 127.0.0.1:8080)"
+        ) from None
+    return text
+
+
 def shard_id(text: str) -> str:
     try:
         return check_id(text, "shard id")

@@ -7,6 +7,7 @@ import asyncio
 import math
 import re
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from starlette.datastructures import FormData, UploadFile
@@ -87,8 +88,14 @@ async def change(request: Request, operator: Operator) -> Response:
 async def export(request: Request, operator: Operator) -> Response:
     token = request.path_params["token"]
     data = console(request).export(operator.name, token, client(request))
-    headers = {"Content-Disposition": f'attachment; filename="{token}.json"'}
-    return JSONResponse(data, headers=headers)
+    return JSONResponse(data, headers={"Content-Disposition": attachment(f"{token}.json")})
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition a header cannot be broken out of: an ASCII fallback of safe
+    characters only, and the name itself percent-encoded (RFC 6266 / RFC 5987)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120] or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # -- enrolment -------------------------------------------------------------------------
