@@ -29,7 +29,10 @@ def header_size(data: bytes) -> tuple[int, int]:
                     raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image")
                 width, height = image.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise EnrolRefused("that image claims too many pixels", "oversized_upload") from None
+        raise EnrolRefused(
+            "that image is too large (its header claims far more than 16 megapixels)",
+            "oversized_upload",
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image") from None
     return int(width), int(height)
