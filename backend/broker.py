@@ -106,6 +106,11 @@ def _table(db: HostDb) -> None:
         db.db.execute(TABLE)
 
 
+def new_password() -> str:
+    """256 random bits, URL-safe text (no character a config or shell would mangle)."""
+    return secrets.token_urlsafe(32)
+
+
 def issue_password(
     db: HostDb, username: str, role: str, shard_id: str | None, password: str | None = None
 ) -> str:
@@ -115,7 +120,7 @@ def issue_password(
     if shard_id is not None:
         check_id(shard_id, "shard id")
     _table(db)
-    password = secrets.token_urlsafe(32) if password is None else password
+    password = new_password() if password is None else password
     with db.transaction() as conn:
         conn.execute(
             "INSERT INTO broker_users (username, role, shard_id, password_hash, issued_at)"

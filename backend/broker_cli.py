@@ -59,8 +59,9 @@ def host_credential(config: HostConfig, db: HostDb, out: Path) -> dict[str, Any]
         password = broker_password(path)
         broker.issue_password(db, username, "host", None, password)
         return {"host_user": username, "host_password_file": str(path), "host_password": "kept"}
-    password = broker.issue_password(db, username, "host", None)
+    password = broker.new_password()
     broker.write_password(path, password)
+    broker.issue_password(db, username, "host", None, password)
     result = {"host_user": username, "host_password_file": str(path), "host_password": "new"}
     if config.mqtt.password_file is None:
         result["next"] = (
@@ -135,8 +136,10 @@ def terminal_credential(
             raise BlinkpayError(
                 "give --mqtt-password-out FILE: the terminal's new broker password goes there"
             )
-        password = broker.issue_password(db, device_id, "terminal", shard_id)
+        # the file first: a password that cannot be handed over is never put in force
+        password = broker.new_password()
         broker.write_password(out, password)
+        broker.issue_password(db, device_id, "terminal", shard_id, password)
         result = {"broker_user": device_id, "broker_password": "new", "password_file": str(out)}
     reload = refresh(config, db)
     if reload:

@@ -90,3 +90,43 @@ def test_bad_input_is_one_line_and_exit_2_never_a_traceback(argv: list[str]) -> 
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("blinkpay-host ")
+
+
+def test_device_add_issues_a_broker_password_once(
+    host_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import stat
+
+    from backend.broker import broker_users, verify_hash
+    from backend.db import HostDb
+
+    pub = tmp_path / "gate.pub"
+    pub.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    argv = ["device", "add", "--config", str(host_toml), "gate-01", str(pub)]
+
+    def add(*extra: str) -> dict[str, object]:
+        assert main([*argv, *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    first = add("--shard", "north")
+    secret = tmp_path / "gate-01.mqtt-password"
+    assert first["broker_password"] == "new" and first["password_file"] == str(secret)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    password = secret.read_text().strip()
+    assert add("--shard", "south")["broker_password"] == "kept"  # the terminal keeps working
+    db = HostDb(host_toml.parent / "host.db")
+    try:
+        (user,) = broker_users(db)
+        assert (user["username"], user["role"], user["shard_id"]) == (
+            "gate-01",
+            "terminal",
+            "south",
+        )
+        assert verify_hash(password, user["password_hash"])  # only the hash is kept
+        assert password not in (host_toml.parent / "host.db").read_bytes().decode("latin-1")
+    finally:
+        db.close()
+    out = tmp_path / "rotated"
+    assert add("--new-mqtt-password", "--mqtt-password-out", str(out))["broker_password"] == "new"
+    assert out.read_text().strip() != password
