@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.cli import main
 from device.crypto.signing import public_pem
 from tests.conftest import Broker, free_port, mosquitto_available, start_mosquitto
+from tests.net.conftest import pki  # noqa: F401  (the test CA and certificates)
 
 PREFIX = "blinkpay/v1"
 

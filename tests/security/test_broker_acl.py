@@ -27,13 +27,22 @@ WAIT_S = 20.0  # generous: a loaded runner; every wait ends on an event, not on 
 class Peer:
     """A paho MQTT 5 client that records what it receives and how the broker answered."""
 
-    def __init__(self, port: int, username: str | None, password: str | None) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str | None,
+        password: str | None,
+        tls: tuple[Path, Path | None, Path | None] | None = None,
+    ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )  # fmt: skip
         if username is not None:
             self.client.username_pw_set(username, password)
+        if tls is not None:  # (CA, client certificate, its key)
+            ca, cert, key = tls
+            self.client.tls_set(str(ca), None if cert is None else str(cert), key and str(key))
         self.connack: ReasonCode | None = None
         self.answered = threading.Event()
         self.messages: list[tuple[str, bytes]] = []
@@ -44,7 +53,10 @@ class Peer:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = lambda *_a: self.answered.set()
-        self.client.connect("127.0.0.1", port, keepalive=10)
+        try:
+            self.client.connect("127.0.0.1", port, keepalive=10)
+        except (OSError, ValueError):  # a TLS handshake refused: no CONNACK at all
+            return
         self.client.loop_start()
         assert self.answered.wait(WAIT_S), "no CONNACK"
 
@@ -205,3 +217,46 @@ def test_the_demo_runs_on_the_site_configuration(tmp_path: Path) -> None:
         refused.close()
     finally:
         rig.close()
+
+
+def test_mutual_tls_from_broker_config(site: Site, pki: Any, tmp_path: Path, capsys: Any) -> None:
+    """`broker-config --certfile --keyfile --cafile --require-certificate`: only a client with
+    a certificate of the site CA gets in, as the user its CN names, under the same ACLs."""
+    import json
+    import shutil
+    import tempfile
+
+    from backend.cli import main
+    from tests.conftest import free_port, start_mosquitto
+
+    folder = Path(tempfile.mkdtemp(prefix="blinkpay-broker-tls-"))
+    try:
+        port = free_port()
+        capsys.readouterr()
+        assert main([
+            "broker-config", "--config", str(site.host_toml), str(folder),
+            "--listen", f"127.0.0.1:{port}", "--certfile", str(pki.server_cert),
+            "--keyfile", str(pki.server_key), "--cafile", str(pki.ca), "--require-certificate",
+        ]) == 0  # fmt: skip
+        assert json.loads(capsys.readouterr().out)["tls"] is True
+        broker = start_mosquitto(folder / "mosquitto.conf", port)
+        try:
+            bare = Peer(port, None, None, (pki.ca, None, None))
+            assert not bare.accepted  # no client certificate: no connection
+            bare.close()
+            host = Peer(port, None, None, (pki.ca, pki.host_cert, pki.host_key))  # CN host-a
+            gate = Peer(port, None, None, (pki.ca, pki.client_cert, pki.client_key))  # gate-01
+            try:
+                assert host.accepted and gate.accepted
+                host.subscribe(f"{PREFIX}/dev/#")
+                gate.publish(f"{PREFIX}/dev/gate-a/tx", b"forged")
+                gate.publish(f"{PREFIX}/dev/gate-01/tx", b"own-row")
+                seen = [payload for _topic, payload in host.wait_for(b"own-row")]
+                assert b"forged" not in seen
+            finally:
+                host.close()
+                gate.close()
+        finally:
+            broker.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
