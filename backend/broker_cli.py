@@ -11,7 +11,7 @@ from backend import broker
 from backend.config import HostConfig
 from backend.db import HostDb
 from device.errors import BlinkpayError
-from device.net.client import broker_password
+from device.net.config import broker_password
 
 
 def add_parser(sub: argparse._SubParsersAction, add_config: Any) -> None:

@@ -42,7 +42,7 @@ from device.crypto.template_box import (
     load_box_key,
 )
 from device.errors import BlinkpayError
-from device.net.client import broker_password
+from device.net.config import broker_password
 from device.store.keys import generate_data_key, load_data_key
 from device.store.ledger_chain import GENESIS, Anchor, write_anchor
 from device.store.terminal_store import db_path, ledger_anchor_path, store_key_paths

@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,10 +25,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from device.crypto.signing import read_private_file
-from device.errors import BlinkpayError
 from device.net import schemas
-from device.net.config import MqttConfig
+from device.net.config import MqttConfig, broker_password
 from device.net.refusals import RefusalLog, RejectCounter
 from device.net.schemas import PayloadRejected
 
@@ -62,18 +59,6 @@ class _Route:
     message: str  # components/messages/<message> in docs/asyncapi.yaml
     handler: Handler
     qos: int
-
-
-def broker_password(path: Path) -> str:
-    """The password of the broker credential: one line in a file only its owner reads."""
-    raw = read_private_file(path)  # missing, too widely readable, another owner: one line
-    try:
-        password = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise BlinkpayError(f"{path}: the broker password is not UTF-8 text") from None
-    if not password or "\n" in password:
-        raise BlinkpayError(f"{path}: give the broker password on one line")
-    return password
 
 
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:

@@ -7,6 +7,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from device.crypto.signing import read_private_file
+from device.errors import BlinkpayError
 from device.net.schemas import ID_PATTERN
 
 
@@ -54,3 +56,15 @@ class MqttConfig(BaseModel):
         if self.cert_file is not None and not self.url.startswith("mqtts://"):
             raise ValueError("a client certificate needs an mqtts:// url")
         return self
+
+
+def broker_password(path: Path) -> str:
+    """The password of the broker credential: one line in a file only its owner reads."""
+    raw = read_private_file(path)  # missing, too widely readable, another owner: one line
+    try:
+        password = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise BlinkpayError(f"{path}: the broker password is not UTF-8 text") from None
+    if not password or "\n" in password:
+        raise BlinkpayError(f"{path}: give the broker password on one line")
+    return password
