@@ -4,6 +4,7 @@ erase (consent withdrawal), and a copy of a customer's data."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 from typing import Any
@@ -181,14 +182,18 @@ async def enrol(request: Request, operator: Operator) -> Response:
         del blobs
         checked = await asyncio.to_thread(c.enroller.check, images, token, live)
         del images  # the photos end here; only the template goes on
-        delta = c.enrol(
-            operator.name,
-            token,
-            checked,
-            pin=pin,
-            limits=limits,
-            client=client(request),
-            shard_id=site,
+        # the PIN's scrypt and the database writes: on a worker thread, not the event loop
+        delta = await asyncio.to_thread(
+            functools.partial(
+                c.enrol,
+                operator.name,
+                token,
+                checked,
+                pin=pin,
+                limits=limits,
+                client=client(request),
+                shard_id=site,
+            )
         )
     except EnrolRefused as exc:
         c.refuse(exc.reason)
