@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.cli import main
 from device.crypto.signing import public_pem
 from tests.conftest import Broker, free_port, mosquitto_available, start_mosquitto
-from tests.net.conftest import pki  # noqa: F401  (the test CA and certificates)
+from tests.net.conftest import backend_keys, pki  # noqa: F401  (host keys, the test CA)
 
 PREFIX = "blinkpay/v1"
 

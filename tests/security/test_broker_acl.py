@@ -260,3 +260,49 @@ def test_mutual_tls_from_broker_config(site: Site, pki: Any, tmp_path: Path, cap
             broker.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_whole_payment_flow_runs_under_the_acls(tmp_path: Path, backend_keys: Any) -> None:
+    """Everything the contract needs passes the ACLs: boot snapshot, deltas and their acks,
+    authorization with a PIN, the signed row and its ack, telemetry (tests/net/test_e2e.py's
+    flow), with the host and the terminal each on its own broker user."""
+    import shutil
+    import tempfile
+
+    from backend.broker import Listener, issue_password, write_password, write_site_config
+    from backend.db import HostDb
+    from tests.conftest import free_port, mosquitto_available, start_mosquitto
+    from tests.net.conftest import SHARD, make_host, make_terminal
+    from tests.net.test_e2e import run_payment_flow
+
+    if not mosquitto_available():
+        pytest.skip("mosquitto not installed (apt-get install -y mosquitto)")
+    port, folder = free_port(), tmp_path / "host"
+    config_dir = Path(tempfile.mkdtemp(prefix="blinkpay-broker-"))
+    db = HostDb(folder / "host.db")
+    try:
+        write_password(folder / "host.pw", issue_password(db, "host-a", "host", None))
+        write_password(tmp_path / "gate.pw", issue_password(db, "gate-01", "terminal", SHARD))
+        write_site_config(db, PREFIX, config_dir, Listener("127.0.0.1", port), "mosquitto")
+    finally:
+        db.close()
+    broker = start_mosquitto(config_dir / "mosquitto.conf", port)
+    try:
+        host = make_host(
+            broker.url, backend_keys, folder, username="host-a", password_file=folder / "host.pw"
+        ).start()
+        terminal = make_terminal(
+            broker.url,
+            backend_keys,
+            tmp_path / "dev",
+            username="gate-01",
+            password_file=str(tmp_path / "gate.pw"),
+        )
+        try:
+            run_payment_flow(host, terminal, backend_keys)
+        finally:
+            terminal.stop()
+            host.stop()
+    finally:
+        broker.stop()
+        shutil.rmtree(config_dir, ignore_errors=True)
