@@ -93,3 +93,12 @@ def test_an_admin_disables_demotes_and_reenables_an_operator(rig: ConsoleRig, br
     assert rig.console.auth.login("dora", PASSWORD, "test")
     actions = [r["action"] for r in rig.console.store.audit_log() if r["target"] == "dora"]
     assert {"operator_disable", "operator_role", "operator_enable"} <= set(actions)
+
+
+def test_a_live_page_goes_to_the_login_when_its_session_is_ended(rig: ConsoleRig, browser) -> None:
+    logged_in(browser, rig.url, "vic")
+    browser.get(f"{rig.url}/")
+    wait_text(browser, (By.TAG_NAME, "body"), "live updates: on")
+    rig.console.auth.end_sessions("vic")  # an admin ended them (CLI or /operators)
+    wait(browser).until(lambda d: "/login" in d.current_url)
+    wait_text(browser, (By.ID, "message"), "session expired")
