@@ -52,6 +52,9 @@ class Peer:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.puback = threading.Condition()
+        self.client.on_publish = self._on_publish
         self.client.on_disconnect = lambda *_a: self.answered.set()
         try:
             self.client.connect("127.0.0.1", port, keepalive=10)
@@ -87,8 +90,18 @@ class Peer:
         with self.suback:
             assert self.suback.wait_for(lambda: mid in self.subacks, WAIT_S), "no SUBACK"
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        self.client.publish(topic, payload, qos=1).wait_for_publish(WAIT_S)
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        """QoS 1; the PUBACK's reason code (MQTT 5: 135 "Not authorized" for a denied one)."""
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(WAIT_S)
+        with self.puback:
+            assert self.puback.wait_for(lambda: info.mid in self.pubacks, WAIT_S), "no PUBACK"
+            return self.pubacks[info.mid]
+
+    def _on_publish(self, _c: Any, _u: Any, mid: int, reason: ReasonCode, _p: Any) -> None:
+        with self.puback:
+            self.pubacks[mid] = reason
+            self.puback.notify_all()
 
     def wait_for(self, payload: bytes, copies: int = 1) -> list[tuple[str, bytes]]:
         """Every message up to `copies` of `payload` (the barrier the test sent last)."""
@@ -141,10 +154,13 @@ def test_terminal_a_cannot_publish_on_terminal_b_topics(site: Site, peers: Any) 
         for tail in ("tx", "auth/req", "status", "shard/ack", "config/state", "register/req")
     ]
     for topic in forged:
-        gate_a.publish(topic, b"forged")
+        assert gate_a.publish(topic, b"forged").is_failure, topic
     # its own topics in the contract's direction only: no host answer to itself either
     gate_a.publish(f"{PREFIX}/dev/gate-a/auth/resp", b"self-answer")
     gate_a.publish(f"{PREFIX}/shard/shard-a/delta", b"fake-delta")
+    # Home Assistant discovery: its own entries only (the broker's MQTT 5 PUBACK says so)
+    assert gate_a.publish("homeassistant/sensor/gate-b_fps/config", b"forged").is_failure
+    assert not gate_a.publish("homeassistant/sensor/gate-a_fps/config", b"own").is_failure
     gate_a.publish(f"{PREFIX}/dev/gate-a/tx", b"own-row")  # sent last: the barrier
     # the genuine row reaches the host on the plain and on the shared subscription
     seen = host.wait_for(b"own-row", copies=2)
