@@ -45,7 +45,7 @@ SALT_BYTES = 12
 
 TABLE = """CREATE TABLE IF NOT EXISTS broker_users (
     username TEXT PRIMARY KEY,
-    role TEXT NOT NULL CHECK (role IN ('terminal', 'host')),
+    role TEXT NOT NULL CHECK (role IN ('terminal', 'host', 'monitor')),
     shard_id TEXT,
     password_hash TEXT NOT NULL,
     issued_at REAL NOT NULL
@@ -65,6 +65,8 @@ TERMINAL_WRITES = (
     "cmd/+/result",
 )
 TERMINAL_READS = ("tx/ack", "auth/resp", "config/set", "register/resp", "cmd/+")
+# What a dashboard (Home Assistant, Grafana's MQTT source) reads, and nothing else.
+MONITOR_READS = ("status", "telemetry", "events")
 
 
 class BrokerSite(BaseModel):
@@ -188,6 +190,10 @@ def acl_text(prefix: str, users: list[dict[str, Any]]) -> str:
         if user["role"] == "host":
             # every terminal's topics, the shards', shared subscriptions ($share/...)
             lines.append(f"topic readwrite {prefix}/#")
+            continue
+        if user["role"] == "monitor":
+            lines += [f"topic read {prefix}/dev/+/{tail}" for tail in MONITOR_READS]
+            lines.append("topic read homeassistant/#")
             continue
         if user["shard_id"]:
             lines.append(f"topic read {prefix}/shard/{user['shard_id']}/#")

@@ -12,6 +12,7 @@ from backend.config import HostConfig
 from backend.db import HostDb
 from device.errors import BlinkpayError
 from device.net.config import broker_password
+from device.net.schemas import check_id
 
 
 def add_parser(sub: argparse._SubParsersAction, add_config: Any) -> None:
@@ -42,6 +43,14 @@ def add_parser(sub: argparse._SubParsersAction, add_config: Any) -> None:
         "--require-certificate",
         action="store_true",
         help="mutual TLS: a client needs a certificate from --cafile; its CN is its user name",
+    )
+    parser.add_argument(
+        "--monitor",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="a read-only user for a dashboard (status, telemetry, events, Home Assistant "
+        "discovery); its password goes to DIR/USER.password when it has none (repeatable)",
     )
     parser.add_argument(
         "--no-persistence",
@@ -84,6 +93,7 @@ def broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, Any
     db = HostDb(config.db_path)
     try:
         host = host_credential(config, db, args.dir)
+        monitors = {name: monitor_credential(db, name, args.dir) for name in args.monitor}
         written = broker.write_site_config(
             db,
             config.mqtt.prefix,
@@ -101,9 +111,29 @@ def broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, Any
         "listener": f"{host_text(listener.host)}:{listener.port}",
         "tls": listener.certfile is not None,
         "terminals": sorted(u["username"] for u in users if u["role"] == "terminal"),
+        "monitors": monitors,
         "run": f"mosquitto -c {args.dir / 'mosquitto.conf'}",
         **host,
     }
+
+
+def monitor_credential(db: HostDb, name: str, out: Path) -> str:
+    """A dashboard's read-only user: a password in DIR/NAME.password the first time."""
+    try:
+        check_id(name, "monitor user")
+    except ValueError as exc:
+        raise BlinkpayError(str(exc)) from None
+    known = {u["username"]: u["role"] for u in broker.broker_users(db)}
+    if name in known and known[name] != "monitor":
+        raise BlinkpayError(f"--monitor {name}: that user is a {known[name]}, not a dashboard")
+    if name in known:
+        return "kept"
+    path = out / f"{name}.password"
+    password = broker.new_password()
+    out.mkdir(parents=True, exist_ok=True)
+    broker.write_password(path, password)
+    broker.issue_password(db, name, "monitor", None, password)
+    return str(path)
 
 
 def host_text(host: str) -> str:

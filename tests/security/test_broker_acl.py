@@ -322,3 +322,36 @@ def test_the_whole_payment_flow_runs_under_the_acls(tmp_path: Path, backend_keys
     finally:
         broker.stop()
         shutil.rmtree(config_dir, ignore_errors=True)
+
+
+def test_a_dashboard_user_reads_status_and_telemetry_only(
+    site: Site, peers: Any, capsys: Any
+) -> None:
+    import json
+
+    from backend.cli import main
+
+    capsys.readouterr()
+    argv = ["broker-config", "--config", str(site.host_toml), str(site.config_dir)]
+    assert main([*argv, "--monitor", "dash"]) == 0
+    written = json.loads(capsys.readouterr().out)["monitors"]["dash"]
+    password = Path(written).read_text().strip()
+    site.broker.reload()  # SIGHUP: mosquitto reads passwords and acl again
+    dash = None
+    for _ in range(200):  # the reload is asynchronous: until the new user gets in (20 s)
+        dash = peers("dash", password)
+        if dash.accepted:
+            break
+        threading.Event().wait(0.1)
+    assert dash is not None and dash.accepted
+    dash.subscribe("#")
+    gate_a = peers("gate-a", site.passwords["gate-a"])
+    gate_a.publish(f"{PREFIX}/dev/gate-a/tx", b"a-row")
+    gate_a.publish(f"{PREFIX}/dev/gate-a/auth/req", b"a-request")
+    gate_a.publish("homeassistant/sensor/gate-a_fps/config", b"a-discovery")
+    gate_a.publish(f"{PREFIX}/dev/gate-a/status", b"a-status")
+    gate_a.publish(f"{PREFIX}/dev/gate-a/telemetry", b"a-telemetry")  # the barrier
+    seen = {payload for _topic, payload in dash.wait_for(b"a-telemetry")}
+    assert seen == {b"a-discovery", b"a-status", b"a-telemetry"}
+    assert dash.publish(f"{PREFIX}/dev/gate-a/config/set", b"forged").is_failure
+    assert main([*argv, "--monitor", "gate-a"]) == 1  # a terminal is no dashboard
