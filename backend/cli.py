@@ -22,6 +22,8 @@
                                `blinkpay db recover` on a terminal whose ledger was lost
   console                      serve the operator's web console (docs/console.md)
   operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
+  operator list | role NAME ROLE | disable NAME | enable NAME | reset-password NAME |
+           logout NAME         manage operators (audited; sessions end on a change)
 
 Every command but `keys` takes --config host.toml (docs/host.md); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
