@@ -14,12 +14,16 @@
                                a new terminal: a one-time enrolment token and the files for
                                its card's boot partition; it registers its own keys on first boot
   device list                  every terminal the host knows
+  broker-config DIR            the site's mosquitto: listener, TLS, per-terminal passwords
+                               and ACLs (docs/broker.md)
   snapshot                     publish the whole shard (terminals that lag catch up)
   ledger export DEVICE_ID --out FILE
                                the host's signed copy of a terminal's synced rows, for
                                `blinkpay db recover` on a terminal whose ledger was lost
   console                      serve the operator's web console (docs/console.md)
   operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
+  operator list | role NAME ROLE | disable NAME | enable NAME | reset-password NAME |
+           logout NAME         manage operators (audited; sessions end on a change)
 
 Every command but `keys` takes --config host.toml (docs/host.md); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
@@ -234,6 +238,8 @@ def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]
 
     if args.x25519 is not None:
         raise BlinkpayError("--x25519 goes with PUBLIC_KEY: a card's terminal sends its own")
+    if args.mqtt_password_out is not None:
+        raise BlinkpayError("--mqtt-password-out goes with PUBLIC_KEY: a card carries its own")
     written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl, args.shard)
     return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
 
@@ -252,16 +258,24 @@ def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
         raise BlinkpayError(os_error_line(exc)) from None
     except ValueError as exc:
         raise BlinkpayError(f"{args.public_key}: not an Ed25519 public key ({exc})") from None
+    from backend.broker_cli import terminal_credential
+
+    shard = args.shard or config.mqtt.shard_id
+    out = args.mqtt_password_out or args.public_key.with_name(f"{args.device_id}.mqtt-password")
     host = PaymentHost(config, serve=False)  # no broker needed: the database only
     try:
         host.register_device(args.device_id, key, box, args.shard)
+        credential = terminal_credential(
+            config, host.db, args.device_id, shard, out, args.new_mqtt_password
+        )
     finally:
         host.db.close()
     return {
         "device_id": args.device_id,
         "registered": True,
-        "shard_id": args.shard or config.mqtt.shard_id,
+        "shard_id": shard,
         "templates_sealed_to_it": box is not None,
+        **credential,
     }
 
 
@@ -302,6 +316,12 @@ def _ledger_export(config: HostConfig, args: argparse.Namespace) -> dict[str, An
     return {"device_id": args.device_id, "rows": len(export["body"]["rows"]), "out": str(args.out)}
 
 
+def _broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    from backend.broker_cli import broker_config
+
+    return broker_config(config, args)
+
+
 COMMANDS = {
     ("enrol", None): _enrol,
     ("account", "set"): _account_set,
@@ -311,6 +331,7 @@ COMMANDS = {
     ("device", "list"): _device_list,
     ("snapshot", None): _snapshot,
     ("ledger", "export"): _ledger_export,
+    ("broker-config", None): _broker_config,
 }
 
 

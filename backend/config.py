@@ -11,8 +11,10 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backend.bootfiles import BootConfig
+from backend.broker import BrokerSite
 from device.errors import BlinkpayError
 from device.net.config import MqttConfig
+from device.net.schemas import ID_PATTERN
 from device.net.topics import SHARE_GROUP
 
 HOST_SESSION_EXPIRY_S = 60
@@ -21,7 +23,7 @@ HOST_SESSION_EXPIRY_S = 60
 class HostConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    host_id: str = Field(default="host-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    host_id: str = Field(default="host-1", pattern=ID_PATTERN)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     db_path: Path = Path("blinkpay-host.db")
     # The names `blinkpay-host keys DIR` writes.
@@ -55,6 +57,8 @@ class HostConfig(BaseModel):
     auth_queue_per_device: int = Field(default=4, ge=1, le=1000)
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+    # The site broker's password and ACL files (docs/broker.md, [broker]).
+    broker: BrokerSite = Field(default_factory=BrokerSite)
 
     @model_validator(mode="after")
     def _keys_required(self) -> Self:
@@ -77,7 +81,7 @@ class HostConfig(BaseModel):
 
 # Keys holding paths, resolved against the config file's directory when relative.
 PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
-MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file")
+MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file", "password_file")
 BOOT_PATH_KEYS = (
     "ca_file",
     "operator_public_key_file",
@@ -115,7 +119,10 @@ def _anchored(config: HostConfig, base: Path) -> HostConfig:
 
     mqtt = config.mqtt.model_copy(update=under_base(config.mqtt, MQTT_PATH_KEYS))
     boot = config.boot.model_copy(update=under_base(config.boot, BOOT_PATH_KEYS))
-    return config.model_copy(update={**under_base(config, PATH_KEYS), "mqtt": mqtt, "boot": boot})
+    broker = config.broker.model_copy(update=under_base(config.broker, ("dir",)))
+    return config.model_copy(
+        update={**under_base(config, PATH_KEYS), "mqtt": mqtt, "boot": boot, "broker": broker}
+    )
 
 
 def load_host_config(path: Path | None) -> HostConfig:

@@ -29,7 +29,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from device.crypto.signing import sign_document
 from device.errors import BlinkpayError
 from device.net import schemas
-from device.net.config import MqttConfig
+from device.net.config import MqttConfig, broker_password
 from device.net.refusals import RefusalLog, RejectCounter
 from device.net.schemas import PayloadRejected
 
@@ -113,6 +113,7 @@ class MqttLink:
         self._tls = url.scheme == "mqtts"
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or (8883 if self._tls else 1883)
+        self._credential: tuple[str, str] | None = None  # read by start()
         self._client = self._new_client()
 
     # -- public API -------------------------------------------------------------------
@@ -197,8 +198,14 @@ class MqttLink:
         return False
 
     def start(self) -> None:
+        """Connect in the background. The broker credential ([mqtt] username and
+        password_file) is read now: a missing or unreadable file is a BlinkpayError here."""
         if self._thread is not None:
             return
+        if self.config.username is not None and self.config.password_file is not None:
+            password = broker_password(self.config.password_file)
+            self._credential = (self.config.username, password)
+            self._client.username_pw_set(*self._credential)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
         self._thread.start()
@@ -243,6 +250,8 @@ class MqttLink:
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
+        if self._credential is not None:
+            client.username_pw_set(*self._credential)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

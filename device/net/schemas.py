@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -19,6 +20,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 SPEC_URI = "urn:blinkpay:asyncapi"
+# components/schemas/Id: device, shard and host ids. The config models use it as a pydantic
+# pattern; tests/net/test_ids.py checks it is the spec's. Topic levels are made of ids, so
+# `/`, `+`, `#` and anything longer than 64 characters never reach a topic.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+ID_RULE = "1 to 64 letters, digits, - and _, starting with a letter or digit"
 
 
 class PayloadRejected(Exception):
@@ -43,6 +49,25 @@ def load_spec() -> dict[str, Any]:
 def _registry() -> Registry:
     resource = Resource(contents=load_spec(), specification=DRAFT7)
     return Registry().with_resource(SPEC_URI, resource)
+
+
+@cache
+def _id_regex() -> re.Pattern[str]:
+    return re.compile(load_spec()["components"]["schemas"]["Id"]["pattern"])
+
+
+def valid_id(value: object) -> bool:
+    """Whether `value` is an id of the contract (a device id, a shard id)."""
+    return isinstance(value, str) and _id_regex().fullmatch(value) is not None
+
+
+def check_id(value: object, what: str = "id") -> str:
+    """`value` when it is an id of the contract, else ValueError naming `what` and the rule:
+    the one check every CLI and API applies to a device or shard id where it enters."""
+    if not valid_id(value):
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        raise ValueError(f"{what} {shown} is not valid: {ID_RULE}")
+    return str(value)
 
 
 def message_names() -> list[str]:
