@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 
 from backend.db import HostDb
 from backend.settlement import place_hold, settle_row
+from backend.store import Conn
 from device.crypto.pinblock import PinBlockError, decipher_pin_block, pan_for_token
 
 ACCOUNT_KEYS = ("status", "daily_limit", "offline_allowance")
@@ -56,7 +56,7 @@ class Accounts:
 
     def upsert(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         token: str,
         shard_id: str,
         account: dict[str, Any],
@@ -103,8 +103,7 @@ class Accounts:
         return True
 
     def account(self, token: str) -> dict[str, Any] | None:
-        with self._db.lock:
-            rows = list(self._db.db.query("SELECT * FROM accounts WHERE token = ?", [token]))
+        rows = self._db.query("SELECT * FROM accounts WHERE token = ?", [token])
         return rows[0] if rows else None
 
     def balance(self, token: str) -> int:
@@ -146,7 +145,7 @@ class Accounts:
 
     def _decide(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         amount: int,
         candidates: Sequence[dict[str, Any]],
         day: str,
@@ -179,7 +178,7 @@ class Accounts:
             return Decision(False, "insufficient_funds", chosen)
         return Decision(True, "ok", chosen)
 
-    def _pin_ok(self, conn: sqlite3.Connection, candidate: dict[str, Any]) -> bool:
+    def _pin_ok(self, conn: Conn, candidate: dict[str, Any]) -> bool:
         token = candidate["token"]
         row = conn.execute(
             "SELECT pin_salt, pin_hash FROM accounts WHERE token = ?", (token,)
@@ -245,8 +244,7 @@ class Accounts:
         return result, reason, status
 
     def transactions(self) -> list[dict[str, Any]]:
-        with self._db.lock:
-            return list(self._db.db.query("SELECT * FROM transactions ORDER BY received_at"))
+        return self._db.query("SELECT * FROM transactions ORDER BY received_at")
 
 
 def _status_signed(signed: str, claimed: str) -> bool:

@@ -181,12 +181,12 @@ def _account_set(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]
 
 def _open_db(config: HostConfig) -> HostDb:
     """The host database for a listing: it must exist (a listing never creates one)."""
-    if not config.db_path.is_file():
+    if config.db_url is None and not config.db_path.is_file():
         raise BlinkpayError(
             f"no host database at {config.db_path} (db_path); enrol a customer or run "
             "`blinkpay-host serve` first, or pass --config"
         )
-    return HostDb(config.db_path)
+    return HostDb(config.database)
 
 
 def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:

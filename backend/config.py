@@ -24,6 +24,10 @@ class HostConfig(BaseModel):
     host_id: str = Field(default="host-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     db_path: Path = Path("blinkpay-host.db")
+    # PostgreSQL for many host workers on many machines (docs/scaling.md); when set it is
+    # the store and db_path is not used. libpq's URL form: the password may come from
+    # ~/.pgpass or PGPASSWORD instead of the URL.
+    db_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
     # The names `blinkpay-host keys DIR` writes.
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
@@ -43,6 +47,11 @@ class HostConfig(BaseModel):
     require_device_keys: bool = True
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+
+    @property
+    def database(self) -> Path | str:
+        """What HostDb opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url or self.db_path
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:

@@ -57,7 +57,7 @@ class PaymentHost:
             pin_key = read_pin_key(config.pin_key_file)
         except (OSError, ValueError, KeyFileError) as exc:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
-        self.db = HostDb(config.db_path)
+        self.db = HostDb(config.database)
         self.accounts = Accounts(self.db, pin_key, config.host_id, config.hold_expiry_s)
         self.shards = ShardPublisher(
             self.db,
@@ -110,12 +110,15 @@ class PaymentHost:
 
     def expire_holds(self, now: float | None = None) -> list[str]:
         """Release the holds whose terminal row has not come in `hold_expiry_s`."""
-        with self.db.transaction() as conn:
-            released = expire_holds(conn, time.time() if now is None else now)
+        released = self.db.retry(self._expire, time.time() if now is None else now)
         if released:
             log.info("released %d expired holds", len(released))
             self._notify()
         return released
+
+    def _expire(self, now: float) -> list[str]:
+        with self.db.transaction() as conn:
+            return expire_holds(conn, now)
 
     def _expire_holds(self) -> None:
         while not self._stopping.wait(self.config.hold_check_s):
@@ -250,8 +253,12 @@ class PaymentHost:
     def _on_auth(self, message: Inbound) -> None:
         device_id = self._device(message)
         request = message.payload
-        decision = self.accounts.authorize(
-            device_id, request["tx_id"], request["amount"], request["candidates"]
+        decision = self.db.retry(
+            self.accounts.authorize,
+            device_id,
+            request["tx_id"],
+            request["amount"],
+            request["candidates"],
         )
         response: dict[str, Any] = {
             "v": 1,
@@ -272,8 +279,8 @@ class PaymentHost:
         device_id = self._device(message)
         tx = message.payload["tx"]
         signature_ok = self._check_signature(device_id, tx, message.payload["signature"])
-        result, reason, held = self.accounts.record_tx(
-            device_id, tx, message.payload["status"], signature_ok
+        result, reason, held = self.db.retry(
+            self.accounts.record_tx, device_id, tx, message.payload["status"], signature_ok
         )
         ack: dict[str, Any] = {
             "v": 1,
@@ -289,13 +296,10 @@ class PaymentHost:
         self._notify()
 
     def _check_signature(self, device_id: str, tx: dict[str, Any], signature: str) -> bool | None:
-        with self.db.lock:
-            row = self.db.db.execute(
-                "SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id]
-            ).fetchone()
-        if row is None or row[0] is None:
+        rows = self.db.query("SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id])
+        if not rows or rows[0]["public_key_pem"] is None:
             return False if self.config.require_device_keys else None
-        key = serialization.load_pem_public_key(row[0].encode())
+        key = serialization.load_pem_public_key(rows[0]["public_key_pem"].encode())
         if not isinstance(key, Ed25519PublicKey):
             return False
         return verify_document({**tx, "signature": signature}, key)
@@ -309,6 +313,11 @@ class PaymentHost:
     def _on_shard_ack(self, message: Inbound) -> None:
         device_id = self._device(message)
         ack = message.payload
+        self.db.retry(self._record_shard_ack, device_id, ack)
+        self.shard_acks.append(ack)
+        self._notify()
+
+    def _record_shard_ack(self, device_id: str, ack: dict[str, Any]) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO devices (device_id, shard_id, shard_version, last_seen)"
@@ -317,8 +326,6 @@ class PaymentHost:
                 " last_seen = excluded.last_seen",
                 (device_id, ack["shard_id"], ack["version"], time.time()),
             )
-        self.shard_acks.append(ack)
-        self._notify()
 
     def _on_config_state(self, message: Inbound) -> None:
         self._device(message)
@@ -329,7 +336,7 @@ class PaymentHost:
         """A first-booting terminal's key and one-time token (backend/enrolment.py)."""
         device_id = self._device(message)
         request = message.payload
-        reason = redeem(self.db, request)
+        reason = self.db.retry(redeem, self.db, request)
         log.info("register %s: %s", device_id, reason)  # never the token itself
         answer: dict[str, Any] = {
             "v": 1,

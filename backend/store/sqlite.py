@@ -1,0 +1,62 @@
+"""SQLite: one file, WAL, BEGIN IMMEDIATE (one writer at a time across threads and the
+host processes of one machine)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from backend.store.base import Conn, Params, Retryable, Store
+from device.store.db import make_private
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteStore(Store):
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.url = str(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)  # balances and device keys: owner only, whatever the umask
+        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        make_private(self.path, wal=True)
+        self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Conn]:
+        with self.lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # still locked after the busy timeout
+                raise Retryable(str(exc)) from exc
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def ddl_transaction(self) -> AbstractContextManager[Conn]:
+        return self.transaction()
+
+    def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        with self.lock:
+            cursor = self.conn.execute(sql, tuple(params))
+            names = [column[0] for column in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def columns(self, table: str) -> set[str]:
+        with self.lock:
+            return {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
