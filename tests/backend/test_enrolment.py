@@ -19,8 +19,8 @@ from device.net.register import register_request
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> HostDb:
-    database = HostDb(tmp_path / "host.db")
+def db(host_db_url: str) -> HostDb:
+    database = HostDb(host_db_url)
     yield database
     database.close()
 
