@@ -305,6 +305,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "keys":
         print(json.dumps(make_keys(args.dir), indent=2))
         return 0
+    if args.command == "bench":
+        from backend.bench_load import report_text, run_load
+
+        report = run_load(args)
+        print(json.dumps(report, sort_keys=True) if args.json else report_text(report))
+        return 0
     config = load_host_config(args.config)
     if args.command == "serve":
         return _serve(config)

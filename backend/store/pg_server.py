@@ -54,7 +54,7 @@ class TempPostgres:
             try:
                 entry = pwd.getpwnam("postgres")
             except KeyError:
-                raise BlinkpayError("running as root needs a `postgres` user to run the server")
+                raise BlinkpayError("as root, a `postgres` user runs the server") from None
             self._user = entry.pw_name
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
         self._started = False
