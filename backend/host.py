@@ -152,7 +152,7 @@ class PaymentHost:
                 "INSERT INTO devices (device_id, public_key_pem, box_key_pem, home_shard)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET"
                 " public_key_pem = excluded.public_key_pem,"
-                " box_key_pem = COALESCE(excluded.box_key_pem, box_key_pem),"
+                " box_key_pem = COALESCE(excluded.box_key_pem, devices.box_key_pem),"
                 " home_shard = excluded.home_shard",
                 (device_id, bytes(pem).decode(), box_pem, shard_id or self.config.mqtt.shard_id),
             )

@@ -134,3 +134,29 @@ def test_concurrent_workers_settle_each_transaction_once(host_db_url: str) -> No
     total = sum(accounts.balance(f"tok-{k}") for k in range(5))
     assert total == 5 * START - TXS * FARE  # each charged once, nothing lost
     db.close()
+
+
+def test_a_terminal_registered_twice_keeps_its_box_key(host_db_url: str, tmp_path: Path) -> None:
+    """The host's upserts run on both backends (PostgreSQL wants the table's own columns
+    named in ON CONFLICT ... DO UPDATE)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from backend.cli import make_keys
+    from backend.config import HostConfig
+    from backend.host import PaymentHost
+
+    make_keys(tmp_path / "keys")
+    where = {"db_url": host_db_url} if "://" in host_db_url else {"db_path": host_db_url}
+    config = HostConfig(signing_key_file=tmp_path / "keys/signing.pem",
+                        pin_key_file=tmp_path / "keys/pin.key", **where)  # fmt: skip
+    host = PaymentHost(config, serve=False)
+    try:
+        signing = Ed25519PrivateKey.generate().public_key()
+        host.register_device("gate-1", signing, X25519PrivateKey.generate().public_key(), "s1")
+        host.register_device("gate-1", Ed25519PrivateKey.generate().public_key(), None, "s2")
+        row = host.db.query("SELECT box_key_pem, home_shard FROM devices")[0]
+        assert row["box_key_pem"] is not None and row["home_shard"] == "s2"
+        assert host.db.devices()[0]["key_registered"] is True
+    finally:
+        host.db.close()
