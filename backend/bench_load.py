@@ -261,8 +261,9 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         processes = max(1, math.ceil(args.terminals / TERMINALS_PER_PROCESS))
         common = dict(host="127.0.0.1", port=broker.port, prefix=config.mqtt.prefix,
                       host_key_pem=host_key, rate=args.rate / processes,
-                      duration_s=args.duration, drain_s=max(30.0, args.duration),
-                      auth_timeout_s=config.mqtt.auth_timeout_s, tx_retry_s=5.0,
+                      duration_s=args.duration, drain_s=max(45.0, args.duration),
+                      auth_timeout_s=config.mqtt.auth_timeout_s,
+                      tx_retry_s=config.mqtt.tx_retry_s,
                       amount=AMOUNT, currency=config.currency)  # fmt: skip
         probe = Spec(devices=[], start_at=0.0, **common)  # type: ignore[arg-type]
         _wait_for_workers(probe, workers, args.workers, timeout=120.0)
