@@ -36,8 +36,8 @@ from backend.db import HostDb
 from backend.host import PaymentHost
 from backend.store.pg_server import TempPostgres
 from device.crypto.signing import private_pem
-from device.demo.broker import LocalBroker, mosquitto_binary
 from device.errors import BlinkpayError
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.net.topics import DeviceTopics
 
 TERMINALS_PER_PROCESS = 500

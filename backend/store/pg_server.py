@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from device.demo.broker import free_port
 from device.errors import BlinkpayError
+from device.net.local_broker import free_port
 
 SUPERUSER = "blinkpay"
 START_TIMEOUT_S = 60
