@@ -32,6 +32,10 @@ class HostConfig(BaseModel):
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Messages one worker handles at a time, each on its own thread and database connection,
+    # each acknowledged to the broker only once handled (docs/scaling.md). 1: one at a
+    # time on the MQTT thread.
+    handler_threads: int = Field(default=4, ge=1, le=64)
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
     # Must equal the terminals' embedder (models/manifest.json, role embedder): a shard of
     # another version is refused by the terminal's store.

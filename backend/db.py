@@ -5,6 +5,7 @@ shared subscription share their state here and nowhere else."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -21,15 +22,35 @@ DEVICE_COLUMNS = {"box_key_pem": "TEXT", "home_shard": "TEXT"}
 
 
 class HostDb:
-    def __init__(self, target: Path | str) -> None:
-        """`target`: a SQLite file path, or a `postgresql://` URL (host config `db_url`)."""
-        self.store: Store = open_store(target)
-        self.kind = self.store.kind
-        self.path = Path(self.store.url) if isinstance(self.store, SqliteStore) else None
-        self.lock = self.store.lock
-        if isinstance(self.store, SqliteStore):
-            self._add_columns(self.store, "devices", DEVICE_COLUMNS)
-        migrate(self.store)
+    def __init__(self, target: Path | str, *, per_thread: bool = False) -> None:
+        """`target`: a SQLite file path, or a `postgresql://` URL (host config `db_url`).
+        per_thread: a connection for each thread that uses it (a host worker's handler
+        threads, each with its own transaction in flight); else one, shared under a lock."""
+        self._target = target
+        self._per_thread = per_thread
+        self._local = threading.local()
+        self._opened: list[Store] = []
+        self._opened_lock = threading.Lock()
+        first = self._open()
+        self.kind = first.kind
+        self.path = Path(first.url) if isinstance(first, SqliteStore) else None
+        if isinstance(first, SqliteStore):
+            self._add_columns(first, "devices", DEVICE_COLUMNS)
+        migrate(first)
+
+    def _open(self) -> Store:
+        store = open_store(self._target)
+        with self._opened_lock:
+            self._opened.append(store)
+        self._local.store = store
+        return store
+
+    @property
+    def store(self) -> Store:
+        if not self._per_thread:
+            return self._opened[0]
+        store: Store | None = getattr(self._local, "store", None)
+        return store if store is not None else self._open()
 
     @staticmethod
     def _add_columns(store: SqliteStore, table: str, columns: dict[str, str]) -> None:
@@ -55,7 +76,10 @@ class HostDb:
         return self.store.query(sql, params)
 
     def close(self) -> None:
-        self.store.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, self._opened[:1]
+        for store in opened:
+            store.close()
 
     # -- listings for the operator (no keys needed) -----------------------------------------
 

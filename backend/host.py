@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,11 @@ class PaymentHost:
             pin_key = read_pin_key(config.pin_key_file)
         except (OSError, ValueError, KeyFileError) as exc:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
-        self.db = HostDb(config.database)
+        threads = config.handler_threads if serve else 1
+        self._pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="host-handler") if threads > 1 else None
+        )
+        self.db = HostDb(config.database, per_thread=self._pool is not None)
         self.accounts = Accounts(self.db, pin_key, config.host_id, config.hold_expiry_s)
         self.shards = ShardPublisher(
             self.db,
@@ -68,7 +73,7 @@ class PaymentHost:
             chunk_bytes=config.snapshot_chunk_bytes,
         )
         self._signing_key = signing_key
-        self.link = MqttLink(config.mqtt, config.host_id)
+        self.link = MqttLink(config.mqtt, config.host_id, handler_pool=self._pool)
         self.rejects = self.link.rejects
         self.command_results: list[dict[str, Any]] = []
         self.config_states: list[dict[str, Any]] = []
@@ -106,6 +111,8 @@ class PaymentHost:
             self._expiry.join(5.0)
         self.link.flush(flush_s)
         self.link.stop()
+        if self._pool is not None:  # what is under way finishes; its ack waits for next time
+            self._pool.shutdown(wait=True)
         self.db.close()
 
     def expire_holds(self, now: float | None = None) -> list[str]:
