@@ -4,6 +4,7 @@ host processes of one machine)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -13,6 +14,16 @@ from backend.store.base import Conn, Params, Retryable, Store
 from device.store.db import make_private
 
 BUSY_TIMEOUT_MS = 10_000
+
+# One writer lock per file for the connections of this process: they queue here instead of
+# in SQLite's busy handler, which sleeps up to 100 ms between tries.
+_WRITERS: dict[Path, threading.RLock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(path: Path) -> threading.RLock:
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(path.resolve(), threading.RLock())
 
 
 class SqliteStore(Store):
@@ -29,10 +40,11 @@ class SqliteStore(Store):
         make_private(self.path, wal=True)
         self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.conn.execute("PRAGMA foreign_keys=ON")
+        self._writer = _writer(self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[Conn]:
-        with self.lock:
+        with self.lock, self._writer:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # still locked after the busy timeout
