@@ -146,7 +146,7 @@ class Fleet:
         next_at = time.monotonic()
         run_ends = time.monotonic() + max(0.0, self.run_ends - time.time())
         drain_ends = run_ends + self.spec.drain_s
-        last_misc = time.monotonic()
+        last_misc = last_timers = time.monotonic()
         while True:
             now = time.monotonic()
             if now < run_ends:
@@ -160,7 +160,9 @@ class Fleet:
                     self._pay(self.free.pop())
             elif now > drain_ends or len(self.free) == len(self.terminals):
                 break
-            self._timers(now)
+            if now - last_timers > 0.05:  # timeouts and resends: 50 ms is precise enough
+                last_timers = now
+                self._timers(now)
             if now - last_misc > 1.0:
                 last_misc = now
                 for terminal in self.terminals:
