@@ -119,6 +119,7 @@ class Accounts:
         hold on the balance, not a charge: the terminal's row settles it (backend/settlement.py)."""
         now = time.time()
         with self._db.transaction() as conn:
+            conn.lock(tx_id)
             earlier = conn.execute(
                 "SELECT decision, reason, token FROM authorizations WHERE tx_id = ?", (tx_id,)
             ).fetchone()
@@ -160,7 +161,8 @@ class Accounts:
         else:
             return Decision(False, "pin_required", None)
         row = conn.execute(
-            "SELECT status, daily_limit, balance FROM accounts WHERE token = ?", (chosen,)
+            "SELECT status, daily_limit, balance FROM accounts WHERE token = ? FOR UPDATE",
+            (chosen,),
         ).fetchone()
         if row is None:
             return Decision(False, "unknown_account", chosen)
@@ -210,6 +212,7 @@ class Accounts:
             result, reason = "rejected", "status_not_signed"
         amount, token = int(tx.get("amount", 0)), tx.get("token")
         with self._db.transaction() as conn:
+            conn.lock(tx_id)
             known = conn.execute(
                 "SELECT status, result FROM transactions WHERE tx_id = ?", (tx_id,)
             ).fetchone()

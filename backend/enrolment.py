@@ -77,7 +77,7 @@ def _token_row(conn: Conn, device_id: str, token: str, now: float) -> tuple[str 
     """(refusal reason or None, the token's shard)."""
     row = conn.execute(
         "SELECT device_id, expires_at, used_at, shard_id FROM enrolment_tokens"
-        " WHERE token_hash = ?",
+        " WHERE token_hash = ? FOR UPDATE",
         (token_hash(token),),
     ).fetchone()
     if row is None:

@@ -182,7 +182,8 @@ class PaymentHost:
             "daily_limit": daily_limit,
             "offline_allowance": offline_allowance,
         }
-        delta = self.shards.enrol(
+        delta = self.db.retry(
+            self.shards.enrol,
             token,
             vector,
             shard_id=shard_id,
@@ -196,7 +197,7 @@ class PaymentHost:
         return delta
 
     def change(self, token: str, op: str, publish: bool = True) -> dict[str, Any]:
-        delta = self.shards.change(token, op)
+        delta = self.db.retry(self.shards.change, token, op)
         if publish:
             self.publish_delta(delta)
         return delta
@@ -207,7 +208,7 @@ class PaymentHost:
         return self.link.publish(topic, self.shards.delta_envelope(delta), qos=1)
 
     def publish_snapshot(self, shard_id: str) -> int:
-        snapshot = self.shards.snapshot(shard_id)
+        snapshot = self.db.retry(self.shards.snapshot, shard_id)
         topic = ShardTopics(self.prefix, shard_id).snapshot
         envelopes = self.shards.snapshot_envelopes(snapshot)
         for envelope in envelopes:

@@ -48,7 +48,7 @@ def _set(
     row_status: str | None,
 ) -> None:
     old = conn.execute(
-        "SELECT token, held, charged FROM settlements WHERE tx_id = ?", (tx_id,)
+        "SELECT token, held, charged FROM settlements WHERE tx_id = ? FOR UPDATE", (tx_id,)
     ).fetchone()
     if old is not None:
         _move(conn, old[0], -(old[1] + old[2]))
@@ -98,7 +98,7 @@ def expire_holds(conn: Conn, now: float) -> list[str]:
     """Holds whose row never came in time go back to the customer."""
     rows = conn.execute(
         "SELECT tx_id, token, amount FROM settlements"
-        " WHERE held > 0 AND row_status IS NULL AND hold_expires_at <= ?",
+        " WHERE held > 0 AND row_status IS NULL AND hold_expires_at <= ? FOR UPDATE",
         (now,),
     ).fetchall()
     for tx_id, token, amount in rows:

@@ -51,7 +51,9 @@ class ShardPublisher:
         self._chunk_bytes = chunk_bytes
 
     def _next_seq(self, conn: Conn, shard_id: str) -> int:
-        row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+        row = conn.execute(
+            "SELECT seq FROM shards WHERE shard_id = ? FOR UPDATE", (shard_id,)
+        ).fetchone()
         if row is None:
             conn.execute(
                 "INSERT INTO shards VALUES (?, 1, ?, ?)",

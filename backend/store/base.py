@@ -36,9 +36,13 @@ class Cursor(Protocol):
 
 
 class Conn(Protocol):
-    """The connection a transaction hands out: sqlite3's `execute` shape on both backends."""
+    """The connection a transaction hands out: sqlite3's `execute` shape on both backends,
+    and `lock(key)`: until the transaction ends, no other transaction holds the same key
+    (PostgreSQL: an advisory lock; SQLite: its one writer already excludes the others)."""
 
     def execute(self, sql: str, params: Params = ()) -> Cursor: ...
+
+    def lock(self, key: str) -> None: ...
 
 
 class Store:

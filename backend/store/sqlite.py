@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,23 @@ def _writer(path: Path) -> threading.RLock:
         return _WRITERS.setdefault(path.resolve(), threading.RLock())
 
 
+@lru_cache(maxsize=512)
+def sqlite_sql(sql: str) -> str:
+    """Row locks are PostgreSQL's: SQLite's writer lock already covers the whole file."""
+    return sql.removesuffix(" FOR UPDATE")
+
+
+class _SqliteConn:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sqlite_sql(sql), tuple(params))
+
+    def lock(self, key: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE made this the only writer."""
+
+
 class SqliteStore(Store):
     kind = "sqlite"
 
@@ -41,6 +59,7 @@ class SqliteStore(Store):
         self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._writer = _writer(self.path)
+        self._wrapped = _SqliteConn(self.conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Conn]:
@@ -50,7 +69,7 @@ class SqliteStore(Store):
             except sqlite3.OperationalError as exc:  # still locked after the busy timeout
                 raise Retryable(str(exc)) from exc
             try:
-                yield self.conn
+                yield self._wrapped
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
