@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 from backend import pin_tries, tx_rules
 from backend.db import HostDb
 from backend.settlement import place_hold, settle_row
+from backend.store import Conn
 from device.crypto.pinblock import PinBlockError, decipher_pin_block, pan_for_token
 
 ACCOUNT_KEYS = ("status", "daily_limit", "offline_allowance")
@@ -66,7 +66,7 @@ class Accounts:
 
     def upsert(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         token: str,
         shard_id: str,
         account: dict[str, Any],
@@ -113,8 +113,7 @@ class Accounts:
         return True
 
     def account(self, token: str) -> dict[str, Any] | None:
-        with self._db.lock:
-            rows = list(self._db.db.query("SELECT * FROM accounts WHERE token = ?", [token]))
+        rows = self._db.query("SELECT * FROM accounts WHERE token = ?", [token])
         return rows[0] if rows else None
 
     def balance(self, token: str) -> int:
@@ -136,6 +135,7 @@ class Accounts:
         pins = self._check_pins(device_id, candidates)
         now = time.time()
         with self._db.transaction() as conn:
+            conn.lock(tx_id)
             earlier = self._earlier(device_id, tx_id, conn)
             if earlier is not None:
                 return earlier
@@ -158,15 +158,9 @@ class Accounts:
                 place_hold(conn, tx_id, decision.token, amount, now + self._hold_expiry_s)
         return decision
 
-    def _earlier(
-        self, device_id: str, tx_id: str, conn: sqlite3.Connection | None = None
-    ) -> Decision | None:
+    def _earlier(self, device_id: str, tx_id: str, conn: Conn | None = None) -> Decision | None:
         sql = "SELECT device_id, decision, reason, token FROM authorizations WHERE tx_id = ?"
-        if conn is None:
-            with self._db.lock:
-                row = self._db.db.execute(sql, [tx_id]).fetchone()
-        else:
-            row = conn.execute(sql, (tx_id,)).fetchone()
+        row = _one(self._db, conn, sql, (tx_id,))
         if row is None:
             known = self._row_device(tx_id, conn)
             if known is not None and known != device_id:
@@ -176,13 +170,9 @@ class Accounts:
             return Decision(False, "duplicate", None)
         return Decision(row[1] == "approved", row[2], row[3])
 
-    def _row_device(self, tx_id: str, conn: sqlite3.Connection | None) -> str | None:
+    def _row_device(self, tx_id: str, conn: Conn | None) -> str | None:
         sql = "SELECT device_id FROM transactions WHERE tx_id = ?"
-        if conn is None:
-            with self._db.lock:
-                row = self._db.db.execute(sql, [tx_id]).fetchone()
-        else:
-            row = conn.execute(sql, (tx_id,)).fetchone()
+        row = _one(self._db, conn, sql, (tx_id,))
         return None if row is None else str(row[0])
 
     def _check_pins(self, device_id: str, candidates: Sequence[dict[str, Any]]) -> dict[str, str]:
@@ -192,13 +182,17 @@ class Accounts:
             if "pin_block" not in candidate:
                 continue
             token = candidate["token"]
-            with self._db.lock:
-                row = self._db.db.execute(
-                    "SELECT a.pin_salt, a.pin_hash, a.shard_id, d.home_shard FROM accounts a"
-                    " LEFT JOIN devices d ON d.device_id = ? WHERE a.token = ?",
-                    [device_id, token],
-                ).fetchone()
-                is_locked = pin_tries.locked(self._db.db.conn, token)
+            row = _one(
+                self._db,
+                None,
+                "SELECT a.pin_salt, a.pin_hash, a.shard_id, d.home_shard FROM accounts a"
+                " LEFT JOIN devices d ON d.device_id = ? WHERE a.token = ?",
+                (device_id, token),
+            )
+            is_locked = _one(
+                self._db, None, "SELECT locked_at FROM pin_tries WHERE token = ?", (token,)
+            )
+            is_locked = is_locked is not None and is_locked[0] is not None
             if row is not None and row[2] != row[3]:
                 outcome[token] = "other_shard"
             elif is_locked:
@@ -209,7 +203,7 @@ class Accounts:
 
     def _decide(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         device_id: str,
         amount: int,
         candidates: Sequence[dict[str, Any]],
@@ -232,12 +226,15 @@ class Accounts:
         else:
             return Decision(False, "pin_required", None)
         row = conn.execute(
-            "SELECT a.status, a.daily_limit, a.balance, a.shard_id, d.home_shard"
-            " FROM accounts a LEFT JOIN devices d ON d.device_id = ? WHERE a.token = ?",
-            (device_id, chosen),
+            "SELECT status, daily_limit, balance, shard_id FROM accounts WHERE token = ?"
+            " FOR UPDATE",
+            (chosen,),
         ).fetchone()
-        if row is None or row[3] != row[4]:  # a customer of another shard is not this one's
-            return Decision(False, "unknown_account", None)
+        home = conn.execute(
+            "SELECT home_shard FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        if row is None or row[3] != (home[0] if home else None):
+            return Decision(False, "unknown_account", None)  # another shard's customer
         status, daily_limit, balance = row[:3]
         if status != "active":
             return Decision(False, status, chosen)
@@ -253,7 +250,7 @@ class Accounts:
         return Decision(True, "ok", chosen)
 
     @staticmethod
-    def _has_pin(conn: sqlite3.Connection, token: str) -> bool:
+    def _has_pin(conn: Conn, token: str) -> bool:
         row = conn.execute("SELECT pin_hash FROM accounts WHERE token = ?", (token,)).fetchone()
         return row is not None and row[0] is not None
 
@@ -280,6 +277,7 @@ class Accounts:
         tx_id = str(tx.get("id") or tx.get("tx_id"))
         amount, token = int(tx.get("amount", 0)), tx.get("token")
         with self._db.transaction() as conn:
+            conn.lock(tx_id)
             reason = self._row_problem(conn, device_id, tx_id, tx, status)
             if reason:
                 tx_rules.refuse(conn, device_id, tx_id, status, reason, tx)
@@ -328,7 +326,7 @@ class Accounts:
 
     @staticmethod
     def _row_problem(
-        conn: sqlite3.Connection, device_id: str, tx_id: str, tx: dict[str, Any], status: str
+        conn: Conn, device_id: str, tx_id: str, tx: dict[str, Any], status: str
     ) -> str:
         if not _status_signed(tx.get("status", status), status):
             return "status_not_signed"
@@ -337,11 +335,21 @@ class Accounts:
         return ""
 
     def transactions(self) -> list[dict[str, Any]]:
-        with self._db.lock:
-            return list(self._db.db.query("SELECT * FROM transactions ORDER BY received_at"))
+        return self._db.query("SELECT * FROM transactions ORDER BY received_at")
 
 
 def _status_signed(signed: str, claimed: str) -> bool:
     """The status the terminal claims is the one it signed; a pending record that ended
     declined (the terminal restarted mid-session) moves no money, so it passes."""
     return signed == claimed or (signed == "pending" and claimed == "declined")
+
+
+def _one(
+    db: HostDb, conn: Conn | None, sql: str, params: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
+    """The first row as a tuple: inside `conn`'s transaction, or a read of its own."""
+    if conn is not None:
+        found = conn.execute(sql, params).fetchone()
+        return None if found is None else tuple(found)
+    rows = db.query(sql, params)
+    return tuple(rows[0].values()) if rows else None

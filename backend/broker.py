@@ -43,14 +43,6 @@ from device.net.telemetry import HA_SENSORS
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
 
-TABLE = """CREATE TABLE IF NOT EXISTS broker_users (
-    username TEXT PRIMARY KEY,
-    role TEXT NOT NULL CHECK (role IN ('terminal', 'host', 'monitor')),
-    shard_id TEXT,
-    password_hash TEXT NOT NULL,
-    issued_at REAL NOT NULL
-)"""
-
 # What a terminal says and hears on its own topics (docs/asyncapi.yaml, channels).
 TERMINAL_WRITES = (
     "status",
@@ -103,11 +95,6 @@ def verify_hash(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-def _table(db: HostDb) -> None:
-    with db.lock:
-        db.db.execute(TABLE)
-
-
 def new_password() -> str:
     """256 random bits, URL-safe text (no character a config or shell would mangle)."""
     return secrets.token_urlsafe(32)
@@ -121,7 +108,6 @@ def issue_password(
     check_id(username, "broker user")
     if shard_id is not None:
         check_id(shard_id, "shard id")
-    _table(db)
     password = new_password() if password is None else password
     with db.transaction() as conn:
         conn.execute(
@@ -136,7 +122,6 @@ def issue_password(
 
 def set_shard(db: HostDb, username: str, shard_id: str) -> bool:
     """Move a terminal's credential to another shard; False when it has none yet."""
-    _table(db)
     with db.transaction() as conn:
         cursor = conn.execute(
             "UPDATE broker_users SET shard_id = ? WHERE username = ? AND role = 'terminal'",
@@ -146,13 +131,9 @@ def set_shard(db: HostDb, username: str, shard_id: str) -> bool:
 
 
 def broker_users(db: HostDb) -> list[dict[str, Any]]:
-    _table(db)
-    with db.lock:
-        return list(
-            db.db.query(
-                "SELECT username, role, shard_id, password_hash FROM broker_users ORDER BY username"
-            )
-        )
+    return db.query(
+        "SELECT username, role, shard_id, password_hash FROM broker_users ORDER BY username"
+    )
 
 
 def has_credential(db: HostDb, username: str) -> bool:

@@ -186,12 +186,12 @@ def _account_set(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]
 
 def _open_db(config: HostConfig) -> HostDb:
     """The host database for a listing: it must exist (a listing never creates one)."""
-    if not config.db_path.is_file():
+    if config.db_url is None and not config.db_path.is_file():
         raise BlinkpayError(
             f"no host database at {config.db_path} (db_path); enrol a customer or run "
             "`blinkpay-host serve` first, or pass --config"
         )
-    return HostDb(config.db_path)
+    return HostDb(config.database)
 
 
 def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -350,6 +350,12 @@ def _serve(config: HostConfig) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "keys":
         print(json.dumps(make_keys(args.dir), indent=2))
+        return 0
+    if args.command == "bench":
+        from backend.bench_load import report_text, run_load
+
+        report = run_load(args)
+        print(json.dumps(report, sort_keys=True) if args.json else report_text(report))
         return 0
     config = load_host_config(args.config)
     if args.command == "serve":

@@ -199,6 +199,18 @@ def parser() -> argparse.ArgumentParser:
 
     add_broker_config(sub, _add_config)
 
+    bench = _command(sub, "bench", "measure the host", config=False)
+    bench_sub = bench.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = _command(
+        bench_sub,
+        "load",
+        "simulated terminals against real mosquitto and `serve` workers (docs/scaling.md)",
+        config=False,
+    )
+    from backend.bench_load import add_arguments
+
+    add_arguments(load)
+
     from backend.console.cli import add_commands
 
     add_commands(sub, _add_config)

@@ -26,10 +26,18 @@ class HostConfig(BaseModel):
     host_id: str = Field(default="host-1", pattern=ID_PATTERN)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     db_path: Path = Path("blinkpay-host.db")
+    # PostgreSQL for many host workers on many machines (docs/scaling.md); when set it is
+    # the store and db_path is not used. libpq's URL form: the password may come from
+    # ~/.pgpass or PGPASSWORD instead of the URL.
+    db_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
     # The names `blinkpay-host keys DIR` writes.
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Messages one worker handles at a time, each on its own thread and database connection,
+    # each acknowledged to the broker only once handled (docs/scaling.md). 1: one at a
+    # time on the MQTT thread.
+    handler_threads: int = Field(default=4, ge=1, le=64)
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
     # Must equal the terminals' embedder (models/manifest.json, role embedder): a shard of
     # another version is refused by the terminal's store.
@@ -68,6 +76,11 @@ class HostConfig(BaseModel):
                 "its messages; register its key with `blinkpay-host device add`"
             )
         return self
+
+    @property
+    def database(self) -> Path | str:
+        """What HostDb opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url or self.db_path
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:

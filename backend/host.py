@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,11 @@ class PaymentHost:
             pin_key = read_pin_key(config.pin_key_file)
         except (OSError, ValueError, KeyFileError) as exc:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
-        self.db = HostDb(config.db_path)
+        threads = config.handler_threads if serve else 1
+        self._pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="host-handler") if threads > 1 else None
+        )
+        self.db = HostDb(config.database, per_thread=self._pool is not None)
         self.accounts = Accounts(
             self.db,
             pin_key,
@@ -74,7 +79,7 @@ class PaymentHost:
             chunk_bytes=config.snapshot_chunk_bytes,
         )
         self.signing_key = signing_key
-        self.link = MqttLink(config.mqtt, config.host_id)
+        self.link = MqttLink(config.mqtt, config.host_id, handler_pool=self._pool)
         self.rejects = self.link.rejects
         self.command_results: list[dict[str, Any]] = []
         self.config_states: list[dict[str, Any]] = []
@@ -106,16 +111,21 @@ class PaymentHost:
             self._expiry.join(5.0)
         self.link.flush(flush_s)
         self.link.stop()
+        if self._pool is not None:  # what is under way finishes; its ack waits for next time
+            self._pool.shutdown(wait=True)
         self.db.close()
 
     def expire_holds(self, now: float | None = None) -> list[str]:
         """Release the holds whose terminal row has not come in `hold_expiry_s`."""
-        with self.db.transaction() as conn:
-            released = expire_holds(conn, time.time() if now is None else now)
+        released = self.db.retry(self._expire, time.time() if now is None else now)
         if released:
             log.info("released %d expired holds", len(released))
             self.notify()
         return released
+
+    def _expire(self, now: float) -> list[str]:
+        with self.db.transaction() as conn:
+            return expire_holds(conn, now)
 
     def _expire_holds(self) -> None:
         while not self._stopping.wait(self.config.hold_check_s):
@@ -150,7 +160,7 @@ class PaymentHost:
                 "INSERT INTO devices (device_id, public_key_pem, box_key_pem, home_shard)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET"
                 " public_key_pem = excluded.public_key_pem,"
-                " box_key_pem = COALESCE(excluded.box_key_pem, box_key_pem),"
+                " box_key_pem = COALESCE(excluded.box_key_pem, devices.box_key_pem),"
                 " home_shard = excluded.home_shard",
                 (device_id, bytes(pem).decode(), box_pem, shard_id or self.config.mqtt.shard_id),
             )
@@ -175,7 +185,8 @@ class PaymentHost:
             "daily_limit": daily_limit,
             "offline_allowance": offline_allowance,
         }
-        delta = self.shards.enrol(
+        delta = self.db.retry(
+            self.shards.enrol,
             token,
             vector,
             shard_id=shard_id,
@@ -189,7 +200,7 @@ class PaymentHost:
         return delta
 
     def change(self, token: str, op: str, publish: bool = True) -> dict[str, Any]:
-        delta = self.shards.change(token, op)
+        delta = self.db.retry(self.shards.change, token, op)
         if op == "delete":
             self.db.checkpoint()  # the erased template leaves the WAL too
         if publish:
@@ -207,7 +218,7 @@ class PaymentHost:
         """Publish the shard's signed snapshot; its version, or 0 when nothing went out (not
         connected, or `create=False` and the operator never made the shard). `nonce`: the
         terminal's request it answers (a terminal with no shard yet takes only that)."""
-        snapshot = self.shards.snapshot(shard_id, create=create)
+        snapshot = self.db.retry(self.shards.snapshot, shard_id, create=create)
         if snapshot is None:
             return 0
         topic = ShardTopics(self.prefix, shard_id).snapshot
@@ -238,12 +249,11 @@ class PaymentHost:
 
     def home_shard(self, device_id: str) -> str | None:
         """The shard the operator registered the terminal for (None: not registered)."""
-        with self.db.lock:
-            row = self.db.db.execute(
-                "SELECT home_shard FROM devices WHERE device_id = ? AND public_key_pem IS NOT NULL",
-                [device_id],
-            ).fetchone()
-        return None if row is None else row[0]
+        rows = self.db.query(
+            "SELECT home_shard FROM devices WHERE device_id = ? AND public_key_pem IS NOT NULL",
+            [device_id],
+        )
+        return rows[0]["home_shard"] if rows else None
 
     def wait_for(self, predicate: Any, timeout: float) -> bool:
         """Wait until `predicate(host)` holds (tests and the demo watch host state)."""

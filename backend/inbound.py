@@ -71,8 +71,12 @@ class HostInbound:
 
     def _authorize(self, device_id: str, message: Inbound) -> None:
         request = message.payload
-        decision = self.host.accounts.authorize(
-            device_id, request["tx_id"], request["amount"], request["candidates"]
+        decision = self.host.db.retry(
+            self.host.accounts.authorize,
+            device_id,
+            request["tx_id"],
+            request["amount"],
+            request["candidates"],
         )
         verdict = "approved" if decision.approved else "declined"
         token = decision.token if decision.approved else None
@@ -101,8 +105,8 @@ class HostInbound:
     def on_tx(self, message: Inbound) -> None:
         device_id, _key = self.gate.signed_row(message)
         tx = message.payload["tx"]
-        result, reason, held = self.host.accounts.record_tx(
-            device_id, tx, message.payload["status"]
+        result, reason, held = self.host.db.retry(
+            self.host.accounts.record_tx, device_id, tx, message.payload["status"]
         )
         if result == "rejected":
             self.host.rejects.add(f"tx_{reason}")
@@ -137,14 +141,17 @@ class HostInbound:
     def on_shard_ack(self, message: Inbound) -> None:
         device_id = self.gate.signed(message)
         ack = message.payload
+        self.host.db.retry(self._record_shard_ack, device_id, ack)
+        self.host.shard_acks.append(ack)
+        self.host.notify()
+
+    def _record_shard_ack(self, device_id: str, ack: dict[str, Any]) -> None:
         with self.host.db.transaction() as conn:
             conn.execute(
                 "UPDATE devices SET shard_id = ?, shard_version = ?, last_seen = ?"
                 " WHERE device_id = ?",
                 (ack["shard_id"], ack["version"], time.time(), device_id),
             )
-        self.host.shard_acks.append(ack)
-        self.host.notify()
 
     def on_config_state(self, message: Inbound) -> None:
         self.gate.signed(message)
@@ -167,7 +174,7 @@ class HostInbound:
         if not self.register_rate.take(device_id):
             raise PayloadRejected("rate_limited", f"{device_id}: registration")
         request = message.payload
-        reason = redeem(self.host.db, request)
+        reason = self.host.db.retry(redeem, self.host.db, request)
         self.keys.forget(device_id)
         log.info("register %s: %s", device_id, reason)  # never the token itself
         if reason != "ok":

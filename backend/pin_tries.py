@@ -5,35 +5,21 @@ the count; an operator unlocks with `blinkpay-host account unlock TOKEN` (audite
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
+
+from backend.store import Conn
 
 if TYPE_CHECKING:
     from backend.db import HostDb
 
-SCHEMA = """CREATE TABLE IF NOT EXISTS pin_tries (
-    token TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    last_failure_at REAL,
-    locked_at REAL
-)"""
 
-# Every unlock, with who did it (the CLI also writes the console's audit log).
-UNLOCK_SCHEMA = """CREATE TABLE IF NOT EXISTS pin_unlocks (
-    token TEXT NOT NULL,
-    unlocked_at REAL NOT NULL,
-    operator TEXT NOT NULL,
-    failures INTEGER NOT NULL
-)"""
-
-
-def locked(conn: sqlite3.Connection, token: str) -> bool:
+def locked(conn: Conn, token: str) -> bool:
     row = conn.execute("SELECT locked_at FROM pin_tries WHERE token = ?", (token,)).fetchone()
     return row is not None and row[0] is not None
 
 
-def record_failure(conn: sqlite3.Connection, token: str, max_tries: int, now: float) -> bool:
+def record_failure(conn: Conn, token: str, max_tries: int, now: float) -> bool:
     """One more wrong PIN for `token`; True when this one locks it."""
     row = conn.execute("SELECT failures FROM pin_tries WHERE token = ?", (token,)).fetchone()
     failures = (0 if row is None else int(row[0])) + 1
@@ -53,7 +39,7 @@ def record_failure(conn: sqlite3.Connection, token: str, max_tries: int, now: fl
     return locked_at is not None
 
 
-def reset(conn: sqlite3.Connection, token: str) -> None:
+def reset(conn: Conn, token: str) -> None:
     """The right PIN: the count starts again (a locked PIN is never reset this way)."""
     conn.execute("DELETE FROM pin_tries WHERE token = ? AND locked_at IS NULL", (token,))
 
@@ -78,10 +64,11 @@ def unlock(db: HostDb, token: str, operator: str) -> dict[str, Any]:
 
 
 def status(db: HostDb, token: str) -> dict[str, Any]:
-    with db.lock:
-        row = db.db.execute(
-            "SELECT failures, locked_at FROM pin_tries WHERE token = ?", [token]
-        ).fetchone()
-    if row is None:
+    rows = db.query("SELECT failures, locked_at FROM pin_tries WHERE token = ?", [token])
+    if not rows:
         return {"token": token, "failures": 0, "locked": False}
-    return {"token": token, "failures": int(row[0]), "locked": row[1] is not None}
+    return {
+        "token": token,
+        "failures": int(rows[0]["failures"]),
+        "locked": rows[0]["locked_at"] is not None,
+    }

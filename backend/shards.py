@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import math
-import sqlite3
 import time
 from typing import Any, overload
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from backend.accounts import Accounts, vector_b64
 from backend.db import HostDb
+from backend.store import Conn
 from device.crypto.template_box import (
     load_box_public_key,
     new_content_key,
@@ -51,8 +51,10 @@ class ShardPublisher:
         self.dim = dim
         self._chunk_bytes = chunk_bytes
 
-    def _next_seq(self, conn: sqlite3.Connection, shard_id: str) -> int:
-        row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+    def _next_seq(self, conn: Conn, shard_id: str) -> int:
+        row = conn.execute(
+            "SELECT seq FROM shards WHERE shard_id = ? FOR UPDATE", (shard_id,)
+        ).fetchone()
         if row is None:
             conn.execute(
                 "INSERT INTO shards VALUES (?, 1, ?, ?)",
@@ -105,7 +107,9 @@ class ShardPublisher:
                 conn, token, shard_id, account, balance=balance, pin=pin
             )
             conn.execute(
-                "INSERT OR REPLACE INTO templates VALUES (?, ?, ?, ?)",
+                "INSERT INTO templates VALUES (?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET"
+                " embedder_version = excluded.embedder_version, dim = excluded.dim,"
+                " vector = excluded.vector",
                 (token, self.embedder_version, self.dim, vec.astype("<f4").tobytes()),
             )
             seq = self._next_seq(conn, shard_id)
@@ -178,14 +182,14 @@ class ShardPublisher:
 
     def recipients(self, shard_id: str) -> list[tuple[str, X25519PublicKey]]:
         """The terminals registered for the shard with an X25519 key, by device id."""
-        with self._db.lock:
-            rows = self._db.db.execute(
-                "SELECT device_id, box_key_pem FROM devices"
-                " WHERE box_key_pem IS NOT NULL AND home_shard = ? ORDER BY device_id",
-                [shard_id],
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT device_id, box_key_pem FROM devices"
+            " WHERE box_key_pem IS NOT NULL AND home_shard = ? ORDER BY device_id",
+            [shard_id],
+        )
         return [
-            (device_id, load_box_public_key(pem.encode(), device_id)) for device_id, pem in rows
+            (row["device_id"], load_box_public_key(row["box_key_pem"].encode(), row["device_id"]))
+            for row in rows
         ]
 
     def _seal(self, items: list[dict[str, Any]], shard_id: str) -> tuple[list[Any], dict | None]:

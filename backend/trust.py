@@ -32,11 +32,8 @@ class DeviceKeys:
         self._keys: dict[str, tuple[str, Ed25519PublicKey | None]] = {}
 
     def key(self, device_id: str) -> Ed25519PublicKey | None:
-        with self._db.lock:
-            row = self._db.db.execute(
-                "SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id]
-            ).fetchone()
-        pem = None if row is None else row[0]
+        rows = self._db.query("SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id])
+        pem = rows[0]["public_key_pem"] if rows else None
         if pem is None:
             return None
         with self._lock:

@@ -11,34 +11,12 @@ the offline floor limit and the customer's offline allowance at that terminal th
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-SCHEMA = [
-    # What a terminal's offline approvals took from each customer's allowance, by day.
-    """CREATE TABLE IF NOT EXISTS offline_spend (
-        tx_id TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        token TEXT NOT NULL,
-        day TEXT NOT NULL,
-        amount INTEGER NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS offline_spend_day ON offline_spend (device_id, token, day)",
-    # Rows refused by these rules, kept for the operator (never in `transactions`: an id
-    # there is taken).
-    """CREATE TABLE IF NOT EXISTS refused_rows (
-        device_id TEXT NOT NULL,
-        tx_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        body TEXT NOT NULL,
-        received_at REAL NOT NULL,
-        PRIMARY KEY (device_id, tx_id, status)
-    )""",
-]
+from backend.store import Conn
 
 
 @dataclass(frozen=True)
@@ -55,7 +33,7 @@ class Owner:
         return any(d is not None and d != device_id for d in (self.row_device, self.auth_device))
 
 
-def owner(conn: sqlite3.Connection, tx_id: str) -> Owner:
+def owner(conn: Conn, tx_id: str) -> Owner:
     row = conn.execute("SELECT device_id FROM transactions WHERE tx_id = ?", (tx_id,)).fetchone()
     auth = conn.execute(
         "SELECT device_id, decision, token, amount FROM authorizations WHERE tx_id = ?", (tx_id,)
@@ -77,7 +55,7 @@ def day_of(tx: dict[str, Any]) -> str:
 
 
 def approval_problem(
-    conn: sqlite3.Connection,
+    conn: Conn,
     device_id: str,
     tx: dict[str, Any],
     who: Owner,
@@ -115,20 +93,20 @@ def approval_problem(
     return None, True
 
 
-def spend_offline(conn: sqlite3.Connection, tx_id: str, device_id: str, tx: dict[str, Any]) -> None:
+def spend_offline(conn: Conn, tx_id: str, device_id: str, tx: dict[str, Any]) -> None:
     conn.execute(
         "INSERT INTO offline_spend (tx_id, device_id, token, day, amount) VALUES (?, ?, ?, ?, ?)",
         (tx_id, device_id, tx["token"], day_of(tx), int(tx.get("amount", 0))),
     )
 
 
-def release_offline(conn: sqlite3.Connection, tx_id: str) -> None:
+def release_offline(conn: Conn, tx_id: str) -> None:
     """A voided offline approval gives its amount back to the allowance."""
     conn.execute("DELETE FROM offline_spend WHERE tx_id = ?", (tx_id,))
 
 
 def refuse(
-    conn: sqlite3.Connection,
+    conn: Conn,
     device_id: str,
     tx_id: str,
     status: str,

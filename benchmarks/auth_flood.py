@@ -30,10 +30,10 @@ from backend.host import PaymentHost
 from device.core.events import AuthCandidate
 from device.crypto.pinblock import encipher_pin_block, pan_for_token
 from device.crypto.signing import load_public_key
-from device.demo.broker import LocalBroker, mosquitto_binary
 from device.net.auth import Authorizer
 from device.net.client import MqttLink
 from device.net.config import MqttConfig
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.net.topics import DeviceTopics
 
 SHARD = "bench"

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +148,28 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield running
     finally:
         running.stop()
+
+
+# -- the host's store: SQLite and a real PostgreSQL (backend/store) ----------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server in a temp dir for the session (skipped, with the reason, only
+    where the server binaries or psycopg are missing)."""
+    from backend.store.pg_server import TempPostgres, pg_bin_dir
+
+    if pg_bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries not found (apt install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg missing: pip install blinkpay[postgresql]")
+    with TempPostgres(durable=False) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def host_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What HostDb opens: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "host.db")
+    server = request.getfixturevalue("postgres_server")
+    return server.create_schema(f"t_{uuid.uuid4().hex[:16]}")

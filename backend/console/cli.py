@@ -121,7 +121,7 @@ def _password() -> str:
 
 
 def add_operator(config: HostConfig, name: str, role: str, password: str) -> dict[str, Any]:
-    db = HostDb(config.db_path)
+    db = HostDb(config.database)
     try:
         Auth(ConsoleStore(db)).add_operator(name, role, password)
         ConsoleStore(db).audit(None, "operator_add", name, "cli", role=role)

@@ -33,9 +33,9 @@ from backend.host import PaymentHost
 from device.chaos.hostile import ROGUE_ID
 from device.config import load_config
 from device.crypto.signing import private_pem, public_pem, write_private_file
-from device.demo.broker import LocalBroker, mosquitto_binary
 from device.demo.portraits import close_eyes, load_portrait
 from device.errors import BlinkpayError
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.provisioning import provision
 from device.vision.config import VisionConfig
 from device.vision.pipeline import FacePipeline

@@ -28,9 +28,9 @@ from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
 from device.config import Config, load_config
 from device.crypto.signing import private_pem, public_pem, write_private_file
-from device.demo.broker import LocalBroker, mosquitto_binary
 from device.hw.camera.frames import Frame
 from device.hw.camera.lighting import Exposure, Presentation, on_fraction
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.provisioning import provision
 from device.shell.terminal import Terminal
 from device.vending.factory import open_controller

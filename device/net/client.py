@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -83,11 +84,20 @@ class MqttLink:
         rejects: RejectCounter | None = None,
         rng: random.Random | None = None,
         signing_key: Ed25519PrivateKey | None = None,
+        handler_pool: Executor | None = None,
     ) -> None:
         """signing_key: the terminal's own Ed25519 key; `publish_signed` signs with it
-        what the host must be able to attribute to this terminal (docs/security.md)."""
+        what the host must be able to attribute to this terminal (docs/security.md).
+
+        handler_pool: run the handlers there, several at a time (the host's workers),
+        and acknowledge each QoS 1 message only once its handler has returned (paho's
+        manual ack): a process killed mid-handler leaves it unacknowledged in its broker
+        session, which the broker delivers again when the process comes back. Without a
+        pool the handlers run on the network thread and paho acknowledges after each."""
         self.config = config
         self._signing_key = signing_key
+        self._pool = handler_pool
+        self._generation = 0  # connections so far: an ack never crosses to a new one
         self.client_id = client_id
         self.status_topic = status_topic
         self.software = software
@@ -240,6 +250,7 @@ class MqttLink:
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
+            manual_ack=self._pool is not None,
         )
         if self._tls:
             cfg = self.config
@@ -360,6 +371,7 @@ class MqttLink:
             log.warning("broker refused the connection: %s", reason_code)
             return
         self._ever_connected = True
+        self._generation += 1
         self._subscribed.clear()
         self._suback_pending.clear()
         for route in self._routes:
@@ -429,7 +441,20 @@ class MqttLink:
         )
         if route is None:
             self.rejects.add("unrouted")
+            self._ack(message, self._generation)
             return
+        if self._pool is not None:
+            self._pool.submit(self._handle, route, message, self._generation)
+            return
+        self._handle(route, message, None)
+
+    def _ack(self, message: mqtt.MQTTMessage, generation: int | None) -> None:
+        """Manual ack, on the connection the message came on (a later one redelivers it)."""
+        if self._pool is not None and generation == self._generation:
+            self._client.ack(message.mid, message.qos)
+
+    def _handle(self, route: _Route, message: mqtt.MQTTMessage, generation: int | None) -> None:
+        topic = message.topic
         try:
             payload = schemas.parse(route.message, message.payload, self.config.max_payload_bytes)
             props = getattr(message, "properties", None)
@@ -447,3 +472,5 @@ class MqttLink:
         except Exception:
             self.rejects.add("handler_error")
             log.exception("handler for %s failed", topic)
+        finally:
+            self._ack(message, generation)

@@ -16,8 +16,8 @@ TX_ID = "0192f0c4-6a53-7cc1-b3f2-5d1e2a3b4c5d"
 
 
 @pytest.fixture
-def accounts(tmp_path: Path) -> Iterator[Accounts]:
-    db = HostDb(tmp_path / "host.db")
+def accounts(host_db_url: str) -> Iterator[Accounts]:
+    db = HostDb(host_db_url)
     host = Accounts(db, b"\x00" * 16, "host-a")
     account = {"status": "active", "daily_limit": 5000, "offline_allowance": 1000}
     with db.transaction() as conn:

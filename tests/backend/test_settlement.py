@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,8 @@ START, FARE = 1000, 250
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[tuple[Accounts, HostDb]]:
-    db = HostDb(tmp_path / "host.db")
+def host(host_db_url: str) -> Iterator[tuple[Accounts, HostDb]]:
+    db = HostDb(host_db_url)
     accounts = Accounts(db, b"\x00" * 16, "host-a", hold_expiry_s=60.0)
     account = {"status": "active", "daily_limit": 5000, "offline_allowance": 1000}
     with db.transaction() as conn:

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from device.chaos.scenarios import Books, Chaos, mount_tmpfs, unmount
 from device.chaos.world import DEVICE_ID, ChaosWorld
-from device.demo.broker import mosquitto_binary
+from device.net.local_broker import mosquitto_binary
 
 pytestmark = [
     pytest.mark.slow,

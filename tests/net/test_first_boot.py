@@ -139,10 +139,12 @@ def test_a_card_brings_a_terminal_online(site: Site, tmp_path: Path) -> None:
 
     # The host holds the key the terminal made itself, and only the token's hash.
     key = load_signing_key(root / "var/lib/blinkpay/keys/device_ed25519.pem")
-    row = site.host.db.db.execute(
-        "SELECT public_key_pem, box_key_pem, home_shard FROM devices WHERE device_id = ?",
-        [DEVICE],
-    ).fetchone()
+    row = tuple(
+        site.host.db.query(
+            "SELECT public_key_pem, box_key_pem, home_shard FROM devices WHERE device_id = ?",
+            [DEVICE],
+        )[0].values()
+    )
     box = load_box_key(root / "var/lib/blinkpay/keys/device_x25519.pem")
     assert row == (public_key_pem(key), box_public_pem(box).decode(), "station-a")
     for stored in (site.folder / "host").glob("blinkpay-host.db*"):  # with the WAL

@@ -101,8 +101,7 @@ class Site:
         return self.operator.accounts.transactions()
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with self.operator.db.lock:
-            return list(self.operator.db.db.execute(sql, list(params)).fetchall())
+        return [tuple(row.values()) for row in self.operator.db.query(sql, list(params))]
 
 
 def _wait_serving(site: Site) -> None:

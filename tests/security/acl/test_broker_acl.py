@@ -218,8 +218,8 @@ def test_the_hash_is_mosquittos_format() -> None:
 def test_the_demo_runs_on_the_site_configuration(tmp_path: Path) -> None:
     """`blinkpay demo`'s broker is broker-config's: the demo's host and terminal log in with
     their own passwords, and an anonymous client is refused."""
-    from device.demo.broker import mosquitto_binary
     from device.demo.rig import DemoRig
+    from device.net.local_broker import mosquitto_binary
 
     if mosquitto_binary() is None:
         pytest.skip("mosquitto not installed (apt-get install -y mosquitto)")

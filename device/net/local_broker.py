@@ -1,4 +1,5 @@
-"""A private mosquitto for the demo: a free loopback port, a temp directory, stopped after."""
+"""A private mosquitto (the demo, the chaos world, the host's load bench): a free loopback port,
+a temp directory, stopped after."""
 
 from __future__ import annotations
 
