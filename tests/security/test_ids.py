@@ -130,3 +130,34 @@ def test_device_add_issues_a_broker_password_once(
     out = tmp_path / "rotated"
     assert add("--new-mqtt-password", "--mqtt-password-out", str(out))["broker_password"] == "new"
     assert out.read_text().strip() != password
+
+
+def test_the_terminals_broker_credential_is_checked_like_a_key(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from device.config import load_config
+    from device.errors import BlinkpayError
+    from device.net.config import MqttConfig
+    from device.provisioning import key_problems, provision
+
+    with pytest.raises(ValidationError, match="go together"):
+        MqttConfig(username="gate-01")
+    with pytest.raises(ValidationError):
+        MqttConfig(username="gate/x", password_file=tmp_path / "pw")
+    host_key = tmp_path / "host.pub"
+    host_key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    sections = {
+        "device": {"id": "gate-07", "data_dir": str(tmp_path / "data")},
+        "mqtt": {"url": "mqtt://127.0.0.1:1883", "backend_public_key_file": str(host_key)},
+    }
+    done = provision(tmp_path / "t.toml", sections, mqtt_password="s3cret-Pass_word")
+    mqtt = done.config.mqtt
+    assert mqtt.username == "gate-07" and mqtt.password_file is not None
+    assert mqtt.password_file.read_text() == "s3cret-Pass_word\n"
+    assert key_problems(load_config(tmp_path / "t.toml", env={})) == []
+    mqtt.password_file.chmod(0o644)  # readable by others: refused like a key
+    problems = key_problems(load_config(tmp_path / "t.toml", env={}))
+    assert len(problems) == 1 and problems[0].startswith("mqtt.password_file:")
+    assert "chmod 600" in problems[0]
+    with pytest.raises(BlinkpayError, match="one word"):
+        provision(tmp_path / "t.toml", sections, mqtt_password="two words")
