@@ -92,6 +92,17 @@ def test_bad_input_is_one_line_and_exit_2_never_a_traceback(argv: list[str]) -> 
     assert done.stderr.strip().splitlines()[-1].startswith("blinkpay-host ")
 
 
+def test_the_demo_checks_its_console_address_before_it_runs() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLINKPAY_")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "device.cli", "demo", "--console", "--console-listen", "h:x"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "is not HOST:PORT" in done.stderr.strip().splitlines()[-1]
+
+
 def test_device_add_issues_a_broker_password_once(
     host_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
