@@ -146,8 +146,10 @@ def set_shard(db: HostDb, username: str, shard_id: str) -> bool:
 
 
 def broker_users(db: HostDb) -> list[dict[str, Any]]:
-    _table(db)
+    """Every credential (hashes only); none before the first was issued (read-only)."""
     with db.lock:
+        if not db.db["broker_users"].exists():
+            return []
         return list(
             db.db.query(
                 "SELECT username, role, shard_id, password_hash FROM broker_users ORDER BY username"

@@ -138,6 +138,9 @@ def test_device_add_issues_a_broker_password_once(
         assert password not in (host_toml.parent / "host.db").read_bytes().decode("latin-1")
     finally:
         db.close()
+    assert main(["device", "list", "--config", str(host_toml)]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["device_id"] == "gate-01" and listed["broker_credential"] is True
     out = tmp_path / "rotated"
     assert add("--new-mqtt-password", "--mqtt-password-out", str(out))["broker_password"] == "new"
     assert out.read_text().strip() != password
