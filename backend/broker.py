@@ -131,6 +131,7 @@ def set_shard(db: HostDb, username: str, shard_id: str) -> bool:
 
 
 def broker_users(db: HostDb) -> list[dict[str, Any]]:
+    """Every credential (hashes only)."""
     return db.query(
         "SELECT username, role, shard_id, password_hash FROM broker_users ORDER BY username"
     )

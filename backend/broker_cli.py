@@ -4,6 +4,8 @@ terminal (backend/broker.py has the files and hashes; docs/broker.md the whole s
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +67,14 @@ def host_credential(config: HostConfig, db: HostDb, out: Path) -> dict[str, Any]
     username = config.mqtt.username or config.host_id
     path = config.mqtt.password_file or out / "host.password"
     if path.exists():
-        password = broker_password(path)
+        password = _host_password(path)
         broker.issue_password(db, username, "host", None, password)
         return {"host_user": username, "host_password_file": str(path), "host_password": "kept"}
     password = broker.new_password()
     broker.write_password(path, password)
+    if os.geteuid() == 0:  # root writes it; the host's own user (its folder's owner) reads it
+        folder = path.parent.stat()
+        os.chown(path, folder.st_uid, folder.st_gid)
     broker.issue_password(db, username, "host", None, password)
     result = {"host_user": username, "host_password_file": str(path), "host_password": "new"}
     if config.mqtt.password_file is None:
@@ -77,6 +82,19 @@ def host_credential(config: HostConfig, db: HostDb, out: Path) -> dict[str, Any]
             f'set in host.toml [mqtt]: username = "{username}", password_file = "{path}"'
         )
     return result
+
+
+def _host_password(path: Path) -> str:
+    """The host's password file, checked like a key; root (running broker-config for
+    mosquitto's folder) may read it when it belongs to the host's own user."""
+    if os.geteuid() == 0 and path.is_file() and path.stat().st_uid != 0:
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise BlinkpayError(f"{path}: readable by others; run `chmod 600 {path}`")
+        password = path.read_text(encoding="utf-8").strip()
+        if not password or any(c.isspace() for c in password):
+            raise BlinkpayError(f"{path}: give the broker password on one line")
+        return password
+    return broker_password(path)
 
 
 def broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:

@@ -226,9 +226,13 @@ def _account_unlock(config: HostConfig, args: argparse.Namespace) -> dict[str, A
 
 
 def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from backend.broker import broker_users
+
     db = _open_db(config)
     try:
-        return db.devices()
+        users = {u["username"] for u in broker_users(db) if u["role"] == "terminal"}
+        # broker_credential: `device add` issued it a broker password (docs/broker.md)
+        return [{**row, "broker_credential": row["device_id"] in users} for row in db.devices()]
     finally:
         db.close()
 

@@ -321,3 +321,11 @@ def test_a_device_id_in_the_path_is_checked(rig: ConsoleRig, admin: TestClient, 
     assert sent.status_code == 404 and "not a device id" in sent.text
     # a slash never reaches a handler: no route has one in a device id
     assert admin.get("/devices/gate%2Fx").status_code == 404
+
+
+def test_an_export_named_after_a_hostile_token_keeps_its_header(admin: TestClient) -> None:
+    answer = admin.get("/customers/a%22%3B%20filename%3Devil.sh/export")
+    assert answer.status_code == 200
+    disposition = answer.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="a___filename_evil.sh.json";')
+    assert disposition.count('"') == 2

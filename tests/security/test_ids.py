@@ -92,6 +92,17 @@ def test_bad_input_is_one_line_and_exit_2_never_a_traceback(argv: list[str]) -> 
     assert done.stderr.strip().splitlines()[-1].startswith("blinkpay-host ")
 
 
+def test_the_demo_checks_its_console_address_before_it_runs() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLINKPAY_")}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "device.cli", "demo", "--console", "--console-listen", "h:x"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "is not HOST:PORT" in done.stderr.strip().splitlines()[-1]
+
+
 def test_device_add_issues_a_broker_password_once(
     host_toml: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -127,6 +138,40 @@ def test_device_add_issues_a_broker_password_once(
         assert password not in (host_toml.parent / "host.db").read_bytes().decode("latin-1")
     finally:
         db.close()
+    assert main(["device", "list", "--config", str(host_toml)]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["device_id"] == "gate-01" and listed["broker_credential"] is True
     out = tmp_path / "rotated"
     assert add("--new-mqtt-password", "--mqtt-password-out", str(out))["broker_password"] == "new"
     assert out.read_text().strip() != password
+
+
+def test_the_terminals_broker_credential_is_checked_like_a_key(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from device.config import load_config
+    from device.errors import BlinkpayError
+    from device.net.config import MqttConfig
+    from device.provisioning import key_problems, provision
+
+    with pytest.raises(ValidationError, match="go together"):
+        MqttConfig(username="gate-01")
+    with pytest.raises(ValidationError):
+        MqttConfig(username="gate/x", password_file=tmp_path / "pw")
+    host_key = tmp_path / "host.pub"
+    host_key.write_bytes(public_pem(Ed25519PrivateKey.generate().public_key()))
+    sections = {
+        "device": {"id": "gate-07", "data_dir": str(tmp_path / "data")},
+        "mqtt": {"url": "mqtt://127.0.0.1:1883", "backend_public_key_file": str(host_key)},
+    }
+    done = provision(tmp_path / "t.toml", sections, mqtt_password="s3cret-Pass_word")
+    mqtt = done.config.mqtt
+    assert mqtt.username == "gate-07" and mqtt.password_file is not None
+    assert mqtt.password_file.read_text() == "s3cret-Pass_word\n"
+    assert key_problems(load_config(tmp_path / "t.toml", env={})) == []
+    mqtt.password_file.chmod(0o644)  # readable by others: refused like a key
+    problems = key_problems(load_config(tmp_path / "t.toml", env={}))
+    assert len(problems) == 1 and problems[0].startswith("mqtt.password_file:")
+    assert "chmod 600" in problems[0]
+    with pytest.raises(BlinkpayError, match="one word"):
+        provision(tmp_path / "t.toml", sections, mqtt_password="two words")
