@@ -25,6 +25,7 @@ from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
 from device.crypto.template_box import box_public_pem, load_box_public_key
 from device.errors import BlinkpayError
+from device.net import schemas
 from device.net.client import Inbound, MqttLink
 from device.net.envelope import seal
 from device.net.schemas import PayloadRejected
@@ -93,10 +94,13 @@ class PaymentHost:
         ]
         for suffix, message, handler in handlers if serve else []:
             self.link.subscribe(shared(f"{prefix}/dev/+/{suffix}", group), message, handler)
+        self._messages = [message for _, message, _ in handlers] if serve else []
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, wait_s: float | None = 10.0) -> PaymentHost:
+        for message in self._messages:  # the contract's validators, before the first message
+            schemas.validator(message)
         self._expiry = threading.Thread(target=self._expire_holds, name="hold-expiry", daemon=True)
         self._expiry.start()
         self.link.start()
