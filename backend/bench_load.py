@@ -251,7 +251,7 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="blinkpay-bench-"))
     broker = LocalBroker(folder / "broker", binary)
     with broker.config_path.open("a") as conf:
-        conf.write("max_queued_messages 0\nmax_inflight_messages 100\n")  # queue, never drop
+        conf.write("max_queued_messages 0\n")  # queue, never drop (expired requests aside)
     broker.start()
     store = _Store(args.db, folder)
     workers = _Workers(folder, {}, 0)

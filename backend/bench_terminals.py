@@ -8,6 +8,7 @@ auth timeout: an offline decline row (what a terminal does without the host)."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import selectors
 import time
@@ -197,6 +198,7 @@ class Fleet:
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = terminal.topics.auth_resp
         props.CorrelationData = payment.request_id.encode()
+        props.MessageExpiryInterval = math.ceil(self.spec.auth_timeout_s)  # as device/net/auth.py
         payment.sent_at = time.monotonic()
         self.waiting[payment.request_id] = terminal
         terminal.client.publish(terminal.topics.auth_req, json.dumps(request), 1, properties=props)

@@ -25,6 +25,7 @@ from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key
 from device.crypto.template_box import box_public_pem, load_box_public_key
 from device.errors import BlinkpayError
+from device.net import schemas
 from device.net.client import MqttLink
 from device.net.envelope import seal
 from device.net.topics import DeviceTopics, ShardTopics, shared
@@ -92,10 +93,13 @@ class PaymentHost:
         for suffix, message, handler in HANDLERS if serve else []:
             topic_filter = shared(f"{prefix}/dev/+/{suffix}", group)
             self.link.subscribe(topic_filter, message, getattr(self.inbound, handler))
+        self._messages = [message for _, message, _ in HANDLERS] if serve else []
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, wait_s: float | None = 10.0) -> PaymentHost:
+        for message in self._messages:  # the contract's validators, before the first message
+            schemas.validator(message)
         self._expiry = threading.Thread(target=self._expire_holds, name="hold-expiry", daemon=True)
         self._expiry.start()
         self.link.start()

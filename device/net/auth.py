@@ -10,6 +10,7 @@ Late answers (after the timeout) and duplicates find no waiting request and are 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -97,6 +98,9 @@ class Authorizer:
                 payload,
                 qos=1,
                 correlation_data=request_id.encode(),
+                # Nobody waits for the answer after the timeout: the broker drops a request
+                # still queued then (a busy or restarting host does no stale work).
+                expiry_s=math.ceil(self._timeout_s if timeout_s is None else timeout_s),
             )
             if sent:
                 waiting.done.wait(self._timeout_s if timeout_s is None else timeout_s)

@@ -162,17 +162,21 @@ class MqttLink:
         retain: bool = False,
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
+        expiry_s: int | None = None,
     ) -> bool:
-        """Publish JSON; False (nothing queued) when not connected."""
+        """Publish JSON; False (nothing queued) when not connected. expiry_s (MQTT 5): the
+        broker drops the message if it has not been delivered by then."""
         if not self.connected:
             return False
         properties = None
-        if self.protocol == "5" and (response_topic or correlation_data):
+        if self.protocol == "5" and (response_topic or correlation_data or expiry_s):
             properties = Properties(PacketTypes.PUBLISH)
             if response_topic:
                 properties.ResponseTopic = response_topic
             if correlation_data:
                 properties.CorrelationData = correlation_data
+            if expiry_s:
+                properties.MessageExpiryInterval = expiry_s
         info = self._client.publish(
             topic, schemas.dumps(payload), qos=qos, retain=retain, properties=properties
         )

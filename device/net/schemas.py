@@ -39,7 +39,8 @@ class PayloadRejected(Exception):
 @cache
 def load_spec() -> dict[str, Any]:
     text = resources.files("device.net").joinpath("asyncapi.yaml").read_text(encoding="utf-8")
-    spec = yaml.safe_load(text)
+    # libyaml's loader when PyYAML has it: the same document, several times faster.
+    spec = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(spec, dict) or spec.get("asyncapi") != "3.0.0":
         raise RuntimeError("device/net/asyncapi.yaml is not an AsyncAPI 3.0.0 document")
     return spec
