@@ -27,10 +27,13 @@ class HostConfig(BaseModel):
     # The names `blinkpay-host keys DIR` writes.
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
+    # The host's X25519 key: terminals seal the templates they compute during an embedder
+    # migration to it (made on first use when missing, 0600).
+    box_key_file: Path = Path("box.pem")
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
-    # Must equal the terminals' embedder (models/manifest.json, role embedder): a shard of
-    # another version is refused by the terminal's store.
+    # A new shard's embedder (models/manifest.json, role embedder); each shard keeps its own
+    # after, and changes it by a migration (`blinkpay-host shard migrate`, docs/host.md).
     embedder_version: str = "dlib-resnet-v1-int8-1"
     dim: int = Field(default=128, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
@@ -55,7 +58,7 @@ class HostConfig(BaseModel):
 
 
 # Keys holding paths, resolved against the config file's directory when relative.
-PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
+PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file", "box_key_file")
 MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file")
 BOOT_PATH_KEYS = (
     "ca_file",

@@ -68,6 +68,20 @@ SCHEMA = [
         shard_version INTEGER,
         last_seen REAL
     )""",
+    # Templates of the embedder a shard is migrating to (backend/retemplating.py): from a
+    # paid live face (source 'payment', bound to its transaction) or from an enrolment.
+    # They reach terminals only when the operator switches the shard.
+    """CREATE TABLE IF NOT EXISTS next_templates (
+        token TEXT NOT NULL REFERENCES accounts(token) ON DELETE CASCADE,
+        embedder_version TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('enrolment', 'payment')),
+        tx_id TEXT,
+        device_id TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (token, embedder_version)
+    )""",
     "CREATE INDEX IF NOT EXISTS auth_token_day ON authorizations (token, day)",
     SETTLEMENT_SCHEMA,
 ]
@@ -77,6 +91,8 @@ SCHEMA = [
 # registered the terminal for (recipients are chosen by this, never by what a terminal
 # claims on shard/req or shard/ack).
 DEVICE_COLUMNS = {"box_key_pem": "TEXT", "home_shard": "TEXT"}
+# The embedder a shard is migrating to (NULL: none), docs/matching.md "Changing the embedder".
+SHARD_COLUMNS = {"migrating_to": "TEXT", "migrating_dim": "INTEGER"}
 
 
 class HostDb:
@@ -94,6 +110,7 @@ class HostDb:
         for statement in SCHEMA:
             self.db.execute(statement)
         self._add_columns("devices", DEVICE_COLUMNS)
+        self._add_columns("shards", SHARD_COLUMNS)
 
     def _add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Columns added after a release, on a database made before it."""

@@ -19,6 +19,7 @@ from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
 from backend.enrolment import redeem
+from backend.retemplating import Migrations, Refused, host_key_b64, load_or_make_box_key
 from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
@@ -59,6 +60,7 @@ class PaymentHost:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
         self.db = HostDb(config.db_path)
         self.accounts = Accounts(self.db, pin_key, config.host_id, config.hold_expiry_s)
+        box_key = load_or_make_box_key(config.box_key_file)
         self.shards = ShardPublisher(
             self.db,
             self.accounts,
@@ -66,6 +68,10 @@ class PaymentHost:
             embedder_version=config.embedder_version,
             dim=config.dim,
             chunk_bytes=config.snapshot_chunk_bytes,
+            host_key_b64=host_key_b64(box_key),
+        )
+        self.migrations = Migrations(
+            self.db, box_key, default_version=config.embedder_version, default_dim=config.dim
         )
         self._signing_key = signing_key
         self.link = MqttLink(config.mqtt, config.host_id)
@@ -85,6 +91,7 @@ class PaymentHost:
             ("config/state", "ConfigState", self._on_config_state),
             ("cmd/+/result", "CommandResult", self._on_command_result),
             ("register/req", "RegisterRequest", self._on_register),
+            ("retemplate", "Retemplate", self._on_retemplate),
         ]
         for suffix, message, handler in handlers if serve else []:
             self.link.subscribe(shared(f"{prefix}/dev/+/{suffix}", group), message, handler)
@@ -342,6 +349,16 @@ class PaymentHost:
         answer["signature"] = sign_document(answer, self._signing_key)
         topic = message.response_topic or DeviceTopics(self.prefix, device_id).register_resp
         self.link.publish(topic, answer, qos=1, correlation_data=message.correlation_data)
+        self._notify()
+
+    def _on_retemplate(self, message: Inbound) -> None:
+        """A terminal's new-embedder template of a face it was just paid by
+        (backend/retemplating.py checks and keeps it; refusals are counted there)."""
+        device_id = device_id_of(self.prefix, message.topic) or ""
+        try:
+            self.migrations.receive(device_id, message.payload)
+        except Refused as exc:
+            self.rejects.add(f"retemplate_{exc.reason}")
         self._notify()
 
     def _on_command_result(self, message: Inbound) -> None:

@@ -265,7 +265,13 @@ class Terminal:
         query = self.faces.fused_embedding(request.track_id)
         match = self.config.match
         # The store only searches (active accounts alone are indexed); the core decides.
-        nearest = [] if query is None else self.store.shard.search(query, match.candidates + 1)
+        # The probe names its embedder: the store never compares it with another's templates.
+        version = self.pipeline.embedder.version if self.pipeline.embedder else None
+        nearest = (
+            []
+            if query is None or version is None
+            else self.store.shard.search(query, match.candidates + 1, version)
+        )
         decision = decide(nearest, match)
         accounts = {token: self.account(token) for token in decision.candidates}
         log.info(
