@@ -124,6 +124,9 @@ class TemplateShard:
         self._refusals: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self.stale_reason: str | None = None  # why the index is empty although rows exist
+        # (embedder, dim) of the last signed update refused for being of another embedder
+        # than this device runs: the shard was switched (device/shell/migration.py).
+        self.offered_embedder: tuple[str, int] | None = None
         self.undecryptable: list[str] = []  # tokens whose records failed to decrypt at load
         info = self.info()
         if info is not None and info.key_id != key.key_id:
@@ -239,6 +242,8 @@ class TemplateShard:
 
     def _refuse(self, kind: str, exc: Refusal, version: int) -> ApplyResult:
         self._refusals[exc.reason] += 1
+        if exc.offered is not None:
+            self.offered_embedder = exc.offered
         self._outcomes["refused"] += 1
         log.warning("%s refused: %s", kind, exc)
         with self.database.lock:
@@ -337,6 +342,20 @@ class TemplateShard:
             except Refusal as exc:
                 return self._refuse("delta", exc, current)
             return self._done("applied", header.number, changed=len(parsed.ops))
+
+    def expect(self, embedder_version: str, dim: int) -> None:
+        """This device now runs another embedder: the index of the old one is dropped at
+        once (no probe of the new embedder meets it) and the next snapshot of the new one
+        is taken; until then nothing matches."""
+        with self._apply_lock:
+            self._expected = Header(self._shard_id or "", 0, embedder_version, dim)
+            with self.index.lock:
+                old, self.index = self.index, self._new_index(dim)
+                self._indexed = (self.index, None)
+                old.clear()
+            self.stale_reason = None
+            self.offered_embedder = None
+            self._load()  # the stored shard, when it is of the new embedder already
 
     # ---- keys ----------------------------------------------------------------------------
 

@@ -60,10 +60,11 @@ OpKind = Literal["add", "update", "suspend", "revoke", "reactivate", "delete", "
 
 
 class Refusal(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, offered: tuple[str, int] | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.offered = offered  # wrong_embedder_version: the (embedder, dim) of the update
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def _header(update: Any, number_key: str, expected: Header | None) -> Header:
                 WRONG_EMBEDDER_VERSION,
                 f"update is for embedder {embedder!r}, this device runs "
                 f"{expected.embedder_version!r}",
+                offered=(embedder, header.dim),
             )
         if expected.dim != header.dim:
             raise Refusal(WRONG_DIM, f"update has dim {header.dim}, device expects {expected.dim}")
