@@ -207,6 +207,20 @@ def write_overlay(data_dir: Path, partial: Mapping[str, Any], version: int) -> d
     return merged
 
 
+def keep_embedder(data_dir: Path, name: str) -> None:
+    """Persist `vision.embedder` after the terminal changed embedder because its shard was
+    switched (device/shell/migration.py): merged into the remote overlay, whose version
+    (the host's config/set numbering) stays as it is."""
+    try:
+        document = json.loads(overlay_path(data_dir).read_text(encoding="utf-8"))
+        version = int(document.get("version", 0)) if isinstance(document, dict) else 0
+    except FileNotFoundError:
+        version = 0
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError([f"unreadable remote overlay ({exc})"], str(data_dir)) from None
+    write_overlay(data_dir, {"vision": {"embedder": name}}, version)
+
+
 def env_overrides(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return _env_overrides(os.environ if env is None else env)
 

@@ -47,6 +47,12 @@ class _Track:
     embeddings: deque[np.ndarray] = field(
         default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
     )
+    # the vectors of the embedder a shard migrates to (device/shell/migration.py), by version
+    next_embeddings: deque[np.ndarray] = field(
+        default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
+    )
+    next_version: str | None = None
+    version: str | None = None  # the embedder of `embeddings`
     blinked: bool = False
     passive_at: float | None = None  # time of the last passive verdict passed on
 
@@ -69,6 +75,25 @@ def _fresh_passive(track: _Track, face: Any, now: float) -> list[Event]:
     return [PassiveSeen(now, track.track_id, score.verdict == "real")]
 
 
+def _keep(
+    kept: deque[np.ndarray], track: _Track, tag: str, vector: Any, version: str | None
+) -> None:
+    """Add a vector to the track's; those of another embedder (it changed mid-track) are
+    dropped first: vectors of two embedders are never fused."""
+    if getattr(track, tag) != version:
+        kept.clear()
+        setattr(track, tag, version)
+    kept.append(np.asarray(vector, np.float32))
+
+
+def _fuse(vectors: deque[np.ndarray]) -> np.ndarray | None:
+    if not vectors:
+        return None
+    mean = np.mean(np.stack(vectors), axis=0)
+    norm = float(np.linalg.norm(mean))
+    return None if norm == 0.0 else (mean / norm).astype(np.float32)
+
+
 class FaceBook:
     def __init__(self, new_scorer: Callable[[], LivenessScorer]) -> None:
         self._new_scorer = new_scorer
@@ -88,7 +113,11 @@ class FaceBook:
                 self._tracks[face.track_id] = track
             track.last_seen = now
             if face.embedding is not None and face.quality.ok:
-                track.embeddings.append(np.asarray(face.embedding, np.float32))
+                version = getattr(face, "embedder_version", None)
+                _keep(track.embeddings, track, "version", face.embedding, version)
+            if getattr(face, "next_embedding", None) is not None and face.quality.ok:
+                version = getattr(face, "next_embedder_version", None)
+                _keep(track.next_embeddings, track, "next_version", face.next_embedding, version)
             verdict = track.scorer.observe(now, face)
             if face is primary:
                 events.append(FaceSeen(now, face.track_id, bool(face.quality.ok)))
@@ -117,11 +146,21 @@ class FaceBook:
     def fused_embedding(self, track_id: int) -> np.ndarray | None:
         """The mean of the track's recent good embeddings, L2-normalised; None if none."""
         track = self._tracks.get(track_id)
-        if track is None or not track.embeddings:
+        return None if track is None else _fuse(track.embeddings)
+
+    def embedding_version(self, track_id: int) -> str | None:
+        """The embedder of the track's embeddings (a probe names it to the store)."""
+        track = self._tracks.get(track_id)
+        return None if track is None else track.version
+
+    def fused_next(self, track_id: int, version: str) -> tuple[np.ndarray, int] | None:
+        """The track's vectors of the migration's embedder, fused as the match fuses its
+        own, and how many frames went in; None when there are none of that version."""
+        track = self._tracks.get(track_id)
+        if track is None or track.next_version != version:
             return None
-        mean = np.mean(np.stack(track.embeddings), axis=0)
-        norm = float(np.linalg.norm(mean))
-        return None if norm == 0.0 else (mean / norm).astype(np.float32)
+        fused = _fuse(track.next_embeddings)
+        return None if fused is None else (fused, len(track.next_embeddings))
 
     def clear(self) -> None:
         self._tracks.clear()

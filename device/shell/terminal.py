@@ -23,7 +23,7 @@ import uuid6
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.clock import Clock
-from device.config import Config
+from device.config import Config, keep_embedder
 from device.core import policy
 from device.core.events import (
     AuthUnavailable,
@@ -36,6 +36,7 @@ from device.core.events import (
     StartChallenge,
     StopChallenge,
     Tick,
+    UpdateLedger,
 )
 from device.core.liveness import BlinkTracker
 from device.core.match import decide
@@ -50,6 +51,7 @@ from device.shell.challenge import ChallengeRunner
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
+from device.shell.migration import EmbedderChange
 from device.shell.vending import VendingDriver
 from device.store.terminal_store import Store
 from device.vending.port import VendingController
@@ -148,6 +150,8 @@ class Terminal:
             on_storage_fault=self._storage_fault,
         )
         self.observer = observer
+        self.migration = _embedder_change(self, host, signing_key)
+        self._matched_track: int | None = None  # the track of the last match asked for
         self.frames = 0
         # Set while storage cannot commit a ledger row: no new payment starts, LEDs say fault.
         self.out_of_service: str | None = None
@@ -186,6 +190,8 @@ class Terminal:
             self._session(PassageSeen(now))
         for event in self.faces.tick(now):
             self._session(event)
+        if self.migration is not None:
+            self.migration.tick(now, idle=self.session.state == "idle")
         if self.vending is not None:
             self.vending.poll()
         if self.challenge is not None:
@@ -200,6 +206,22 @@ class Terminal:
             self.executor.run(self._challenge_effects(effects), event.now)
             if self.vending is not None:
                 self.vending.after(effects, event.now)
+            if self.migration is not None:
+                self._after_payment(effects)
+
+    def _after_payment(self, effects: list[Effect]) -> None:
+        """An approved payment whose row committed: during an embedder migration, the new
+        embedder's template of the face that paid goes to the host (device/shell/migration.py)."""
+        for effect in effects:
+            if not isinstance(effect, UpdateLedger) or effect.status != "approved":
+                continue
+            row = self.store.ledger.get(effect.tx_id)
+            if row is None or row.status != "approved" or not effect.token:
+                continue
+            try:
+                self.migration.paid(effect.tx_id, effect.token, self._matched_track)  # type: ignore[union-attr]
+            except Exception:  # the payment stands whatever happens to its retemplate
+                log.exception("retemplate failed", extra={"event": "retemplate_error"})
 
     def _challenge_effects(self, effects: list[Effect]) -> list[Effect]:
         """Start or stop the challenge here; every other effect goes to the executor."""
@@ -262,11 +284,14 @@ class Terminal:
     def _match(self, request: RequestMatch) -> None:
         """1:N search of the track's fused embedding; the answer is posted to the loop."""
         now = self.clock.monotonic()
+        self._matched_track = request.track_id
         query = self.faces.fused_embedding(request.track_id)
         match = self.config.match
         # The store only searches (active accounts alone are indexed); the core decides.
         # The probe names its embedder: the store never compares it with another's templates.
-        version = self.pipeline.embedder.version if self.pipeline.embedder else None
+        version = self.faces.embedding_version(request.track_id)
+        if version is None and self.pipeline.embedder is not None:
+            version = self.pipeline.embedder.version
         nearest = (
             []
             if query is None or version is None
@@ -305,6 +330,29 @@ class Terminal:
             offline_allowance_left=ledger.offline_remaining(token),
             daily_limit=state.daily_limit,
         )
+
+
+def _embedder_change(
+    terminal: Terminal, host: HostPort | None, signing_key: Ed25519PrivateKey
+) -> EmbedderChange | None:
+    """The embedder change of a terminal whose pipeline embeds (None: one that does not)."""
+    pipeline = terminal.pipeline
+    if pipeline.embedder is None:
+        return None
+    config = terminal.config
+    return EmbedderChange(
+        pipeline=pipeline,
+        shard=terminal.store.shard,
+        faces=terminal.faces,
+        shipped=pipeline.shipped_embedders(),
+        load_embedder=pipeline.load_embedder,
+        device_id=config.device.id,
+        sign=lambda document: sign_document(document, signing_key),
+        publish=getattr(host, "publish_retemplate", None),
+        resync=getattr(host, "resync", None),
+        persist=lambda name: keep_embedder(config.device.data_dir, name),
+        observer=terminal.observer,
+    )
 
 
 def _online(host: HostPort | None) -> bool:

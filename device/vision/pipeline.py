@@ -21,7 +21,7 @@ from device.vision.landmarks import (
     roi_from_landmarks,
 )
 from device.vision.light import FaceLight, measure_light
-from device.vision.models import ModelError, load_manifest
+from device.vision.models import Manifest, ModelError, load_manifest
 from device.vision.passive import PassiveCue, PassiveScore
 from device.vision.quality import Quality, assess
 from device.vision.tracking import FaceTracker
@@ -44,6 +44,10 @@ class FaceResult:
     track_id: int | None  # stable across frames for the same face; None when not tracking
     chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
     embedding: np.ndarray | None = None  # L2-normalised float32, None unless embedded
+    embedder_version: str | None = None  # the embedder of `embedding`
+    # during an embedder migration (device/shell/migration.py): the next embedder's vector
+    next_embedding: np.ndarray | None = None
+    next_embedder_version: str | None = None
     # passive anti-spoofing cue; None when disabled or not scored. On a tracked face it
     # may be from an earlier frame of the same track (see its timestamp): it runs at
     # most vision.passive_max_hz per track
@@ -90,6 +94,9 @@ class FacePipeline:
         self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
         self.chip_padding = embedder.chip_padding if embedder else DEFAULT_CHIP_PADDING
         self.last_times = StageTimes()
+        self.manifest: Manifest | None = None  # set by from_config (embedder changes)
+        # the embedder a shard migrates to, also run on every embedded face (or None)
+        self.next_embedder: FaceEmbedder | None = None
 
     @classmethod
     def from_config(cls, config: VisionConfig, *, with_embedder: bool = True) -> FacePipeline:
@@ -109,7 +116,28 @@ class FacePipeline:
                 threshold=config.passive_threshold,
                 min_context_scale=config.passive_min_context_scale,
             )
-        return cls(config, detector, mesh, iris, embedder, passive)
+        pipeline = cls(config, detector, mesh, iris, embedder, passive)
+        pipeline.manifest = manifest
+        return pipeline
+
+    # -- embedder change (docs/matching.md, "Changing the embedder") ---------------------
+
+    def shipped_embedders(self) -> dict[str, str]:
+        """Embedder version -> `vision.embedder` name, for every embedder in the manifest."""
+        if self.manifest is None:
+            return {} if self.embedder is None else {self.embedder.version: "current"}
+        found: dict[str, str] = {}
+        for role, entry in self.manifest.entries.items():
+            if role == "embedder" or role.startswith("embedder_"):
+                name = role.removeprefix("embedder_") if role != "embedder" else "dlib"
+                found[str(entry.raw.get("embedder_version", entry.version))] = name
+        return found
+
+    def load_embedder(self, name: str) -> FaceEmbedder:
+        """One of the shipped embedders, by its `vision.embedder` name."""
+        if self.manifest is None:
+            raise ModelError("pipeline was built without a manifest")
+        return FaceEmbedder(self.manifest, self.config.threads)
 
     @property
     def embedder_version(self) -> str:
@@ -154,11 +182,17 @@ class FacePipeline:
         for face in faces:  # cheap (a few thousand pixels): the challenge reads the bound one
             face.light = measure_light(rgb, face.box)
         times.light = (time.perf_counter() - t) * 1000
-        if embed and self.embedder is not None:
+        # Read once: the shell may change embedders between frames, never within one.
+        embedder, next_embedder = self.embedder, self.next_embedder
+        if embed and embedder is not None:
             for face in faces:
                 if face.quality.ok or not gate:
                     t = time.perf_counter()
-                    face.embedding = self.embedder.embed(face.chip)
+                    face.embedding = embedder.embed(face.chip)
+                    face.embedder_version = embedder.version
+                    if next_embedder is not None:
+                        face.next_embedding = next_embedder.embed(face.chip)
+                        face.next_embedder_version = next_embedder.version
                     times.embed += (time.perf_counter() - t) * 1000
         if passive and self.passive is not None:
             t = time.perf_counter()
