@@ -255,7 +255,7 @@ def test_a_fleet_moves_to_mobilefacenet_through_payments(fleet: Fleet) -> None:
 
     _wait(on_new_shard, "both terminals to acknowledge the switched shard", fleet.logs)
     switched_at = time.time()
-    for device_id, config in fleet.configs.items():
+    for config in fleet.configs.values():
         overlay = read_overlay(config.parent / "data")
         assert overlay.get("vision", {}).get("embedder") == "mobilefacenet", overlay
     for _, process in fleet.processes:
