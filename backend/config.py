@@ -28,8 +28,9 @@ class HostConfig(BaseModel):
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
     # The host's X25519 key: terminals seal the templates they compute during an embedder
-    # migration to it (made on first use when missing, 0600).
-    box_key_file: Path = Path("box.pem")
+    # migration to it (made on first use when missing, 0600). None: box.pem beside
+    # signing_key_file.
+    box_key_file: Path | None = None
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
     # A new shard's embedder (models/manifest.json, role embedder); each shard keeps its own
@@ -46,6 +47,10 @@ class HostConfig(BaseModel):
     require_device_keys: bool = True
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+
+    @property
+    def box_key_path(self) -> Path:
+        return self.box_key_file or self.signing_key_file.parent / "box.pem"
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:

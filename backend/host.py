@@ -60,7 +60,7 @@ class PaymentHost:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
         self.db = HostDb(config.db_path)
         self.accounts = Accounts(self.db, pin_key, config.host_id, config.hold_expiry_s)
-        box_key = load_or_make_box_key(config.box_key_file)
+        box_key = load_or_make_box_key(config.box_key_path)
         self.shards = ShardPublisher(
             self.db,
             self.accounts,
