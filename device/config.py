@@ -28,6 +28,7 @@ from device.core.config import (
     SessionConfig,
     Settings,
 )
+from device.core.match import CALIBRATED
 from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
@@ -94,6 +95,25 @@ class Config(Section):
                 f"be shorter than session.intent_timeout_s = {self.session.intent_timeout_s:g}"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _match_follows_the_embedder(cls, data: Any) -> Any:
+        # thresholds are per embedder (cosines of two embedders are not comparable): the
+        # [match] section starts from the selected embedder's calibrated values
+        if not isinstance(data, Mapping):
+            return data
+        vision = data.get("vision")
+        default = VisionConfig.model_fields["embedder"].default
+        if isinstance(vision, Mapping):
+            embedder = vision.get("embedder", default)
+        else:
+            embedder = getattr(vision, "embedder", default)
+        calibrated = CALIBRATED.get(embedder) if isinstance(embedder, str) else None
+        match = data.get("match")
+        if calibrated is None or not (match is None or isinstance(match, Mapping)):
+            return data
+        return {**data, "match": {**calibrated, **(match or {})}}
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,9 @@ One `FaceBook` lives on the main thread. For every processed frame it says which
 the session should look at (the bound track, else the largest), which other faces are in
 view, which tracks have left, feeds each track's eye openness to its liveness scorer, and
 keeps the track's recent embeddings so a match fuses several frames (DESIGN: the terminal
-sees many frames, a photo benchmark sees one). No image is kept: only vectors and scores.
+sees many frames, a photo benchmark sees one): the quality-weighted mean of the last
+EMBEDDINGS_PER_TRACK good frames, each weighted by its sharpness, pose, size and eyes open
+(device.vision.quality.fusion_weight). No image is kept: only vectors and scores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from device.core.events import (
     SecondFace,
 )
 from device.core.liveness import LivenessVerdict
+from device.vision.templates import TemplateError, weighted_fusion
 
 FACE_LOST_AFTER_S = 0.6  # a track missed for this long has left (one missed frame has not)
 EMBEDDINGS_PER_TRACK = 8
@@ -44,7 +47,8 @@ class _Track:
     track_id: int
     last_seen: float
     scorer: LivenessScorer
-    embeddings: deque[np.ndarray] = field(
+    # (embedding, fusion weight) of the track's recent good frames
+    embeddings: deque[tuple[np.ndarray, float]] = field(
         default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
     )
     blinked: bool = False
@@ -88,7 +92,9 @@ class FaceBook:
                 self._tracks[face.track_id] = track
             track.last_seen = now
             if face.embedding is not None and face.quality.ok:
-                track.embeddings.append(np.asarray(face.embedding, np.float32))
+                weight = float(getattr(face, "weight", 1.0))
+                if np.isfinite(weight) and weight > 0.0:
+                    track.embeddings.append((np.asarray(face.embedding, np.float32), weight))
             verdict = track.scorer.observe(now, face)
             if face is primary:
                 events.append(FaceSeen(now, face.track_id, bool(face.quality.ok)))
@@ -115,13 +121,17 @@ class FaceBook:
         return [FaceLost(now, track_id) for track_id in gone]
 
     def fused_embedding(self, track_id: int) -> np.ndarray | None:
-        """The mean of the track's recent good embeddings, L2-normalised; None if none."""
+        """The quality-weighted mean of the track's recent good embeddings, L2-normalised;
+        None if none."""
         track = self._tracks.get(track_id)
         if track is None or not track.embeddings:
             return None
-        mean = np.mean(np.stack(track.embeddings), axis=0)
-        norm = float(np.linalg.norm(mean))
-        return None if norm == 0.0 else (mean / norm).astype(np.float32)
+        vectors = [vector for vector, _ in track.embeddings]
+        weights = [weight for _, weight in track.embeddings]
+        try:
+            return weighted_fusion(vectors, weights)
+        except TemplateError:  # they cancel out: no usable query
+            return None
 
     def clear(self) -> None:
         self._tracks.clear()

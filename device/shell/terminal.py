@@ -38,7 +38,7 @@ from device.core.events import (
     Tick,
 )
 from device.core.liveness import BlinkTracker
-from device.core.match import decide
+from device.core.match import decide, for_gallery
 from device.core.pin_entry import SecretPin
 from device.core.session import PinEncryptor, Session
 from device.crypto.pinblock import RANDOM_FILL_BYTES, encipher_pin_block, pan_for_token
@@ -263,7 +263,8 @@ class Terminal:
         """1:N search of the track's fused embedding; the answer is posted to the loop."""
         now = self.clock.monotonic()
         query = self.faces.fused_embedding(request.track_id)
-        match = self.config.match
+        # the PIN-less threshold in force for this shard's size (docs/matching.md)
+        match = for_gallery(self.config.match, self.store.shard.gallery_size)
         # The store only searches (active accounts alone are indexed); the core decides.
         nearest = [] if query is None else self.store.shard.search(query, match.candidates + 1)
         decision = decide(nearest, match)

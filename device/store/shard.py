@@ -199,6 +199,11 @@ class TemplateShard:
     def search(self, query: np.ndarray, k: int = 2) -> list[tuple[str, float]]:
         return self.index.search(query, k)
 
+    @property
+    def gallery_size(self) -> int:
+        """Active templates searched (the match threshold rises with it)."""
+        return len(self.index)
+
     # ---- counters ------------------------------------------------------------------------
 
     def refusals(self) -> dict[str, int]:

@@ -23,7 +23,7 @@ from device.vision.landmarks import (
 from device.vision.light import FaceLight, measure_light
 from device.vision.models import ModelError, load_manifest
 from device.vision.passive import PassiveCue, PassiveScore
-from device.vision.quality import Quality, assess
+from device.vision.quality import Quality, assess, fusion_weight
 from device.vision.tracking import FaceTracker
 
 DEFAULT_CHIP_SIZE = 150
@@ -42,7 +42,9 @@ class FaceResult:
     eyes: EyeOpenness | None  # eye aspect ratios from the iris model (None: not asked for)
     quality: Quality
     track_id: int | None  # stable across frames for the same face; None when not tracking
-    chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
+    # aligned RGB chip for the embedder (memory only): the embedder's own geometry (the
+    # 112 px ArcFace chip for MobileFaceNet); dlib's 150 px chip without an embedder
+    chip: np.ndarray = field(repr=False)
     embedding: np.ndarray | None = None  # L2-normalised float32, None unless embedded
     # passive anti-spoofing cue; None when disabled or not scored. On a tracked face it
     # may be from an earlier frame of the same track (see its timestamp): it runs at
@@ -50,6 +52,9 @@ class FaceResult:
     passive: PassiveScore | None = None
     # face and background luminance for the illumination challenge (device.vision.light)
     light: FaceLight | None = None
+    # this frame's weight when a track's embeddings are fused (quality.fusion_weight:
+    # sharpness, pose, size, eyes open)
+    weight: float = 1.0
 
     @property
     def centre(self) -> np.ndarray:
@@ -87,8 +92,10 @@ class FacePipeline:
         self.passive = passive
         self._passive_by_track: dict[int, PassiveScore] = {}
         self.tracker = FaceTracker(config.track_min_iou, config.track_max_age_s)
-        self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
-        self.chip_padding = embedder.chip_padding if embedder else DEFAULT_CHIP_PADDING
+        # the quality gate's chip: dlib's geometry at 150 px whatever the embedder (its
+        # sharpness and brightness limits were set on it)
+        self.chip_size = DEFAULT_CHIP_SIZE
+        self.chip_padding = DEFAULT_CHIP_PADDING
         self.last_times = StageTimes()
 
     @classmethod
@@ -99,7 +106,9 @@ class FacePipeline:
         detector = FaceDetector(manifest, config.threads, config.detector_min_score)
         mesh = FaceMesh(manifest, config.threads)
         iris = IrisModel(manifest, config.threads)
-        embedder = FaceEmbedder(manifest, config.threads) if with_embedder else None
+        embedder = (
+            FaceEmbedder(manifest, config.threads, config.embedder) if with_embedder else None
+        )
         passive = None
         if config.passive_enabled:
             passive = PassiveCue(
@@ -220,12 +229,17 @@ class FacePipeline:
         times.eyes += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         points5 = dlib5_from_mesh(mesh.points)
-        chip = extract_chip(
+        quality_chip = extract_chip(
             rgb, chip_matrix(points5, self.chip_size, self.chip_padding), self.chip_size
         )
+        chip = quality_chip
+        if self.embedder is not None and self.embedder.alignment != "dlib-5point":
+            chip = self.embedder.chip(rgb, mesh.points)
         times.align += (time.perf_counter() - t) * 1000
         yaw, pitch = head_pose(mesh.points)
-        quality = assess(self.config, min(det.width, det.height), yaw, pitch, chip, mesh.presence)
+        quality = assess(
+            self.config, min(det.width, det.height), yaw, pitch, quality_chip, mesh.presence
+        )
         return FaceResult(
             box=det.box,
             score=det.score,
@@ -236,6 +250,7 @@ class FacePipeline:
             quality=quality,
             track_id=track_id,
             chip=chip,
+            weight=fusion_weight(self.config, quality, eyes.mean if eyes is not None else None),
         )
 
     def embed(self, face: FaceResult) -> np.ndarray:
