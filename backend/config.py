@@ -33,10 +33,11 @@ class HostConfig(BaseModel):
     box_key_file: Path | None = None
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
-    # A new shard's embedder (models/manifest.json, role embedder); each shard keeps its own
-    # after, and changes it by a migration (`blinkpay-host shard migrate`, docs/host.md).
-    embedder_version: str = "dlib-resnet-v1-int8-1"
-    dim: int = Field(default=128, ge=1, le=4096)
+    # A new shard's embedder (models/manifest.json: the embedder_version of the role the
+    # terminals' vision.embedder selects, MobileFaceNet by default); each shard keeps its
+    # own after, and changes it by a migration (`blinkpay-host shard migrate`, docs/host.md).
+    embedder_version: str = "mobilefacenet-sirius-v1-int8-1"
+    dim: int = Field(default=192, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # An online approval holds the amount until the terminal's row settles it; a hold whose
     # row has not come by then is released (docs/payment.md, "Settlement").

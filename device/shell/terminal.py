@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import uuid6
@@ -39,7 +40,7 @@ from device.core.events import (
     UpdateLedger,
 )
 from device.core.liveness import BlinkTracker
-from device.core.match import decide
+from device.core.match import decide, for_gallery
 from device.core.pin_entry import SecretPin
 from device.core.session import PinEncryptor, Session
 from device.crypto.pinblock import RANDOM_FILL_BYTES, encipher_pin_block, pan_for_token
@@ -286,7 +287,8 @@ class Terminal:
         now = self.clock.monotonic()
         self._matched_track = request.track_id
         query = self.faces.fused_embedding(request.track_id)
-        match = self.config.match
+        # the PIN-less threshold in force for this shard's size (docs/matching.md)
+        match = for_gallery(self.config.match, self.store.shard.gallery_size)
         # The store only searches (active accounts alone are indexed); the core decides.
         # The probe names its embedder: the store never compares it with another's templates.
         version = self.faces.embedding_version(request.track_id)
@@ -312,6 +314,14 @@ class Terminal:
                 {t: a for t, a in accounts.items() if a is not None},
             )
         )
+
+    def keep_embedder(self, name: str) -> None:
+        """After a live embedder change: persist it, and match with its calibrated [match]
+        row from now on (cosines of two embedders are not comparable)."""
+        row = keep_embedder(self.config.device.data_dir, name)
+        if row:
+            match = replace(self.config.match, **row)  # type: ignore[arg-type]
+            self.config = self.config.model_copy(update={"match": match})
 
     def account(self, token: str) -> policy.Payer | None:
         """What the payment rules need to know about a user, from the shard and the ledger."""
@@ -350,7 +360,7 @@ def _embedder_change(
         sign=lambda document: sign_document(document, signing_key),
         publish=getattr(host, "publish_retemplate", None),
         resync=getattr(host, "resync", None),
-        persist=lambda name: keep_embedder(config.device.data_dir, name),
+        persist=terminal.keep_embedder,
         observer=terminal.observer,
     )
 

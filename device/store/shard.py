@@ -229,6 +229,11 @@ class TemplateShard:
         """The embedder version of the templates in the index (None: nothing loaded)."""
         return self._indexed[1]
 
+    @property
+    def gallery_size(self) -> int:
+        """Active templates searched (the match threshold rises with it)."""
+        return len(self.index)
+
     # ---- counters ------------------------------------------------------------------------
 
     def refusals(self) -> dict[str, int]:

@@ -12,7 +12,7 @@ from device.paths import default_models_dir
 from device.vision.align import chip_matrix, dlib5_from_mesh, extract_chip
 from device.vision.config import VisionConfig
 from device.vision.detector import Detection, FaceDetector
-from device.vision.embedder import FaceEmbedder
+from device.vision.embedder import EMBEDDER_ROLES, FaceEmbedder
 from device.vision.eyes import EyeOpenness, IrisModel
 from device.vision.landmarks import (
     FaceMesh,
@@ -23,7 +23,7 @@ from device.vision.landmarks import (
 from device.vision.light import FaceLight, measure_light
 from device.vision.models import Manifest, ModelError, load_manifest
 from device.vision.passive import PassiveCue, PassiveScore
-from device.vision.quality import Quality, assess
+from device.vision.quality import Quality, assess, fusion_weight
 from device.vision.tracking import FaceTracker
 
 DEFAULT_CHIP_SIZE = 150
@@ -42,7 +42,9 @@ class FaceResult:
     eyes: EyeOpenness | None  # eye aspect ratios from the iris model (None: not asked for)
     quality: Quality
     track_id: int | None  # stable across frames for the same face; None when not tracking
-    chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
+    # aligned RGB chip for the embedder (memory only): the embedder's own geometry (the
+    # 112 px ArcFace chip for MobileFaceNet); dlib's 150 px chip without an embedder
+    chip: np.ndarray = field(repr=False)
     embedding: np.ndarray | None = None  # L2-normalised float32, None unless embedded
     embedder_version: str | None = None  # the embedder of `embedding`
     # during an embedder migration (device/shell/migration.py): the next embedder's vector
@@ -54,6 +56,9 @@ class FaceResult:
     passive: PassiveScore | None = None
     # face and background luminance for the illumination challenge (device.vision.light)
     light: FaceLight | None = None
+    # this frame's weight when a track's embeddings are fused (quality.fusion_weight:
+    # sharpness, pose, size, eyes open)
+    weight: float = 1.0
 
     @property
     def centre(self) -> np.ndarray:
@@ -91,8 +96,10 @@ class FacePipeline:
         self.passive = passive
         self._passive_by_track: dict[int, PassiveScore] = {}
         self.tracker = FaceTracker(config.track_min_iou, config.track_max_age_s)
-        self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
-        self.chip_padding = embedder.chip_padding if embedder else DEFAULT_CHIP_PADDING
+        # the quality gate's chip: dlib's geometry at 150 px whatever the embedder (its
+        # sharpness and brightness limits were set on it)
+        self.chip_size = DEFAULT_CHIP_SIZE
+        self.chip_padding = DEFAULT_CHIP_PADDING
         self.last_times = StageTimes()
         self.manifest: Manifest | None = None  # set by from_config (embedder changes)
         # the embedder a shard migrates to, also run on every embedded face (or None)
@@ -106,7 +113,9 @@ class FacePipeline:
         detector = FaceDetector(manifest, config.threads, config.detector_min_score)
         mesh = FaceMesh(manifest, config.threads)
         iris = IrisModel(manifest, config.threads)
-        embedder = FaceEmbedder(manifest, config.threads) if with_embedder else None
+        embedder = (
+            FaceEmbedder(manifest, config.threads, config.embedder) if with_embedder else None
+        )
         passive = None
         if config.passive_enabled:
             passive = PassiveCue(
@@ -125,11 +134,11 @@ class FacePipeline:
     def shipped_embedders(self) -> dict[str, str]:
         """Embedder version -> `vision.embedder` name, for every embedder in the manifest."""
         if self.manifest is None:
-            return {} if self.embedder is None else {self.embedder.version: "current"}
+            return {} if self.embedder is None else {self.embedder.version: self.embedder.name}
         found: dict[str, str] = {}
-        for role, entry in self.manifest.entries.items():
-            if role == "embedder" or role.startswith("embedder_"):
-                name = role.removeprefix("embedder_") if role != "embedder" else "dlib"
+        for name, role in EMBEDDER_ROLES.items():
+            entry = self.manifest.entries.get(role)
+            if entry is not None:
                 found[str(entry.raw.get("embedder_version", entry.version))] = name
         return found
 
@@ -137,7 +146,7 @@ class FacePipeline:
         """One of the shipped embedders, by its `vision.embedder` name."""
         if self.manifest is None:
             raise ModelError("pipeline was built without a manifest")
-        return FaceEmbedder(self.manifest, self.config.threads)
+        return FaceEmbedder(self.manifest, self.config.threads, name)
 
     @property
     def embedder_version(self) -> str:
@@ -188,10 +197,11 @@ class FacePipeline:
             for face in faces:
                 if face.quality.ok or not gate:
                     t = time.perf_counter()
-                    face.embedding = embedder.embed(face.chip)
+                    face.embedding = embedder.embed(_chip_for(embedder, rgb, face))
                     face.embedder_version = embedder.version
                     if next_embedder is not None:
-                        face.next_embedding = next_embedder.embed(face.chip)
+                        chip = _chip_for(next_embedder, rgb, face)
+                        face.next_embedding = next_embedder.embed(chip)
                         face.next_embedder_version = next_embedder.version
                     times.embed += (time.perf_counter() - t) * 1000
         if passive and self.passive is not None:
@@ -254,12 +264,17 @@ class FacePipeline:
         times.eyes += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         points5 = dlib5_from_mesh(mesh.points)
-        chip = extract_chip(
+        quality_chip = extract_chip(
             rgb, chip_matrix(points5, self.chip_size, self.chip_padding), self.chip_size
         )
+        chip = quality_chip
+        if self.embedder is not None and self.embedder.alignment != "dlib-5point":
+            chip = self.embedder.chip(rgb, mesh.points)
         times.align += (time.perf_counter() - t) * 1000
         yaw, pitch = head_pose(mesh.points)
-        quality = assess(self.config, min(det.width, det.height), yaw, pitch, chip, mesh.presence)
+        quality = assess(
+            self.config, min(det.width, det.height), yaw, pitch, quality_chip, mesh.presence
+        )
         return FaceResult(
             box=det.box,
             score=det.score,
@@ -270,6 +285,7 @@ class FacePipeline:
             quality=quality,
             track_id=track_id,
             chip=chip,
+            weight=fusion_weight(self.config, quality, eyes.mean if eyes is not None else None),
         )
 
     def embed(self, face: FaceResult) -> np.ndarray:
@@ -277,8 +293,19 @@ class FacePipeline:
         if self.embedder is None:
             raise ModelError("pipeline was built without the embedder")
         face.embedding = self.embedder.embed(face.chip)
+        face.embedder_version = self.embedder.version
         return face.embedding
 
     def reset_tracking(self) -> None:
         self.tracker.reset()
         self._passive_by_track = {}
+
+
+def _chip_for(embedder: FaceEmbedder, rgb: np.ndarray, face: FaceResult) -> np.ndarray:
+    """The face's chip in this embedder's geometry: the one made with the face when it
+    fits, else made now from the frame and the mesh (the migration's embedder, or one the
+    shell switched to after the face was aligned)."""
+    size = embedder.chip_size  # the shipped embedders' chips differ in size (112, 150)
+    if face.chip.shape[:2] == (size, size):
+        return face.chip
+    return embedder.chip(rgb, face.landmarks)

@@ -208,7 +208,7 @@ def test_a_switched_shard_changes_the_embedder_live_once_idle(rig: Rig) -> None:
     assert rig.pipeline.embedder == FakeEmbedder(NEW, 24) and rig.pipeline.next_embedder is None
     assert rig.store.shard.index_embedder is None  # the old index went at once
     assert rig.resyncs == 1
-    assert read_overlay(rig.config.device.data_dir) == {"vision": {"embedder": "new"}}
+    assert read_overlay(rig.config.device.data_dir)["vision"] == {"embedder": "new"}
     assert rig.store.shard.apply_snapshot(_snapshot(3, NEW, 24)).outcome == "applied"
     assert rig.store.shard.search(_unit(24, 1), 1, NEW)[0][0] == "bob"
     assert rig.store.shard.search(_unit(16, 1), 1, OLD) == []
