@@ -116,7 +116,9 @@ class Fleet:
                 "pins": {"challenge_light": False},
                 "camera": {"source": "file", "path": str(clip), "file_loop": True},
             },
-            "vision": {"embedder": embedder},
+            # the passive cue is another test's subject; off, each frame costs less on a
+            # busy machine (this terminal runs two embedders per face while migrating)
+            "vision": {"embedder": embedder, "passive_enabled": False, "threads": 1},
             "payment": {"velocity_max": 1000},
             "mqtt": {
                 "url": self.broker.url,
