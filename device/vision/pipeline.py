@@ -28,6 +28,7 @@ from device.vision.tracking import FaceTracker
 
 DEFAULT_CHIP_SIZE = 150
 DEFAULT_CHIP_PADDING = 0.25
+NEXT_EMBED_MAX_HZ = 5.0  # during an embedder migration (device/shell/migration.py)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class FacePipeline:
         self.manifest: Manifest | None = None  # set by from_config (embedder changes)
         # the embedder a shard migrates to, also run on every embedded face (or None)
         self.next_embedder: FaceEmbedder | None = None
+        self._next_at: dict[int, float] = {}  # track -> time of its last next-embedder run
 
     @classmethod
     def from_config(cls, config: VisionConfig, *, with_embedder: bool = True) -> FacePipeline:
@@ -199,7 +201,7 @@ class FacePipeline:
                     t = time.perf_counter()
                     face.embedding = embedder.embed(_chip_for(embedder, rgb, face))
                     face.embedder_version = embedder.version
-                    if next_embedder is not None:
+                    if next_embedder is not None and self._next_due(face, timestamp):
                         chip = _chip_for(next_embedder, rgb, face)
                         face.next_embedding = next_embedder.embed(chip)
                         face.next_embedder_version = next_embedder.version
@@ -225,6 +227,19 @@ class FacePipeline:
             if face.track_id is not None:
                 latest[face.track_id] = face.passive
         self._passive_by_track = latest  # tracks out of view are dropped
+
+    def _next_due(self, face: FaceResult, timestamp: float) -> bool:
+        """The migration's embedder runs at most NEXT_EMBED_MAX_HZ per track (a few fused
+        frames are enough for its template; the match's embedder runs on every frame)."""
+        if face.track_id is None:
+            return True
+        last = self._next_at.get(face.track_id)
+        if last is not None and 0.0 <= timestamp - last < 1.0 / NEXT_EMBED_MAX_HZ:
+            return False
+        if len(self._next_at) > 64:  # tracks long gone
+            self._next_at.clear()
+        self._next_at[face.track_id] = timestamp
+        return True
 
     def passive_score(
         self, rgb: np.ndarray, face: FaceResult, timestamp: float = 0.0
