@@ -27,7 +27,8 @@ from device.provisioning import provision
 from device.vision.models import load_manifest
 from tests.conftest import Broker
 
-pytestmark = [pytest.mark.mqtt, pytest.mark.slow]
+# bounded by the waits below (model loading and payments on a busy 2-core machine)
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 SHARD = "station-m"
@@ -207,8 +208,9 @@ def test_a_fleet_moves_to_mobilefacenet_through_payments(fleet: Fleet) -> None:
     host = str(fleet.host_toml)
     for device_id, (token, portrait) in CUSTOMERS.items():
         config = fleet.terminal(device_id, portrait, "dlib")
-        _host("enrol", token, "--images", str(portrait_path(portrait)),
-              "--terminal-config", str(config), "--shard", SHARD, "--config", host)  # fmt: skip
+        _host("enrol", token, "--images", str(portrait_path(portrait)), "--balance", "1000000",
+              "--daily-limit", "1000000", "--terminal-config", str(config), "--shard", SHARD,
+              "--config", host)  # fmt: skip
     assert {row[0] for row in fleet.query("SELECT embedder_version FROM templates")} == {
         old_version
     }
