@@ -120,7 +120,7 @@ class Fleet:
             },
             # the passive cue is another test's subject; off, each frame costs less on a
             # busy machine (this terminal runs two embedders per face while migrating)
-            "vision": {"embedder": embedder, "passive_enabled": False, "threads": 1},
+            "vision": {"embedder": embedder, "passive_enabled": False},
             "payment": {"velocity_max": 1000},
             "mqtt": {
                 "url": self.broker.url,
