@@ -17,6 +17,7 @@ face of that customer, so one poor capture is not kept for good).
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import math
 import sqlite3
@@ -426,8 +427,9 @@ def load_or_make_box_key(path: Path) -> X25519PrivateKey:
     try:
         if not Path(path).exists():
             log.info("making the host's X25519 key %s", path)
-            return generate_box_key(Path(path))
-        return load_box_key(Path(path))
+            with contextlib.suppress(KeyFileError, FileExistsError):  # made meanwhile
+                generate_box_key(Path(path))
+        return load_box_key(Path(path))  # the file's key, whoever wrote it last
     except (OSError, ValueError, KeyFileError) as exc:
         raise BlinkpayError(f"host box key {path}: {exc}") from None
 
