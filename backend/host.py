@@ -19,7 +19,13 @@ from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
 from backend.enrolment import redeem
-from backend.retemplating import Migrations, Refused, host_key_b64, load_or_make_box_key
+from backend.retemplate_inbox import (
+    Refused,
+    RetemplateInbox,
+    host_key_b64,
+    load_or_make_box_key,
+)
+from backend.retemplating import Migrations
 from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
@@ -70,9 +76,9 @@ class PaymentHost:
             chunk_bytes=config.snapshot_chunk_bytes,
             host_key_b64=host_key_b64(box_key),
         )
-        self.migrations = Migrations(
-            self.db, box_key, default_version=config.embedder_version, default_dim=config.dim
-        )
+        defaults = {"default_version": config.embedder_version, "default_dim": config.dim}
+        self.migrations = Migrations(self.db, **defaults)
+        self.retemplates = RetemplateInbox(self.db, box_key, **defaults)
         self._signing_key = signing_key
         self.link = MqttLink(config.mqtt, config.host_id)
         self.rejects = self.link.rejects
@@ -356,7 +362,7 @@ class PaymentHost:
         (backend/retemplating.py checks and keeps it; refusals are counted there)."""
         device_id = device_id_of(self.prefix, message.topic) or ""
         try:
-            self.migrations.receive(device_id, message.payload)
+            self.retemplates.receive(device_id, message.payload)
         except Refused as exc:
             self.rejects.add(f"retemplate_{exc.reason}")
         self._notify()

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from backend.retemplating import host_key_b64
+from backend.retemplate_inbox import host_key_b64
 from device.config import Config, read_overlay
 from device.core.config import LivenessConfig
 from device.core.liveness import BlinkTracker

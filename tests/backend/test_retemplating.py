@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from backend.accounts import Accounts
 from backend.db import HostDb
-from backend.retemplating import Migrations, Refused, host_key_b64
+from backend.retemplate_inbox import Refused, RetemplateInbox, host_key_b64
+from backend.retemplating import Migrations
 from backend.shards import ShardPublisher
 from device.crypto.signing import sign_document
 from device.errors import BlinkpayError
@@ -49,7 +50,8 @@ class World:
             chunk_bytes=4096,
             host_key_b64=host_key_b64(self.box),
         )
-        self.migrations = Migrations(self.db, self.box, default_version=OLD, default_dim=128)
+        self.migrations = Migrations(self.db, default_version=OLD, default_dim=128)
+        self.inbox = RetemplateInbox(self.db, self.box, default_version=OLD, default_dim=128)
         self.keys: dict[str, Ed25519PrivateKey] = {}
         for token, seed in (("alice", 1), ("bob", 2)):
             account = {"status": "active", "daily_limit": 10_000, "offline_allowance": 500}
@@ -112,9 +114,7 @@ def world(tmp_path: Path) -> World:
 
 def test_a_signed_message_bound_to_an_approved_payment_is_kept(world: World) -> None:
     tx_id = world.payment("gate-01", "alice")
-    assert world.migrations.receive("gate-01", world.message("gate-01", tx_id, "alice")) == (
-        "stored"
-    )
+    assert world.inbox.receive("gate-01", world.message("gate-01", tx_id, "alice")) == ("stored")
     source, vector = world.next_template("alice")  # type: ignore[misc]
     assert source == "payment"
     assert np.allclose(vector, _unit(9, 192), atol=1e-6)
@@ -130,12 +130,12 @@ def test_an_online_approval_counts_before_its_row_arrives(world: World) -> None:
             " '2026-12-06', 0, 'host-t')",
             (tx_id,),
         )
-    assert world.migrations.receive("gate-01", world.message("gate-01", tx_id, "alice"))
+    assert world.inbox.receive("gate-01", world.message("gate-01", tx_id, "alice"))
 
 
 def _refused(world: World, topic_device: str, message: dict[str, Any]) -> str:
     with pytest.raises(Refused) as caught:
-        world.migrations.receive(topic_device, message)
+        world.inbox.receive(topic_device, message)
     assert world.next_template("alice") is None
     return caught.value.reason
 
@@ -202,7 +202,7 @@ def test_an_enrolment_template_is_never_replaced_by_a_payment(world: World) -> N
 
 def _reason(world: World, message: dict[str, Any]) -> str:
     with pytest.raises(Refused) as caught:
-        world.migrations.receive(message["device_id"], message)
+        world.inbox.receive(message["device_id"], message)
     return caught.value.reason
 
 
@@ -215,7 +215,7 @@ def test_no_migration_no_template(tmp_path: Path) -> None:
 
 def test_snapshots_carry_the_active_embedder_alone_until_the_switch(world: World) -> None:
     tx_id = world.payment("gate-01", "alice")
-    world.migrations.receive("gate-01", world.message("gate-01", tx_id, "alice"))
+    world.inbox.receive("gate-01", world.message("gate-01", tx_id, "alice"))
     before = world.shards.snapshot(SHARD)
     assert (before["embedder_version"], before["dim"]) == (OLD, 128)
     assert before["migration"]["embedder_version"] == NEW
@@ -250,6 +250,6 @@ def test_snapshots_carry_the_active_embedder_alone_until_the_switch(world: World
 
 def test_erasure_deletes_the_new_template_too(world: World) -> None:
     tx_id = world.payment("gate-01", "alice")
-    world.migrations.receive("gate-01", world.message("gate-01", tx_id, "alice"))
+    world.inbox.receive("gate-01", world.message("gate-01", tx_id, "alice"))
     world.shards.change("alice", "delete")
     assert world.next_template("alice") is None
