@@ -5,9 +5,10 @@ for faces they just matched and were paid by, coverage, and the operator's switc
 A shard has one active embedder: its `templates` rows, the only ones its snapshots and
 deltas carry. While it migrates to another embedder, `next_templates` collects that
 embedder's templates: from a paid live face (a terminal's `retemplate` message, checked
-in backend/retemplate_inbox.py) or from an enrolment made with the new embedder. The switch makes them the shard's
-templates in one transaction and deletes the old version's; customers without a template
-of the new version then have none on any terminal and re-enrol (docs/console.md).
+in backend/retemplate_inbox.py) or from an enrolment made with the new embedder. The
+switch makes them the shard's templates in one transaction and deletes the old
+version's; customers without a template of the new version then have none on any
+terminal and re-enrol (docs/console.md).
 
 The rule between the two sources: a template from an enrolment is never replaced by one
 from a payment; a payment template replaces an older payment template (the latest paid
