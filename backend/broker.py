@@ -55,6 +55,7 @@ TERMINAL_WRITES = (
     "shard/ack",
     "register/req",
     "cmd/+/result",
+    "retemplate",
 )
 TERMINAL_READS = ("tx/ack", "auth/resp", "config/set", "register/resp", "cmd/+")
 # What a dashboard (Home Assistant, Grafana's MQTT source) reads, and nothing else.

@@ -56,7 +56,7 @@ from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
 from backend.host import PaymentHost
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
-from device.crypto.template_box import load_box_public_key
+from device.crypto.template_box import generate_box_key, load_box_public_key
 from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 
@@ -67,12 +67,14 @@ CONNECT_WAIT_S = 10.0
 
 def make_keys(folder: Path) -> dict[str, str]:
     """signing.pem (host only), signing.pub.pem (every terminal), pin.key (host and
-    terminals: the AES key of the PIN blocks)."""
+    terminals: the AES key of the PIN blocks), box.pem (host only: the X25519 key terminals
+    seal new-embedder templates to during a migration)."""
     signing = Ed25519PrivateKey.generate()
     paths = {
         "signing_key_file": folder / "signing.pem",
         "public_key_file": folder / "signing.pub.pem",
         "pin_key_file": folder / "pin.key",
+        "box_key_file": folder / "box.pem",
     }
     if folder.exists() and not folder.is_dir():
         raise BlinkpayError(f"{folder} is a file; give a folder for the keys")
@@ -82,6 +84,7 @@ def make_keys(folder: Path) -> dict[str, str]:
     try:
         write_private_file(paths["signing_key_file"], private_pem(signing))
         write_private_file(paths["pin_key_file"], os.urandom(16).hex().encode())
+        generate_box_key(paths["box_key_file"])
         paths["public_key_file"].write_bytes(public_pem(signing.public_key()))
     except OSError as exc:
         raise BlinkpayError(f"{folder}: cannot write the keys ({exc.strerror})") from None
@@ -326,6 +329,12 @@ def _broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, An
     return broker_config(config, args)
 
 
+def _shard(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    from backend.cli_shard import run
+
+    return run(config, args, _connected_host, _finish)
+
+
 COMMANDS = {
     ("enrol", None): _enrol,
     ("account", "set"): _account_set,
@@ -336,6 +345,7 @@ COMMANDS = {
     ("snapshot", None): _snapshot,
     ("ledger", "export"): _ledger_export,
     ("broker-config", None): _broker_config,
+    **{("shard", action): _shard for action in ("status", "migrate", "cancel", "switch")},
 }
 
 

@@ -102,7 +102,9 @@ def parser() -> argparse.ArgumentParser:
 
     keys = _command(sub, "keys", "make the signing and PIN keys in DIR", config=False)
     keys.add_argument(
-        "dir", type=Path, help="folder for signing.pem, signing.pub.pem and pin.key (made 0700)"
+        "dir",
+        type=Path,
+        help="folder for signing.pem, signing.pub.pem, pin.key and box.pem (made 0700)",
     )
     _command(sub, "serve", "run the host on the broker until SIGTERM or Ctrl-C")
     _enrol_parser(sub)
@@ -211,7 +213,9 @@ def parser() -> argparse.ArgumentParser:
 
     add_arguments(load)
 
+    from backend.cli_shard import add_parser as add_shard_parser
     from backend.console.cli import add_commands
 
+    add_shard_parser(sub, _command)
     add_commands(sub, _add_config)
     return parser

@@ -33,16 +33,21 @@ class HostConfig(BaseModel):
     # The names `blinkpay-host keys DIR` writes.
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
+    # The host's X25519 key: terminals seal the templates they compute during an embedder
+    # migration to it (made on first use when missing, 0600). None: box.pem beside
+    # signing_key_file.
+    box_key_file: Path | None = None
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # Messages one worker handles at a time, each on its own thread and database connection,
     # each acknowledged to the broker only once handled (docs/scaling.md). 1: one at a
     # time on the MQTT thread.
     handler_threads: int = Field(default=4, ge=1, le=64)
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
-    # Must equal the terminals' embedder (models/manifest.json, role embedder): a shard of
-    # another version is refused by the terminal's store.
-    embedder_version: str = "dlib-resnet-v1-int8-1"
-    dim: int = Field(default=128, ge=1, le=4096)
+    # A new shard's embedder (models/manifest.json: the embedder_version of the role the
+    # terminals' vision.embedder selects, MobileFaceNet by default); each shard keeps its
+    # own after, and changes it by a migration (`blinkpay-host shard migrate`, docs/host.md).
+    embedder_version: str = "mobilefacenet-sirius-v1-int8-1"
+    dim: int = Field(default=192, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # An online approval holds the amount until the terminal's row settles it; a hold whose
     # row has not come by then is released (docs/payment.md, "Settlement").
@@ -82,6 +87,10 @@ class HostConfig(BaseModel):
         """What HostDb opens: the PostgreSQL URL when set, else the SQLite file."""
         return self.db_url or self.db_path
 
+    @property
+    def box_key_path(self) -> Path:
+        return self.box_key_file or self.signing_key_file.parent / "box.pem"
+
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:
         # A host's broker session holds its place in the shared subscription: a dead host
@@ -93,7 +102,7 @@ class HostConfig(BaseModel):
 
 
 # Keys holding paths, resolved against the config file's directory when relative.
-PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
+PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file", "box_key_file")
 MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file", "password_file")
 BOOT_PATH_KEYS = (
     "ca_file",

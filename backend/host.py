@@ -20,6 +20,8 @@ from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
 from backend.inbound import HANDLERS, HostInbound
+from backend.retemplate_inbox import RetemplateInbox, host_key_b64, load_or_make_box_key
+from backend.retemplating import Migrations
 from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
 from device.crypto.signing import KeyFileError, load_signing_key
@@ -71,6 +73,7 @@ class PaymentHost:
             pin_max_tries=config.pin_max_tries,
             offline_floor_limit=config.offline_floor_limit,
         )
+        box_key = load_or_make_box_key(config.box_key_path)
         self.shards = ShardPublisher(
             self.db,
             self.accounts,
@@ -78,7 +81,11 @@ class PaymentHost:
             embedder_version=config.embedder_version,
             dim=config.dim,
             chunk_bytes=config.snapshot_chunk_bytes,
+            host_key_b64=host_key_b64(box_key),
         )
+        defaults = {"default_version": config.embedder_version, "default_dim": config.dim}
+        self.migrations = Migrations(self.db, **defaults)
+        self.retemplates = RetemplateInbox(self.db, box_key, **defaults)
         self.signing_key = signing_key
         self.link = MqttLink(config.mqtt, config.host_id, handler_pool=self._pool)
         self.rejects = self.link.rejects

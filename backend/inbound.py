@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from backend.enrolment import redeem
 from backend.limits import FairQueue, RateLimiter
+from backend.retemplate_inbox import Refused
 from backend.trust import DeviceKeys, Gate
 from device.crypto.signing import sign_document
 from device.net.client import Inbound
@@ -31,6 +32,7 @@ HANDLERS = [
     ("config/state", "ConfigState", "on_config_state"),
     ("cmd/+/result", "CommandResult", "on_command_result"),
     ("register/req", "RegisterRequest", "on_register"),
+    ("retemplate", "Retemplate", "on_retemplate"),
 ]
 
 
@@ -164,6 +166,17 @@ class HostInbound:
         if message.payload["name"] != name:
             raise PayloadRejected("wrong_target", f"{device_id}: result of {name}")
         self.host.command_results.append(message.payload)
+        self.host.notify()
+
+    def on_retemplate(self, message: Inbound) -> None:
+        """A terminal's new-embedder template of a face it was just paid by, during an
+        embedder migration (backend/retemplate_inbox.py checks the signature, the
+        transaction's owner and its customer, and keeps it; refusals are counted)."""
+        device_id = self.gate.device(message)
+        try:
+            self.host.db.retry(self.host.retemplates.receive, device_id, message.payload)
+        except Refused as exc:
+            self.host.rejects.add(f"retemplate_{exc.reason}")
         self.host.notify()
 
     # -- first boot ----------------------------------------------------------------------

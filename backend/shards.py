@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import time
 from typing import Any, overload
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from backend.accounts import Accounts, vector_b64
 from backend.db import HostDb
+from backend.retemplating import ShardEmbedder, shard_embedder, store_next_template, unit_vector
 from backend.store import Conn
 from device.crypto.template_box import (
     load_box_public_key,
@@ -43,13 +43,21 @@ class ShardPublisher:
         embedder_version: str,
         dim: int,
         chunk_bytes: int,
+        host_key_b64: str | None = None,
     ) -> None:
+        """embedder_version/dim: a new shard's embedder (each shard keeps its own after,
+        backend/retemplating.py). host_key_b64: the host's X25519 public key, which a
+        migrating shard's messages carry so terminals can seal new templates to it."""
         self._db = db
         self._accounts = accounts
         self._key = signing_key
         self.embedder_version = embedder_version
         self.dim = dim
         self._chunk_bytes = chunk_bytes
+        self._host_key_b64 = host_key_b64
+
+    def embedder(self, conn: Conn, shard_id: str) -> ShardEmbedder:
+        return shard_embedder(conn, shard_id, self.embedder_version, self.dim)
 
     def _next_seq(self, conn: Conn, shard_id: str) -> int:
         row = conn.execute(
@@ -57,7 +65,7 @@ class ShardPublisher:
         ).fetchone()
         if row is None:
             conn.execute(
-                "INSERT INTO shards VALUES (?, 1, ?, ?)",
+                "INSERT INTO shards (shard_id, seq, embedder_version, dim) VALUES (?, 1, ?, ?)",
                 (shard_id, self.embedder_version, self.dim),
             )
             return 1
@@ -72,14 +80,21 @@ class ShardPublisher:
                 return
             self._next_seq(conn, shard_id)
 
-    def _delta(self, shard_id: str, seq: int, ops: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "shard_id": shard_id,
-            "seq": seq,
-            "embedder_version": self.embedder_version,
-            "dim": self.dim,
-            "ops": ops,
-        }
+    def _header(self, state: ShardEmbedder) -> dict[str, Any]:
+        """The embedder fields every snapshot and delta of the shard carries."""
+        header: dict[str, Any] = {"embedder_version": state.version, "dim": state.dim}
+        if state.migrating_to is not None and self._host_key_b64 is not None:
+            header["migration"] = {
+                "embedder_version": state.migrating_to,
+                "dim": state.migrating_dim,
+                "host_key": self._host_key_b64,
+            }
+        return header
+
+    def _delta(
+        self, shard_id: str, seq: int, ops: list[dict[str, Any]], state: ShardEmbedder
+    ) -> dict[str, Any]:
+        return {"shard_id": shard_id, "seq": seq, **self._header(state), "ops": ops}
 
     def enrol(
         self,
@@ -92,34 +107,47 @@ class ShardPublisher:
         pin: str | None = None,
         embedder_version: str | None = None,
     ) -> dict[str, Any]:
-        """Add or replace a customer's template and account; returns the delta to publish."""
-        if embedder_version not in (None, self.embedder_version):
-            raise BlinkpayError(
-                f"template from embedder {embedder_version}, shard uses {self.embedder_version}"
-            )
-        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        norm = float(np.linalg.norm(vec))
-        if vec.shape[0] != self.dim or not math.isfinite(norm) or norm == 0:
-            raise BlinkpayError(f"template must be a finite non-zero {self.dim}-D vector")
-        vec = vec / norm
+        """Add or replace a customer's template and account; returns the delta to publish.
+
+        A template of the embedder the shard is migrating to is kept for the switch (an
+        enrolment template, never replaced by a payment's); the delta then carries the
+        account alone."""
+        settings = {k: account[k] for k in ("status", "daily_limit", "offline_allowance")}
         with self._db.transaction() as conn:
+            state = self.embedder(conn, shard_id)
+            version = embedder_version or state.version
+            if version == state.version:
+                dim = state.dim
+            elif version == state.migrating_to and state.migrating_dim is not None:
+                dim = state.migrating_dim
+            else:
+                raise BlinkpayError(
+                    f"template from embedder {version}, shard {shard_id} uses {state.version}"
+                    + (f" and migrates to {state.migrating_to}" if state.migrating_to else "")
+                )
+            vec = unit_vector(vector, dim)
             existed = self._accounts.upsert(
                 conn, token, shard_id, account, balance=balance, pin=pin
             )
-            conn.execute(
-                "INSERT INTO templates VALUES (?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET"
-                " embedder_version = excluded.embedder_version, dim = excluded.dim,"
-                " vector = excluded.vector",
-                (token, self.embedder_version, self.dim, vec.astype("<f4").tobytes()),
-            )
+            if version == state.version:
+                conn.execute(
+                    "INSERT INTO templates VALUES (?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET"
+                    " embedder_version = excluded.embedder_version, dim = excluded.dim,"
+                    " vector = excluded.vector",
+                    (token, version, dim, vec.astype("<f4").tobytes()),
+                )
+                op = {
+                    "op": "update" if existed else "add",
+                    "token": token,
+                    "vector_b64": vector_b64(vec),
+                    "account": settings,
+                }
+            else:
+                store_next_template(conn, token, version, vec, source="enrolment")
+                op = {"op": "account", "token": token, "account": settings}
             seq = self._next_seq(conn, shard_id)
-        op = {
-            "op": "update" if existed else "add",
-            "token": token,
-            "vector_b64": vector_b64(vec),
-            "account": {k: account[k] for k in ("status", "daily_limit", "offline_allowance")},
-        }
-        return self._delta(shard_id, seq, [op])
+            state = self.embedder(conn, shard_id)
+        return self._delta(shard_id, seq, [op], state)
 
     def change(self, token: str, op: str) -> dict[str, Any]:
         """suspend | revoke | reactivate | delete a customer; returns the delta to publish."""
@@ -130,6 +158,7 @@ class ShardPublisher:
             shard_id = row[0]
             if op == "delete":
                 conn.execute("DELETE FROM templates WHERE token = ?", (token,))
+                conn.execute("DELETE FROM next_templates WHERE token = ?", (token,))
                 conn.execute("DELETE FROM accounts WHERE token = ?", (token,))
             elif op in STATUS_OPS:
                 conn.execute(
@@ -138,7 +167,8 @@ class ShardPublisher:
             else:
                 raise BlinkpayError(f"unknown op {op}")
             seq = self._next_seq(conn, shard_id)
-        return self._delta(shard_id, seq, [{"op": op, "token": token}])
+            state = self.embedder(conn, shard_id)
+        return self._delta(shard_id, seq, [{"op": op, "token": token}], state)
 
     @overload
     def snapshot(self, shard_id: str) -> dict[str, Any]: ...
@@ -158,11 +188,12 @@ class ShardPublisher:
                 version = 1
             else:
                 version = int(row[0])
+            state = self.embedder(conn, shard_id)
             rows = conn.execute(
                 "SELECT a.token, t.vector, a.status, a.daily_limit, a.offline_allowance"
                 " FROM accounts a JOIN templates t ON t.token = a.token"
-                " WHERE a.shard_id = ? ORDER BY a.token",
-                (shard_id,),
+                " WHERE a.shard_id = ? AND t.embedder_version = ? ORDER BY a.token",
+                (shard_id, state.version),
             ).fetchall()
         records = [
             {
@@ -172,13 +203,7 @@ class ShardPublisher:
             }
             for token, blob, status, limit, allow in rows
         ]
-        return {
-            "shard_id": shard_id,
-            "version": version,
-            "embedder_version": self.embedder_version,
-            "dim": self.dim,
-            "records": records,
-        }
+        return {"shard_id": shard_id, "version": version, **self._header(state), "records": records}
 
     def recipients(self, shard_id: str) -> list[tuple[str, X25519PublicKey]]:
         """The terminals registered for the shard with an X25519 key, by device id."""

@@ -28,6 +28,7 @@ from device.core.config import (
     SessionConfig,
     Settings,
 )
+from device.core.match import CALIBRATED
 from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
@@ -95,6 +96,25 @@ class Config(Section):
                 f"be shorter than session.intent_timeout_s = {self.session.intent_timeout_s:g}"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _match_follows_the_embedder(cls, data: Any) -> Any:
+        # thresholds are per embedder (cosines of two embedders are not comparable): the
+        # [match] section starts from the selected embedder's calibrated values
+        if not isinstance(data, Mapping):
+            return data
+        vision = data.get("vision")
+        default = VisionConfig.model_fields["embedder"].default
+        if isinstance(vision, Mapping):
+            embedder = vision.get("embedder", default)
+        else:
+            embedder = getattr(vision, "embedder", default)
+        calibrated = CALIBRATED.get(embedder) if isinstance(embedder, str) else None
+        match = data.get("match")
+        if calibrated is None or not (match is None or isinstance(match, Mapping)):
+            return data
+        return {**data, "match": {**calibrated, **(match or {})}}
 
     @model_validator(mode="before")
     @classmethod
@@ -206,6 +226,27 @@ def write_overlay(data_dir: Path, partial: Mapping[str, Any], version: int) -> d
     document = {"version": version, "config": merged}
     write_private_file(overlay_path(data_dir), json.dumps(document, indent=1).encode(), True)
     return merged
+
+
+def keep_embedder(data_dir: Path, name: str) -> dict[str, float | int]:
+    """Persist `vision.embedder` after the terminal changed embedder because its shard was
+    switched (device/shell/migration.py), with that embedder's calibrated [match] row
+    (thresholds are per embedder; the overlay wins over the file's [match], so a restart
+    matches with the same values). Merged into the remote overlay, whose version (the
+    host's config/set numbering) stays as it is. Returns the [match] row."""
+    try:
+        document = json.loads(overlay_path(data_dir).read_text(encoding="utf-8"))
+        version = int(document.get("version", 0)) if isinstance(document, dict) else 0
+    except FileNotFoundError:
+        version = 0
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError([f"unreadable remote overlay ({exc})"], str(data_dir)) from None
+    row = dict(CALIBRATED.get(name, {}))
+    partial: dict[str, Any] = {"vision": {"embedder": name}}
+    if row:
+        partial["match"] = row
+    write_overlay(data_dir, partial, version)
+    return row
 
 
 def env_overrides(env: Mapping[str, str] | None = None) -> dict[str, Any]:

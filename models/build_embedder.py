@@ -21,6 +21,10 @@ from face_chips import CHIP_PADDING, DlibFace, DlibPipeline, pair_images, people
 OUTPUT_FILE = "dlib_resnet_face_descriptor_int8.tflite"
 EMBEDDER_VERSION = "dlib-resnet-v1-int8-1"
 MIN_COSINE = 0.999
+TRAINING_DATA = (
+    "about 3 million faces of about 7,500 people, mostly public figures: the FaceScrub and "
+    "VGG face data sets and further web photos (Davis King, dlib model release notes)"
+)
 
 
 def convert_int8(model, calibration_chips: np.ndarray) -> bytes:
@@ -137,11 +141,12 @@ def main() -> None:
 
     details = embedder.input, embedder.output
     update_manifest(
-        "embedder",
+        "embedder_dlib",
         {
             "file": OUTPUT_FILE,
             "version": EMBEDDER_VERSION,
             "embedder_version": EMBEDDER_VERSION,
+            "training_data": TRAINING_DATA,
             "embedding_dim": int(embedder.output["shape"][-1]),
             "input": {
                 "shape": [1, CHIP_SIZE, CHIP_SIZE, 3],
@@ -163,7 +168,8 @@ def main() -> None:
             "chip": {
                 "size": CHIP_SIZE,
                 "padding": CHIP_PADDING,
-                "alignment": "dlib 5-point get_face_chip_details",
+                "alignment": "dlib-5point",
+                "notes": "dlib 5-point get_face_chip_details geometry",
             },
             "quantisation": "full int8 (TFLite converter, per-channel conv weights, int8 "
             "activations), uint8 input, int8 output; dlib's affine (batch-norm) layers folded "

@@ -153,3 +153,80 @@ def prune_unused_tensors(model_bytes: bytes) -> bytes:
                     entry.tensorIndex = renumber[int(entry.tensorIndex)]
     drop_unused_tensors_data(model)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def fold_prelu(model_bytes: bytes) -> tuple[bytes, int]:
+    """Replace TF's decomposed PReLU, relu(x) + c * (x - abs(x)) (RELU, ABS, SUB, MUL with a
+    constant c, ADD), by one PRELU op with slope 2c. The same function, one op instead of
+    five: faster under XNNPACK, and quantisable (ai-edge-quantizer has no int8 ABS, so the
+    decomposed form stays float between QUANTIZE/DEQUANTIZE pairs). Returns (model, folds)."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    graph = model.subgraphs[0]
+
+    def code_of(op: schema.OperatorT) -> int:
+        code = model.operatorCodes[op.opcodeIndex]
+        return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+    def constant(index: int) -> np.ndarray | None:
+        buffer = model.buffers[graph.tensors[index].buffer]
+        if buffer.data is None or not len(buffer.data):
+            return None
+        return np.frombuffer(bytes(np.asarray(buffer.data, np.uint8)), "<f4")
+
+    consumers: dict[int, list[int]] = {}
+    for position, op in enumerate(graph.operators):
+        for index in op.inputs:
+            consumers.setdefault(int(index), []).append(position)
+    prelu_code = schema.OperatorCodeT()
+    prelu_code.builtinCode = BUILTIN.PRELU
+    prelu_code.deprecatedBuiltinCode = BUILTIN.PRELU
+    prelu_code.version = 1
+    model.operatorCodes.append(prelu_code)
+    prelu_index = len(model.operatorCodes) - 1
+    drop: set[int] = set()
+    replace: dict[int, schema.OperatorT] = {}
+    for position, op in enumerate(graph.operators):
+        if code_of(op) != BUILTIN.ABS:
+            continue
+        x, a = int(op.inputs[0]), int(op.outputs[0])
+        users = {code_of(graph.operators[p]): p for p in consumers.get(x, [])}
+        if set(users) != {BUILTIN.RELU, BUILTIN.ABS, BUILTIN.SUB}:
+            continue
+        relu, sub = graph.operators[users[BUILTIN.RELU]], graph.operators[users[BUILTIN.SUB]]
+        if list(sub.inputs) != [x, a]:
+            continue
+        mul_at = consumers.get(int(sub.outputs[0]), [])
+        if len(mul_at) != 1 or code_of(graph.operators[mul_at[0]]) != BUILTIN.MUL:
+            continue
+        mul = graph.operators[mul_at[0]]
+        c_index = next(int(i) for i in mul.inputs if int(i) != int(sub.outputs[0]))
+        c = constant(c_index)
+        add_at = consumers.get(int(mul.outputs[0]), [])
+        if c is None or len(add_at) != 1 or code_of(graph.operators[add_at[0]]) != BUILTIN.ADD:
+            continue
+        add = graph.operators[add_at[0]]
+        if sorted(int(i) for i in add.inputs) != sorted(
+            [int(relu.outputs[0]), int(mul.outputs[0])]
+        ):
+            continue
+        slope = schema.BufferT()
+        slope.data = np.frombuffer((2.0 * c).astype("<f4").tobytes(), np.uint8)
+        model.buffers.append(slope)
+        tensor = schema.TensorT()
+        tensor.name = graph.tensors[c_index].name + b"/prelu_slope"
+        tensor.shape = np.array([1, 1, len(c)], np.int32)
+        tensor.type = TENSOR_TYPE.FLOAT32
+        tensor.buffer = len(model.buffers) - 1
+        graph.tensors.append(tensor)
+        prelu = schema.OperatorT()
+        prelu.opcodeIndex = prelu_index
+        prelu.inputs = np.array([x, len(graph.tensors) - 1], np.int32)
+        prelu.outputs = np.array([int(add.outputs[0])], np.int32)
+        first = min(users[BUILTIN.RELU], position, users[BUILTIN.SUB], mul_at[0], add_at[0])
+        replace[first] = prelu
+        drop |= {users[BUILTIN.RELU], position, users[BUILTIN.SUB], mul_at[0], add_at[0]}
+    graph.operators = [
+        replace.get(p, op) for p, op in enumerate(graph.operators) if p in replace or p not in drop
+    ]
+    out = prune_unused_tensors(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    return out, len(replace)

@@ -17,8 +17,10 @@ import numpy as np
 from device.core.config import LivenessConfig
 from device.core.liveness import EyeSample, LivenessResult, score_series
 from device.vision.pipeline import FacePipeline
+from device.vision.templates import weighted_fusion
 
 MAX_FRAMES = 60
+EMBED_FRAMES = 5  # good frames of the burst fused into the blinking face's embedding
 PROOF_TTL_S = 300.0
 # The budget of /api/blink: a browser camera frame (640x480 JPEG, ~100 KB) fits with room;
 # each frame is scaled to BLINK_SIDE px right after decoding, and at most BURSTS_AT_ONCE
@@ -69,8 +71,11 @@ def measure(
     pipeline: FacePipeline, frames: Sequence[tuple[float, np.ndarray]], cfg: LivenessConfig
 ) -> BlinkCheck:
     """Eye openness of the largest face of each frame (time in seconds), scored as the
-    terminal scores a tracked face; the first face with a good quality is embedded."""
-    samples, embedding = [], None
+    terminal scores a tracked face. Up to EMBED_FRAMES good-quality frames, spread over
+    the burst, are embedded and fused by their quality weights (as the terminal fuses a
+    track: device.vision.templates.weighted_fusion) into the blinking face's embedding."""
+    samples: list[EyeSample] = []
+    good = []
     for t, rgb in frames:
         faces = pipeline.process(rgb, t, track=False, embed=False, passive=False)
         if not faces or faces[0].eyes is None:
@@ -78,8 +83,15 @@ def measure(
             continue
         face = faces[0]
         samples.append(EyeSample(t, face.eyes.right, face.eyes.left))
-        if embedding is None and face.quality.ok:
-            embedding = pipeline.embed(face)
+        if face.quality.ok:
+            good.append(face)
+    embedding = None
+    if good:
+        step = max(1, -(-len(good) // EMBED_FRAMES))  # ceil: at most EMBED_FRAMES embedded
+        chosen = good[::step][:EMBED_FRAMES]
+        embedding = weighted_fusion(
+            [pipeline.embed(face) for face in chosen], [face.weight for face in chosen]
+        )
     return BlinkCheck(score_series(samples, cfg), embedding)
 
 

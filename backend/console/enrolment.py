@@ -17,7 +17,7 @@ from backend.console.store import ConsoleStore
 from device.core.config import LivenessConfig, MatchConfig
 from device.errors import BlinkpayError
 from device.vision.pipeline import FacePipeline, FaceResult
-from device.vision.templates import Template, fuse
+from device.vision.templates import Template, fuse, same_person_min
 
 MAX_PHOTOS = 5
 # The terminal's PIN threshold is the lowest similarity at which it takes a face for a
@@ -139,7 +139,7 @@ class Enroller:
                 "not_one_person",
                 {"pairwise_min": round(pairwise, 3)},
             )
-        template = fuse(embeddings, self.pipeline.embedder_version)
+        template = fuse(embeddings, self.pipeline.embedder_version, same_person_min(self.pipeline))
         if live is not None and float(_unit(live) @ template.vector) < SAME_PERSON:
             raise EnrolRefused(
                 "the face that blinked is not the person in the photos", "blink_other_person"

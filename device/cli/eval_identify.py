@@ -18,6 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--probes", type=Path, help="list of PATH mated|nonmated")
     parser.add_argument(
+        "--distractors",
+        type=Path,
+        metavar="LIST",
+        help="list of image paths (like --gallery) of more people to enrol who are never "
+        "searched: results per gallery size, the gallery plus 1/4, 1/2 and all of them",
+    )
+    parser.add_argument(
         "--root", type=Path, required=True, help="folder the list paths are relative to"
     )
     parser.add_argument(
@@ -27,19 +34,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write gallery.txt and probes.txt for an LFW-style --root (one image of each "
         "person with 2+ enrolled, the rest searched) and exit",
     )
+    parser.add_argument(
+        "--people-of",
+        type=Path,
+        metavar="PAIRS",
+        help="with --make-lists: only the people an LFW pairs file names are enrolled and "
+        "searched; the first image of everyone else goes to distractors.txt",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     add_config_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from device.evaluation.gallery import lfw_lists, read_gallery, read_probes, write_lists
+    from device.evaluation.gallery import (
+        identity_of,
+        lfw_lists,
+        read_gallery,
+        read_probes,
+        write_lists,
+    )
 
     if not args.root.is_dir():
         raise BlinkpayError(f"--root: not a folder: {args.root}")
     if args.make_lists:
-        gallery, probes = lfw_lists(args.root)
-        g, p = write_lists(gallery, probes, args.make_lists)
-        print(f"wrote {g} ({len(gallery)} enrolled) and {p} ({len(probes)} probes)")
+        people = None
+        if args.people_of is not None:
+            from device.evaluation.pairs import pair_images, read_pairs
+
+            people = {identity_of(path) for path in pair_images(read_pairs(args.people_of))}
+        gallery, probes, distractors = lfw_lists(args.root, people)
+        written = write_lists(gallery, probes, args.make_lists, distractors)
+        counts = (len(gallery), len(probes), len(distractors))
+        print(", ".join(f"wrote {path} ({n})" for path, n in zip(written, counts, strict=False)))
         return 0
     if args.gallery is None or args.probes is None:
         raise BlinkpayError("--gallery and --probes are required (or use --make-lists)")
@@ -49,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     pipeline = FacePipeline.from_config(config.vision)
     gallery, probes = read_gallery(args.gallery), read_probes(args.probes)
-    result = identify(pipeline, config.match, args.root, gallery, probes)
+    distractors = read_gallery(args.distractors) if args.distractors else None
+    result = identify(pipeline, config.match, args.root, gallery, probes, distractors)
     if args.json:
         print_json(result)
     else:
@@ -59,18 +86,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_text(result: dict[str, Any]) -> None:
     print(
-        f"gallery {result['gallery']}, mated {result['mated']}, non-mated {result['nonmated']},"
-        f" failed {result['failed']}\nrank-1 {result['rank1'] * 100:.2f}%"
+        f"gallery {result['gallery']} (+{result['distractors']} distractors), mated"
+        f" {result['mated']}, non-mated {result['nonmated']}, failed {result['failed']}"
     )
-    for key in result["fnir_at_fpir"]:
-        print(
-            f"FNIR@FPIR={key}: {result['fnir_at_fpir'][key] * 100:.2f}%"
-            f" (threshold {result['threshold_at_fpir'][key]:.4f})"
+    for block in result["by_gallery_size"]:
+        c = block["at_config"]
+        fnir = ", ".join(
+            f"FNIR@FPIR={key} {value * 100:.2f}% (t {block['threshold_at_fpir'][key]:.4f})"
+            for key, value in block["fnir_at_fpir"].items()
         )
-    c = result["at_config"]
-    print(
-        f"shipped rule (threshold {c['threshold']}, margin {c['margin']}): FPIR"
-        f" {c['fpir'] * 100:.2f}%, FNIR {c['fnir'] * 100:.2f}%; PIN asked for"
-        f" {c['mated_ambiguous'] * 100:.1f}% of mated, {c['nonmated_ambiguous'] * 100:.1f}%"
-        f" of non-mated\n{result['seconds']} s"
-    )
+        print(
+            f"enrolled {block['gallery_size']}: rank-1 {block['rank1'] * 100:.2f}%; {fnir}\n"
+            f"  shipped rule (threshold {c['threshold']:.4f}, margin {c['margin']}, pin"
+            f" {c['pin_threshold']}): FPIR {c['fpir'] * 100:.2f}%, FNIR {c['fnir'] * 100:.2f}%;"
+            f" PIN asked for {c['mated_ambiguous'] * 100:.1f}% of mated,"
+            f" {c['nonmated_ambiguous'] * 100:.1f}% of non-mated"
+        )
+    print(f"{result['seconds']} s")

@@ -5,17 +5,57 @@ ambiguous: a PIN must settle it: the best reaches `threshold` but others are wit
            `margin`, or the best only reaches the lower `pin_threshold`. `candidates`
            lists who the PIN may pick among.
 unknown:   nobody reaches `pin_threshold`.
+
+The PIN-less `threshold` is a function of the gallery size (`for_gallery`): every enrolled
+person is one more chance for a stranger to find a look-alike, so it rises with the log of
+the shard's size above the size it was calibrated at. Calibrated values per shipped
+embedder are in CALIBRATED (docs/matching.md says how they were chosen).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from device.core.config import MatchConfig
 
 MatchKind = Literal["match", "ambiguous", "unknown"]
+
+# [match] defaults per shipped embedder (device.vision.embedder names): the config's
+# [match] section starts from the selected embedder's row, keys given override it.
+CALIBRATED: dict[str, dict[str, float | int]] = {
+    "mobilefacenet": {
+        "threshold": 0.50,
+        "margin": 0.05,
+        "pin_threshold": 0.35,
+        "reference_gallery": 1000,
+        "threshold_per_decade": 0.05,
+    },
+    # dlib's ResNet (issue 1's calibration, a fixed threshold at about 1,000 enrolled)
+    "dlib": {
+        "threshold": 0.95,
+        "margin": 0.02,
+        "pin_threshold": 0.90,
+        "reference_gallery": 1000,
+        "threshold_per_decade": 0.0,
+    },
+}
+MAX_THRESHOLD = 0.999  # for_gallery never asks for more than this
+
+
+def for_gallery(config: MatchConfig, gallery_size: int) -> MatchConfig:
+    """The config in force for a gallery (shard) of `gallery_size` active templates: the
+    PIN-less threshold plus threshold_per_decade x log10(size / reference_gallery) above
+    the reference size, capped at MAX_THRESHOLD; unchanged at or below it."""
+    if gallery_size <= config.reference_gallery or config.threshold_per_decade == 0.0:
+        return config
+    raised = config.threshold + config.threshold_per_decade * math.log10(
+        gallery_size / config.reference_gallery
+    )
+    return replace(config, threshold=min(max(raised, config.threshold), MAX_THRESHOLD))
+
 
 # Reason codes
 NO_CANDIDATES = "no_candidates"

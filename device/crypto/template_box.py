@@ -32,6 +32,7 @@ from device.errors import BlinkpayError
 
 ALG = "X25519-HKDF-SHA256-A256GCM"
 _INFO = b"blinkpay shard content key v1"
+HOST_RECIPIENT = "host"  # the recipient id of what a terminal seals to the host
 _ZERO_NONCE = bytes(12)  # safe: every wrapping key is fresh (new ephemeral key per message)
 
 
@@ -112,6 +113,37 @@ def open_template(content_key: bytes, sealed_b64: str, shard_id: str, token: str
         return AESGCM(content_key).decrypt(blob[:12], blob[12:], _aad(shard_id, token))
     except InvalidTag:
         raise SealError(f"sealed template of {token!r} does not open") from None
+
+
+def retemplate_context(shard_id: str, device_id: str, tx_id: str) -> str:
+    """What a terminal's new-version template toward the host is bound to: its shard, the
+    sending device and the transaction it was paid in (docs/matching.md, migration)."""
+    return f"retemplate|{shard_id}|{device_id}|{tx_id}"
+
+
+def seal_to_host(
+    host_key: X25519PublicKey, vector: bytes, context: str, token: str
+) -> tuple[dict[str, Any], str]:
+    """(key_wrap, sealed_b64): the templates' own primitives, the other way round: a fresh
+    content key wrapped to the host's X25519 key, the vector sealed with it."""
+    content_key = new_content_key()
+    key_wrap = wrap_content_key(content_key, [(HOST_RECIPIENT, host_key)], context)
+    return key_wrap, seal_template(content_key, vector, context, token)
+
+
+def open_from_device(
+    host_key: X25519PrivateKey,
+    key_wrap: dict[str, Any],
+    sealed_b64: str,
+    context: str,
+    token: str,
+) -> bytes:
+    """The host opens what `seal_to_host` sealed (SealError when it does not open)."""
+    try:
+        content_key = unwrap_content_key(key_wrap, HOST_RECIPIENT, host_key, context)
+    except (KeyError, TypeError):
+        raise SealError("malformed key_wrap") from None
+    return open_template(content_key, sealed_b64, context, token)
 
 
 # -- key files ----------------------------------------------------------------------------

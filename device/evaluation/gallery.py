@@ -56,25 +56,42 @@ def read_probes(path: Path) -> list[Probe]:
     return out
 
 
-def lfw_lists(images: Path) -> tuple[list[str], list[Probe]]:
+def lfw_lists(
+    images: Path, people: set[str] | None = None
+) -> tuple[list[str], list[Probe], list[str]]:
     """LFW view-1 split (shared/data/README.md): the first image of each person with two
     or more is enrolled, their other images are mated probes; people with a single image
-    are non-mated probes."""
+    are non-mated probes. With `people`, only they are enrolled and searched, and the
+    first image of every other person is a distractor (enrolled, never searched)."""
     gallery: list[str] = []
     probes: list[Probe] = []
+    distractors: list[str] = []
     for person in sorted(p for p in images.iterdir() if p.is_dir()):
+        if people is not None and person.name not in people:
+            first = min((f.name for f in person.iterdir() if f.suffix == ".jpg"), default=None)
+            if first is not None:
+                distractors.append(f"{person.name}/{first}")
+            continue
         files = sorted(f"{person.name}/{f.name}" for f in person.iterdir() if f.suffix == ".jpg")
         if len(files) >= 2:
             gallery.append(files[0])
             probes.extend(Probe(f, True) for f in files[1:])
         elif files:
             probes.append(Probe(files[0], False))
-    return gallery, probes
+    return gallery, probes, distractors
 
 
-def write_lists(gallery: list[str], probes: list[Probe], out_dir: Path) -> tuple[Path, Path]:
+def write_lists(
+    gallery: list[str], probes: list[Probe], out_dir: Path, distractors: list[str] | None = None
+) -> list[Path]:
+    """gallery.txt and probes.txt (and distractors.txt when there are any) in out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     g, p = out_dir / "gallery.txt", out_dir / "probes.txt"
     g.write_text("".join(f"{path}\n" for path in gallery))
     p.write_text("".join(f"{x.path}\t{'mated' if x.mated else 'nonmated'}\n" for x in probes))
-    return g, p
+    written = [g, p]
+    if distractors:
+        d = out_dir / "distractors.txt"
+        d.write_text("".join(f"{path}\n" for path in distractors))
+        written.append(d)
+    return written

@@ -16,16 +16,37 @@ from typing import Any
 import numpy as np
 
 from device.core.config import MatchConfig
-from device.core.match import decide
+from device.core.match import decide, for_gallery
 from device.errors import BlinkpayError
 from device.evaluation.embedding import embed_files
 from device.evaluation.gallery import Probe, identity_of
 from device.evaluation.metrics import Search, fnir_at_fpir, rank1
 from device.evaluation.progress import Progress
 from device.vision.pipeline import FacePipeline
-from device.vision.templates import TemplateError, fuse
+from device.vision.templates import TemplateError, fuse, same_person_min
 
 FPIRS = ("0.01", "0.003")
+CURVE_FRACTIONS = (0.25, 0.5, 1.0)  # of the distractors, added to the gallery per point
+
+
+def _templates(
+    pipeline: FacePipeline, root: Path, images: list[str], vectors: dict[Path, Any]
+) -> dict[str, np.ndarray]:
+    """One fused template per identity (several images of one person: templates.fuse)."""
+    by_identity: dict[str, list[np.ndarray]] = {}
+    for image in images:
+        vector = vectors[root / image]
+        if vector is not None:
+            by_identity.setdefault(identity_of(image), []).append(vector)
+    enrolled: dict[str, np.ndarray] = {}
+    for identity, vecs in by_identity.items():
+        try:
+            enrolled[identity] = fuse(
+                vecs, pipeline.embedder_version, same_person_min(pipeline)
+            ).vector
+        except TemplateError:
+            continue
+    return enrolled
 
 
 def identify(
@@ -34,56 +55,86 @@ def identify(
     root: Path,
     gallery: list[str],
     probes: list[Probe],
+    distractors: list[str] | None = None,
 ) -> dict[str, Any]:
     """Enrol the gallery (one fused template per identity), search every probe, and report
-    rank-1, FNIR at each FPIR of FPIRS, and what `match` does to the same searches."""
+    rank-1, FNIR at each FPIR of FPIRS, and what `match` does to the same searches (its
+    threshold taken at the gallery's size, device.core.match.for_gallery).
+
+    With `distractors` (more people enrolled, never probed; an identity that is also in
+    the gallery or the probes is left out and counted), the same searches are repeated
+    against the gallery plus growing shares of them (CURVE_FRACTIONS): `by_gallery_size`
+    holds one block per gallery size, a curve of FNIR against the number enrolled."""
     start = time.monotonic()
-    paths = [root / g for g in gallery] + [root / p.path for p in probes]
+    distractors = distractors or []
+    paths = [root / g for g in gallery + distractors] + [root / p.path for p in probes]
     progress = Progress(len(paths), "embedding")
     vectors = embed_files(pipeline, paths, progress)
     progress.close()
-    by_identity: dict[str, list[np.ndarray]] = {}
-    for g in gallery:
-        vector = vectors[root / g]
-        if vector is not None:
-            by_identity.setdefault(identity_of(g), []).append(vector)
-    enrolled: dict[str, np.ndarray] = {}
-    for identity, vecs in by_identity.items():
-        try:
-            enrolled[identity] = fuse(vecs, pipeline.embedder_version).vector
-        except TemplateError:
-            continue
+    enrolled = _templates(pipeline, root, gallery, vectors)
     if not enrolled:
         raise BlinkpayError("no gallery image gave a usable face")
-    identities = tuple(enrolled)
-    matrix = np.stack([enrolled[i] for i in identities])
-    searches: list[Search] = []
-    failed = 0
+    known = set(map(identity_of, gallery)) | {identity_of(p.path) for p in probes}
+    extra_all = _templates(
+        pipeline, root, [d for d in distractors if identity_of(d) not in known], vectors
+    )
+    overlapping = len({identity_of(d) for d in distractors} & known)
+    extra_order = list(
+        dict.fromkeys(identity_of(d) for d in distractors if identity_of(d) in extra_all)
+    )
+    identities = tuple(enrolled) + tuple(extra_order)
+    matrix = np.stack([enrolled.get(i, extra_all.get(i)) for i in identities])
+    probe_vectors, truths, failed = [], [], 0
     for probe in probes:
         vector = vectors[root / probe.path]
         if vector is None:
             failed += 1
             continue
-        truth = identity_of(probe.path) if probe.mated else None
+        probe_vectors.append(vector)
         # a mated probe whose identity failed to enrol can only be a miss: keep it mated
-        searches.append(Search(identities, matrix @ vector, truth))
-    if not any(s.truth is None for s in searches) or not any(s.truth for s in searches):
+        truths.append(identity_of(probe.path) if probe.mated else None)
+    if None not in truths or not any(truths):
         raise BlinkpayError("need both mated and non-mated probes with a usable face")
+    scores = np.stack(probe_vectors) @ matrix.T
+    sizes = [len(enrolled)]
+    if extra_order:
+        sizes += [len(enrolled) + max(1, round(f * len(extra_order))) for f in CURVE_FRACTIONS]
+    curve = []
+    for size in dict.fromkeys(sizes):
+        searches = [
+            Search(identities[:size], row[:size], truth)
+            for row, truth in zip(scores, truths, strict=True)
+        ]
+        curve.append(_block(searches, match, size))
+    base = curve[0]
+    return {
+        "gallery": len(enrolled),
+        "gallery_failed": len(set(map(identity_of, gallery))) - len(enrolled),
+        "distractors": len(extra_order),
+        "distractors_left_out": overlapping,
+        "mated": sum(t is not None for t in truths),
+        "nonmated": sum(t is None for t in truths),
+        "failed": failed,
+        "rank1": base["rank1"],
+        "fnir_at_fpir": base["fnir_at_fpir"],
+        "threshold_at_fpir": base["threshold_at_fpir"],
+        "at_config": base["at_config"],
+        "by_gallery_size": curve,
+        "embedder_version": pipeline.embedder_version,
+        "seconds": round(time.monotonic() - start, 2),
+    }
+
+
+def _block(searches: list[Search], match: MatchConfig, size: int) -> dict[str, Any]:
     fnir, thresholds = {}, {}
     for key in FPIRS:
         fnir[key], thresholds[key] = fnir_at_fpir(searches, float(key))
     return {
-        "gallery": len(identities),
-        "gallery_failed": len(set(map(identity_of, gallery))) - len(identities),
-        "mated": sum(s.truth is not None for s in searches),
-        "nonmated": sum(s.truth is None for s in searches),
-        "failed": failed,
+        "gallery_size": size,
         "rank1": rank1(searches),
         "fnir_at_fpir": fnir,
         "threshold_at_fpir": thresholds,
-        "at_config": at_config(searches, match),
-        "embedder_version": pipeline.embedder_version,
-        "seconds": round(time.monotonic() - start, 2),
+        "at_config": at_config(searches, for_gallery(match, size)),
     }
 
 
@@ -94,8 +145,11 @@ def at_config(searches: Sequence[Search], match: MatchConfig) -> dict[str, float
     mated = [s for s in searches if s.truth is not None]
     nonmated = [s for s in searches if s.truth is None]
     false_matches = mated_hits = mated_pin = nonmated_pin = 0
+    k = match.candidates + 1  # what the terminal's search returns
     for search in searches:
-        decision = decide(list(zip(search.identities, search.scores.tolist(), strict=True)), match)
+        top = np.argsort(-search.scores)[:k]
+        ranked = [(search.identities[i], float(search.scores[i])) for i in top]
+        decision = decide(ranked, match)
         if search.truth is None:
             false_matches += decision.kind == "match"
             nonmated_pin += decision.kind == "ambiguous"

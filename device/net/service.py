@@ -151,6 +151,14 @@ class NetService:
         """Tell ledger sync a transaction was written, so it goes out now, not at the next tick."""
         self.worker.submit(self.ledger_sync.tick)
 
+    def publish_retemplate(self, message: dict[str, Any]) -> bool:
+        """A retemplate message (device/net/retemplate.py) on this terminal's own topic."""
+        return self.link.publish(self.topics.retemplate, message, qos=1)
+
+    def resync(self) -> bool:
+        """Ask for a whole snapshot now (after an embedder change)."""
+        return self.shard_sync.request_snapshot("resync")
+
     def register_command(self, name: str, handler: CommandHandler) -> None:
         self.remote.register(name, handler)
 

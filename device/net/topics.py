@@ -61,6 +61,10 @@ class DeviceTopics:
         return self._t("shard/ack")
 
     @property
+    def retemplate(self) -> str:
+        return self._t("retemplate")
+
+    @property
     def register_req(self) -> str:
         return self._t("register/req")
 
@@ -117,6 +121,7 @@ _DEVICE_MESSAGES = {
     "config/state": "ConfigState",
     "shard/req": "ShardRequest",
     "shard/ack": "ShardAck",
+    "retemplate": "Retemplate",
     "register/req": "RegisterRequest",
     "register/resp": "RegisterResponse",
 }

@@ -4,7 +4,9 @@ One `FaceBook` lives on the main thread. For every processed frame it says which
 the session should look at (the bound track, else the largest), which other faces are in
 view, which tracks have left, feeds each track's eye openness to its liveness scorer, and
 keeps the track's recent embeddings so a match fuses several frames (DESIGN: the terminal
-sees many frames, a photo benchmark sees one). No image is kept: only vectors and scores.
+sees many frames, a photo benchmark sees one): the quality-weighted mean of the last
+EMBEDDINGS_PER_TRACK good frames, each weighted by its sharpness, pose, size and eyes open
+(device.vision.quality.fusion_weight). No image is kept: only vectors and scores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from device.core.events import (
     SecondFace,
 )
 from device.core.liveness import LivenessVerdict
+from device.vision.templates import TemplateError, weighted_fusion
 
 FACE_LOST_AFTER_S = 0.6  # a track missed for this long has left (one missed frame has not)
 EMBEDDINGS_PER_TRACK = 8
@@ -44,9 +47,16 @@ class _Track:
     track_id: int
     last_seen: float
     scorer: LivenessScorer
-    embeddings: deque[np.ndarray] = field(
+    # (embedding, fusion weight) of the track's recent good frames
+    embeddings: deque[tuple[np.ndarray, float]] = field(
         default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
     )
+    # the vectors of the embedder a shard migrates to (device/shell/migration.py), by version
+    next_embeddings: deque[tuple[np.ndarray, float]] = field(
+        default_factory=lambda: deque(maxlen=EMBEDDINGS_PER_TRACK)
+    )
+    next_version: str | None = None
+    version: str | None = None  # the embedder of `embeddings`
     blinked: bool = False
     passive_at: float | None = None  # time of the last passive verdict passed on
 
@@ -69,6 +79,32 @@ def _fresh_passive(track: _Track, face: Any, now: float) -> list[Event]:
     return [PassiveSeen(now, track.track_id, score.verdict == "real")]
 
 
+def _keep(
+    kept: deque[tuple[np.ndarray, float]],
+    track: _Track,
+    tag: str,
+    vector: Any,
+    weight: float,
+    version: str | None,
+) -> None:
+    """Add a (vector, fusion weight) to the track's; those of another embedder (it changed
+    mid-track) are dropped first: vectors of two embedders are never fused."""
+    if getattr(track, tag) != version:
+        kept.clear()
+        setattr(track, tag, version)
+    kept.append((np.asarray(vector, np.float32), weight))
+
+
+def _fuse(kept: deque[tuple[np.ndarray, float]]) -> np.ndarray | None:
+    """The quality-weighted mean, L2-normalised (device.vision.templates.weighted_fusion)."""
+    if not kept:
+        return None
+    try:
+        return weighted_fusion([v for v, _ in kept], [w for _, w in kept])
+    except TemplateError:  # they cancel out: no usable query
+        return None
+
+
 class FaceBook:
     def __init__(self, new_scorer: Callable[[], LivenessScorer]) -> None:
         self._new_scorer = new_scorer
@@ -88,7 +124,14 @@ class FaceBook:
                 self._tracks[face.track_id] = track
             track.last_seen = now
             if face.embedding is not None and face.quality.ok:
-                track.embeddings.append(np.asarray(face.embedding, np.float32))
+                weight = float(getattr(face, "weight", 1.0))
+                if np.isfinite(weight) and weight > 0.0:
+                    version = getattr(face, "embedder_version", None)
+                    _keep(track.embeddings, track, "version", face.embedding, weight, version)
+                    extra = getattr(face, "next_embedding", None)
+                    if extra is not None:
+                        version = getattr(face, "next_embedder_version", None)
+                        _keep(track.next_embeddings, track, "next_version", extra, weight, version)
             verdict = track.scorer.observe(now, face)
             if face is primary:
                 events.append(FaceSeen(now, face.track_id, bool(face.quality.ok)))
@@ -115,13 +158,24 @@ class FaceBook:
         return [FaceLost(now, track_id) for track_id in gone]
 
     def fused_embedding(self, track_id: int) -> np.ndarray | None:
-        """The mean of the track's recent good embeddings, L2-normalised; None if none."""
+        """The quality-weighted mean of the track's recent good embeddings, L2-normalised;
+        None if none."""
         track = self._tracks.get(track_id)
-        if track is None or not track.embeddings:
+        return None if track is None else _fuse(track.embeddings)
+
+    def embedding_version(self, track_id: int) -> str | None:
+        """The embedder of the track's embeddings (a probe names it to the store)."""
+        track = self._tracks.get(track_id)
+        return None if track is None else track.version
+
+    def fused_next(self, track_id: int, version: str) -> tuple[np.ndarray, int] | None:
+        """The track's vectors of the migration's embedder, fused as the match fuses its
+        own, and how many frames went in; None when there are none of that version."""
+        track = self._tracks.get(track_id)
+        if track is None or track.next_version != version:
             return None
-        mean = np.mean(np.stack(track.embeddings), axis=0)
-        norm = float(np.linalg.norm(mean))
-        return None if norm == 0.0 else (mean / norm).astype(np.float32)
+        fused = _fuse(track.next_embeddings)
+        return None if fused is None else (fused, len(track.next_embeddings))
 
     def clear(self) -> None:
         self._tracks.clear()

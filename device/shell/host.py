@@ -53,6 +53,12 @@ class NetHost:
             kind, reasons=[str(r) for r in fields.get("reasons", ())], tx_id=fields.get("tx_id")
         )
 
+    def publish_retemplate(self, message: dict[str, Any]) -> bool:
+        return self.net.publish_retemplate(message)
+
+    def resync(self) -> bool:
+        return self.net.resync()
+
     def online(self) -> bool:
         """The broker link is up (a vending session is offered with online funds)."""
         return bool(self.net.link.connected)

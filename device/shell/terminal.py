@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import uuid6
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.clock import Clock
-from device.config import Config
+from device.config import Config, keep_embedder
 from device.core import policy
 from device.core.events import (
     AuthUnavailable,
@@ -36,9 +37,10 @@ from device.core.events import (
     StartChallenge,
     StopChallenge,
     Tick,
+    UpdateLedger,
 )
 from device.core.liveness import BlinkTracker
-from device.core.match import decide
+from device.core.match import decide, for_gallery
 from device.core.pin_entry import SecretPin
 from device.core.session import PinEncryptor, Session
 from device.crypto.pinblock import RANDOM_FILL_BYTES, encipher_pin_block, pan_for_token
@@ -50,6 +52,7 @@ from device.shell.challenge import ChallengeRunner
 from device.shell.effects import EffectExecutor, HostPort, Observer, created_at
 from device.shell.face_book import FaceBook, FrameFaces
 from device.shell.lockout_sync import LockoutKeeper
+from device.shell.migration import EmbedderChange
 from device.shell.vending import VendingDriver
 from device.store.terminal_store import Store
 from device.vending.port import VendingController
@@ -148,6 +151,8 @@ class Terminal:
             on_storage_fault=self._storage_fault,
         )
         self.observer = observer
+        self.migration = _embedder_change(self, host, signing_key)
+        self._matched_track: int | None = None  # the track of the last match asked for
         self.frames = 0
         # Set while storage cannot commit a ledger row: no new payment starts, LEDs say fault.
         self.out_of_service: str | None = None
@@ -186,6 +191,8 @@ class Terminal:
             self._session(PassageSeen(now))
         for event in self.faces.tick(now):
             self._session(event)
+        if self.migration is not None:
+            self.migration.tick(now, idle=self.session.state == "idle")
         if self.vending is not None:
             self.vending.poll()
         if self.challenge is not None:
@@ -200,6 +207,22 @@ class Terminal:
             self.executor.run(self._challenge_effects(effects), event.now)
             if self.vending is not None:
                 self.vending.after(effects, event.now)
+            if self.migration is not None:
+                self._after_payment(effects)
+
+    def _after_payment(self, effects: list[Effect]) -> None:
+        """An approved payment whose row committed: during an embedder migration, the new
+        embedder's template of the face that paid goes to the host (device/shell/migration.py)."""
+        for effect in effects:
+            if not isinstance(effect, UpdateLedger) or effect.status != "approved":
+                continue
+            row = self.store.ledger.get(effect.tx_id)
+            if row is None or row.status != "approved" or not effect.token:
+                continue
+            try:
+                self.migration.paid(effect.tx_id, effect.token, self._matched_track)  # type: ignore[union-attr]
+            except Exception:  # the payment stands whatever happens to its retemplate
+                log.exception("retemplate failed", extra={"event": "retemplate_error"})
 
     def _challenge_effects(self, effects: list[Effect]) -> list[Effect]:
         """Start or stop the challenge here; every other effect goes to the executor."""
@@ -262,10 +285,20 @@ class Terminal:
     def _match(self, request: RequestMatch) -> None:
         """1:N search of the track's fused embedding; the answer is posted to the loop."""
         now = self.clock.monotonic()
+        self._matched_track = request.track_id
         query = self.faces.fused_embedding(request.track_id)
-        match = self.config.match
+        # the PIN-less threshold in force for this shard's size (docs/matching.md)
+        match = for_gallery(self.config.match, self.store.shard.gallery_size)
         # The store only searches (active accounts alone are indexed); the core decides.
-        nearest = [] if query is None else self.store.shard.search(query, match.candidates + 1)
+        # The probe names its embedder: the store never compares it with another's templates.
+        version = self.faces.embedding_version(request.track_id)
+        if version is None and self.pipeline.embedder is not None:
+            version = self.pipeline.embedder.version
+        nearest = (
+            []
+            if query is None or version is None
+            else self.store.shard.search(query, match.candidates + 1, version)
+        )
         decision = decide(nearest, match)
         accounts = {token: self.account(token) for token in decision.candidates}
         log.info(
@@ -281,6 +314,14 @@ class Terminal:
                 {t: a for t, a in accounts.items() if a is not None},
             )
         )
+
+    def keep_embedder(self, name: str) -> None:
+        """After a live embedder change: persist it, and match with its calibrated [match]
+        row from now on (cosines of two embedders are not comparable)."""
+        row = keep_embedder(self.config.device.data_dir, name)
+        if row:
+            match = replace(self.config.match, **row)  # type: ignore[arg-type]
+            self.config = self.config.model_copy(update={"match": match})
 
     def account(self, token: str) -> policy.Payer | None:
         """What the payment rules need to know about a user, from the shard and the ledger."""
@@ -299,6 +340,29 @@ class Terminal:
             offline_allowance_left=ledger.offline_remaining(token),
             daily_limit=state.daily_limit,
         )
+
+
+def _embedder_change(
+    terminal: Terminal, host: HostPort | None, signing_key: Ed25519PrivateKey
+) -> EmbedderChange | None:
+    """The embedder change of a terminal whose pipeline embeds (None: one that does not)."""
+    pipeline = terminal.pipeline
+    if pipeline.embedder is None:
+        return None
+    config = terminal.config
+    return EmbedderChange(
+        pipeline=pipeline,
+        shard=terminal.store.shard,
+        faces=terminal.faces,
+        shipped=pipeline.shipped_embedders(),
+        load_embedder=pipeline.load_embedder,
+        device_id=config.device.id,
+        sign=lambda document: sign_document(document, signing_key),
+        publish=getattr(host, "publish_retemplate", None),
+        resync=getattr(host, "resync", None),
+        persist=terminal.keep_embedder,
+        observer=terminal.observer,
+    )
 
 
 def _online(host: HostPort | None) -> bool:

@@ -155,8 +155,14 @@ def _v4(db: Database) -> None:
     )
 
 
+def _v5(db: Database) -> None:
+    """The embedder the shard is migrating to, as its last update said (JSON of
+    device.store.updates.Migration; NULL: none)."""
+    db.execute("ALTER TABLE shard ADD COLUMN migration TEXT")
+
+
 # Index i migrates schema version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

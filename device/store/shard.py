@@ -7,6 +7,7 @@ nor a half-applied update before it.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
@@ -28,6 +29,7 @@ from device.store.updates import (
     WRONG_EMBEDDER_VERSION,
     WRONG_SHARD,
     Header,
+    Migration,
     ParsedDelta,
     Refusal,
     parse_delta,
@@ -57,6 +59,14 @@ class ShardInfo:
     dim: int
     key_id: str
     updated_at: str
+    migration_json: str | None = None
+
+    @property
+    def migration(self) -> Migration | None:
+        """The embedder the shard is migrating to, as the last update said."""
+        if not self.migration_json:
+            return None
+        return Migration(**json.loads(self.migration_json))
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,9 @@ class TemplateShard:
         self._refusals: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self.stale_reason: str | None = None  # why the index is empty although rows exist
+        # (embedder, dim) of the last signed update refused for being of another embedder
+        # than this device runs: the shard was switched (device/shell/migration.py).
+        self.offered_embedder: tuple[str, int] | None = None
         self.undecryptable: list[str] = []  # tokens whose records failed to decrypt at load
         info = self.info()
         if info is not None and info.key_id != key.key_id:
@@ -122,6 +135,8 @@ class TemplateShard:
                 f"with (id {info.key_id}); restore the right key file"
             )
         self.index: SearchIndex = self._new_index(dim or (info.dim if info else 128))
+        # The index and the embedder of the templates in it, swapped as one reference.
+        self._indexed: tuple[SearchIndex, str | None] = (self.index, None)
         self._load()
 
     def _new_index(self, dim: int) -> SearchIndex:
@@ -136,8 +151,8 @@ class TemplateShard:
     def info(self) -> ShardInfo | None:
         with self.database.lock:
             row = self.database.db.execute(
-                "SELECT shard_id, version, last_seq, embedder_version, dim, key_id, updated_at "
-                "FROM shard WHERE id = 1"
+                "SELECT shard_id, version, last_seq, embedder_version, dim, key_id, updated_at, "
+                "migration FROM shard WHERE id = 1"
             ).fetchone()
         return ShardInfo(*row) if row else None
 
@@ -193,11 +208,31 @@ class TemplateShard:
         vectors = np.frombuffer(bytes(raw), dtype="<f4").reshape(len(tokens), info.dim)
         self.index = self._new_index(info.dim)
         self.index.build(tokens, vectors)
+        self._indexed = (self.index, info.embedder_version)
 
     # ---- search --------------------------------------------------------------------------
 
-    def search(self, query: np.ndarray, k: int = 2) -> list[tuple[str, float]]:
-        return self.index.search(query, k)
+    def search(
+        self, query: np.ndarray, k: int = 2, embedder_version: str | None = None
+    ) -> list[tuple[str, float]]:
+        """The k nearest active templates. A probe of another embedder than the indexed
+        templates' is never compared (no candidates, counted as `wrong_probe_embedder`):
+        vectors of two embedders live in unrelated spaces, so any score would be noise."""
+        index, indexed = self._indexed
+        if embedder_version is not None and embedder_version != indexed:
+            self._refusals["wrong_probe_embedder"] += 1
+            return []
+        return index.search(query, k)
+
+    @property
+    def index_embedder(self) -> str | None:
+        """The embedder version of the templates in the index (None: nothing loaded)."""
+        return self._indexed[1]
+
+    @property
+    def gallery_size(self) -> int:
+        """Active templates searched (the match threshold rises with it)."""
+        return len(self.index)
 
     # ---- counters ------------------------------------------------------------------------
 
@@ -212,6 +247,8 @@ class TemplateShard:
 
     def _refuse(self, kind: str, exc: Refusal, version: int) -> ApplyResult:
         self._refusals[exc.reason] += 1
+        if exc.offered is not None:
+            self.offered_embedder = exc.offered
         self._outcomes["refused"] += 1
         log.warning("%s refused: %s", kind, exc)
         with self.database.lock:
@@ -271,6 +308,7 @@ class TemplateShard:
                         },
                     )
                 old, self.index = self.index, index
+                self._indexed = (index, header.embedder_version)
                 old.clear()
             self.stale_reason = None
             return self._done("applied", header.number, changed=len(parsed.tokens))
@@ -309,6 +347,20 @@ class TemplateShard:
             except Refusal as exc:
                 return self._refuse("delta", exc, current)
             return self._done("applied", header.number, changed=len(parsed.ops))
+
+    def expect(self, embedder_version: str, dim: int) -> None:
+        """This device now runs another embedder: the index of the old one is dropped at
+        once (no probe of the new embedder meets it) and the next snapshot of the new one
+        is taken; until then nothing matches."""
+        with self._apply_lock:
+            self._expected = Header(self._shard_id or "", 0, embedder_version, dim)
+            with self.index.lock:
+                old, self.index = self.index, self._new_index(dim)
+                self._indexed = (self.index, None)
+                old.clear()
+            self.stale_reason = None
+            self.offered_embedder = None
+            self._load()  # the stored shard, when it is of the new embedder already
 
     # ---- keys ----------------------------------------------------------------------------
 

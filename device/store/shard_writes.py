@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Container, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,12 +57,14 @@ def audit(db: Any, event: str, detail: Mapping[str, Any]) -> None:
 
 
 def write_meta(db: Any, header: Header, key_id: str) -> None:
+    migration = None if header.migration is None else json.dumps(asdict(header.migration))
     db.execute(
-        "INSERT INTO shard (id, shard_id, version, last_seq, embedder_version, dim, key_id) "
-        "VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "INSERT INTO shard (id, shard_id, version, last_seq, embedder_version, dim, key_id, "
+        "migration) VALUES (1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
         "shard_id = excluded.shard_id, version = excluded.version, "
         "last_seq = excluded.last_seq, embedder_version = excluded.embedder_version, "
-        f"dim = excluded.dim, key_id = excluded.key_id, updated_at = {_NOW}",
+        f"dim = excluded.dim, key_id = excluded.key_id, migration = excluded.migration, "
+        f"updated_at = {_NOW}",
         [
             header.shard_id,
             header.number,
@@ -70,6 +72,7 @@ def write_meta(db: Any, header: Header, key_id: str) -> None:
             header.embedder_version,
             header.dim,
             key_id,
+            migration,
         ],
     )
 

@@ -2,13 +2,14 @@
 
 The MQTT layer checks signatures and decodes JSON into exactly these dicts:
 
-snapshot = {"shard_id", "version", "embedder_version", "dim",
+snapshot = {"shard_id", "version", "embedder_version", "dim", "migration"?,
             "records": [{"token", "vector_b64", "account": {...}}]}
-delta    = {"shard_id", "seq", "embedder_version", "dim",
+delta    = {"shard_id", "seq", "embedder_version", "dim", "migration"?,
             "ops": [{"op": "add"|"update", "token", "vector_b64", "account"}
                     | {"op": "suspend"|"revoke"|"reactivate"|"delete", "token"}
                     | {"op": "account", "token", "account"}]}
 account  = {"status": "active"|"suspended"|"revoked", "daily_limit", "offline_allowance"}
+migration = {"embedder_version", "dim", "host_key"}: the embedder the shard migrates to
 
 vector_b64 is base64 of little-endian float32[dim], L2-normalised.
 Everything here is pure: a bad update raises Refusal with a reason code and a detail.
@@ -59,10 +60,11 @@ OpKind = Literal["add", "update", "suspend", "revoke", "reactivate", "delete", "
 
 
 class Refusal(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, offered: tuple[str, int] | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.offered = offered  # wrong_embedder_version: the (embedder, dim) of the update
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,22 @@ class Op:
 
 
 @dataclass(frozen=True)
+class Migration:
+    """The embedder the shard is migrating to, and the host key new templates are sealed
+    to (docs/matching.md, "Changing the embedder")."""
+
+    embedder_version: str
+    dim: int
+    host_key: str  # base64 of the host's raw X25519 public key
+
+
+@dataclass(frozen=True)
 class Header:
     shard_id: str
     number: int  # snapshot version or delta seq
     embedder_version: str
     dim: int
+    migration: Migration | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ def _header(update: Any, number_key: str, expected: Header | None) -> Header:
         _int(update.get(number_key), number_key),
         embedder,
         _int(update.get("dim"), "dim", minimum=1),
+        _migration(update.get("migration"), embedder),
     )
     if header.dim > MAX_DIM:
         raise Refusal(WRONG_DIM, f"dim {header.dim} is larger than {MAX_DIM}")
@@ -145,10 +159,33 @@ def _header(update: Any, number_key: str, expected: Header | None) -> Header:
                 WRONG_EMBEDDER_VERSION,
                 f"update is for embedder {embedder!r}, this device runs "
                 f"{expected.embedder_version!r}",
+                offered=(embedder, header.dim),
             )
         if expected.dim != header.dim:
             raise Refusal(WRONG_DIM, f"update has dim {header.dim}, device expects {expected.dim}")
     return header
+
+
+def _migration(value: Any, current: str) -> Migration | None:
+    if value is None:
+        return None
+    item = _mapping(value, "migration")
+    _keys(item, {"embedder_version", "dim", "host_key"}, "migration")
+    version, host_key = item.get("embedder_version"), item.get("host_key")
+    if not isinstance(version, str) or not 0 < len(version) <= 128 or version == current:
+        raise Refusal(
+            MALFORMED, f"migration.embedder_version must be another embedder, got {version!r}"
+        )
+    dim = _int(item.get("dim"), "migration.dim", minimum=1)
+    if dim > MAX_DIM:
+        raise Refusal(WRONG_DIM, f"migration.dim {dim} is larger than {MAX_DIM}")
+    try:
+        raw = base64.b64decode(str(host_key), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise Refusal(MALFORMED, "migration.host_key must be a base64 32-byte X25519 key")
+    return Migration(version, dim, str(host_key))
 
 
 def _token(value: Any, where: str) -> str:
@@ -203,7 +240,11 @@ def _vectors(encoded: Sequence[Any], dim: int, where: Sequence[str]) -> np.ndarr
 def parse_snapshot(snapshot: Any, expected: Header | None) -> ParsedSnapshot:
     """expected carries the device's embedder version and dim (number and shard ignored)."""
     header = _header(snapshot, "version", expected)
-    _keys(snapshot, {"shard_id", "version", "embedder_version", "dim", "records"}, "snapshot")
+    _keys(
+        snapshot,
+        {"shard_id", "version", "embedder_version", "dim", "migration", "records"},
+        "snapshot",
+    )
     records = snapshot.get("records")
     if not isinstance(records, list):
         raise Refusal(MALFORMED, "snapshot.records must be a list")
@@ -232,7 +273,7 @@ _OP_FIELDS = {
 
 def parse_delta(delta: Any, expected: Header | None) -> ParsedDelta:
     header = _header(delta, "seq", expected)
-    _keys(delta, {"shard_id", "seq", "embedder_version", "dim", "ops"}, "delta")
+    _keys(delta, {"shard_id", "seq", "embedder_version", "dim", "migration", "ops"}, "delta")
     raw_ops = delta.get("ops")
     if not isinstance(raw_ops, list) or not raw_ops:
         raise Refusal(MALFORMED, "delta.ops must be a non-empty list")

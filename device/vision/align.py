@@ -1,9 +1,14 @@
-"""Alignment to the embedder's chip: dlib's get_face_chip geometry, reproduced exactly.
+"""Alignment to the embedders' chips, from the face mesh the pipeline already has.
 
-dlib maps its 5-point shape (both corners of each eye, the bottom of the nose) onto a
-mean-face template with a least-squares similarity transform and samples the chip
-bilinearly. We predict those 5 points from the face mesh (see mesh_to_dlib5.py), then
-apply the same transform, so the int8 ResNet sees the chips it was trained on.
+- dlib (`chip_matrix`): dlib's get_face_chip geometry, reproduced exactly. dlib maps its
+  5-point shape (both corners of each eye, the bottom of the nose) onto a mean-face
+  template with a least-squares similarity transform and samples the chip bilinearly.
+  We predict those 5 points from the face mesh (see mesh_to_dlib5.py), then apply the
+  same transform, so the int8 ResNet sees the chips it was trained on. This 150 px chip
+  is also what the quality gate measures (sharpness, brightness), whatever the embedder.
+- ArcFace (`arcface_matrix`): the standard 112x112 five-point template (eye centres, nose
+  tip, mouth corners) that MobileFaceNet and the InsightFace family were trained on; the
+  five points are read off the mesh (`arcface5_from_mesh`).
 """
 
 from __future__ import annotations
@@ -78,6 +83,42 @@ def extract_chip(rgb: np.ndarray, matrix: np.ndarray, size: int = 150) -> np.nda
     return cv2.warpAffine(
         image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
+
+
+# InsightFace's 112x112 ArcFace template (arcface_torch / insightface.utils.face_align):
+# eye centres (image left, image right), nose tip, mouth corners (image left, right)
+ARCFACE_TEMPLATE_112 = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    np.float64,
+)
+# MediaPipe face-mesh indices per ArcFace point (averaged): each eye's lid contour ring
+# (its centre is the eye centre), the nose tip, the mouth corners
+ARCFACE_FROM_MESH: tuple[tuple[int, ...], ...] = (
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
+    (1,),
+    (61,),
+    (291,),
+)
+
+
+def arcface5_from_mesh(points: np.ndarray) -> np.ndarray:
+    """The ArcFace template's five points (5, 2) in frame pixels from the 468-point mesh.
+    Means of mesh points commute with any similarity transform, like dlib5_from_mesh."""
+    xy = np.asarray(points, np.float64)[:, :2]
+    return np.stack([xy[list(indices)].mean(axis=0) for indices in ARCFACE_FROM_MESH])
+
+
+def arcface_matrix(points5: np.ndarray, size: int = 112) -> np.ndarray:
+    """2x3 affine, frame pixels -> chip pixels: the least-squares similarity taking the five
+    ArcFace points onto the template (scaled to `size`; 112 is the template's own)."""
+    return similarity_transform(points5, ARCFACE_TEMPLATE_112 * (size / 112.0))
 
 
 def dlib5_from_mesh(points: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,6 +13,10 @@ class VisionConfig(BaseModel):
 
     models_dir: Path | None = None  # None: device.paths.default_models_dir()
     threads: int = Field(default=2, ge=1, le=8)
+    # which shipped face embedder (device/vision/embedder.py, models/README.md): its
+    # embedder_version keys templates and shards, so a change needs the shard of that
+    # version (docs/matching.md)
+    embedder: Literal["mobilefacenet", "dlib"] = "mobilefacenet"
     detector_min_score: float = Field(default=0.6, gt=0.0, lt=1.0)
     min_face_px: int = Field(default=80, ge=24, le=2000)
     max_yaw_deg: float = Field(default=30.0, gt=0.0, le=90.0)

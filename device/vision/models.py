@@ -21,7 +21,15 @@ from device.vision.runtime import TensorSpec, TFLiteModel
 
 MANIFEST_NAME = "manifest.json"
 SUPPORTED_SCHEMA = 1
-ROLES = ("detector", "face_mesh", "iris", "embedder", "passive_v2", "passive_v1se")
+ROLES = (
+    "detector",
+    "face_mesh",
+    "iris",
+    "embedder_mobilefacenet",
+    "embedder_dlib",
+    "passive_v2",
+    "passive_v1se",
+)
 
 
 class ModelError(BlinkpayError):

@@ -12,7 +12,7 @@ from device.paths import default_models_dir
 from device.vision.align import chip_matrix, dlib5_from_mesh, extract_chip
 from device.vision.config import VisionConfig
 from device.vision.detector import Detection, FaceDetector
-from device.vision.embedder import FaceEmbedder
+from device.vision.embedder import EMBEDDER_ROLES, FaceEmbedder
 from device.vision.eyes import EyeOpenness, IrisModel
 from device.vision.landmarks import (
     FaceMesh,
@@ -21,13 +21,14 @@ from device.vision.landmarks import (
     roi_from_landmarks,
 )
 from device.vision.light import FaceLight, measure_light
-from device.vision.models import ModelError, load_manifest
+from device.vision.models import Manifest, ModelError, load_manifest
 from device.vision.passive import PassiveCue, PassiveScore
-from device.vision.quality import Quality, assess
+from device.vision.quality import Quality, assess, fusion_weight
 from device.vision.tracking import FaceTracker
 
 DEFAULT_CHIP_SIZE = 150
 DEFAULT_CHIP_PADDING = 0.25
+NEXT_EMBED_MAX_HZ = 5.0  # during an embedder migration (device/shell/migration.py)
 
 
 @dataclass
@@ -42,14 +43,23 @@ class FaceResult:
     eyes: EyeOpenness | None  # eye aspect ratios from the iris model (None: not asked for)
     quality: Quality
     track_id: int | None  # stable across frames for the same face; None when not tracking
-    chip: np.ndarray = field(repr=False)  # aligned RGB chip for the embedder (memory only)
+    # aligned RGB chip for the embedder (memory only): the embedder's own geometry (the
+    # 112 px ArcFace chip for MobileFaceNet); dlib's 150 px chip without an embedder
+    chip: np.ndarray = field(repr=False)
     embedding: np.ndarray | None = None  # L2-normalised float32, None unless embedded
+    embedder_version: str | None = None  # the embedder of `embedding`
+    # during an embedder migration (device/shell/migration.py): the next embedder's vector
+    next_embedding: np.ndarray | None = None
+    next_embedder_version: str | None = None
     # passive anti-spoofing cue; None when disabled or not scored. On a tracked face it
     # may be from an earlier frame of the same track (see its timestamp): it runs at
     # most vision.passive_max_hz per track
     passive: PassiveScore | None = None
     # face and background luminance for the illumination challenge (device.vision.light)
     light: FaceLight | None = None
+    # this frame's weight when a track's embeddings are fused (quality.fusion_weight:
+    # sharpness, pose, size, eyes open)
+    weight: float = 1.0
 
     @property
     def centre(self) -> np.ndarray:
@@ -87,9 +97,15 @@ class FacePipeline:
         self.passive = passive
         self._passive_by_track: dict[int, PassiveScore] = {}
         self.tracker = FaceTracker(config.track_min_iou, config.track_max_age_s)
-        self.chip_size = embedder.chip_size if embedder else DEFAULT_CHIP_SIZE
-        self.chip_padding = embedder.chip_padding if embedder else DEFAULT_CHIP_PADDING
+        # the quality gate's chip: dlib's geometry at 150 px whatever the embedder (its
+        # sharpness and brightness limits were set on it)
+        self.chip_size = DEFAULT_CHIP_SIZE
+        self.chip_padding = DEFAULT_CHIP_PADDING
         self.last_times = StageTimes()
+        self.manifest: Manifest | None = None  # set by from_config (embedder changes)
+        # the embedder a shard migrates to, also run on every embedded face (or None)
+        self.next_embedder: FaceEmbedder | None = None
+        self._next_at: dict[int, float] = {}  # track -> time of its last next-embedder run
 
     @classmethod
     def from_config(cls, config: VisionConfig, *, with_embedder: bool = True) -> FacePipeline:
@@ -99,7 +115,9 @@ class FacePipeline:
         detector = FaceDetector(manifest, config.threads, config.detector_min_score)
         mesh = FaceMesh(manifest, config.threads)
         iris = IrisModel(manifest, config.threads)
-        embedder = FaceEmbedder(manifest, config.threads) if with_embedder else None
+        embedder = (
+            FaceEmbedder(manifest, config.threads, config.embedder) if with_embedder else None
+        )
         passive = None
         if config.passive_enabled:
             passive = PassiveCue(
@@ -109,7 +127,28 @@ class FacePipeline:
                 threshold=config.passive_threshold,
                 min_context_scale=config.passive_min_context_scale,
             )
-        return cls(config, detector, mesh, iris, embedder, passive)
+        pipeline = cls(config, detector, mesh, iris, embedder, passive)
+        pipeline.manifest = manifest
+        return pipeline
+
+    # -- embedder change (docs/matching.md, "Changing the embedder") ---------------------
+
+    def shipped_embedders(self) -> dict[str, str]:
+        """Embedder version -> `vision.embedder` name, for every embedder in the manifest."""
+        if self.manifest is None:
+            return {} if self.embedder is None else {self.embedder.version: self.embedder.name}
+        found: dict[str, str] = {}
+        for name, role in EMBEDDER_ROLES.items():
+            entry = self.manifest.entries.get(role)
+            if entry is not None:
+                found[str(entry.raw.get("embedder_version", entry.version))] = name
+        return found
+
+    def load_embedder(self, name: str) -> FaceEmbedder:
+        """One of the shipped embedders, by its `vision.embedder` name."""
+        if self.manifest is None:
+            raise ModelError("pipeline was built without a manifest")
+        return FaceEmbedder(self.manifest, self.config.threads, name)
 
     @property
     def embedder_version(self) -> str:
@@ -154,11 +193,18 @@ class FacePipeline:
         for face in faces:  # cheap (a few thousand pixels): the challenge reads the bound one
             face.light = measure_light(rgb, face.box)
         times.light = (time.perf_counter() - t) * 1000
-        if embed and self.embedder is not None:
+        # Read once: the shell may change embedders between frames, never within one.
+        embedder, next_embedder = self.embedder, self.next_embedder
+        if embed and embedder is not None:
             for face in faces:
                 if face.quality.ok or not gate:
                     t = time.perf_counter()
-                    face.embedding = self.embedder.embed(face.chip)
+                    face.embedding = embedder.embed(_chip_for(embedder, rgb, face))
+                    face.embedder_version = embedder.version
+                    if next_embedder is not None and self._next_due(face, timestamp):
+                        chip = _chip_for(next_embedder, rgb, face)
+                        face.next_embedding = next_embedder.embed(chip)
+                        face.next_embedder_version = next_embedder.version
                     times.embed += (time.perf_counter() - t) * 1000
         if passive and self.passive is not None:
             t = time.perf_counter()
@@ -181,6 +227,19 @@ class FacePipeline:
             if face.track_id is not None:
                 latest[face.track_id] = face.passive
         self._passive_by_track = latest  # tracks out of view are dropped
+
+    def _next_due(self, face: FaceResult, timestamp: float) -> bool:
+        """The migration's embedder runs at most NEXT_EMBED_MAX_HZ per track (a few fused
+        frames are enough for its template; the match's embedder runs on every frame)."""
+        if face.track_id is None:
+            return True
+        last = self._next_at.get(face.track_id)
+        if last is not None and 0.0 <= timestamp - last < 1.0 / NEXT_EMBED_MAX_HZ:
+            return False
+        if len(self._next_at) > 64:  # tracks long gone
+            self._next_at.clear()
+        self._next_at[face.track_id] = timestamp
+        return True
 
     def passive_score(
         self, rgb: np.ndarray, face: FaceResult, timestamp: float = 0.0
@@ -220,12 +279,17 @@ class FacePipeline:
         times.eyes += (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         points5 = dlib5_from_mesh(mesh.points)
-        chip = extract_chip(
+        quality_chip = extract_chip(
             rgb, chip_matrix(points5, self.chip_size, self.chip_padding), self.chip_size
         )
+        chip = quality_chip
+        if self.embedder is not None and self.embedder.alignment != "dlib-5point":
+            chip = self.embedder.chip(rgb, mesh.points)
         times.align += (time.perf_counter() - t) * 1000
         yaw, pitch = head_pose(mesh.points)
-        quality = assess(self.config, min(det.width, det.height), yaw, pitch, chip, mesh.presence)
+        quality = assess(
+            self.config, min(det.width, det.height), yaw, pitch, quality_chip, mesh.presence
+        )
         return FaceResult(
             box=det.box,
             score=det.score,
@@ -236,6 +300,7 @@ class FacePipeline:
             quality=quality,
             track_id=track_id,
             chip=chip,
+            weight=fusion_weight(self.config, quality, eyes.mean if eyes is not None else None),
         )
 
     def embed(self, face: FaceResult) -> np.ndarray:
@@ -243,8 +308,19 @@ class FacePipeline:
         if self.embedder is None:
             raise ModelError("pipeline was built without the embedder")
         face.embedding = self.embedder.embed(face.chip)
+        face.embedder_version = self.embedder.version
         return face.embedding
 
     def reset_tracking(self) -> None:
         self.tracker.reset()
         self._passive_by_track = {}
+
+
+def _chip_for(embedder: FaceEmbedder, rgb: np.ndarray, face: FaceResult) -> np.ndarray:
+    """The face's chip in this embedder's geometry: the one made with the face when it
+    fits, else made now from the frame and the mesh (the migration's embedder, or one the
+    shell switched to after the face was aligned)."""
+    size = embedder.chip_size  # the shipped embedders' chips differ in size (112, 150)
+    if face.chip.shape[:2] == (size, size):
+        return face.chip
+    return embedder.chip(rgb, face.landmarks)

@@ -53,3 +53,30 @@ def assess(
     )
     reasons = tuple(name for name, failed in checks if failed)
     return Quality(not reasons, reasons, face_px, yaw, pitch, sharpness, brightness)
+
+
+# Fusion weights (device/shell/face_book.py): how much one frame's embedding counts in the
+# track's template-like mean. Each factor is in [MIN_FACTOR, 1]: a frame that passed the
+# gate always counts a little, and a good frame counts fully.
+MIN_FACTOR = 0.1
+SHARP_FULL_FACTOR = 3.0  # sharpness at 3x vision.min_sharpness counts fully
+SIZE_FULL_FACTOR = 2.0  # a face 2x vision.min_face_px wide counts fully
+OPEN_EYES_FULL = 0.25  # eye aspect ratio of open eyes (EyeOpenness: open mostly 0.25-0.40)
+
+
+def _factor(value: float) -> float:
+    return float(min(1.0, max(MIN_FACTOR, value)))
+
+
+def fusion_weight(config: VisionConfig, quality: Quality, eyes_mean: float | None) -> float:
+    """Weight of one embedding in a track's fused embedding: the product of a sharpness, a
+    pose, a size and an eyes-open factor. Pose falls off with the squared fraction of the
+    gate's yaw/pitch limits used; eyes count fully at OPEN_EYES_FULL (mid-blink and
+    half-closed frames embed worse); without an eye measurement the eyes factor is 1."""
+    sharp = _factor(quality.sharpness / max(config.min_sharpness * SHARP_FULL_FACTOR, 1e-6))
+    yaw = quality.yaw_deg / config.max_yaw_deg
+    pitch = quality.pitch_deg / config.max_pitch_deg
+    pose = _factor(1.0 - (yaw * yaw + pitch * pitch) / 2.0)
+    size = _factor(quality.face_px / (config.min_face_px * SIZE_FULL_FACTOR))
+    eyes = 1.0 if eyes_mean is None else _factor(eyes_mean / OPEN_EYES_FULL)
+    return sharp * pose * size * eyes

@@ -29,6 +29,7 @@ class Face:
     eyes: Eyes
     embedding: np.ndarray | None = None
     quality: Quality = field(default_factory=Quality)
+    weight: float = 1.0
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -76,6 +77,19 @@ def test_fused_embedding_is_the_normalised_mean_of_good_frames() -> None:
     assert book.fused_embedding(99) is None
     book.clear()
     assert book.fused_embedding(3) is None
+
+
+def test_fused_embedding_weights_each_frame_by_its_quality() -> None:
+    book = FaceBook(lambda: BlinkTracker(LivenessConfig()))
+    # a sharp frontal frame (weight 1) and a blurred, turned one (weight 0.25)
+    book.frame(FrameFaces(0.0, [Face(4, Eyes(0.3, 0.3), _unit(1, 0), weight=1.0)]), None)
+    book.frame(FrameFaces(0.1, [Face(4, Eyes(0.3, 0.3), _unit(0, 1), weight=0.25)]), None)
+    # a frame with a broken weight is not fused at all
+    broken = Face(4, Eyes(0.3, 0.3), _unit(-1, 0), weight=float("nan"))
+    book.frame(FrameFaces(0.2, [broken]), None)
+    fused = book.fused_embedding(4)
+    assert fused is not None
+    np.testing.assert_allclose(fused, _unit(1, 0.25), atol=1e-6)
 
 
 def test_a_refusing_scorer_becomes_a_liveness_rejection_with_its_reason() -> None:

@@ -138,7 +138,7 @@ def test_enrol_from_photos_uses_the_terminals_models(
     pipeline = FacePipeline.from_config(Config().vision)
     config = host_toml(
         broker, backend_keys, tmp_path / "host",
-        embedder_version=pipeline.embedder_version, dim=128,
+        embedder_version=pipeline.embedder_version, dim=pipeline.embedder.dim,
     )  # fmt: skip
     code, out = run_cli(
         capsys, "enrol", "--config", str(config), "tok-eileen", "--images", str(photo)
@@ -150,7 +150,7 @@ def test_enrol_from_photos_uses_the_terminals_models(
             "SELECT vector, embedder_version FROM templates WHERE token = 'tok-eileen'"
         ).fetchone()
     vector = np.frombuffer(blob, "<f4")
-    assert version == pipeline.embedder_version and vector.shape == (128,)
+    assert version == pipeline.embedder_version and vector.shape == (pipeline.embedder.dim,)
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
 
 

@@ -53,7 +53,7 @@ def test_mqtt_off_enrols_into_the_database_and_lists(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _offline_host(tmp_path / "host", capsys)
-    vector = np.zeros(128, "<f4")
+    vector = np.zeros(HostConfig().dim, "<f4")
     vector[0] = 1.0
     template = tmp_path / "t.json"
     template.write_text(

@@ -52,7 +52,7 @@ def enrol(client: TestClient, photos: list[tuple[str, bytes, str]], **fields: st
     data = {
         "csrf": csrf(client),
         "consent": "yes",
-        "consent_version": "2026-11-v1",
+        "consent_version": "2026-12-v2",
         "token": "cust-http",
         "pin": "1357",
         "pin_again": "1357",
@@ -152,8 +152,8 @@ def test_suspend_resume_export_and_erase_over_http(rig: ConsoleRig, client: Test
         page = client.post(f"/customers/cust-life/{action}", data={"csrf": token})
         assert f'<strong id="status">{status}</strong>' in page.text
     data = client.get("/customers/cust-life/export").json()
-    assert data["account"]["status"] == "active" and data["template"]["dim"] == 128
-    assert data["consents"][0]["version"] == "2026-11-v1"
+    assert data["account"]["status"] == "active" and data["template"]["dim"] == 192
+    assert data["consents"][0]["version"] == "2026-12-v2"
     assert "pin_hash" not in data["account"] and "pin_salt" not in data["account"]
     unconfirmed = client.post("/customers/cust-life/erase", data={"csrf": token})
     assert unconfirmed.status_code == 400 and "type the account token" in unconfirmed.text
@@ -161,6 +161,6 @@ def test_suspend_resume_export_and_erase_over_http(rig: ConsoleRig, client: Test
     assert '<p id="status">erased</p>' in erased.text
     actions = [r["action"] for r in rig.console.store.audit_log() if r["target"] == "cust-life"]
     assert actions[:5] == ["delete", "export", "reactivate", "suspend", "enrol"]
-    # the photos never reached the database: only the 128 floats of the template
+    # the photos never reached the database: only the 192 floats of the template
     files = list(rig.config.db_path.parent.glob(rig.config.db_path.name + "*"))  # and its WAL
     assert files and not [f for f in files if b"\xff\xd8\xff" in f.read_bytes()]

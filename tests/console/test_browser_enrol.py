@@ -68,7 +68,7 @@ def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) 
     wait_text(browser, (By.ID, "enrolled"), "cust-collins is enrolled")
     assert "nobody enrolled yet" in text_of(browser, "nearest")
     consents = rig.console.consents("cust-collins")
-    assert [c["version"] for c in consents] == ["2026-11-v1"]
+    assert [c["version"] for c in consents] == ["2026-12-v2"]
     account = rig.console.customer("cust-collins")
     assert account is not None and account["has_pin"] and account["status"] == "active"
 

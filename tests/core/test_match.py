@@ -12,8 +12,10 @@ from device.core.match import (
     BELOW_THRESHOLD,
     CLEAR_MATCH,
     CLOSE_RUNNER_UP,
+    MAX_THRESHOLD,
     NO_CANDIDATES,
     decide,
+    for_gallery,
 )
 
 CONFIG = MatchConfig(threshold=0.8, margin=0.05, pin_threshold=0.7, candidates=3)
@@ -99,3 +101,40 @@ def test_decision_invariants(ranked: list[tuple[str, float]]) -> None:
     else:
         assert best is None or best < CONFIG.pin_threshold
         assert decision.candidates == ()
+
+
+SIZED = MatchConfig(
+    threshold=0.5,
+    margin=0.05,
+    pin_threshold=0.35,
+    reference_gallery=1000,
+    threshold_per_decade=0.04,
+)
+
+
+def test_threshold_rises_with_the_log_of_the_gallery_size() -> None:
+    # at or below the reference size the calibrated threshold holds (never lowered)
+    assert for_gallery(SIZED, 10) == SIZED and for_gallery(SIZED, 1000) == SIZED
+    assert for_gallery(SIZED, 10_000).threshold == pytest.approx(0.54)
+    assert for_gallery(SIZED, 100_000).threshold == pytest.approx(0.58)
+    assert for_gallery(SIZED, 3_000).threshold == pytest.approx(0.5 + 0.04 * 0.47712, abs=1e-5)
+    # only the PIN-less threshold moves; the PIN path and the margin stay
+    big = for_gallery(SIZED, 1_000_000)
+    assert (big.margin, big.pin_threshold, big.candidates) == (0.05, 0.35, 3)
+    # capped, and off when the slope is 0
+    steep = MatchConfig(threshold=0.9, pin_threshold=0.5, threshold_per_decade=0.5)
+    assert for_gallery(steep, 10**9).threshold == MAX_THRESHOLD
+    flat = MatchConfig(threshold=0.9, pin_threshold=0.5, threshold_per_decade=0.0)
+    assert for_gallery(flat, 10**9) == flat
+
+
+@given(st.integers(1, 10**8), st.integers(1, 10**8))
+def test_a_larger_gallery_never_lowers_the_threshold(a: int, b: int) -> None:
+    small, large = sorted((a, b))
+    assert for_gallery(SIZED, small).threshold <= for_gallery(SIZED, large).threshold
+
+
+def test_a_stranger_who_would_match_a_small_shard_is_asked_for_a_pin_in_a_large_one() -> None:
+    ranked = [("a", 0.52), ("b", 0.30)]
+    assert decide(ranked, for_gallery(SIZED, 500)).kind == "match"
+    assert decide(ranked, for_gallery(SIZED, 50_000)).kind == "ambiguous"

@@ -65,10 +65,17 @@ def test_lfw_split_enrols_first_image_of_people_with_two(tmp_path: Path) -> None
         (tmp_path / person).mkdir()
         for n in range(1, count + 1):
             (tmp_path / person / f"{person}_{n:04d}.jpg").write_bytes(b"")
-    gallery, probes = lfw_lists(tmp_path)
-    assert gallery == ["Ann/Ann_0001.jpg"]
+    gallery, probes, distractors = lfw_lists(tmp_path)
+    assert gallery == ["Ann/Ann_0001.jpg"] and distractors == []
     assert [(p.path, p.mated) for p in probes] == [
         ("Ann/Ann_0002.jpg", True),
         ("Ann/Ann_0003.jpg", True),
         ("Bob/Bob_0001.jpg", False),
     ]
+    # restricted to some people: everyone else's first image is a distractor
+    (tmp_path / "Cy").mkdir()
+    for n in (2, 1):
+        (tmp_path / "Cy" / f"Cy_{n:04d}.jpg").write_bytes(b"")
+    gallery, probes, distractors = lfw_lists(tmp_path, {"Ann"})
+    assert gallery == ["Ann/Ann_0001.jpg"] and len(probes) == 2
+    assert distractors == ["Bob/Bob_0001.jpg", "Cy/Cy_0001.jpg"]

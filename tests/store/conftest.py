@@ -33,7 +33,9 @@ def snapshot(
     **header: Any,
 ) -> dict[str, Any]:
     statuses = statuses or ["active"] * len(tokens)
+    extra = {"migration": header["migration"]} if "migration" in header else {}
     return {
+        **extra,
         "shard_id": header.get("shard_id", SHARD),
         "version": version,
         "embedder_version": header.get("embedder_version", EMBEDDER),

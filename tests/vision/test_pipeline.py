@@ -40,7 +40,7 @@ def test_real_face_gives_every_field(pipeline, lfw_dir: Path) -> None:
     assert face.landmarks.shape == (468, 3) and face.points5.shape == (5, 2)
     assert 0.15 < face.eyes.mean < 0.45  # open eyes
     assert face.quality.ok, face.quality
-    assert face.embedding is not None and face.embedding.shape == (128,)
+    assert face.embedding is not None and face.embedding.shape == (pipeline.embedder.dim,)
     assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-5
     # the same face a frame later keeps its track id
     again = pipeline.process(rgb, 0.04)
