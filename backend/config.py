@@ -32,7 +32,7 @@ class HostConfig(BaseModel):
     # Must equal the terminals' embedder (models/manifest.json: the embedder_version of
     # the role the terminals' vision.embedder selects, MobileFaceNet by default): a shard
     # of another version is refused by the terminal's store.
-    embedder_version: str = "mobilefacenet-sirius-v1-int8-1"
+    embedder_version: str = "mobilefacenet-sirius-v1-float16-1"
     dim: int = Field(default=192, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # An online approval holds the amount until the terminal's row settles it; a hold whose
