@@ -46,7 +46,7 @@ class HostConfig(BaseModel):
     # A new shard's embedder (models/manifest.json: the embedder_version of the role the
     # terminals' vision.embedder selects, MobileFaceNet by default); each shard keeps its
     # own after, and changes it by a migration (`blinkpay-host shard migrate`, docs/host.md).
-    embedder_version: str = "mobilefacenet-sirius-v1-int8-1"
+    embedder_version: str = "mobilefacenet-sirius-v1-float16-1"
     dim: int = Field(default=192, ge=1, le=4096)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # An online approval holds the amount until the terminal's row settles it; a hold whose

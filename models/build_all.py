@@ -1,8 +1,10 @@
 """Rebuild every shipped model and models/manifest.json from their published weights.
 
 Needs the toolchain (`pip install -e .[models]`), LFW view 1 in ../shared/data for
-calibration and parity, and Minivision's MiniFASNet state dicts in
-../shared/models-src/minifasnet. Run: python models/build_all.py
+calibration and parity, Minivision's MiniFASNet state dicts in
+../shared/models-src/minifasnet and the released MobileFaceNet flatbuffer in
+../shared/models-src/mobilefacenet (after the MediaPipe models: it aligns faces with them).
+Run: python models/build_all.py
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("build_embedder.py", "quantise_mediapipe.py", "build_minifasnet.py")
+STEPS = (
+    "build_embedder.py",
+    "quantise_mediapipe.py",
+    "build_minifasnet.py",
+    "build_mobilefacenet.py",
+)
 
 
 def main() -> None:

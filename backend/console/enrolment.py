@@ -48,6 +48,7 @@ class PhotoCheck:
     sharpness: float | None = None
     eyes: float | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
+    weight: float = 1.0  # quality.fusion_weight: how much it counts in the template
 
     def public(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "embedding"}
@@ -109,6 +110,7 @@ class Enroller:
             sharpness=round(q.sharpness, 1),
             eyes=None if face.eyes is None else round(face.eyes.mean, 3),
             embedding=face.embedding,
+            weight=face.weight,
         )
 
     def blink(self, frames: Sequence[tuple[float, np.ndarray]]) -> BlinkCheck:
@@ -131,6 +133,7 @@ class Enroller:
             if not c.ok:
                 raise EnrolRefused(f"photo {index}: {'; '.join(c.problems)}", "poor_quality")
         embeddings = [c.embedding for c in checks if c.embedding is not None]
+        weights = [c.weight for c in checks if c.embedding is not None]
         pairwise = _pairwise_min(embeddings)
         if pairwise < SAME_PERSON:
             raise EnrolRefused(
@@ -139,7 +142,9 @@ class Enroller:
                 "not_one_person",
                 {"pairwise_min": round(pairwise, 3)},
             )
-        template = fuse(embeddings, self.pipeline.embedder_version, same_person_min(self.pipeline))
+        template = fuse(
+            embeddings, self.pipeline.embedder_version, same_person_min(self.pipeline), weights
+        )
         if live is not None and float(_unit(live) @ template.vector) < SAME_PERSON:
             raise EnrolRefused(
                 "the face that blinked is not the person in the photos", "blink_other_person"

@@ -35,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "person with 2+ enrolled, the rest searched) and exit",
     )
     parser.add_argument(
+        "--same-person",
+        type=Path,
+        metavar="LIST",
+        help="lines of two folder names that are the same person (label errors in the "
+        "lists): they count as one identity",
+    )
+    parser.add_argument(
         "--people-of",
         type=Path,
         metavar="PAIRS",
@@ -51,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         lfw_lists,
         read_gallery,
         read_probes,
+        read_same_person,
         write_lists,
     )
 
@@ -76,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
     pipeline = FacePipeline.from_config(config.vision)
     gallery, probes = read_gallery(args.gallery), read_probes(args.probes)
     distractors = read_gallery(args.distractors) if args.distractors else None
-    result = identify(pipeline, config.match, args.root, gallery, probes, distractors)
+    same = read_same_person(args.same_person) if args.same_person else None
+    result = identify(
+        pipeline, config.match, args.root, gallery, probes, distractors, same_person=same
+    )
     if args.json:
         print_json(result)
     else:

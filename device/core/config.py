@@ -97,16 +97,16 @@ class MatchConfig(Settings):
     # for the default embedder (device.core.match.CALIBRATED: the config's [match] starts
     # from the selected vision.embedder's row). How they were measured and how to
     # recalibrate them with `blinkpay eval identify`: docs/matching.md.
-    threshold: float = setting(0.50, gt=-1.0, lt=1.0)  # PIN-less match, at reference_gallery
-    margin: float = setting(0.05, ge=0.0, lt=1.0)  # over the runner-up
-    pin_threshold: float = setting(0.35, gt=-1.0, lt=1.0)  # candidates the PIN settles
+    threshold: float = setting(0.65, gt=-1.0, lt=1.0)  # PIN-less match, at reference_gallery
+    margin: float = setting(0.0, ge=0.0, lt=1.0)  # over the runner-up
+    pin_threshold: float = setting(0.50, gt=-1.0, lt=1.0)  # candidates the PIN settles
     candidates: int = setting(3, ge=1, le=10)
     # The PIN-less threshold rises with the shard: + threshold_per_decade for every 10x
     # more active templates than reference_gallery (never lowered below `threshold`), so the
     # false-positive rate stays near its target as the gallery grows
     # (device.core.match.for_gallery).
     reference_gallery: int = setting(1000, ge=1)
-    threshold_per_decade: float = setting(0.05, ge=0.0, lt=1.0)
+    threshold_per_decade: float = setting(0.096, ge=0.0, lt=1.0)
 
     def check(self) -> None:
         if self.pin_threshold > self.threshold:

@@ -56,6 +56,17 @@ def read_probes(path: Path) -> list[Probe]:
     return out
 
 
+def read_same_person(path: Path) -> dict[str, str]:
+    """`NAME OTHER_NAME` per line: folders holding the same person (a list's label errors);
+    maps the second name onto the first."""
+    out = {}
+    for number, fields in _lines(path):
+        if len(fields) != 2 or fields[0] == fields[1]:
+            raise ListError(f"{path}:{number}: expected two different folder names")
+        out[fields[1]] = fields[0]
+    return out
+
+
 def lfw_lists(
     images: Path, people: set[str] | None = None
 ) -> tuple[list[str], list[Probe], list[str]]:

@@ -9,7 +9,7 @@ themselves (FNIR).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,18 @@ CURVE_FRACTIONS = (0.25, 0.5, 1.0)  # of the distractors, added to the gallery p
 
 
 def _templates(
-    pipeline: FacePipeline, root: Path, images: list[str], vectors: dict[Path, Any]
+    pipeline: FacePipeline,
+    root: Path,
+    images: list[str],
+    vectors: dict[Path, Any],
+    ident: Callable[[str], str] = identity_of,
 ) -> dict[str, np.ndarray]:
     """One fused template per identity (several images of one person: templates.fuse)."""
     by_identity: dict[str, list[np.ndarray]] = {}
     for image in images:
         vector = vectors[root / image]
         if vector is not None:
-            by_identity.setdefault(identity_of(image), []).append(vector)
+            by_identity.setdefault(ident(image), []).append(vector)
     enrolled: dict[str, np.ndarray] = {}
     for identity, vecs in by_identity.items():
         try:
@@ -56,6 +60,8 @@ def identify(
     gallery: list[str],
     probes: list[Probe],
     distractors: list[str] | None = None,
+    vectors: dict[Path, np.ndarray | None] | None = None,
+    same_person: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Enrol the gallery (one fused template per identity), search every probe, and report
     rank-1, FNIR at each FPIR of FPIRS, and what `match` does to the same searches (its
@@ -64,24 +70,32 @@ def identify(
     With `distractors` (more people enrolled, never probed; an identity that is also in
     the gallery or the probes is left out and counted), the same searches are repeated
     against the gallery plus growing shares of them (CURVE_FRACTIONS): `by_gallery_size`
-    holds one block per gallery size, a curve of FNIR against the number enrolled."""
+    holds one block per gallery size, a curve of FNIR against the number enrolled.
+    `vectors` (path -> embedding, from embed_files with this pipeline) skips embedding.
+    `same_person` maps a folder name to another it is the same person as (a list's label
+    errors): both count as one identity."""
+    aliases = same_person or {}
+
+    def ident(path: str) -> str:
+        name = identity_of(path)
+        return aliases.get(name, name)
+
     start = time.monotonic()
     distractors = distractors or []
     paths = [root / g for g in gallery + distractors] + [root / p.path for p in probes]
-    progress = Progress(len(paths), "embedding")
-    vectors = embed_files(pipeline, paths, progress)
-    progress.close()
-    enrolled = _templates(pipeline, root, gallery, vectors)
+    if vectors is None:
+        progress = Progress(len(paths), "embedding")
+        vectors = embed_files(pipeline, paths, progress)
+        progress.close()
+    enrolled = _templates(pipeline, root, gallery, vectors, ident)
     if not enrolled:
         raise BlinkpayError("no gallery image gave a usable face")
-    known = set(map(identity_of, gallery)) | {identity_of(p.path) for p in probes}
+    known = {ident(g) for g in gallery} | {ident(p.path) for p in probes}
     extra_all = _templates(
-        pipeline, root, [d for d in distractors if identity_of(d) not in known], vectors
+        pipeline, root, [d for d in distractors if ident(d) not in known], vectors, ident
     )
-    overlapping = len({identity_of(d) for d in distractors} & known)
-    extra_order = list(
-        dict.fromkeys(identity_of(d) for d in distractors if identity_of(d) in extra_all)
-    )
+    overlapping = len({identity_of(d) for d in distractors if ident(d) in known})
+    extra_order = list(dict.fromkeys(ident(d) for d in distractors if ident(d) in extra_all))
     identities = tuple(enrolled) + tuple(extra_order)
     matrix = np.stack([enrolled.get(i, extra_all.get(i)) for i in identities])
     probe_vectors, truths, failed = [], [], 0
@@ -92,7 +106,9 @@ def identify(
             continue
         probe_vectors.append(vector)
         # a mated probe whose identity failed to enrol can only be a miss: keep it mated
-        truths.append(identity_of(probe.path) if probe.mated else None)
+        # a "non-mated" probe whose same_person alias is enrolled is that person
+        name = ident(probe.path)
+        truths.append(name if probe.mated or name in enrolled else None)
     if None not in truths or not any(truths):
         raise BlinkpayError("need both mated and non-mated probes with a usable face")
     scores = np.stack(probe_vectors) @ matrix.T
@@ -109,7 +125,7 @@ def identify(
     base = curve[0]
     return {
         "gallery": len(enrolled),
-        "gallery_failed": len(set(map(identity_of, gallery))) - len(enrolled),
+        "gallery_failed": len({ident(g) for g in gallery}) - len(enrolled),
         "distractors": len(extra_order),
         "distractors_left_out": overlapping,
         "mated": sum(t is not None for t in truths),

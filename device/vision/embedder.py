@@ -37,8 +37,8 @@ ALIGNMENTS = ("arcface-5point", "dlib-5point")
 # Below this cosine to the others, one embedding of a person is probably someone else or a
 # bad capture (device.vision.templates.fuse drops it). dlib: same-person cosines are mostly
 # above 0.85. MobileFaceNet spreads faces far wider (strangers near 0, the same person
-# mostly 0.4-0.9): 0.3 is about the 1st percentile of a genuine face against the mean of
-# the same person's other faces on LFW view 1 DevTrain (docs/matching.md).
+# mostly 0.4-0.9): 0.3, well under the 0.5th percentile (0.52) of a face against the mean
+# of the same person's other faces on LFW view 1 DevTrain (benchmarks/calibrate_match.py).
 SAME_PERSON_MIN_COSINE: dict[str, float] = {"mobilefacenet": 0.3, "dlib": 0.8}
 
 

@@ -356,3 +356,13 @@ def test_from_config_reads_timeouts_from_their_sections() -> None:
         config, new_tx_id=lambda: "x", encrypt_pin=lambda p, t: b"", passage_sensor=False
     )
     assert no_sensor.passage_timeout_s is None and session.amount == config.payment.fare
+
+
+def test_the_match_threshold_follows_the_shards_active_templates(store: Store) -> None:
+    from device.core.match import for_gallery
+
+    assert store.shard.gallery_size == 1  # the one active template of the fixture
+    match = Config().match
+    assert for_gallery(match, store.shard.gallery_size) == match  # small shard: as calibrated
+    grown = for_gallery(match, 10 * match.reference_gallery)
+    assert grown.threshold == pytest.approx(match.threshold + match.threshold_per_decade)

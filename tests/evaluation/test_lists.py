@@ -79,3 +79,14 @@ def test_lfw_split_enrols_first_image_of_people_with_two(tmp_path: Path) -> None
     gallery, probes, distractors = lfw_lists(tmp_path, {"Ann"})
     assert gallery == ["Ann/Ann_0001.jpg"] and len(probes) == 2
     assert distractors == ["Bob/Bob_0001.jpg", "Cy/Cy_0001.jpg"]
+
+
+def test_same_person_list_maps_the_second_name_onto_the_first(tmp_path: Path) -> None:
+    from device.evaluation.gallery import read_same_person
+
+    aliases = read_same_person(_write(tmp_path, "Ann Anne\nBob\tRobert\n"))
+    assert aliases == {"Anne": "Ann", "Robert": "Bob"}
+    with pytest.raises(BlinkpayError, match="two different folder names"):
+        read_same_person(_write(tmp_path, "Ann Ann\n"))
+    with pytest.raises(BlinkpayError, match="two different folder names"):
+        read_same_person(_write(tmp_path, "Ann\n"))

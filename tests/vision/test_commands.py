@@ -93,6 +93,11 @@ def test_eval_identify_with_distractors_gives_a_curve_per_gallery_size(
         assert {"threshold", "fpir", "fnir", "mated_ambiguous"} <= set(block["at_config"])
     # the first block is the gallery alone, as without --distractors
     assert result["by_gallery_size"][0]["at_config"] == result["at_config"]
+    # a distractor filed under another name of a searched person is that person: left out
+    same = tmp_path / "same.txt"
+    same.write_text(f"{searching} {others[0]}\n")
+    again = _run_json(capsys, [*argv, "--same-person", str(same)])
+    assert (again["distractors"], again["distractors_left_out"]) == (8, 2)
 
 
 @pytest.mark.data

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from device.vision.images import read_image
-from device.vision.templates import TemplateError, fuse
+from device.vision.templates import TemplateError, fuse, weighted_fusion
 from device.vision.tracking import FaceTracker
 
 GUL = "images/Abdullah_Gul/Abdullah_Gul_{:04d}.jpg"
@@ -84,6 +84,24 @@ def test_fuse_drops_an_outlier_and_refuses_disagreement() -> None:
         fuse([base, stranger], "v1")
     with pytest.raises(TemplateError, match="no usable face"):
         fuse([], "v1")
+
+
+def test_fuse_weights_each_image_by_its_quality_and_drops_the_outlier_first() -> None:
+    x, y, stranger = np.eye(3, dtype=np.float32)
+    near_x = _unit_of(x + 0.2 * y)
+    template = fuse([x, near_x, stranger], "v1", min_similarity=0.5, weights=[3.0, 1.0, 9.0])
+    assert (template.count, template.dropped) == (2, 1)  # its weight does not save it
+    np.testing.assert_allclose(template.vector, _unit_of(3 * x + near_x), atol=1e-6)
+    # a per-embedder outlier limit: MobileFaceNet's same-person cosines are far lower
+    assert fuse([x, near_x], "v1", min_similarity=0.5).count == 2
+    with pytest.raises(TemplateError, match="positive"):
+        weighted_fusion([x, y], [1.0, 0.0])
+    with pytest.raises(TemplateError, match="one weight per embedding"):
+        weighted_fusion([x, y], [1.0])
+
+
+def _unit_of(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
 
 
 def test_tracker_keeps_ids_and_forgets_old_tracks() -> None:
