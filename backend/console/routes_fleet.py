@@ -30,9 +30,9 @@ COMMAND_ROLE = {
 
 @page("viewer")
 async def fleet_page(request: Request, operator: Operator) -> Response:
-    rows = console(request).fleet.rows()
-    sites = sorted({r["site"] for r in rows if r["site"]})
-    return render(request, "fleet.html", operator, rows=rows, sites=sites)
+    snap = console(request).fleet.snapshot()
+    sites = sorted({r["site"] for r in snap["terminals"] if r["site"]})
+    return render(request, "fleet.html", operator, snap=snap, rows=snap["terminals"], sites=sites)
 
 
 def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
@@ -57,12 +57,12 @@ def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
 
 @page("viewer")
 async def fleet_events(request: Request, operator: Operator) -> Response:
-    return _stream(request, console(request).fleet.rows)
+    return _stream(request, console(request).fleet.snapshot)
 
 
 @page("viewer")
 async def fleet_json(request: Request, operator: Operator) -> Response:
-    return JSONResponse(console(request).fleet.rows())
+    return JSONResponse(console(request).fleet.snapshot())
 
 
 def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:

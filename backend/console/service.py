@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from device.net.topics import COMMAND_NAMES
 from device.vision.pipeline import FacePipeline
 
 CONNECT_WAIT_S = 10.0
+WATCH_S = 1.0  # how often health is recomputed (silence and the broker link need no message)
 
 
 def console_host_config(config: HostConfig) -> HostConfig:
@@ -46,11 +48,14 @@ class Console:
             self.shard_version,
             self.store.record_shard_ack,
             self._config_answer,
+            broker_up=lambda: self.host.link.connected,
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
         self.blinks = BlinkProofs()
         self.started_at = time.time()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self, wait_s: float | None = CONNECT_WAIT_S) -> Console:
         try:
@@ -58,10 +63,24 @@ class Console:
         except BaseException:
             self.host.link.stop()
             raise
+        self._watcher = threading.Thread(target=self._watch, name="console-watch", daemon=True)
+        self._watcher.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
         self.host.stop()
+
+    def _watch(self) -> None:
+        """Health recomputed on time alone: a silent terminal goes stale, a dropped broker
+        link turns every terminal stale, without any message arriving."""
+        while not self._stopping.wait(WATCH_S):
+            self.watch_once()
+
+    def watch_once(self, now: float | None = None) -> None:
+        self.fleet.tick(now)
 
     def refuse(self, reason: str) -> None:
         self.refusals.add(reason)

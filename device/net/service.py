@@ -95,7 +95,12 @@ class NetService:
         self.telemetry = Telemetry(
             self.link,
             self.topics,
-            TelemetrySources(self.metrics, self.ledger_sync.depth, self._shard_info),
+            TelemetrySources(
+                self.metrics,
+                self.ledger_sync.depth,
+                self._shard_info,
+                interval_s=mqtt.telemetry_interval_s,
+            ),
             homeassistant_discovery=mqtt.homeassistant_discovery,
         )
         self._event_seq = 0

@@ -20,7 +20,7 @@ from tests.console.browser_steps import (
     take_camera_photos,
     texts,
     wait,
-    wait_fleet_state,
+    wait_fleet_up,
     wait_text,
 )
 
@@ -44,7 +44,7 @@ def shots(rig: c.ConsoleRig, browser: Any, clip_dir: Path, out: Path) -> None:
     wait_text(browser, (By.ID, "enrolled"), "enrolled")
     browser.get(rig.url)
     for name in ("gate-01", "gate-02", "kiosk-07"):
-        wait_fleet_state(browser, name, "online")
+        wait_fleet_up(browser, name)
     fps = '#fleet tr[data-device="gate-01"] td:nth-child(9)'
     wait(browser).until(lambda d: texts(d, fps) and texts(d, fps)[0] != "-")
     browser.save_screenshot(str(out / "console-fleet.png"))

@@ -17,7 +17,7 @@ from tests.console.browser_steps import (
     text_of,
     texts,
     wait,
-    wait_fleet_state,
+    wait_fleet_up,
     wait_text,
 )
 from tests.console.conftest import ConsoleRig
@@ -46,7 +46,7 @@ def running_terminal(rig: ConsoleRig, _terminal_process: dict[str, subprocess.Po
 def _device_page(rig: ConsoleRig, browser) -> None:
     logged_in(browser, rig.url, "ada")
     browser.get(rig.url)
-    wait_fleet_state(browser, DEVICE, "online")
+    wait_fleet_up(browser, DEVICE)
     browser.get(f"{rig.url}/devices/{DEVICE}")
 
 

@@ -19,7 +19,7 @@ from tests.console.browser_steps import (
     text_of,
     texts,
     wait,
-    wait_fleet_state,
+    wait_fleet_up,
     wait_text,
 )
 from tests.console.conftest import ConsoleRig, face_crop, write_photo
@@ -110,7 +110,7 @@ def test_erasure_reaches_a_running_terminal(rig: ConsoleRig, browser, photos) ->
     rig.start_terminal("net", rig.terminal_config("gate-erase"))
     logged_in(browser, rig.url, "ada")
     browser.get(rig.url)
-    wait_fleet_state(browser, "gate-erase", "online")
+    wait_fleet_up(browser, "gate-erase")
     enrol_with_files(browser, rig.url, "cust-hopper", [photos["hopper"]])
     wait_text(browser, (By.ID, "enrolled"), "cust-hopper is enrolled")
 

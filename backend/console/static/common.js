@@ -5,6 +5,21 @@ const blink = {
     if (ts === null || ts === undefined) return "-";
     return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   },
+  // "12 s ago", "5 min ago", "3 h ago", "2 d ago" (the server's clock, `now`).
+  ago(ts, now) {
+    if (ts === null || ts === undefined) return "-";
+    const s = Math.max(0, (now || Date.now() / 1000) - ts);
+    if (s < 60) return Math.round(s) + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    if (s < 86400) return Math.round(s / 3600) + " h ago";
+    return Math.round(s / 86400) + " d ago";
+  },
+  // A number with at most `digits` decimals, grouped for reading.
+  num(v, digits) {
+    if (v === null || v === undefined) return "-";
+    return Number(v).toLocaleString(document.documentElement.lang || "en",
+      { maximumFractionDigits: digits === undefined ? 2 : digits });
+  },
   show(v) { return v === null || v === undefined ? "-" : String(v); },
   pairs(obj, fmt) {
     return Object.entries(obj || {}).map(([k, v]) => k + " " + (fmt ? fmt(v) : v)).join(" ");

@@ -34,13 +34,16 @@
 
   function update(d) {
     if (!d) return;
-    const state = document.getElementById("state");
-    state.textContent = d.state;
-    state.className = "state " + d.state;
+    const health = document.getElementById("health");
+    health.textContent = d.health;
+    health.className = "health " + d.health;
+    document.getElementById("health-reason").textContent = d.health_reason;
+    const broker = document.getElementById("broker");
+    broker.className = "broker " + (d.broker.up ? "up" : "down");
+    broker.textContent = d.broker.up ? "Console's broker link: up" : "Console's broker link: DOWN";
     document.getElementById("last-seen").textContent = blink.when(d.last_seen);
     document.getElementById("shard-version").textContent = blink.show(d.shard_version);
     document.getElementById("shard-lag").textContent = blink.show(d.shard_lag);
-    document.getElementById("alerts").textContent = d.alerts.join(", ");
     const cs = d.config_state;
     document.getElementById("config-state").textContent = cs
       ? "version " + cs.version + " " + cs.status + (cs.reason ? ": " + cs.reason : "")
