@@ -11,6 +11,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backend.bootfiles import BootConfig
+from backend.console.settings import ConsoleSettings
 from device.errors import BlinkpayError
 from device.net.config import MqttConfig
 from device.net.topics import SHARE_GROUP
@@ -43,6 +44,8 @@ class HostConfig(BaseModel):
     require_device_keys: bool = True
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+    # The operator console: telemetry retention, alert delivery (docs/console.md).
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:

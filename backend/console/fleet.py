@@ -243,7 +243,6 @@ class Fleet:
             return {
                 **self._row(t, now),
                 "broker": self._broker(now),
-                "history": list(t.history),
                 "events": list(t.events),
                 "config_state": t.config_state,
                 "results": sorted(t.results.values(), key=lambda r: r["request_id"]),

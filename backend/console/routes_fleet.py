@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -76,7 +78,35 @@ def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
         (device_id,),
     )
     detail["configs"] = c.configs(device_id)
+    detail["events"] = c.history.events(device_id)  # kept in the store: across restarts
     return detail
+
+
+RANGES = {"15m": 900, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+
+
+@page("viewer")
+async def device_history(request: Request, operator: Operator) -> Response:
+    """Telemetry points of one terminal over a range (?range=1h, or ?since=&until= in Unix
+    seconds): every report for short recent ranges, per-minute aggregates for longer ones."""
+    c = console(request)
+    params = request.query_params
+    now = time.time()
+    try:
+        if "since" in params:
+            since = float(params["since"])
+            until = float(params.get("until", now))
+        else:
+            since, until = now - RANGES[params.get("range", "1h")], now
+        if not (math.isfinite(since) and math.isfinite(until) and since < until):
+            raise ValueError("since must be before until")
+    except (KeyError, ValueError) as exc:
+        c.refuse("bad_range")
+        return JSONResponse(
+            {"error": f"give range as one of {', '.join(RANGES)}, or since < until ({exc})"},
+            status_code=400,
+        )
+    return JSONResponse(c.history.series(request.path_params["device_id"], since, until, now))
 
 
 @page("viewer")
@@ -87,7 +117,9 @@ async def device_page(request: Request, operator: Operator) -> Response:
         return problem(
             request, f"no terminal {device_id} has been seen", "unknown_device", 404, operator
         )
-    return render(request, "device.html", operator, d=view, commands=COMMAND_NAMES)
+    return render(
+        request, "device.html", operator, d=view, commands=COMMAND_NAMES, ranges=list(RANGES)
+    )
 
 
 @page("viewer")
@@ -161,6 +193,7 @@ routes = [
     Route("/api/fleet", fleet_json, methods=["GET"]),
     Route("/devices/{device_id}", device_page, methods=["GET"]),
     Route("/events/devices/{device_id}", device_events, methods=["GET"]),
+    Route("/api/devices/{device_id}/history", device_history, methods=["GET"]),
     Route("/devices/{device_id}/config/preview", config_preview, methods=["POST"]),
     Route("/devices/{device_id}/config", config_send, methods=["POST"]),
     Route("/devices/{device_id}/cmd/{name}", command, methods=["POST"]),

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from backend.config import HostConfig
@@ -17,6 +19,7 @@ from backend.console.blink import BlinkProofs
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
+from backend.console.history import History
 from backend.console.store import ConsoleStore
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
@@ -25,8 +28,11 @@ from device.net.refusals import RejectCounter
 from device.net.topics import COMMAND_NAMES
 from device.vision.pipeline import FacePipeline
 
+log = logging.getLogger("blinkpay.console")
+
 CONNECT_WAIT_S = 10.0
 WATCH_S = 1.0  # how often health is recomputed (silence and the broker link need no message)
+UPKEEP_S = 60.0  # how often telemetry is aggregated per minute and trimmed to its retention
 
 
 def console_host_config(config: HostConfig) -> HostConfig:
@@ -43,17 +49,21 @@ class Console:
         self.store = ConsoleStore(self.host.db)
         self.auth = Auth(self.store)
         self.refusals = RejectCounter()  # counted reasons, exported on /metrics
+        self.history = History(self.store, config.console)
         self.fleet = Fleet(
             config.mqtt.prefix,
             self.shard_version,
             self.store.record_shard_ack,
             self._config_answer,
             broker_up=lambda: self.host.link.connected,
+            on_telemetry=self._keep(self.history.record_telemetry),
+            on_event=self._keep(self.history.record_event),
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
         self.blinks = BlinkProofs()
         self.started_at = time.time()
+        self._upkeep_at = 0.0
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -80,7 +90,27 @@ class Console:
             self.watch_once()
 
     def watch_once(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         self.fleet.tick(now)
+        if now - self._upkeep_at >= UPKEEP_S:
+            self._upkeep_at = now
+            try:
+                self.history.maintain(now)
+            except Exception:  # a busy or failing store: the next round tries again
+                log.exception("telemetry history upkeep failed")
+
+    def _keep(self, record: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        """A store write on the network thread: a failure is logged and counted, and the
+        live fleet still updates."""
+
+        def keep(payload: dict[str, Any]) -> None:
+            try:
+                record(payload)
+            except Exception:
+                self.refusals.add("history_write_failed")
+                log.exception("could not store %s", record.__name__)
+
+        return keep
 
     def refuse(self, reason: str) -> None:
         self.refusals.add(reason)

@@ -4,25 +4,71 @@
 (() => {
   const charts = document.getElementById("charts");
   const deviceId = charts.dataset.device;
+  const rangeSelect = document.getElementById("range");
   const series = [
-    ["fps", "frames/s"], ["embed_p95", "embed p95 ms"], ["detect_p95", "detect p95 ms"],
-    ["outbox_depth", "outbox depth"], ["liveness_rejections", "liveness refusals"],
-    ["cpu_temp_c", "CPU °C"],
+    ["fps", "Frame rate", "frames/s"], ["embed_p95", "Embedding p95", "ms"],
+    ["detect_p95", "Detection p95", "ms"], ["approved_per_min", "Approvals", "per min"],
+    ["liveness_per_min", "Liveness refusals", "per min"],
+    ["declined_per_min", "Declines", "per min"], ["outbox_depth", "Outbox", "rows"],
+    ["cpu_temp_c", "CPU temperature", "°C"],
   ];
   const plots = {};
+  let fetchedAt = 0;
 
-  function chart(key, label, history) {
-    const data = [history.map((h) => h.ts), history.map((h) => h[key])];
-    if (plots[key]) { plots[key].setData(data); return; }
-    const box = document.createElement("div");
-    box.className = "chart";
-    charts.appendChild(box);
-    plots[key] = new uPlot({
-      width: 300, height: 140, title: label,
-      scales: { x: { time: true } }, legend: { show: false },
-      series: [{}, { label: label, stroke: "#2563eb", width: 1.5, spanGaps: true }],
-    }, data, box);
+  function summary(label, unit, xs, ys) {
+    const have = ys.filter((v) => v !== null && v !== undefined);
+    if (have.length === 0) return label + ": no data in this range.";
+    const f = (v) => blink.num(v, 2) + " " + unit;
+    return label + ": " + have.length + " points from " + blink.when(xs[0]) + " to "
+      + blink.when(xs[xs.length - 1]) + "; lowest " + f(Math.min(...have)) + ", highest "
+      + f(Math.max(...have)) + ", latest " + f(have[have.length - 1]) + ".";
   }
+
+  function chart(key, label, unit, points) {
+    const xs = points.map((p) => p.ts);
+    const ys = points.map((p) => p[key]);
+    let entry = plots[key];
+    if (!entry) {
+      const figure = document.createElement("figure");
+      figure.className = "chart";
+      figure.id = "chart-" + key;
+      const box = document.createElement("div");
+      box.setAttribute("role", "img");
+      box.setAttribute("aria-label", label + " (" + unit + ")");
+      const caption = document.createElement("figcaption");
+      figure.append(box, caption);
+      charts.appendChild(figure);
+      const width = Math.max(220, Math.min(320, charts.clientWidth - 16));
+      const plot = new uPlot({
+        width: width, height: 150, title: label + " (" + unit + ")",
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+        scales: { x: { time: true } },
+        axes: [{}, { label: unit, size: 50 }],
+        series: [{ label: "UTC" }, {
+          label: unit, stroke: "#2563eb", width: 1.5, spanGaps: false,
+          value: (u, v) => (v === null || v === undefined ? "-" : blink.num(v, 2) + " " + unit),
+        }],
+      }, [xs, ys], box);
+      entry = plots[key] = { plot, caption };
+    } else {
+      entry.plot.setData([xs, ys]);
+    }
+    entry.caption.textContent = summary(label, unit, xs, ys);
+  }
+
+  async function load() {
+    fetchedAt = Date.now();
+    const url = "/api/devices/" + encodeURIComponent(deviceId) + "/history?range="
+      + encodeURIComponent(rangeSelect.value);
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    document.getElementById("resolution").textContent = data.points.length + " points, "
+      + (data.resolution === "raw" ? "every report" : "per-minute averages") + ", UTC";
+    series.forEach(([key, label, unit]) => chart(key, label, unit, data.points));
+  }
+  rangeSelect.addEventListener("change", load);
+  load();
 
   function rows(tbody, items, cells) {
     tbody.replaceChildren(...items.map((item) => {
@@ -55,7 +101,7 @@
         c.status + (c.reason ? ": " + c.reason : "")]);
     rows(document.querySelector("#events tbody"), d.events, (e) =>
       [blink.when(e.ts), e.type, e.outcome || "", (e.reasons || []).join(", "), blink.show(e.amount)]);
-    if (d.history.length > 0) series.forEach(([key, label]) => chart(key, label, d.history));
+    if (Date.now() - fetchedAt > 5000) load();  // charts follow, at most every 5 s
   }
 
   blink.live("/events/devices/" + encodeURIComponent(deviceId), update, null);
