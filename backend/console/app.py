@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backend.config import HostConfig
-from backend.console import routes_auth, routes_customers, routes_fleet
+from backend.console import routes_alerts, routes_auth, routes_customers, routes_fleet
 from backend.console.metrics import render_metrics
 from backend.console.service import Console
 from backend.console.web import HERE, console, problem
@@ -43,6 +43,7 @@ def make_app(console_: Console) -> Starlette:
             *routes_auth.routes,
             *routes_fleet.routes,
             *routes_customers.routes,
+            *routes_alerts.routes,
             Route("/metrics", metrics, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

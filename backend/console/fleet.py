@@ -197,17 +197,19 @@ class Fleet:
             self.broker_down_since = now
         return {"up": up, "down_since": self.broker_down_since}
 
-    def tick(self, now: float | None = None) -> dict[str, str]:
+    def tick(self, now: float | None = None) -> dict[str, tuple[str, str]]:
         """Recompute every health (silence and the broker link change with time alone);
-        a change wakes the live pages. Returns device id -> health."""
+        a change wakes the live pages. Returns device id -> (health, reason)."""
         now = time.time() if now is None else now
         with self._lock:
-            healths = {t.device_id: self._row(t, now)["health"] for t in self._terminals.values()}
+            rows = [self._row(t, now) for t in self._terminals.values()]
+            found = {r["device_id"]: (r["health"], r["health_reason"]) for r in rows}
+            healths = {d: h for d, (h, _) in found.items()}
             if healths != self._healths:
                 self._healths = healths
                 self.version += 1
                 self._lock.notify_all()
-            return healths
+            return found
 
     def rows(self, now: float | None = None) -> list[dict[str, Any]]:
         """Every terminal, problems first, then by id."""

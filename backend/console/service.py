@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from backend.config import HostConfig
+from backend.console.alerts import Alerts
 from backend.console.auth import Auth
 from backend.console.blink import BlinkProofs
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
+from backend.console.delivery import Delivery
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
 from backend.console.history import History
@@ -50,6 +52,8 @@ class Console:
         self.auth = Auth(self.store)
         self.refusals = RejectCounter()  # counted reasons, exported on /metrics
         self.history = History(self.store, config.console)
+        self.delivery = Delivery(self.store, config.console, config.host_id)
+        self.alerts = Alerts(self.store, self.delivery.notify)
         self.fleet = Fleet(
             config.mqtt.prefix,
             self.shard_version,
@@ -81,6 +85,7 @@ class Console:
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
+        self.delivery.stop()
         self.host.stop()
 
     def _watch(self) -> None:
@@ -91,7 +96,11 @@ class Console:
 
     def watch_once(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        self.fleet.tick(now)
+        healths = self.fleet.tick(now)
+        try:
+            self.alerts.evaluate(healths, self.fleet.broker(now), now)
+        except Exception:  # a busy or failing store: the next round tries again
+            log.exception("alert evaluation failed")
         if now - self._upkeep_at >= UPKEEP_S:
             self._upkeep_at = now
             try:

@@ -3,6 +3,8 @@ how long telemetry and events are kept, and where alerts are delivered."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 DAY = 86_400.0
@@ -28,7 +30,9 @@ class ConsoleSettings(BaseModel):
     minute_retention_s: float = Field(default=30 * DAY, ge=3600.0, allow_inf_nan=False)
     event_retention_s: float = Field(default=30 * DAY, ge=3600.0, allow_inf_nan=False)
     # Alerts: JSON POSTs to each URL, and mail through SMTP, on raise and clear.
-    webhooks: list[str] = Field(default_factory=list, max_length=16)
+    webhooks: list[Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)]] = Field(
+        default_factory=list, max_length=16
+    )
     smtp: SmtpSettings | None = None
     delivery_attempts: int = Field(default=6, ge=1, le=20)
     # Commands to a terminal that is offline wait this long, then expire.
