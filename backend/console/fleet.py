@@ -57,6 +57,7 @@ class Fleet:
         on_telemetry: Callable[[dict[str, Any]], None] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_status: Callable[[str, str], None] | None = None,
+        on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.prefix = prefix
         self._shard_version = shard_version
@@ -66,6 +67,7 @@ class Fleet:
         self._record_telemetry = on_telemetry
         self._record_event = on_event
         self._status_seen = on_status
+        self._result_seen = on_result
         self.broker_down_since: float | None = None
         self._healths: dict[str, str] = {}
         self._lock = threading.Condition()
@@ -155,6 +157,8 @@ class Fleet:
             t.results[p["request_id"]] = p
 
         self._update(message, apply)
+        if self._result_seen is not None:
+            self._result_seen(message.payload)
 
     def _on_ack(self, message: Inbound) -> None:
         p = message.payload
@@ -178,6 +182,18 @@ class Fleet:
         with self._lock:
             terminal = self._terminals.get(device_id)
             return None if terminal is None else terminal.config_state
+
+    def state_of(self, device_id: str) -> str | None:
+        """The terminal's retained status (online, offline, fault), None when never seen."""
+        with self._lock:
+            terminal = self._terminals.get(device_id)
+            return None if terminal is None else terminal.state
+
+    def changed(self) -> None:
+        """Something the pages show changed outside the fleet (a command's status)."""
+        with self._lock:
+            self.version += 1
+            self._lock.notify_all()
 
     def device_ids(self) -> list[str]:
         with self._lock:

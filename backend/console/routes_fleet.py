@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from backend.console.auth import Operator
+from backend.console.commands import CommandRefused
 from backend.console.remote import ConfigRefused, baseline, diff, parse_partial
 from backend.console.web import client, console, form_of, page, problem, render
 from device.net.topics import COMMAND_NAMES
@@ -34,7 +35,15 @@ COMMAND_ROLE = {
 async def fleet_page(request: Request, operator: Operator) -> Response:
     snap = console(request).fleet.snapshot()
     sites = sorted({r["site"] for r in snap["terminals"] if r["site"]})
-    return render(request, "fleet.html", operator, snap=snap, rows=snap["terminals"], sites=sites)
+    return render(
+        request,
+        "fleet.html",
+        operator,
+        snap=snap,
+        rows=snap["terminals"],
+        sites=sites,
+        commands=[n for n in COMMAND_NAMES if operator.can(COMMAND_ROLE[n])],
+    )
 
 
 def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
@@ -79,6 +88,7 @@ def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
     )
     detail["configs"] = c.configs(device_id)
     detail["events"] = c.history.events(device_id)  # kept in the store: across restarts
+    detail["commands"] = c.commands.of_device(device_id)
     return detail
 
 
@@ -183,8 +193,73 @@ async def command(request: Request, operator: Operator) -> Response:
         return problem(
             request, f"{name} needs the {COMMAND_ROLE[name]} role", "forbidden", 403, operator
         )
-    console(request).send_command(operator.name, device_id, name, client(request))
+    try:
+        console(request).send_command(operator.name, device_id, name, client(request))
+    except CommandRefused as exc:
+        return problem(request, str(exc), exc.reason, 409, operator)
     return RedirectResponse(f"/devices/{device_id}#commands", status_code=303)
+
+
+def _site_devices(request: Request, site: str) -> list[str]:
+    rows = console(request).fleet.rows()
+    return [r["device_id"] for r in rows if site and r["site"] == site]
+
+
+@page("operator")
+async def bulk_command(request: Request, operator: Operator) -> Response:
+    """One command to every terminal of a site; each is stored and waits or goes."""
+    form = await form_of(request)
+    site, name = str(form.get("site", "")), str(form.get("name", ""))
+    if name not in COMMAND_NAMES:
+        return problem(request, f"no command {name}", "unknown_command", 404, operator)
+    if not operator.can(COMMAND_ROLE[name]):
+        return problem(
+            request, f"{name} needs the {COMMAND_ROLE[name]} role", "forbidden", 403, operator
+        )
+    devices = _site_devices(request, site)
+    if not devices:
+        return problem(request, f"no terminal of site {site!r} is known", "no_terminals", 404)
+    sent, refused = 0, []
+    for device_id in devices:
+        try:
+            console(request).send_command(operator.name, device_id, name, client(request))
+            sent += 1
+        except CommandRefused as exc:
+            refused.append(f"{device_id}: {exc}")
+    return render(
+        request,
+        "bulk.html",
+        operator,
+        what=f"{name} to site {site}",
+        sent=sent,
+        devices=devices,
+        refused=refused,
+    )
+
+
+@page("admin")
+async def bulk_config(request: Request, operator: Operator) -> Response:
+    """One partial config to every terminal of a site, each with its own next version."""
+    form = await form_of(request)
+    site, text = str(form.get("site", "")), str(form.get("config", ""))
+    try:
+        change = parse_partial(text)
+    except ConfigRefused as exc:
+        return problem(request, str(exc), exc.reason, 400, operator)
+    devices = _site_devices(request, site)
+    if not devices:
+        return problem(request, f"no terminal of site {site!r} is known", "no_terminals", 404)
+    for device_id in devices:
+        console(request).send_config(operator.name, device_id, change, client(request))
+    return render(
+        request,
+        "bulk.html",
+        operator,
+        what=f"config to site {site}",
+        sent=len(devices),
+        devices=devices,
+        refused=[],
+    )
 
 
 routes = [
@@ -197,4 +272,6 @@ routes = [
     Route("/devices/{device_id}/config/preview", config_preview, methods=["POST"]),
     Route("/devices/{device_id}/config", config_send, methods=["POST"]),
     Route("/devices/{device_id}/cmd/{name}", command, methods=["POST"]),
+    Route("/fleet/cmd", bulk_command, methods=["POST"]),
+    Route("/fleet/config", bulk_config, methods=["POST"]),
 ]

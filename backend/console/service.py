@@ -17,6 +17,7 @@ from backend.config import HostConfig
 from backend.console.alerts import Alerts
 from backend.console.auth import Auth
 from backend.console.blink import BlinkProofs
+from backend.console.commands import Commands
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
 from backend.console.delivery import Delivery
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
@@ -27,7 +28,6 @@ from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.errors import BlinkpayError
 from device.net.refusals import RejectCounter
-from device.net.topics import COMMAND_NAMES
 from device.vision.pipeline import FacePipeline
 
 log = logging.getLogger("blinkpay.console")
@@ -54,6 +54,16 @@ class Console:
         self.history = History(self.store, config.console)
         self.delivery = Delivery(self.store, config.console, config.host_id)
         self.alerts = Alerts(self.store, self.delivery.notify)
+        self.commands = Commands(
+            self.store,
+            config.console,
+            lambda device_id, name, request_id: self.host.publish_command(
+                device_id, name, request_id
+            ),
+            lambda device_id: (
+                self.host.link.connected and self.fleet.state_of(device_id) == "online"
+            ),
+        )
         self.fleet = Fleet(
             config.mqtt.prefix,
             self.shard_version,
@@ -62,6 +72,8 @@ class Console:
             broker_up=lambda: self.host.link.connected,
             on_telemetry=self._keep(self.history.record_telemetry),
             on_event=self._keep(self.history.record_event),
+            on_status=self._command_status,
+            on_result=self._keep(self._command_result),
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
@@ -97,6 +109,11 @@ class Console:
     def watch_once(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         healths = self.fleet.tick(now)
+        try:
+            if self.commands.tick(now):
+                self.fleet.changed()
+        except Exception:
+            log.exception("command upkeep failed")
         try:
             self.alerts.evaluate(healths, self.fleet.broker(now), now)
         except Exception:  # a busy or failing store: the next round tries again
@@ -302,8 +319,29 @@ class Console:
         return version
 
     def send_command(self, operator: str, device_id: str, name: str, client: str) -> str:
-        if name not in COMMAND_NAMES:
-            raise BlinkpayError(f"unknown command {name}")
-        request_id = self.host.send_command(device_id, name)
-        self.store.audit(operator, "command", device_id, client, name=name, request_id=request_id)
-        return request_id
+        """Stored, then delivered now or when the terminal comes back (CommandRefused when
+        it is away and commands do not wait)."""
+        command = self.commands.send(operator, device_id, name)
+        self.fleet.changed()
+        self.store.audit(
+            operator,
+            "command",
+            device_id,
+            client,
+            name=name,
+            request_id=command["request_id"],
+            status=command["status"],
+        )
+        return str(command["request_id"])
+
+    def _command_status(self, device_id: str, state: str) -> None:
+        """A terminal's status (network thread): back online, its pending commands go."""
+        try:
+            if self.commands.on_status(device_id, state):
+                self.fleet.changed()
+        except Exception:
+            log.exception("could not deliver the pending commands of %s", device_id)
+
+    def _command_result(self, result: dict[str, Any]) -> None:
+        self.commands.on_result(result)
+        self.fleet.changed()

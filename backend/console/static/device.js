@@ -94,8 +94,18 @@
     document.getElementById("config-state").textContent = cs
       ? "version " + cs.version + " " + cs.status + (cs.reason ? ": " + cs.reason : "")
       : "none yet";
-    rows(document.querySelector("#results tbody"), d.results, (r) =>
-      [r.name, r.request_id.slice(0, 8), r.ok ? "yes" : "no", r.detail]);
+    const results = document.querySelector("#results tbody");
+    results.replaceChildren(...d.commands.map((c) => {
+      const tr = document.createElement("tr");
+      tr.dataset.request = c.request_id;
+      tr.dataset.status = c.status;
+      const status = c.status + (c.status === "pending" ? " (waits until " + blink.when(c.expires_at) + ")" : "");
+      [["Sent", blink.when(c.created_at)], ["Command", c.name], ["By", c.operator],
+        ["Status", status, "cmd " + c.status], ["Result", c.detail || ""]].forEach(([label, text, cls]) => {
+        blink.cell(tr, text, cls).dataset.label = label;
+      });
+      return tr;
+    }));
     rows(document.querySelector("#configs tbody"), d.configs, (c) =>
       [c.version, blink.when(c.sent_at), c.operator, c.config,
         c.status + (c.reason ? ": " + c.reason : "")]);
