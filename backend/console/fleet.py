@@ -283,6 +283,8 @@ class Fleet:
             "reason": t.reason,
             "site": shard.get("shard_id"),
             "software": t.software,
+            "versions": tel.get("versions"),
+            "model": ((tel.get("versions") or {}).get("models") or {}).get("embedder"),
             "last_seen": t.last_seen,
             "shard_version": shard.get("version"),
             "shard_lag": lag,

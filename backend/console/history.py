@@ -24,6 +24,7 @@ RATES = {"liveness_rejections": "liveness_per_min", "approved": "approved_per_mi
          "declined": "declined_per_min"}  # fmt: skip
 RAW_SPAN_S = 2 * 3600.0  # ranges up to this long are drawn from every report
 MAX_POINTS = 5000
+REFUSAL_EVENTS = ("liveness_rejected", "unknown_face", "face_swapped")
 SETTLE_S = 120  # a minute is aggregated once this long has passed since its end
 
 
@@ -190,14 +191,13 @@ class History:
         )
         return [json.loads(r["body"]) for r in rows]
 
-    def decisions_since(self, since: float) -> dict[str, dict[str, int]]:
-        """Per terminal, decision events by outcome since `since` (e.g. today's)."""
+    def refusals_since(self, since: float) -> dict[str, int]:
+        """Per terminal, the people it turned away since `since` (e.g. today): liveness
+        refused, face unknown, face swapped mid-payment."""
+        marks = ", ".join("?" for _ in REFUSAL_EVENTS)
         rows = self.store.query(
-            "SELECT device_id, outcome, COUNT(*) AS n FROM terminal_events"
-            " WHERE type = ? AND ts >= ? GROUP BY device_id, outcome",
-            ("decision", since),
+            "SELECT device_id, COUNT(*) AS n FROM terminal_events"
+            f" WHERE type IN ({marks}) AND ts >= ? GROUP BY device_id",
+            (*REFUSAL_EVENTS, since),
         )
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["device_id"], {})[r["outcome"] or "-"] = int(r["n"])
-        return out
+        return {r["device_id"]: int(r["n"]) for r in rows}

@@ -17,6 +17,7 @@ from backend.console.auth import Operator
 from backend.console.blink import MAX_FRAMES
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
 from backend.console.enrolment import MAX_PHOTOS, EnrolRefused, decode_photo
+from backend.console.lists import page_number, search
 from backend.console.web import client, console, form_of, page, problem, render
 from device.errors import BlinkpayError
 
@@ -32,9 +33,10 @@ OPS = {"suspend": "suspend", "resume": "reactivate", "erase": "delete"}
 
 @page("viewer")
 async def customers(request: Request, operator: Operator) -> Response:
-    search = request.query_params.get("q", "")[:128]
-    rows = console(request).customers(search)
-    return render(request, "customers.html", operator, rows=rows, q=search)
+    q = request.query_params.get("q", "")[:128]
+    number = page_number(request.query_params.get("page"))
+    rows, more = search(console(request).store, "customers", q, number)
+    return render(request, "customers.html", operator, rows=rows, q=q, page=number, more=more)
 
 
 @page("viewer")

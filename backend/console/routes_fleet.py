@@ -33,7 +33,7 @@ COMMAND_ROLE = {
 
 @page("viewer")
 async def fleet_page(request: Request, operator: Operator) -> Response:
-    snap = console(request).fleet.snapshot()
+    snap = console(request).fleet_snapshot()
     sites = sorted({r["site"] for r in snap["terminals"] if r["site"]})
     return render(
         request,
@@ -68,12 +68,12 @@ def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
 
 @page("viewer")
 async def fleet_events(request: Request, operator: Operator) -> Response:
-    return _stream(request, console(request).fleet.snapshot)
+    return _stream(request, console(request).fleet_snapshot)
 
 
 @page("viewer")
 async def fleet_json(request: Request, operator: Operator) -> Response:
-    return JSONResponse(console(request).fleet.snapshot())
+    return JSONResponse(console(request).fleet_snapshot())
 
 
 def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:

@@ -150,6 +150,38 @@ class Console:
         row = self.store.one("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,))
         return None if row is None else int(row["seq"])
 
+    def fleet_snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """The fleet with what the host's store adds per terminal: today's approvals (the
+        ledger) and refusals (events), and its last transaction. Today is the UTC day."""
+        now = time.time() if now is None else now
+        snap = self.fleet.snapshot(now)
+        midnight = now - now % 86400
+        refusals = self.history.refusals_since(midnight)
+        today: dict[str, dict[str, int]] = {}
+        for r in self.store.query(
+            "SELECT device_id, status, COUNT(*) AS n FROM transactions WHERE received_at >= ?"
+            " GROUP BY device_id, status",
+            (midnight,),
+        ):
+            today.setdefault(r["device_id"], {})[r["status"]] = int(r["n"])
+        last = {
+            r["device_id"]: r
+            for r in self.store.query(
+                "SELECT t.device_id, t.amount, t.status, t.received_at FROM transactions t"
+                " JOIN (SELECT device_id, MAX(received_at) AS at FROM transactions"
+                " GROUP BY device_id) m ON t.device_id = m.device_id AND t.received_at = m.at"
+            )
+        }
+        for row in snap["terminals"]:
+            mine = today.get(row["device_id"], {})
+            row["today"] = {
+                "approved": mine.get("approved", 0),
+                "refused": refusals.get(row["device_id"], 0) + mine.get("declined", 0),
+            }
+            row["last_tx"] = last.get(row["device_id"])
+        snap["currency"] = self.config.currency
+        return snap
+
     # -- customers ----------------------------------------------------------------------
 
     def customers(self, search: str = "", limit: int = 200) -> list[dict[str, Any]]:

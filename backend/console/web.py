@@ -36,6 +36,16 @@ def _when(ts: float | None) -> str:
 
 templates.filters["when"] = _when
 
+
+def _money(minor: int | None, currency: str) -> str:
+    """Minor units with their currency (two decimals), e.g. 250 EUR -> "2.50 EUR"."""
+    if minor is None:
+        return "-"
+    return f"{int(minor) / 100:,.2f} {currency}"
+
+
+templates.filters["money"] = _money
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 Page = Callable[[Request, Operator], Awaitable[Response]]
 
@@ -55,6 +65,7 @@ def render(
     status: int = 200,
     **ctx: Any,
 ) -> HTMLResponse:
+    ctx.setdefault("currency", console(request).config.currency)
     html = templates.get_template(template).render(
         request=request, operator=operator, now=time.time(), **ctx
     )

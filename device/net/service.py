@@ -42,6 +42,7 @@ class NetService:
         metrics: AppMetrics | None = None,
         backend_key: Ed25519PublicKey | None = None,
         software: str = "",
+        versions: dict[str, Any] | None = None,
         state_dir: Path,
         template_key: X25519PrivateKey | None = None,
         hold_remote: bool = False,
@@ -100,6 +101,7 @@ class NetService:
                 self.ledger_sync.depth,
                 self._shard_info,
                 interval_s=mqtt.telemetry_interval_s,
+                versions=versions or {"software": software, "models": {}},
             ),
             homeassistant_discovery=mqtt.homeassistant_discovery,
         )

@@ -91,6 +91,7 @@ class TelemetrySources:
     thermal_path: Path = THERMAL_ZONE
     started: float = field(default_factory=time.monotonic)
     interval_s: float | None = None  # how often telemetry is sent (the console's staleness)
+    versions: dict[str, Any] | None = None  # {"software": ..., "models": {role: version}}
 
 
 # Home Assistant sensors: key in the telemetry payload, unit, device class.

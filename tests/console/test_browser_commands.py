@@ -92,10 +92,12 @@ def test_a_command_to_a_whole_site(rig: ConsoleRig, browser: Any) -> None:
     logged_in(browser, rig.url, "olga")
     wait_fleet_up(browser, "gate-site")
     wait(browser).until(
-        lambda d: d.execute_script(
-            "return document.querySelector('tr[data-device=gate-site]').dataset.site"
+        lambda d: (
+            d.execute_script(
+                "return document.querySelector('tr[data-device=gate-site]').dataset.site"
+            )
+            == "site-a"
         )
-        == "site-a"
     )
     browser.get(rig.url)  # the site list is rendered with the page
     browser.find_element(By.CSS_SELECTOR, "details.card summary").click()

@@ -65,12 +65,14 @@ def test_reports_are_kept_raw_then_per_minute_then_dropped(tmp_path: Path) -> No
 def test_a_new_console_on_the_same_store_sees_the_history(tmp_path: Path) -> None:
     first = open_history(tmp_path)
     first.record_telemetry(report("gate-1", T0))
-    first.record_event({"device_id": "gate-1", "ts": T0, "type": "decision", "outcome": "approved"})
+    first.record_event({"device_id": "gate-1", "ts": T0, "type": "liveness_rejected"})
+    first.record_event({"device_id": "gate-1", "ts": T0, "type": "passage"})
     first.store.db.close()
     second = open_history(tmp_path)
     assert len(second.series("gate-1", T0 - 60, T0 + 60, now=T0 + 60)["points"]) == 1
-    assert second.events("gate-1")[0]["outcome"] == "approved"
-    assert second.decisions_since(T0 - 1) == {"gate-1": {"approved": 1}}
+    assert {e["type"] for e in second.events("gate-1")} == {"liveness_rejected", "passage"}
+    assert second.refusals_since(T0 - 1) == {"gate-1": 1}
+    assert second.refusals_since(T0 + 1) == {}
 
 
 def test_a_reboot_is_no_negative_rate() -> None:

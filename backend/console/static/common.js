@@ -20,6 +20,14 @@ const blink = {
     return Number(v).toLocaleString(document.documentElement.lang || "en",
       { maximumFractionDigits: digits === undefined ? 2 : digits });
   },
+  // Minor units as money in the page's language, e.g. 250 EUR -> "€2.50".
+  money(minor, currency) {
+    if (minor === null || minor === undefined) return "-";
+    const lang = document.documentElement.lang || "en";
+    const fmt = new Intl.NumberFormat(lang, { style: "currency", currency: currency || "EUR" });
+    const digits = fmt.resolvedOptions().maximumFractionDigits;
+    return fmt.format(minor / 10 ** digits);
+  },
   show(v) { return v === null || v === undefined ? "-" : String(v); },
   pairs(obj, fmt) {
     return Object.entries(obj || {}).map(([k, v]) => k + " " + (fmt ? fmt(v) : v)).join(" ");

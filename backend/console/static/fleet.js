@@ -82,14 +82,17 @@
     }
     cell("Site", blink.show(r.site));
     cell("Last seen", blink.ago(r.last_seen, now)).title = blink.when(r.last_seen);
-    cell("Software", blink.show(r.software));
+    cell("Software", blink.show(r.software) + (r.model ? " · " + r.model : ""));
     cell("Shard", r.shard_version === null || r.shard_version === undefined ? "-"
       : "v" + r.shard_version + (r.shard_lag ? " (" + r.shard_lag + " behind)" : ""));
     cell("Outbox", blink.show(r.outbox_depth));
     cell("FPS", blink.num(r.fps, 1));
     const p95 = value(r, "p95");
     cell("Embed p95", p95 === null || p95 === undefined ? "-" : blink.num(p95, 0) + " ms");
-    cell("Decisions", blink.pairs(r.decisions));
+    cell("Today", r.today ? r.today.approved + " approved, " + r.today.refused + " refused" : "-");
+    const tx = r.last_tx;
+    cell("Last tx", tx ? blink.money(tx.amount, snap.currency) + " " + tx.status + ", "
+      + blink.ago(tx.received_at, now) : "-");
     cell("CPU", r.cpu_temp_c === null || r.cpu_temp_c === undefined ? "-" : blink.num(r.cpu_temp_c, 1) + " °C");
     return tr;
   }
