@@ -314,6 +314,7 @@ class Fleet:
             now,
         )
         row["health"], row["health_reason"] = found.health, found.reason
+        row["health_parts"] = [list(part) for part in found.parts]
         row["alerts"] = [] if found.health == "ok" else [f"{found.health}: {found.reason}"]
         return row
 

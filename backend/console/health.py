@@ -35,38 +35,76 @@ class Observed:
     broker_down_since: float | None = None
 
 
+Part = tuple[str, dict[str, str]]  # a gettext message and its arguments
+TERMINAL_TEXT = "{text}"  # the terminal's own words (a fault's detail): not translated
+
+
 @dataclass(frozen=True)
 class Health:
     health: str
-    reason: str
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        """In English; backend/console/i18n.py renders the parts in another language."""
+        return ", ".join(message.format(**args) for message, args in self.parts)
+
+
+def _one(health_name: str, message: str, **args: str) -> Health:
+    return Health(health_name, ((message, args),))
 
 
 def health(o: Observed, now: float) -> Health:
     if not o.broker_up:
-        since = "" if o.broker_down_since is None else f" for {now - o.broker_down_since:.0f} s"
-        return Health("stale", f"the console's broker link is down{since}: state unknown")
+        if o.broker_down_since is None:
+            return _one("stale", "the console's broker link is down: state unknown")
+        return _one(
+            "stale",
+            "the console's broker link is down for {seconds} s: state unknown",
+            seconds=f"{now - o.broker_down_since:.0f}",
+        )
     if o.state == "fault":
-        text = ": ".join(p for p in (o.reason, o.detail) if p) or "the terminal did not start"
-        return Health("fault", text)
+        text = ": ".join(p for p in (o.reason, o.detail) if p)
+        if not text:
+            return _one("fault", "the terminal did not start")
+        return _one("fault", TERMINAL_TEXT, text=text)
     if o.state == "offline":
         if o.reason == "shutdown":
-            return Health("offline", "stopped cleanly")
-        return Health("offline", "connection lost (last will)")
+            return _one("offline", "stopped cleanly")
+        return _one("offline", "connection lost (last will)")
     interval = o.interval_s or DEFAULT_INTERVAL_S
     limit = STALE_INTERVALS * interval
     if o.last_seen is None:
-        return Health("stale", "nothing heard from the terminal yet")
+        return _one("stale", "nothing heard from the terminal yet")
     silent = now - o.last_seen
     if silent > limit:
-        return Health("stale", f"no telemetry for {silent:.0f} s (3 intervals are {limit:g} s)")
+        return _one(
+            "stale",
+            "no telemetry for {seconds} s (3 intervals are {limit} s)",
+            seconds=f"{silent:.0f}",
+            limit=f"{limit:g}",
+        )
     if o.service and o.service.get("state") == "out_of_service":
-        return Health("out_of_service", o.service.get("detail") or "takes no payments")
-    problems = list(o.degradations)
+        if o.service.get("detail"):
+            return _one("out_of_service", TERMINAL_TEXT, text=o.service["detail"])
+        return _one("out_of_service", "takes no payments")
+    problems: list[Part] = [(p, {}) for p in o.degradations]
     if o.fps is not None and o.fps < LOW_FPS:
-        problems.append(f"low frame rate ({o.fps:g} fps)")
+        problems.append(("low frame rate ({fps} fps)", {"fps": f"{o.fps:g}"}))
     if problems:
-        return Health("degraded", ", ".join(problems))
-    return Health("ok", "")
+        return Health("degraded", tuple(problems))
+    return Health("ok")
+
+
+# The names shown for each health (gettext messages).
+LABELS = {
+    "ok": "ok",
+    "degraded": "degraded",
+    "fault": "fault",
+    "out_of_service": "out of service",
+    "offline": "offline",
+    "stale": "stale",
+}
 
 
 def problem_first(health_name: str) -> int:

@@ -100,6 +100,10 @@ def _enrol_page(request: Request, operator: Operator, status: int = 200, **ctx: 
         sites=console(request).sites(),
         max_photos=MAX_PHOTOS,
         limits=LIMITS,
+        gallery=console(request).store.one(
+            "SELECT (SELECT COUNT(*) FROM accounts) AS accounts,"
+            " (SELECT COUNT(*) FROM templates) AS templates"
+        ),
         **ctx,
     )
 

@@ -17,7 +17,16 @@ from starlette.routing import Route
 from backend.console.auth import Operator
 from backend.console.commands import CommandRefused
 from backend.console.remote import ConfigRefused, baseline, diff, parse_partial
-from backend.console.web import client, console, form_of, page, problem, render
+from backend.console.web import (
+    client,
+    console,
+    form_of,
+    language,
+    localize,
+    page,
+    problem,
+    render,
+)
 from device.net.topics import COMMAND_NAMES
 
 POLL_S = 0.25
@@ -34,6 +43,7 @@ COMMAND_ROLE = {
 @page("viewer")
 async def fleet_page(request: Request, operator: Operator) -> Response:
     snap = console(request).fleet_snapshot()
+    localize(snap["terminals"], language(request))
     sites = sorted({r["site"] for r in snap["terminals"] if r["site"]})
     return render(
         request,
@@ -68,12 +78,19 @@ def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
 
 @page("viewer")
 async def fleet_events(request: Request, operator: Operator) -> Response:
-    return _stream(request, console(request).fleet_snapshot)
+    return _stream(request, lambda: _localized_snapshot(request))
+
+
+def _localized_snapshot(request: Request) -> dict[str, Any]:
+    snap = console(request).fleet_snapshot()
+    localize(snap["terminals"], language(request))
+    return snap
 
 
 @page("viewer")
 async def fleet_json(request: Request, operator: Operator) -> Response:
-    return JSONResponse(console(request).fleet_snapshot())
+    """The fleet, health reasons in the request's language (Accept-Language or setting)."""
+    return JSONResponse(_localized_snapshot(request))
 
 
 def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
@@ -89,6 +106,7 @@ def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
     detail["configs"] = c.configs(device_id)
     detail["events"] = c.history.events(device_id)  # kept in the store: across restarts
     detail["commands"] = c.commands.of_device(device_id)
+    localize([detail], language(request))
     return detail
 
 

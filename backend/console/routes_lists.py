@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import Operator
+from backend.console.i18n import COOKIE, LANGUAGES
 from backend.console.lists import TERMINAL_COLUMNS, export, page_number, search, to_csv
-from backend.console.web import audit, console, page, problem, render
+from backend.console.web import audit, console, page, problem, render, same_site_path
 
 EXPORT_ROLE = {"terminals": "viewer", "customers": "viewer", "transactions": "viewer",
                "audit": "admin"}  # fmt: skip
@@ -50,7 +51,20 @@ async def export_csv(request: Request, operator: Operator) -> Response:
     )
 
 
+async def choose_language(request: Request) -> Response:
+    """The operator's language setting (a year-long cookie), then back where they were."""
+    to = request.query_params.get("to", "")
+    target = same_site_path(request.query_params.get("next"), request)
+    response = RedirectResponse(target, status_code=303)
+    if to in LANGUAGES:
+        response.set_cookie(
+            COOKIE, to, max_age=365 * 86400, httponly=True, samesite="strict", path="/"
+        )
+    return response
+
+
 routes = [
+    Route("/lang", choose_language, methods=["GET"]),
     Route("/transactions", transactions, methods=["GET"]),
     Route("/export/{name}.csv", export_csv, methods=["GET"]),
 ]

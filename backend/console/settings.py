@@ -4,8 +4,9 @@ how long telemetry and events are kept, and where alerts are delivered."""
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DAY = 86_400.0
 
@@ -38,3 +39,16 @@ class ConsoleSettings(BaseModel):
     # Commands to a terminal that is offline wait this long, then expire.
     command_ttl_s: float = Field(default=3600.0, ge=0.0, allow_inf_nan=False)
     command_timeout_s: float = Field(default=120.0, ge=1.0, allow_inf_nan=False)
+    # The site's time zone: every time the console shows is in it (IANA name).
+    timezone: str = "Etc/UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Asia/Shanghai)"
+            ) from None
+        return value

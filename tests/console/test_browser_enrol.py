@@ -66,7 +66,9 @@ def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) 
     assert "Blink: seen" in check_blink(browser)
     browser.find_element(By.ID, "enrol").click()
     wait_text(browser, (By.ID, "enrolled"), "cust-collins is enrolled")
-    assert "nobody enrolled yet" in text_of(browser, "nearest")
+    assert "no other customer's face template" in text_of(browser, "nearest")
+    gallery = text_of(browser, "gallery")  # counted after this enrolment: it is there
+    assert f"{len(_accounts(rig))} accounts" in gallery
     consents = rig.console.consents("cust-collins")
     assert [c["version"] for c in consents] == ["2026-11-v1"]
     account = rig.console.customer("cust-collins")

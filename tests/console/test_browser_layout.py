@@ -77,9 +77,9 @@ def test_no_page_scrolls_sideways(filled: ConsoleRig, browser: Any, width: int) 
 def test_amounts_show_their_currency(filled: ConsoleRig, browser: Any) -> None:
     logged_in(browser, filled.url, "vic")
     browser.get(f"{filled.url}/customers/cust-layout-with-a-long-token-0001")
-    assert browser.find_element(By.ID, "balance").text == "1,234.56 EUR"
+    assert browser.find_element(By.ID, "balance").text == "€1,234.56"
     browser.get(f"{filled.url}/customers")
-    assert "1,234.56 EUR" in browser.find_element(By.ID, "customers").text
+    assert "€1,234.56" in browser.find_element(By.ID, "customers").text
 
 
 def test_fleet_sorts_by_keyboard_with_aria_sort(filled: ConsoleRig, browser: Any) -> None:

@@ -11,17 +11,18 @@
     ["liveness_per_min", "Liveness refusals", "per min"],
     ["declined_per_min", "Declines", "per min"], ["outbox_depth", "Outbox", "rows"],
     ["cpu_temp_c", "CPU temperature", "°C"],
-  ];
+  ].map(([key, label, unit]) => [key, blink.t(label), blink.t(unit)]);
   const plots = {};
   let fetchedAt = 0;
 
   function summary(label, unit, xs, ys) {
     const have = ys.filter((v) => v !== null && v !== undefined);
-    if (have.length === 0) return label + ": no data in this range.";
+    if (have.length === 0) return blink.t("{label}: no data in this range.", { label });
     const f = (v) => blink.num(v, 2) + " " + unit;
-    return label + ": " + have.length + " points from " + blink.when(xs[0]) + " to "
-      + blink.when(xs[xs.length - 1]) + "; lowest " + f(Math.min(...have)) + ", highest "
-      + f(Math.max(...have)) + ", latest " + f(have[have.length - 1]) + ".";
+    return blink.t(
+      "{label}: {n} points from {first} to {last}; lowest {low}, highest {high}, latest {latest}.",
+      { label, n: have.length, first: blink.when(xs[0]), last: blink.when(xs[xs.length - 1]),
+        low: f(Math.min(...have)), high: f(Math.max(...have)), latest: f(have[have.length - 1]) });
   }
 
   function chart(key, label, unit, points) {
@@ -41,10 +42,10 @@
       const width = Math.max(220, Math.min(320, charts.clientWidth - 16));
       const plot = new uPlot({
         width: width, height: 150, title: label + " (" + unit + ")",
-        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), blink.tz),
         scales: { x: { time: true } },
         axes: [{}, { label: unit, size: 50 }],
-        series: [{ label: "UTC" }, {
+        series: [{ label: blink.tz }, {
           label: unit, stroke: "#2563eb", width: 1.5, spanGaps: false,
           value: (u, v) => (v === null || v === undefined ? "-" : blink.num(v, 2) + " " + unit),
         }],
@@ -63,8 +64,9 @@
     const response = await fetch(url, { credentials: "same-origin" });
     if (!response.ok) return;
     const data = await response.json();
-    document.getElementById("resolution").textContent = data.points.length + " points, "
-      + (data.resolution === "raw" ? "every report" : "per-minute averages") + ", UTC";
+    document.getElementById("resolution").textContent = blink.t(
+      data.resolution === "raw" ? "{n} points, every report, {tz}"
+        : "{n} points, per-minute averages, {tz}", { n: data.points.length, tz: blink.tz });
     series.forEach(([key, label, unit]) => chart(key, label, unit, data.points));
   }
   rangeSelect.addEventListener("change", load);
@@ -81,12 +83,12 @@
   function update(d) {
     if (!d) return;
     const health = document.getElementById("health");
-    health.textContent = d.health;
+    health.textContent = d.health_label;
     health.className = "health " + d.health;
     document.getElementById("health-reason").textContent = d.health_reason;
     const broker = document.getElementById("broker");
     broker.className = "broker " + (d.broker.up ? "up" : "down");
-    broker.textContent = d.broker.up ? "Console's broker link: up" : "Console's broker link: DOWN";
+    broker.textContent = blink.t(d.broker.up ? "Console's broker link: up" : "Console's broker link: DOWN");
     document.getElementById("last-seen").textContent = blink.when(d.last_seen);
     document.getElementById("shard-version").textContent = blink.show(d.shard_version);
     document.getElementById("shard-lag").textContent = blink.show(d.shard_lag);
@@ -95,14 +97,16 @@
       ? "version " + cs.version + " " + cs.status + (cs.reason ? ": " + cs.reason : "")
       : "none yet";
     const results = document.querySelector("#results tbody");
+    const labels = [...document.querySelectorAll("#results thead th")].map((th) => th.textContent);
     results.replaceChildren(...d.commands.map((c) => {
       const tr = document.createElement("tr");
       tr.dataset.request = c.request_id;
       tr.dataset.status = c.status;
-      const status = c.status + (c.status === "pending" ? " (waits until " + blink.when(c.expires_at) + ")" : "");
+      const status = blink.t(c.status) + (c.status === "pending"
+        ? " (" + blink.t("waits until {when}", { when: blink.when(c.expires_at) }) + ")" : "");
       [["Sent", blink.when(c.created_at)], ["Command", c.name], ["By", c.operator],
-        ["Status", status, "cmd " + c.status], ["Result", c.detail || ""]].forEach(([label, text, cls]) => {
-        blink.cell(tr, text, cls).dataset.label = label;
+        ["Status", status, "cmd " + c.status], ["Result", c.detail || ""]].forEach(([, text, cls], i) => {
+        blink.cell(tr, text, cls).dataset.label = labels[i];
       });
       return tr;
     }));

@@ -9,6 +9,7 @@
   const search = document.getElementById("search");
   const ORDER = { fault: 0, out_of_service: 1, offline: 2, stale: 3, degraded: 4, ok: 5 };
   let snap = { terminals: [], broker: { up: true }, counts: {} };
+  const labels = [...table.tHead.rows[0].cells].map((th) => th.textContent);
   let sortKey = "health";
   let sortDir = 1;
 
@@ -39,14 +40,16 @@
     });
     const broker = document.getElementById("broker");
     broker.className = "broker " + (snap.broker.up ? "up" : "down");
-    broker.textContent = snap.broker.up ? "Console's broker link: up"
-      : "Console's broker link: DOWN since " + blink.when(snap.broker.down_since)
-        + ": no terminal's state is current";
+    broker.textContent = snap.broker.up ? blink.t("Console's broker link: up")
+      : blink.t("Console's broker link: DOWN since {since}: no terminal's state is current",
+        { since: blink.when(snap.broker.down_since) });
     const counts = document.getElementById("counts");
     counts.replaceChildren(...Object.entries(snap.counts).map(([h, n]) => {
       const li = document.createElement("li");
       li.className = "health " + h;
-      li.append(h + " ");
+      li.dataset.health = h;
+      const named = snap.terminals.find((r) => r.health === h);
+      li.append((named ? named.health_label : h) + " ");
       const b = document.createElement("b");
       b.textContent = n;
       li.appendChild(b);
@@ -63,16 +66,17 @@
     tr.dataset.device = r.device_id;
     tr.dataset.site = r.site || "";
     tr.dataset.health = r.health;
-    const cell = (label, text, cls) => {
+    let column = 0;
+    const cell = (_name, text, cls) => {
       const td = blink.cell(tr, text, cls);
-      td.dataset.label = label;
+      td.dataset.label = labels[column++];
       return td;
     };
     const link = document.createElement("a");
     link.href = "/devices/" + encodeURIComponent(r.device_id);
     link.textContent = r.device_id;
     cell("Terminal", "").appendChild(link);
-    const h = cell("Health", r.health, "health " + r.health);
+    const h = cell("Health", r.health_label, "health " + r.health);
     h.title = r.health_reason || "";
     if (r.health_reason) {
       const why = document.createElement("small");
@@ -84,14 +88,15 @@
     cell("Last seen", blink.ago(r.last_seen, now)).title = blink.when(r.last_seen);
     cell("Software", blink.show(r.software) + (r.model ? " · " + r.model : ""));
     cell("Shard", r.shard_version === null || r.shard_version === undefined ? "-"
-      : "v" + r.shard_version + (r.shard_lag ? " (" + r.shard_lag + " behind)" : ""));
+      : "v" + r.shard_version + (r.shard_lag ? " (" + r.shard_lag + " " + blink.t("behind") + ")" : ""));
     cell("Outbox", blink.show(r.outbox_depth));
     cell("FPS", blink.num(r.fps, 1));
     const p95 = value(r, "p95");
     cell("Embed p95", p95 === null || p95 === undefined ? "-" : blink.num(p95, 0) + " ms");
-    cell("Today", r.today ? r.today.approved + " approved, " + r.today.refused + " refused" : "-");
+    cell("Today", r.today
+      ? blink.t("{n} approved, {m} refused", { n: r.today.approved, m: r.today.refused }) : "-");
     const tx = r.last_tx;
-    cell("Last tx", tx ? blink.money(tx.amount, snap.currency) + " " + tx.status + ", "
+    cell("Last tx", tx ? blink.money(tx.amount, snap.currency) + " " + blink.t(tx.status) + ", "
       + blink.ago(tx.received_at, now) : "-");
     cell("CPU", r.cpu_temp_c === null || r.cpu_temp_c === undefined ? "-" : blink.num(r.cpu_temp_c, 1) + " °C");
     return tr;
