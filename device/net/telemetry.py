@@ -147,6 +147,7 @@ class Telemetry:
             **(
                 {} if self._sources.interval_s is None else {"interval_s": self._sources.interval_s}
             ),
+            **({} if self._sources.versions is None else {"versions": self._sources.versions}),
         }
 
     def tick(self) -> None:

@@ -68,6 +68,10 @@ def shots(rig: c.ConsoleRig, browser: Any, clip_dir: Path, out: Path) -> None:
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "figure.chart")) >= 6)
     browser.find_element(By.ID, "cmd-resync").click()
     wait(browser).until(lambda d: texts(d, "#results tbody tr"))
+    wait(browser).until(lambda d: "done" in texts(d, "#results tbody tr")[0])
+    caption = "#chart-fps figcaption"
+    wait(browser).until(lambda d: texts(d, caption) and "points from" in texts(d, caption)[0])
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(out / "console-device.png"))
 
     browser.get(f"{rig.url}/alerts")

@@ -44,7 +44,14 @@
         width: width, height: 150, title: label + " (" + unit + ")",
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), blink.tz),
         scales: { x: { time: true } },
-        axes: [{}, { label: unit, size: 50 }],
+        axes: [{
+          // 24-hour times in the site's zone (with the date when the range spans days)
+          values: (u, splits) => {
+            const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+            return splits.map((v) => (span > 86400 ? blink.when(v).slice(5, 16)
+              : blink.when(v).slice(11, 16)));
+          },
+        }, { label: unit, size: 50 }],
         series: [{ label: blink.tz }, {
           label: unit, stroke: "#2563eb", width: 1.5, spanGaps: false,
           value: (u, v) => (v === null || v === undefined ? "-" : blink.num(v, 2) + " " + unit),

@@ -92,7 +92,7 @@
     cell("Outbox", blink.show(r.outbox_depth));
     cell("FPS", blink.num(r.fps, 1));
     const p95 = value(r, "p95");
-    cell("Embed p95", p95 === null || p95 === undefined ? "-" : blink.num(p95, 0) + " ms");
+    cell("Embed p95", p95 === null || p95 === undefined ? "-" : blink.num(p95, 1) + " ms");
     cell("Today", r.today
       ? blink.t("{n} approved, {m} refused", { n: r.today.approved, m: r.today.refused }) : "-");
     const tx = r.last_tx;
