@@ -69,6 +69,7 @@ class Fleet:
         self._status_seen = on_status
         self._result_seen = on_result
         self.broker_down_since: float | None = None
+        self.started_at = time.time()  # silence counts from here for what came before
         self._healths: dict[str, str] = {}
         self._lock = threading.Condition()
         self._terminals: dict[str, Terminal] = {}
@@ -303,7 +304,8 @@ class Fleet:
                 state=t.state,
                 reason=t.reason,
                 detail=t.detail,
-                last_seen=t.last_seen,
+                # a retained status older than this console: silent only if it stays so
+                last_seen=None if t.last_seen is None else max(t.last_seen, self.started_at),
                 interval_s=tel.get("interval_s"),
                 service=tel.get("service"),
                 fps=tel.get("fps"),
