@@ -34,6 +34,7 @@ log = logging.getLogger("blinkpay.console")
 
 CONNECT_WAIT_S = 10.0
 WATCH_S = 1.0  # how often health is recomputed (silence and the broker link need no message)
+SHARD_CACHE_S = 1.0
 UPKEEP_S = 60.0  # how often telemetry is aggregated per minute and trimmed to its retention
 
 
@@ -51,6 +52,7 @@ class Console:
         self.store = ConsoleStore(self.host.db)
         self.auth = Auth(self.store)
         self.refusals = RejectCounter()  # counted reasons, exported on /metrics
+        self._shard_seq: dict[str, tuple[float, int | None]] = {}
         self.history = History(self.store, config.console)
         self.delivery = Delivery(self.store, config.console, config.host_id)
         self.alerts = Alerts(self.store, self.delivery.notify)
@@ -147,8 +149,16 @@ class Console:
         return sorted({self.config.mqtt.shard_id, *(r["shard_id"] for r in rows)})
 
     def shard_version(self, shard_id: str) -> int | None:
+        """The host's shard sequence, read at most once a second per shard (health is
+        recomputed every second for every terminal)."""
+        now = time.monotonic()
+        cached = self._shard_seq.get(shard_id)
+        if cached is not None and now - cached[0] < SHARD_CACHE_S:
+            return cached[1]
         row = self.store.one("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,))
-        return None if row is None else int(row["seq"])
+        seq = None if row is None else int(row["seq"])
+        self._shard_seq[shard_id] = (now, seq)
+        return seq
 
     def fleet_snapshot(self, now: float | None = None) -> dict[str, Any]:
         """The fleet with what the host's store adds per terminal: today's approvals (the
