@@ -56,6 +56,8 @@ JS_MESSAGES = [
     "{label}: no data in this range.",
     "{label}: {n} points from {first} to {last}; lowest {low}, highest {high}, latest {latest}.",
     "waits until {when}",
+    "Page {page} of {pages}",
+    "terminals shown: {n}",
     "live updates: on",
     "live updates: reconnecting…",
     "s ago",

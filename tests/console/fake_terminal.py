@@ -16,13 +16,25 @@ from tests.console.conftest import SHARD, ConsoleRig
 
 
 def publish(rig: ConsoleRig, topic: str, payload: dict[str, Any], retain: bool = False) -> None:
+    publish_many(rig, [(topic, payload)], retain)
+
+
+def publish_many(
+    rig: ConsoleRig, messages: list[tuple[str, dict[str, Any]]], retain: bool = False
+) -> None:
+    """Each (topic, payload), QoS 1, through one connection; returns once the broker has
+    them all."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fake-{uuid.uuid4().hex}")
     client.connect(rig.broker.host, rig.broker.port)
     client.loop_start()
     try:
-        info = client.publish(topic, json.dumps(payload), qos=1, retain=retain)
-        info.wait_for_publish(timeout=10)
-        assert info.is_published(), f"the broker did not take {topic}"
+        sent = [
+            (topic, client.publish(topic, json.dumps(payload), qos=1, retain=retain))
+            for topic, payload in messages
+        ]
+        for topic, info in sent:
+            info.wait_for_publish(timeout=10)
+            assert info.is_published(), f"the broker did not take {topic}"
     finally:
         client.loop_stop()
         client.disconnect()
@@ -47,7 +59,13 @@ def fault_status(rig: ConsoleRig, device_id: str, reason: str, detail: str) -> N
 
 
 def telemetry(rig: ConsoleRig, device_id: str, seq: int = 1, **fields: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    body = telemetry_body(device_id, seq, **fields)
+    publish(rig, topics(rig, device_id).telemetry, body)
+    return body
+
+
+def telemetry_body(device_id: str, seq: int = 1, **fields: Any) -> dict[str, Any]:
+    return {
         "v": 1,
         "device_id": device_id,
         "boot_id": "0" * 32,
@@ -67,5 +85,3 @@ def telemetry(rig: ConsoleRig, device_id: str, seq: int = 1, **fields: Any) -> d
         "interval_s": 1.0,
         **fields,
     }
-    publish(rig, topics(rig, device_id).telemetry, body)
-    return body

@@ -10,6 +10,8 @@
   const ORDER = { fault: 0, out_of_service: 1, offline: 2, stale: 3, degraded: 4, ok: 5 };
   let snap = { terminals: [], broker: { up: true }, counts: {} };
   const labels = [...table.tHead.rows[0].cells].map((th) => th.textContent);
+  const PAGE = 50;
+  let page = 0;
   let sortKey = "health";
   let sortDir = 1;
 
@@ -31,7 +33,13 @@
       if (y === null || y === undefined) return -1;
       return (x < y ? -1 : 1) * sortDir;
     });
-    body.replaceChildren(...shown.map((r) => row(r, snap.now)));
+    const pages = Math.max(1, Math.ceil(shown.length / PAGE));
+    page = Math.min(page, pages - 1);
+    body.replaceChildren(...shown.slice(page * PAGE, (page + 1) * PAGE).map((r) => row(r, snap.now)));
+    document.getElementById("fleet-page").textContent = blink.t("Page {page} of {pages}",
+      { page: page + 1, pages }) + " · " + blink.t("terminals shown: {n}", { n: shown.length });
+    document.getElementById("fleet-prev").disabled = page === 0;
+    document.getElementById("fleet-next").disabled = page >= pages - 1;
     const empty = document.getElementById("empty");
     if (empty) empty.hidden = snap.terminals.length > 0;
     const known = new Set([...filter.options].map((o) => o.value));
@@ -117,7 +125,9 @@
       if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(th); }
     });
   });
-  filter.addEventListener("change", render);
-  search.addEventListener("input", render);
+  filter.addEventListener("change", () => { page = 0; render(); });
+  search.addEventListener("input", () => { page = 0; render(); });
+  document.getElementById("fleet-prev").addEventListener("click", () => { page -= 1; render(); });
+  document.getElementById("fleet-next").addEventListener("click", () => { page += 1; render(); });
   blink.live("/events/fleet", (data) => { snap = data; render(); }, document.getElementById("live"));
 })();
