@@ -102,6 +102,7 @@ def test_a_command_to_a_whole_site(rig: ConsoleRig, browser: Any) -> None:
     browser.get(rig.url)  # the site list is rendered with the page
     browser.find_element(By.CSS_SELECTOR, "details.card summary").click()
     browser.find_element(By.ID, "bulk-send").click()  # resync, the first command
+    wait(browser).until(lambda d: d.find_elements(By.ID, "bulk-result"))
     result = browser.find_element(By.ID, "bulk-result").text
     assert "gate-site" in result and "gate-away" in result
     browser.get(f"{rig.url}/devices/gate-site")
