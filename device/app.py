@@ -184,6 +184,7 @@ def start_net_service(
         software=software,
         versions={"software": software, "models": model_versions(config)},
         state_dir=Path(config.device.data_dir),
+        signing_key=load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file),
         template_key=load_template_key(config),
         hold_remote=hold_remote,
     )

@@ -57,11 +57,11 @@ class Alerts:
 
     def _raise(self, device_id: str, kind: str, reason: str, now: float) -> dict[str, Any]:
         with self.store.db.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO alerts (device_id, kind, reason, raised_at) VALUES (?, ?, ?, ?)",
+            alert_id = conn.execute(
+                "INSERT INTO alerts (device_id, kind, reason, raised_at) VALUES (?, ?, ?, ?)"
+                " RETURNING id",
                 (device_id, kind, reason[:512], now),
-            )
-            alert_id = cursor.lastrowid
+            ).fetchone()[0]
         return {
             "id": alert_id,
             "device_id": device_id,

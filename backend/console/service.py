@@ -16,7 +16,7 @@ from typing import Any
 from backend.config import HostConfig
 from backend.console.alerts import Alerts
 from backend.console.auth import Auth
-from backend.console.blink import BlinkProofs
+from backend.console.blink import BlinkBudget, BlinkProofs
 from backend.console.commands import Commands
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
 from backend.console.delivery import Delivery
@@ -71,6 +71,7 @@ class Console:
             self.shard_version,
             self.store.record_shard_ack,
             self._config_answer,
+            self.host.inbound.gate,
             broker_up=lambda: self.host.link.connected,
             on_telemetry=self._keep(self.history.record_telemetry),
             on_event=self._keep(self.history.record_event),
@@ -80,6 +81,7 @@ class Console:
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
         self.blinks = BlinkProofs()
+        self.blink_budget = BlinkBudget()
         self.started_at = time.time()
         self._upkeep_at = 0.0
         self._stopping = threading.Event()

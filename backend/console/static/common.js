@@ -61,6 +61,11 @@ const blink = {
       if (statusEl) statusEl.textContent = blink.t("live updates: reconnecting…");
     };
     source.onmessage = (e) => onData(JSON.parse(e.data));
+    // the session ended (logout, expiry, a disabled operator): no reconnecting, log in again
+    source.addEventListener("session-ended", () => {
+      source.close();
+      window.location.assign("/login?expired=1");
+    });
     return source;
   },
 };
