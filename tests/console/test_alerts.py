@@ -4,8 +4,6 @@ failure) and a local SMTP sink."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from backend.console.alerts import BROKER_DOWN, CONSOLE, Alerts
@@ -18,12 +16,12 @@ from tests.console.sinks import SmtpSink, webhook_sink
 UP = {"up": True, "down_since": None}
 
 
-def store(tmp_path: Path) -> ConsoleStore:
-    return ConsoleStore(HostDb(tmp_path / "host.db"))
+def store(host_db_url: str) -> ConsoleStore:
+    return ConsoleStore(HostDb(host_db_url))
 
 
-def test_raise_once_change_kind_and_clear(tmp_path: Path) -> None:
-    alerts = Alerts(store(tmp_path))
+def test_raise_once_change_kind_and_clear(host_db_url: str) -> None:
+    alerts = Alerts(store(host_db_url))
     changes = alerts.evaluate({"g1": ("stale", "no telemetry for 40 s"), "g2": ("ok", "")}, UP)
     assert [(e, a["device_id"], a["kind"]) for e, a in changes] == [("raised", "g1", "stale")]
     # the same kind with another reason is the same alert
@@ -39,25 +37,25 @@ def test_raise_once_change_kind_and_clear(tmp_path: Path) -> None:
     assert all(a["cleared_at"] is not None for a in history)
 
 
-def test_open_alerts_survive_a_restart(tmp_path: Path) -> None:
-    first = Alerts(store(tmp_path))
+def test_open_alerts_survive_a_restart(host_db_url: str) -> None:
+    first = Alerts(store(host_db_url))
     first.evaluate({"g1": ("fault", "ledger: rows missing")}, UP)
     first.store.db.close()
-    second = Alerts(store(tmp_path))
+    second = Alerts(store(host_db_url))
     assert second.evaluate({"g1": ("fault", "ledger: rows missing")}, UP) == []  # not again
     assert second.open()["g1"]["kind"] == "fault"
 
 
-def test_the_broker_link_is_an_alert_of_its_own(tmp_path: Path) -> None:
-    alerts = Alerts(store(tmp_path))
+def test_the_broker_link_is_an_alert_of_its_own(host_db_url: str) -> None:
+    alerts = Alerts(store(host_db_url))
     changes = alerts.evaluate({}, {"up": False, "down_since": 1.0})
     assert [(a["device_id"], a["kind"]) for _, a in changes] == [(CONSOLE, BROKER_DOWN)]
     assert [e for e, _ in alerts.evaluate({}, UP)] == ["cleared"]
 
 
-def test_webhook_retried_with_backoff_and_mail_sent(tmp_path: Path) -> None:
+def test_webhook_retried_with_backoff_and_mail_sent(host_db_url: str) -> None:
     pytest.importorskip("aiosmtpd", reason="pip install aiosmtpd (the dev extra)")
-    the_store = store(tmp_path)
+    the_store = store(host_db_url)
     smtp = SmtpSink()
     try:
         with webhook_sink(fail_first=2) as hook:

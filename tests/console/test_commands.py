@@ -3,8 +3,6 @@ expired, refused; a returning terminal gets its pending commands once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from backend.console.commands import CommandRefused, Commands
@@ -27,17 +25,17 @@ class Terminal:
         return self.broker_takes
 
 
-def commands(tmp_path: Path, terminal: Terminal, **settings: float) -> Commands:
-    store = ConsoleStore(HostDb(tmp_path / "host.db"))
+def commands(host_db_url: str, terminal: Terminal, **settings: float) -> Commands:
+    store = ConsoleStore(HostDb(host_db_url))
     return Commands(
         store, ConsoleSettings(**settings), terminal.publish, lambda _d: terminal.online
     )
 
 
-def test_online_delivered_then_done_or_failed(tmp_path: Path) -> None:
+def test_online_delivered_then_done_or_failed(host_db_url: str) -> None:
     terminal = Terminal()
     terminal.online = True
-    c = commands(tmp_path, terminal)
+    c = commands(host_db_url, terminal)
     sent = c.send("olga", "g1", "resync", now=T0)
     assert sent["status"] == "delivered" and sent["operator"] == "olga"
     assert terminal.published == [("g1", "resync", sent["request_id"])]
@@ -52,9 +50,9 @@ def test_online_delivered_then_done_or_failed(tmp_path: Path) -> None:
     assert c.get(sent["request_id"])["status"] == "done"
 
 
-def test_offline_waits_then_goes_once_when_the_terminal_returns(tmp_path: Path) -> None:
+def test_offline_waits_then_goes_once_when_the_terminal_returns(host_db_url: str) -> None:
     terminal = Terminal()
-    c = commands(tmp_path, terminal, command_ttl_s=60)
+    c = commands(host_db_url, terminal, command_ttl_s=60)
     sent = c.send("olga", "g1", "resync", now=T0)
     assert sent["status"] == "pending" and terminal.published == []
     assert c.on_status("g1", "offline", now=T0 + 5) == 0
@@ -64,18 +62,18 @@ def test_offline_waits_then_goes_once_when_the_terminal_returns(tmp_path: Path) 
     assert len(terminal.published) == 1
 
 
-def test_a_broker_that_does_not_take_it_leaves_it_pending(tmp_path: Path) -> None:
+def test_a_broker_that_does_not_take_it_leaves_it_pending(host_db_url: str) -> None:
     terminal = Terminal()
     terminal.online, terminal.broker_takes = True, False
-    c = commands(tmp_path, terminal)
+    c = commands(host_db_url, terminal)
     assert c.send("olga", "g1", "resync", now=T0)["status"] == "pending"
     terminal.broker_takes = True
     assert c.on_status("g1", "online", now=T0 + 1) == 1
 
 
-def test_expired_and_timed_out(tmp_path: Path) -> None:
+def test_expired_and_timed_out(host_db_url: str) -> None:
     terminal = Terminal()
-    c = commands(tmp_path, terminal, command_ttl_s=60, command_timeout_s=30)
+    c = commands(host_db_url, terminal, command_ttl_s=60, command_timeout_s=30)
     waiting = c.send("olga", "g1", "resync", now=T0)
     terminal.online = True
     delivered = c.send("olga", "g2", "resync", now=T0)
@@ -89,8 +87,8 @@ def test_expired_and_timed_out(tmp_path: Path) -> None:
     assert c.get(delivered["request_id"])["status"] == "done"
 
 
-def test_refused_when_commands_do_not_wait(tmp_path: Path) -> None:
-    c = commands(tmp_path, Terminal(), command_ttl_s=0)
+def test_refused_when_commands_do_not_wait(host_db_url: str) -> None:
+    c = commands(host_db_url, Terminal(), command_ttl_s=0)
     with pytest.raises(CommandRefused, match="not online"):
         c.send("olga", "g1", "resync", now=T0)
     with pytest.raises(CommandRefused, match="unknown command"):

@@ -3,8 +3,6 @@ per-minute aggregates; rates from per-boot counters; events kept; all trimmed on
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from backend.console.history import History, with_rates
 from backend.console.settings import ConsoleSettings
 from backend.console.store import ConsoleStore
@@ -27,12 +25,12 @@ def report(device_id: str, ts: float, **kw: object) -> dict[str, object]:
     }
 
 
-def open_history(tmp_path: Path, **settings: float) -> History:
-    return History(ConsoleStore(HostDb(tmp_path / "host.db")), ConsoleSettings(**settings))
+def open_history(host_db_url: str, **settings: float) -> History:
+    return History(ConsoleStore(HostDb(host_db_url)), ConsoleSettings(**settings))
 
 
-def test_reports_are_kept_raw_then_per_minute_then_dropped(tmp_path: Path) -> None:
-    history = open_history(tmp_path)
+def test_reports_are_kept_raw_then_per_minute_then_dropped(host_db_url: str) -> None:
+    history = open_history(host_db_url)
     for i in range(6):  # three minutes, two reports each
         history.record_telemetry(
             report("gate-1", T0 + 30 * i, fps=8.0 + i, decisions={"approved": i, "declined": 1})
@@ -62,13 +60,13 @@ def test_reports_are_kept_raw_then_per_minute_then_dropped(tmp_path: Path) -> No
     assert done["minute_dropped"] == 4
 
 
-def test_a_new_console_on_the_same_store_sees_the_history(tmp_path: Path) -> None:
-    first = open_history(tmp_path)
+def test_a_new_console_on_the_same_store_sees_the_history(host_db_url: str) -> None:
+    first = open_history(host_db_url)
     first.record_telemetry(report("gate-1", T0))
     first.record_event({"device_id": "gate-1", "ts": T0, "type": "liveness_rejected"})
     first.record_event({"device_id": "gate-1", "ts": T0, "type": "passage"})
     first.store.db.close()
-    second = open_history(tmp_path)
+    second = open_history(host_db_url)
     assert len(second.series("gate-1", T0 - 60, T0 + 60, now=T0 + 60)["points"]) == 1
     assert {e["type"] for e in second.events("gate-1")} == {"liveness_rejected", "passage"}
     assert second.refusals_since(T0 - 1) == {"gate-1": 1}

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 from backend.console.lists import search, to_csv
 from backend.console.store import ConsoleStore
 from backend.db import HostDb
 
 
-def test_audit_pages_newest_first_and_searches(tmp_path: Path) -> None:
-    store = ConsoleStore(HostDb(tmp_path / "host.db"))
+def test_audit_pages_newest_first_and_searches(host_db_url: str) -> None:
+    store = ConsoleStore(HostDb(host_db_url))
     for i in range(7):
         store.audit("ada" if i % 2 else "olga", "command", f"gate-{i}")
     first, more = search(store, "audit", "", 1, size=3)
