@@ -92,3 +92,17 @@ def test_fleet_sorts_by_keyboard_with_aria_sort(filled: ConsoleRig, browser: Any
     assert header.get_attribute("aria-sort") == "descending"
     health = browser.find_element(By.CSS_SELECTOR, '#fleet th[data-key="health"]')
     assert health.get_attribute("aria-sort") is None
+
+
+def test_the_error_page_says_it_once_and_goes_back(filled: ConsoleRig, browser: Any) -> None:
+    logged_in(browser, filled.url, "vic")
+    browser.get(f"{filled.url}/customers")
+    # followed from a page (a typed address has no referrer, and Back goes to the fleet)
+    browser.execute_script("window.location.href = '/devices/no-such-terminal'")
+    wait(browser).until(lambda d: d.find_elements(By.ID, "back"))
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert page.count("no terminal no-such-terminal has been seen") == 1
+    back = browser.find_element(By.ID, "back")
+    assert back.get_attribute("href") == f"{filled.url}/customers"  # no javascript: URL
+    back.click()
+    wait(browser).until(lambda d: d.current_url == f"{filled.url}/customers")
