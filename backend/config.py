@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from backend.bootfiles import BootConfig
 from backend.broker import BrokerSite
+from backend.console.settings import ConsoleSettings
 from device.errors import BlinkpayError
 from device.net.config import MqttConfig
 from device.net.schemas import ID_PATTERN
@@ -70,6 +71,8 @@ class HostConfig(BaseModel):
     auth_queue_per_device: int = Field(default=4, ge=1, le=1000)
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+    # The operator console: telemetry retention, alert delivery (docs/console.md).
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     # The site broker's password and ACL files (docs/broker.md, [broker]).
     broker: BrokerSite = Field(default_factory=BrokerSite)
 

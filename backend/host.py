@@ -246,6 +246,15 @@ class PaymentHost:
 
     def send_command(self, device_id: str, name: str, args: dict[str, Any] | None = None) -> str:
         request_id = uuid.uuid4().hex
+        self.publish_command(device_id, name, request_id, args)
+        return request_id
+
+    def publish_command(
+        self, device_id: str, name: str, request_id: str, args: dict[str, Any] | None = None
+    ) -> bool:
+        """Sign and publish a command, issued now; the same request id published again (a
+        command held while its terminal was away) runs once: the terminal remembers it.
+        False when the broker link is down (nothing was queued)."""
         body = {
             "kind": "cmd",
             "device_id": device_id,
@@ -255,8 +264,7 @@ class PaymentHost:
             "args": args or {},
         }
         topic = DeviceTopics(self.prefix, device_id).cmd(name)
-        self.link.publish(topic, seal(self.signing_key, body), qos=1)
-        return request_id
+        return self.link.publish(topic, seal(self.signing_key, body), qos=1)
 
     def home_shard(self, device_id: str) -> str | None:
         """The shard the operator registered the terminal for (None: not registered)."""

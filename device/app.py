@@ -175,12 +175,14 @@ def start_net_service(
     from device.net.service import NetService  # paho only when MQTT is on
     from device.net.shard_sync import TemplateShardPort
 
+    software = software or f"blinkpay {__version__}"
     net = NetService(
         config.mqtt,
         config.device.id,
         ledger=store.ledger,
         shard_store=TemplateShardPort(store.shard),
-        software=software or f"blinkpay {__version__}",
+        software=software,
+        versions={"software": software, "models": model_versions(config)},
         state_dir=Path(config.device.data_dir),
         signing_key=load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file),
         template_key=load_template_key(config),
@@ -190,6 +192,18 @@ def start_net_service(
     net.worker.every(PRUNE_EVERY_S, lambda: prune_ledger(store, retention))
     net.start()
     return net
+
+
+def model_versions(config: Config) -> dict[str, str]:
+    """Role -> version of the models the manifest names (for telemetry); {} without one."""
+    from device.paths import default_models_dir
+    from device.vision.models import ModelError, load_manifest
+
+    try:
+        manifest = load_manifest(config.vision.models_dir or default_models_dir())
+    except ModelError:
+        return {}
+    return {role: entry.version for role, entry in manifest.entries.items()}
 
 
 def load_template_key(config: Config) -> X25519PrivateKey | None:

@@ -14,7 +14,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backend.config import HostConfig
-from backend.console import routes_auth, routes_customers, routes_fleet, routes_shards
+from backend.console import (
+    routes_alerts,
+    routes_auth,
+    routes_customers,
+    routes_fleet,
+    routes_lists,
+    routes_shards,
+)
 from backend.console.metrics import render_metrics
 from backend.console.service import Console
 from backend.console.web import HERE, console, problem
@@ -44,6 +51,8 @@ def make_app(console_: Console) -> Starlette:
             *routes_fleet.routes,
             *routes_customers.routes,
             *routes_shards.routes,
+            *routes_alerts.routes,
+            *routes_lists.routes,
             Route("/metrics", metrics, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

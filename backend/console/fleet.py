@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.console.health import Observed, health, problem_first
 from backend.trust import Gate
 from device.net.client import Inbound, MqttLink
 from device.net.topics import device_id_of
@@ -28,6 +29,7 @@ class Terminal:
     device_id: str
     state: str = "unknown"
     reason: str | None = None
+    detail: str | None = None
     boot_id: str | None = None
     software: str | None = None
     last_seen: float | None = None
@@ -52,6 +54,12 @@ class Fleet:
         on_shard_ack: Callable[[str, str, int], None] | None = None,
         on_config_state: Callable[[dict[str, Any]], None] | None = None,
         gate: Gate | None = None,
+        *,
+        broker_up: Callable[[], bool] = lambda: True,
+        on_telemetry: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[str, str], None] | None = None,
+        on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         """gate: checks that config/state, command results and shard/ack are signed by the
         key registered for their device (backend/trust.py); without one (tests of the
@@ -61,6 +69,14 @@ class Fleet:
         self._shard_version = shard_version
         self._on_shard_ack = on_shard_ack
         self._on_config_answer = on_config_state
+        self._broker_up = broker_up
+        self._record_telemetry = on_telemetry
+        self._record_event = on_event
+        self._status_seen = on_status
+        self._result_seen = on_result
+        self.broker_down_since: float | None = None
+        self.started_at = time.time()  # silence counts from here for what came before
+        self._healths: dict[str, str] = {}
         self._lock = threading.Condition()
         self._terminals: dict[str, Terminal] = {}
         self.version = 0  # bumps on every change; server-sent events wait on it
@@ -98,11 +114,16 @@ class Fleet:
     def _on_status(self, message: Inbound) -> None:
         def apply(t: Terminal, p: dict[str, Any]) -> None:
             t.state, t.reason, t.boot_id = p["state"], p.get("reason"), p["boot_id"]
+            t.detail = p.get("detail")
             t.software = p.get("software") or t.software
             if p["state"] == "online":
                 t.last_seen = p.get("ts", time.time())
 
         self._update(message, apply)
+        if self._status_seen is not None:
+            device_id = device_id_of(self.prefix, message.topic)
+            if device_id is not None:
+                self._status_seen(device_id, message.payload["state"])
 
     def _on_telemetry(self, message: Inbound) -> None:
         def apply(t: Terminal, p: dict[str, Any]) -> None:
@@ -121,9 +142,13 @@ class Fleet:
             )
 
         self._update(message, apply)
+        if self._record_telemetry is not None:
+            self._record_telemetry(message.payload)
 
     def _on_event(self, message: Inbound) -> None:
         self._update(message, lambda t, p: t.events.appendleft(p))
+        if self._record_event is not None:
+            self._record_event(message.payload)
 
     def _signed(self, message: Inbound) -> None:
         """A report that changes what the console records (a config applied, an erasure
@@ -148,6 +173,8 @@ class Fleet:
             t.results[p["request_id"]] = p
 
         self._update(message, apply)
+        if self._result_seen is not None:
+            self._result_seen(message.payload)
 
     def _on_ack(self, message: Inbound) -> None:
         self._signed(message)
@@ -173,14 +200,74 @@ class Fleet:
             terminal = self._terminals.get(device_id)
             return None if terminal is None else terminal.config_state
 
+    def state_of(self, device_id: str) -> str | None:
+        """The terminal's retained status (online, offline, fault), None when never seen."""
+        with self._lock:
+            terminal = self._terminals.get(device_id)
+            return None if terminal is None else terminal.state
+
+    def changed(self) -> None:
+        """Something the pages show changed outside the fleet (a command's status)."""
+        with self._lock:
+            self.version += 1
+            self._lock.notify_all()
+
     def device_ids(self) -> list[str]:
         with self._lock:
             return sorted(self._terminals)
 
-    def rows(self, now: float | None = None) -> list[dict[str, Any]]:
+    def broker(self, now: float | None = None) -> dict[str, Any]:
+        """The console's own broker link (and since when it is down)."""
         now = time.time() if now is None else now
         with self._lock:
-            return [self._row(t, now) for t in sorted(self._terminals.values(), key=_key)]
+            return self._broker(now)
+
+    def _broker(self, now: float) -> dict[str, Any]:
+        up = self._broker_up()
+        if up:
+            self.broker_down_since = None
+        elif self.broker_down_since is None:
+            self.broker_down_since = now
+        return {"up": up, "down_since": self.broker_down_since}
+
+    def tick(self, now: float | None = None) -> dict[str, tuple[str, str]]:
+        """Recompute every health (silence and the broker link change with time alone);
+        a change wakes the live pages. Returns device id -> (health, reason)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = [self._row(t, now) for t in self._terminals.values()]
+            found = {r["device_id"]: (r["health"], r["health_reason"]) for r in rows}
+            healths = {d: h for d, (h, _) in found.items()}
+            if healths != self._healths:
+                self._healths = healths
+                self.version += 1
+                self._lock.notify_all()
+            return found
+
+    def rows(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Every terminal, problems first, then by id."""
+        now = time.time() if now is None else now
+        with self._lock:
+            rows = [self._row(t, now) for t in self._terminals.values()]
+        return sorted(rows, key=lambda r: (problem_first(r["health"]), r["device_id"]))
+
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """/api/fleet and the fleet page's live data: the broker link, counts, terminals."""
+        now = time.time() if now is None else now
+        rows = self.rows(now)
+        counts: dict[str, int] = {}
+        sites: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts[r["health"]] = counts.get(r["health"], 0) + 1
+            site = sites.setdefault(r["site"] or "-", {})
+            site[r["health"]] = site.get(r["health"], 0) + 1
+        return {
+            "now": now,
+            "broker": self.broker(now),
+            "counts": counts,
+            "sites": sites,
+            "terminals": rows,
+        }
 
     def detail(self, device_id: str, now: float | None = None) -> dict[str, Any] | None:
         now = time.time() if now is None else now
@@ -190,7 +277,7 @@ class Fleet:
                 return None
             return {
                 **self._row(t, now),
-                "history": list(t.history),
+                "broker": self._broker(now),
                 "events": list(t.events),
                 "config_state": t.config_state,
                 "results": sorted(t.results.values(), key=lambda r: r["request_id"]),
@@ -213,6 +300,8 @@ class Fleet:
             "reason": t.reason,
             "site": shard.get("shard_id"),
             "software": t.software,
+            "versions": tel.get("versions"),
+            "model": ((tel.get("versions") or {}).get("models") or {}).get("embedder"),
             "last_seen": t.last_seen,
             "shard_version": shard.get("version"),
             "shard_lag": lag,
@@ -225,18 +314,31 @@ class Fleet:
             "cpu_temp_c": tel.get("cpu_temp_c"),
             "uptime_s": tel.get("uptime_s"),
         }
-        row["alerts"] = _alerts(t, row, now)
+        broker = self._broker(now)
+        found = health(
+            Observed(
+                state=t.state,
+                reason=t.reason,
+                detail=t.detail,
+                # a retained status older than this console: silent only if it stays so
+                last_seen=None if t.last_seen is None else max(t.last_seen, self.started_at),
+                interval_s=tel.get("interval_s"),
+                service=tel.get("service"),
+                fps=tel.get("fps"),
+                degradations=tuple(_alerts(t, row, now)),
+                broker_up=broker["up"],
+                broker_down_since=broker["down_since"],
+            ),
+            now,
+        )
+        row["health"], row["health_reason"] = found.health, found.reason
+        row["health_parts"] = [list(part) for part in found.parts]
+        row["alerts"] = [] if found.health == "ok" else [f"{found.health}: {found.reason}"]
         return row
-
-
-def _key(t: Terminal) -> str:
-    return t.device_id
 
 
 def _alerts(t: Terminal, row: dict[str, Any], now: float) -> list[str]:
     alerts = []
-    if t.state == "offline":
-        alerts.append("offline" if t.reason != "shutdown" else "offline (shut down)")
     if t.behind_since is not None and now - t.behind_since > STALE_SHARD_S:
         alerts.append("shard stale")
     depths = [h["outbox_depth"] for h in list(t.history)[-4:]]

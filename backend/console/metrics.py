@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from backend.console.health import HEALTHS
 from backend.console.service import Console
 
 
@@ -24,7 +25,8 @@ def _family(name: str, kind: str, help_: str, samples: Iterable[tuple[str, Any]]
 
 
 def render_metrics(console: Console) -> str:
-    rows = console.fleet.rows()
+    snap = console.fleet.snapshot()
+    rows = snap["terminals"]
     out: list[str] = []
 
     def gauge(name: str, help_: str, key: str) -> None:
@@ -36,6 +38,23 @@ def render_metrics(console: Console) -> str:
         "gauge",
         "1 when the terminal's retained status is online",
         [(_labels(device_id=r["device_id"]), r["state"] == "online") for r in rows],
+    )
+    out += _family(
+        "blinkpay_terminal_health",
+        "gauge",
+        "1 for the terminal's computed health (ok, degraded, fault, out_of_service, offline,"
+        " stale), 0 for the others",
+        [
+            (_labels(device_id=r["device_id"], health=h), r["health"] == h)
+            for r in rows
+            for h in HEALTHS
+        ],
+    )
+    out += _family(
+        "blinkpay_console_broker_up",
+        "gauge",
+        "1 while the console's own broker link is up",
+        [("", snap["broker"]["up"])],
     )
     gauge(
         "blinkpay_terminal_last_seen_seconds",

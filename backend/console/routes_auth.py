@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import ROLES, AuthError, Operator
+from backend.console.lists import page_number, search
 from backend.console.web import (
     COOKIE,
     FormRefused,
@@ -149,7 +150,10 @@ async def change_operator(request: Request, operator: Operator) -> Response:
 
 @page("admin")
 async def audit_log(request: Request, operator: Operator) -> Response:
-    return render(request, "audit.html", operator, rows=console(request).store.audit_log())
+    q = request.query_params.get("q", "")[:128]
+    number = page_number(request.query_params.get("page"))
+    rows, more = search(console(request).store, "audit", q, number)
+    return render(request, "audit.html", operator, rows=rows, q=q, page=number, more=more)
 
 
 routes = [

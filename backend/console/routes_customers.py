@@ -26,6 +26,7 @@ from backend.console.blink import (
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
 from backend.console.enrolment import MAX_PHOTOS, EnrolRefused
 from backend.console.images import decode_photo
+from backend.console.lists import page_number, search
 from backend.console.web import client, console, form_of, page, problem, render
 from device.errors import BlinkpayError
 
@@ -41,9 +42,10 @@ OPS = {"suspend": "suspend", "resume": "reactivate", "erase": "delete"}
 
 @page("viewer")
 async def customers(request: Request, operator: Operator) -> Response:
-    search = request.query_params.get("q", "")[:128]
-    rows = console(request).customers(search)
-    return render(request, "customers.html", operator, rows=rows, q=search)
+    q = request.query_params.get("q", "")[:128]
+    number = page_number(request.query_params.get("page"))
+    rows, more = search(console(request).store, "customers", q, number)
+    return render(request, "customers.html", operator, rows=rows, q=q, page=number, more=more)
 
 
 @page("viewer")
@@ -113,6 +115,10 @@ def _enrol_page(request: Request, operator: Operator, status: int = 200, **ctx: 
         sites=console(request).sites(),
         max_photos=MAX_PHOTOS,
         limits=LIMITS,
+        gallery=console(request).store.one(
+            "SELECT (SELECT COUNT(*) FROM accounts) AS accounts,"
+            " (SELECT COUNT(*) FROM templates) AS templates"
+        ),
         **ctx,
     )
 

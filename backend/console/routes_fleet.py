@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,8 +15,19 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from backend.console.auth import Operator
+from backend.console.commands import CommandRefused
 from backend.console.remote import ConfigRefused, baseline, diff, parse_partial
-from backend.console.web import COOKIE, client, console, form_of, page, problem, render
+from backend.console.web import (
+    COOKIE,
+    client,
+    console,
+    form_of,
+    language,
+    localize,
+    page,
+    problem,
+    render,
+)
 from device.net.topics import COMMAND_NAMES
 
 POLL_S = 0.25
@@ -32,9 +44,18 @@ COMMAND_ROLE = {
 
 @page("viewer")
 async def fleet_page(request: Request, operator: Operator) -> Response:
-    rows = console(request).fleet.rows()
-    sites = sorted({r["site"] for r in rows if r["site"]})
-    return render(request, "fleet.html", operator, rows=rows, sites=sites)
+    snap = console(request).fleet_snapshot()
+    localize(snap["terminals"], language(request))
+    sites = sorted({r["site"] for r in snap["terminals"] if r["site"]})
+    return render(
+        request,
+        "fleet.html",
+        operator,
+        snap=snap,
+        rows=snap["terminals"],
+        sites=sites,
+        commands=[n for n in COMMAND_NAMES if operator.can(COMMAND_ROLE[n])],
+    )
 
 
 def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
@@ -68,12 +89,19 @@ def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
 
 @page("viewer")
 async def fleet_events(request: Request, operator: Operator) -> Response:
-    return _stream(request, console(request).fleet.rows)
+    return _stream(request, lambda: _localized_snapshot(request))
+
+
+def _localized_snapshot(request: Request) -> dict[str, Any]:
+    snap = console(request).fleet_snapshot()
+    localize(snap["terminals"], language(request))
+    return snap
 
 
 @page("viewer")
 async def fleet_json(request: Request, operator: Operator) -> Response:
-    return JSONResponse(console(request).fleet.rows())
+    """The fleet, health reasons in the request's language (Accept-Language or setting)."""
+    return JSONResponse(_localized_snapshot(request))
 
 
 def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
@@ -87,7 +115,37 @@ def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
         (device_id,),
     )
     detail["configs"] = c.configs(device_id)
+    detail["events"] = c.history.events(device_id)  # kept in the store: across restarts
+    detail["commands"] = c.commands.of_device(device_id)
+    localize([detail], language(request))
     return detail
+
+
+RANGES = {"15m": 900, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+
+
+@page("viewer")
+async def device_history(request: Request, operator: Operator) -> Response:
+    """Telemetry points of one terminal over a range (?range=1h, or ?since=&until= in Unix
+    seconds): every report for short recent ranges, per-minute aggregates for longer ones."""
+    c = console(request)
+    params = request.query_params
+    now = time.time()
+    try:
+        if "since" in params:
+            since = float(params["since"])
+            until = float(params.get("until", now))
+        else:
+            since, until = now - RANGES[params.get("range", "1h")], now
+        if not (math.isfinite(since) and math.isfinite(until) and since < until):
+            raise ValueError("since must be before until")
+    except (KeyError, ValueError) as exc:
+        c.refuse("bad_range")
+        return JSONResponse(
+            {"error": f"give range as one of {', '.join(RANGES)}, or since < until ({exc})"},
+            status_code=400,
+        )
+    return JSONResponse(c.history.series(request.path_params["device_id"], since, until, now))
 
 
 @page("viewer")
@@ -98,7 +156,9 @@ async def device_page(request: Request, operator: Operator) -> Response:
         return problem(
             request, f"no terminal {device_id} has been seen", "unknown_device", 404, operator
         )
-    return render(request, "device.html", operator, d=view, commands=COMMAND_NAMES)
+    return render(
+        request, "device.html", operator, d=view, commands=COMMAND_NAMES, ranges=list(RANGES)
+    )
 
 
 @page("viewer")
@@ -162,8 +222,73 @@ async def command(request: Request, operator: Operator) -> Response:
         return problem(
             request, f"{name} needs the {COMMAND_ROLE[name]} role", "forbidden", 403, operator
         )
-    console(request).send_command(operator.name, device_id, name, client(request))
+    try:
+        console(request).send_command(operator.name, device_id, name, client(request))
+    except CommandRefused as exc:
+        return problem(request, str(exc), exc.reason, 409, operator)
     return RedirectResponse(f"/devices/{device_id}#commands", status_code=303)
+
+
+def _site_devices(request: Request, site: str) -> list[str]:
+    rows = console(request).fleet.rows()
+    return [r["device_id"] for r in rows if site and r["site"] == site]
+
+
+@page("operator")
+async def bulk_command(request: Request, operator: Operator) -> Response:
+    """One command to every terminal of a site; each is stored and waits or goes."""
+    form = await form_of(request)
+    site, name = str(form.get("site", "")), str(form.get("name", ""))
+    if name not in COMMAND_NAMES:
+        return problem(request, f"no command {name}", "unknown_command", 404, operator)
+    if not operator.can(COMMAND_ROLE[name]):
+        return problem(
+            request, f"{name} needs the {COMMAND_ROLE[name]} role", "forbidden", 403, operator
+        )
+    devices = _site_devices(request, site)
+    if not devices:
+        return problem(request, f"no terminal of site {site!r} is known", "no_terminals", 404)
+    sent, refused = 0, []
+    for device_id in devices:
+        try:
+            console(request).send_command(operator.name, device_id, name, client(request))
+            sent += 1
+        except CommandRefused as exc:
+            refused.append(f"{device_id}: {exc}")
+    return render(
+        request,
+        "bulk.html",
+        operator,
+        what=f"{name} to site {site}",
+        sent=sent,
+        devices=devices,
+        refused=refused,
+    )
+
+
+@page("admin")
+async def bulk_config(request: Request, operator: Operator) -> Response:
+    """One partial config to every terminal of a site, each with its own next version."""
+    form = await form_of(request)
+    site, text = str(form.get("site", "")), str(form.get("config", ""))
+    try:
+        change = parse_partial(text)
+    except ConfigRefused as exc:
+        return problem(request, str(exc), exc.reason, 400, operator)
+    devices = _site_devices(request, site)
+    if not devices:
+        return problem(request, f"no terminal of site {site!r} is known", "no_terminals", 404)
+    for device_id in devices:
+        console(request).send_config(operator.name, device_id, change, client(request))
+    return render(
+        request,
+        "bulk.html",
+        operator,
+        what=f"config to site {site}",
+        sent=len(devices),
+        devices=devices,
+        refused=[],
+    )
 
 
 routes = [
@@ -172,7 +297,10 @@ routes = [
     Route("/api/fleet", fleet_json, methods=["GET"]),
     Route("/devices/{device_id}", device_page, methods=["GET"]),
     Route("/events/devices/{device_id}", device_events, methods=["GET"]),
+    Route("/api/devices/{device_id}/history", device_history, methods=["GET"]),
     Route("/devices/{device_id}/config/preview", config_preview, methods=["POST"]),
     Route("/devices/{device_id}/config", config_send, methods=["POST"]),
     Route("/devices/{device_id}/cmd/{name}", command, methods=["POST"]),
+    Route("/fleet/cmd", bulk_command, methods=["POST"]),
+    Route("/fleet/config", bulk_config, methods=["POST"]),
 ]

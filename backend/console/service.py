@@ -6,25 +6,36 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from backend.config import HostConfig
+from backend.console.alerts import Alerts
 from backend.console.auth import Auth
 from backend.console.blink import BlinkBudget, BlinkProofs
+from backend.console.commands import Commands
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
+from backend.console.delivery import Delivery
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
+from backend.console.history import History
 from backend.console.store import ConsoleStore
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
 from device.errors import BlinkpayError
 from device.net.refusals import RejectCounter
-from device.net.topics import COMMAND_NAMES
 from device.vision.pipeline import FacePipeline
 
+log = logging.getLogger("blinkpay.console")
+
 CONNECT_WAIT_S = 10.0
+WATCH_S = 1.0  # how often health is recomputed (silence and the broker link need no message)
+SHARD_CACHE_S = 1.0
+UPKEEP_S = 60.0  # how often telemetry is aggregated per minute and trimmed to its retention
 
 
 def console_host_config(config: HostConfig) -> HostConfig:
@@ -41,18 +52,40 @@ class Console:
         self.store = ConsoleStore(self.host.db)
         self.auth = Auth(self.store)
         self.refusals = RejectCounter()  # counted reasons, exported on /metrics
+        self._shard_seq: dict[str, tuple[float, int | None]] = {}
+        self.history = History(self.store, config.console)
+        self.delivery = Delivery(self.store, config.console, config.host_id)
+        self.alerts = Alerts(self.store, self.delivery.notify)
+        self.commands = Commands(
+            self.store,
+            config.console,
+            lambda device_id, name, request_id: self.host.publish_command(
+                device_id, name, request_id
+            ),
+            lambda device_id: (
+                self.host.link.connected and self.fleet.state_of(device_id) == "online"
+            ),
+        )
         self.fleet = Fleet(
             config.mqtt.prefix,
             self.shard_version,
             self.store.record_shard_ack,
             self._config_answer,
             self.host.inbound.gate,
+            broker_up=lambda: self.host.link.connected,
+            on_telemetry=self._keep(self.history.record_telemetry),
+            on_event=self._keep(self.history.record_event),
+            on_status=self._command_status,
+            on_result=self._keep(self._command_result),
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
         self.blinks = BlinkProofs()
         self.blink_budget = BlinkBudget()
         self.started_at = time.time()
+        self._upkeep_at = 0.0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self, wait_s: float | None = CONNECT_WAIT_S) -> Console:
         try:
@@ -60,10 +93,54 @@ class Console:
         except BaseException:
             self.host.link.stop()
             raise
+        self._watcher = threading.Thread(target=self._watch, name="console-watch", daemon=True)
+        self._watcher.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+        self.delivery.stop()
         self.host.stop()
+
+    def _watch(self) -> None:
+        """Health recomputed on time alone: a silent terminal goes stale, a dropped broker
+        link turns every terminal stale, without any message arriving."""
+        while not self._stopping.wait(WATCH_S):
+            self.watch_once()
+
+    def watch_once(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        healths = self.fleet.tick(now)
+        try:
+            if self.commands.tick(now):
+                self.fleet.changed()
+        except Exception:
+            log.exception("command upkeep failed")
+        try:
+            self.alerts.evaluate(healths, self.fleet.broker(now), now)
+        except Exception:  # a busy or failing store: the next round tries again
+            log.exception("alert evaluation failed")
+        if now - self._upkeep_at >= UPKEEP_S:
+            self._upkeep_at = now
+            try:
+                self.history.maintain(now)
+            except Exception:  # a busy or failing store: the next round tries again
+                log.exception("telemetry history upkeep failed")
+
+    def _keep(self, record: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        """A store write on the network thread: a failure is logged and counted, and the
+        live fleet still updates."""
+
+        def keep(payload: dict[str, Any]) -> None:
+            try:
+                record(payload)
+            except Exception:
+                self.refusals.add("history_write_failed")
+                log.exception("could not store %s", record.__name__)
+
+        return keep
 
     def refuse(self, reason: str) -> None:
         self.refusals.add(reason)
@@ -74,8 +151,48 @@ class Console:
         return sorted({self.config.mqtt.shard_id, *(r["shard_id"] for r in rows)})
 
     def shard_version(self, shard_id: str) -> int | None:
+        """The host's shard sequence, read at most once a second per shard (health is
+        recomputed every second for every terminal)."""
+        now = time.monotonic()
+        cached = self._shard_seq.get(shard_id)
+        if cached is not None and now - cached[0] < SHARD_CACHE_S:
+            return cached[1]
         row = self.store.one("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,))
-        return None if row is None else int(row["seq"])
+        seq = None if row is None else int(row["seq"])
+        self._shard_seq[shard_id] = (now, seq)
+        return seq
+
+    def fleet_snapshot(self, now: float | None = None) -> dict[str, Any]:
+        """The fleet with what the host's store adds per terminal: today's approvals (the
+        ledger) and refusals (events), and its last transaction. Today is the UTC day."""
+        now = time.time() if now is None else now
+        snap = self.fleet.snapshot(now)
+        midnight = now - now % 86400
+        refusals = self.history.refusals_since(midnight)
+        today: dict[str, dict[str, int]] = {}
+        for r in self.store.query(
+            "SELECT device_id, status, COUNT(*) AS n FROM transactions WHERE received_at >= ?"
+            " GROUP BY device_id, status",
+            (midnight,),
+        ):
+            today.setdefault(r["device_id"], {})[r["status"]] = int(r["n"])
+        last = {
+            r["device_id"]: r
+            for r in self.store.query(
+                "SELECT t.device_id, t.amount, t.status, t.received_at FROM transactions t"
+                " JOIN (SELECT device_id, MAX(received_at) AS at FROM transactions"
+                " GROUP BY device_id) m ON t.device_id = m.device_id AND t.received_at = m.at"
+            )
+        }
+        for row in snap["terminals"]:
+            mine = today.get(row["device_id"], {})
+            row["today"] = {
+                "approved": mine.get("approved", 0),
+                "refused": refusals.get(row["device_id"], 0) + mine.get("declined", 0),
+            }
+            row["last_tx"] = last.get(row["device_id"])
+        snap["currency"] = self.config.currency
+        return snap
 
     # -- customers ----------------------------------------------------------------------
 
@@ -246,8 +363,29 @@ class Console:
         return version
 
     def send_command(self, operator: str, device_id: str, name: str, client: str) -> str:
-        if name not in COMMAND_NAMES:
-            raise BlinkpayError(f"unknown command {name}")
-        request_id = self.host.send_command(device_id, name)
-        self.store.audit(operator, "command", device_id, client, name=name, request_id=request_id)
-        return request_id
+        """Stored, then delivered now or when the terminal comes back (CommandRefused when
+        it is away and commands do not wait)."""
+        command = self.commands.send(operator, device_id, name)
+        self.fleet.changed()
+        self.store.audit(
+            operator,
+            "command",
+            device_id,
+            client,
+            name=name,
+            request_id=command["request_id"],
+            status=command["status"],
+        )
+        return str(command["request_id"])
+
+    def _command_status(self, device_id: str, state: str) -> None:
+        """A terminal's status (network thread): back online, its pending commands go."""
+        try:
+            if self.commands.on_status(device_id, state):
+                self.fleet.changed()
+        except Exception:
+            log.exception("could not deliver the pending commands of %s", device_id)
+
+    def _command_result(self, result: dict[str, Any]) -> None:
+        self.commands.on_result(result)
+        self.fleet.changed()

@@ -1,7 +1,8 @@
 """The console's own tables in the host database: operators, sessions, the audit log,
 consent records, erasure requests, terminal shard acknowledgements and config versions.
 Made by the migration backend/store/migrations/0002_console.sql beside the host's tables,
-in SQLite or PostgreSQL; nothing of the host's changes."""
+in SQLite or PostgreSQL; nothing of the host's changes. The telemetry history, alerts and
+commands (history.py, alerts.py, commands.py) are 0004_console_ops.sql."""
 
 from __future__ import annotations
 

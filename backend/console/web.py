@@ -6,17 +6,19 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from backend.console import i18n
 from backend.console.auth import Operator, csrf_ok
+from backend.console.health import LABELS
 from backend.console.service import Console
 from device.net.schemas import ID_RULE, valid_id
 
@@ -29,13 +31,75 @@ templates = Environment(
 )
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+@pass_context
+def _when(ctx: Context, ts: float | None) -> str:
+    """A time in the site's time zone."""
+    return i18n.when(ts, ctx.get("tz") or "Etc/UTC")
+
+
+@pass_context
+def _money(ctx: Context, minor: int | None, currency: str) -> str:
+    """Minor units with their currency, as the page's language writes them."""
+    return i18n.money(minor, currency, ctx.get("lang") or i18n.DEFAULT)
 
 
 templates.filters["when"] = _when
+templates.filters["money"] = _money
+
+# Strings the pages' scripts show, translated into the page's language (a JSON island).
+JS_MESSAGES = [
+    "Console's broker link: up",
+    "Console's broker link: DOWN since {since}: no terminal's state is current",
+    "Console's broker link: DOWN",
+    "{n} approved, {m} refused",
+    "{n} points, every report, {tz}",
+    "{n} points, per-minute averages, {tz}",
+    "{label}: no data in this range.",
+    "{label}: {n} points from {first} to {last}; lowest {low}, highest {high}, latest {latest}.",
+    "waits until {when}",
+    "Page {page} of {pages}",
+    "terminals shown: {n}",
+    "live updates: on",
+    "live updates: reconnecting…",
+    "s ago",
+    "min ago",
+    "h ago",
+    "d ago",
+    "Frame rate",
+    "Embedding p95",
+    "Detection p95",
+    "Approvals",
+    "Liveness refusals",
+    "Declines",
+    "Outbox",
+    "CPU temperature",
+    "frames/s",
+    "per min",
+    "rows",
+    "behind",
+    "pending",
+    "delivered",
+    "done",
+    "failed",
+    "timed_out",
+    "expired",
+]
+
+
+def language(request: Request) -> str:
+    return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
+def localize(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Each terminal's health label and reason in `lang` (in place; returns the rows)."""
+    _ = i18n.gettext(lang)
+    for row in rows:
+        parts = row.pop("health_parts", None)
+        if parts is not None:
+            row["health_reason"] = ", ".join(_(message, **args) for message, args in parts)
+        row["health_label"] = _(LABELS.get(row["health"], row["health"]))
+    return rows
+
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Page = Callable[[Request, Operator], Awaitable[Response]]
@@ -56,8 +120,21 @@ def render(
     status: int = 200,
     **ctx: Any,
 ) -> HTMLResponse:
+    c = console(request)
+    lang = language(request)
+    _ = i18n.gettext(lang)
+    ctx.setdefault("currency", c.config.currency)
     html = templates.get_template(template).render(
-        request=request, operator=operator, now=time.time(), **ctx
+        request=request,
+        operator=operator,
+        now=time.time(),
+        lang=lang,
+        languages=i18n.LANGUAGES,
+        tz=c.config.console.timezone,
+        _=_,
+        js_messages={m: _(m) for m in JS_MESSAGES},
+        health_labels=LABELS,
+        **ctx,
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
@@ -79,7 +156,30 @@ def problem(
 ) -> HTMLResponse:
     """A clear message on a page, and the reason counted."""
     console(request).refuse(reason)
-    return render(request, "problem.html", operator, status=status, message=message, reason=reason)
+    return render(
+        request,
+        "problem.html",
+        operator,
+        status=status,
+        problem=message,
+        reason=reason,
+        back=same_site_path(request.headers.get("referer"), request),
+    )
+
+
+def same_site_path(url: str | None, request: Request) -> str:
+    """The path of a URL of this console (a Back link, a redirect target), else "/"."""
+    if not url:
+        return "/"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.url.netloc:
+        return "/"
+    path = parts.path or "/"
+    if not path.startswith("/") or path.startswith("//"):
+        return "/"
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def set_session_cookie(request: Request, response: Response, session_id: str) -> None:

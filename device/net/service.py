@@ -42,6 +42,7 @@ class NetService:
         metrics: AppMetrics | None = None,
         backend_key: Ed25519PublicKey | None = None,
         software: str = "",
+        versions: dict[str, Any] | None = None,
         state_dir: Path,
         signing_key: Ed25519PrivateKey,
         template_key: X25519PrivateKey | None = None,
@@ -105,7 +106,13 @@ class NetService:
         self.telemetry = Telemetry(
             self.link,
             self.topics,
-            TelemetrySources(self.metrics, self.ledger_sync.depth, self._shard_info),
+            TelemetrySources(
+                self.metrics,
+                self.ledger_sync.depth,
+                self._shard_info,
+                interval_s=mqtt.telemetry_interval_s,
+                versions=versions or {"software": software, "models": {}},
+            ),
             homeassistant_discovery=mqtt.homeassistant_discovery,
         )
         self._event_seq = 0

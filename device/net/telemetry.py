@@ -90,6 +90,8 @@ class TelemetrySources:
     shard: Callable[[], dict[str, Any]]
     thermal_path: Path = THERMAL_ZONE
     started: float = field(default_factory=time.monotonic)
+    interval_s: float | None = None  # how often telemetry is sent (the console's staleness)
+    versions: dict[str, Any] | None = None  # {"software": ..., "models": {role: version}}
 
 
 # Home Assistant sensors: key in the telemetry payload, unit, device class.
@@ -142,6 +144,10 @@ class Telemetry:
                 None if self._link.broker_rtt_ms is None else round(self._link.broker_rtt_ms, 3)
             ),
             "rejected": self._link.rejects.snapshot(),
+            **(
+                {} if self._sources.interval_s is None else {"interval_s": self._sources.interval_s}
+            ),
+            **({} if self._sources.versions is None else {"versions": self._sources.versions}),
         }
 
     def tick(self) -> None:

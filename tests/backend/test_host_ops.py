@@ -130,10 +130,11 @@ def test_every_command_and_option_has_help() -> None:
 def test_docs_host_md_names_every_key() -> None:
     from backend.bootfiles import BootConfig
     from backend.broker import BrokerSite
+    from backend.console.settings import ConsoleSettings
     from device.net.config import MqttConfig
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "host.md").read_text()
-    sections = (MqttConfig, BootConfig, BrokerSite)
+    sections = (MqttConfig, BootConfig, BrokerSite, ConsoleSettings)
     fields = [*HostConfig.model_fields, *(k for s in sections for k in s.model_fields)]
-    keys = [k for k in fields if k not in ("mqtt", "boot", "broker")]
+    keys = [k for k in fields if k not in ("mqtt", "boot", "broker", "console")]
     assert [key for key in keys if f"`{key}`" not in text] == []

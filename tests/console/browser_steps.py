@@ -47,13 +47,22 @@ def texts(driver: WebDriver, css: str) -> list[str]:
     return list(driver.execute_script(script, css))
 
 
-def fleet_state(driver: WebDriver, device_id: str) -> str:
-    cells = texts(driver, f'#fleet tr[data-device="{device_id}"] td.state')
-    return cells[0] if cells else ""
+def fleet_health(driver: WebDriver, device_id: str) -> str:
+    """The health the fleet page shows for a terminal ("" while it has no row)."""
+    script = (
+        'const tr = document.querySelector(`#fleet tr[data-device="${arguments[0]}"]`);'
+        " return tr ? tr.dataset.health : ''"
+    )
+    return str(driver.execute_script(script, device_id))
 
 
-def wait_fleet_state(driver: WebDriver, device_id: str, state: str) -> None:
-    wait(driver).until(lambda d: fleet_state(d, device_id) == state)
+def wait_fleet_health(driver: WebDriver, device_id: str, health: str) -> None:
+    wait(driver).until(lambda d: fleet_health(d, device_id) == health)
+
+
+def wait_fleet_up(driver: WebDriver, device_id: str) -> None:
+    """Online and reporting: ok, or degraded (a sim camera on a busy runner runs slow)."""
+    wait(driver).until(lambda d: fleet_health(d, device_id) in ("ok", "degraded"))
 
 
 def fill_enrolment(driver: WebDriver, url: str, token: str, pin: str = "2468") -> None:

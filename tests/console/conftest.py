@@ -122,7 +122,7 @@ def rig() -> Iterator[ConsoleRig]:
 
 
 @contextmanager
-def open_rig() -> Iterator[ConsoleRig]:
+def open_rig(console_settings: dict[str, Any] | None = None) -> Iterator[ConsoleRig]:
     # Not under pytest's 0700 tree: mosquitto started as root drops to its own user.
     workdir = Path(tempfile.mkdtemp(prefix="blinkpay-console-"))
     os.chmod(workdir, 0o755)
@@ -142,6 +142,7 @@ def open_rig() -> Iterator[ConsoleRig]:
         db_path=workdir / "host.db",
         signing_key_file=workdir / "keys" / "signing.pem",
         pin_key_file=workdir / "keys" / "pin.key",
+        console=console_settings or {},
     )
     console = Console(config, load_pipeline(None)).start()
     host = PaymentHost(config).start()

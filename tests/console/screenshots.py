@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,15 @@ from tests.console.browser_steps import (
     take_camera_photos,
     texts,
     wait,
-    wait_fleet_state,
+    wait_fleet_up,
     wait_text,
 )
+from tests.console.fake_terminal import fault_status
+
+
+def points(rig: c.ConsoleRig, device_id: str) -> list[dict[str, Any]]:
+    now = time.time()
+    return list(rig.console.history.series(device_id, now - 3600, now, now)["points"])
 
 
 def main(out: Path) -> int:
@@ -44,18 +51,31 @@ def shots(rig: c.ConsoleRig, browser: Any, clip_dir: Path, out: Path) -> None:
     wait_text(browser, (By.ID, "enrolled"), "enrolled")
     browser.get(rig.url)
     for name in ("gate-01", "gate-02", "kiosk-07"):
-        wait_fleet_state(browser, name, "online")
-    fps = '#fleet tr[data-device="gate-01"] td:nth-child(9)'
+        wait_fleet_up(browser, name)
+    fault_status(rig, "gate-03", "ledger", "3 committed ledger rows are missing")
+    fps = '#fleet tr[data-device="gate-01"] td[data-label="FPS"]'
     wait(browser).until(lambda d: texts(d, fps) and texts(d, fps)[0] != "-")
     browser.save_screenshot(str(out / "console-fleet.png"))
+    browser.set_window_size(390, 1000)  # a phone: rows become cards
+    browser.get(rig.url)
+    wait(browser).until(lambda d: texts(d, fps) and texts(d, fps)[0] != "-")
+    browser.save_screenshot(str(out / "console-fleet-phone.png"))
+    browser.set_window_size(1400, 1000)
 
     # a few telemetry points for the charts
-    wait(browser).until(lambda d: len((rig.console.fleet.detail("gate-01") or {})["history"]) > 8)
+    wait(browser).until(lambda d: len(points(rig, "gate-01")) > 8)
     browser.get(f"{rig.url}/devices/gate-01")
-    wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".chart")) >= 6)
+    wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "figure.chart")) >= 6)
     browser.find_element(By.ID, "cmd-resync").click()
     wait(browser).until(lambda d: texts(d, "#results tbody tr"))
+    wait(browser).until(lambda d: "done" in texts(d, "#results tbody tr")[0])
+    caption = "#chart-fps figcaption"
+    wait(browser).until(lambda d: texts(d, caption) and "points from" in texts(d, caption)[0])
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(out / "console-device.png"))
+
+    browser.get(f"{rig.url}/alerts")
+    browser.save_screenshot(str(out / "console-alerts.png"))
 
     fill_enrolment(browser, rig.url, "cust-0002")
     browser.find_element(By.ID, "camera-start").click()

@@ -19,7 +19,7 @@ from tests.console.browser_steps import (
     text_of,
     texts,
     wait,
-    wait_fleet_state,
+    wait_fleet_up,
     wait_text,
 )
 from tests.console.conftest import ConsoleRig, face_crop, write_photo
@@ -66,7 +66,9 @@ def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) 
     assert "Blink: seen" in check_blink(browser)
     browser.find_element(By.ID, "enrol").click()
     wait_text(browser, (By.ID, "enrolled"), "cust-collins is enrolled")
-    assert "nobody enrolled yet" in text_of(browser, "nearest")
+    assert "no other customer's face template" in text_of(browser, "nearest")
+    gallery = text_of(browser, "gallery")  # counted after this enrolment: it is there
+    assert f"{len(_accounts(rig))} accounts" in gallery
     consents = rig.console.consents("cust-collins")
     assert [c["version"] for c in consents] == ["2026-12-v2"]
     account = rig.console.customer("cust-collins")
@@ -110,7 +112,7 @@ def test_erasure_reaches_a_running_terminal(rig: ConsoleRig, browser, photos) ->
     rig.start_terminal("net", rig.terminal_config("gate-erase"))
     logged_in(browser, rig.url, "ada")
     browser.get(rig.url)
-    wait_fleet_state(browser, "gate-erase", "online")
+    wait_fleet_up(browser, "gate-erase")
     enrol_with_files(browser, rig.url, "cust-hopper", [photos["hopper"]])
     wait_text(browser, (By.ID, "enrolled"), "cust-hopper is enrolled")
 

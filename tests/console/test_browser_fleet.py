@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.console.browser_steps import logged_in, texts, wait, wait_fleet_state
+from tests.console.browser_steps import logged_in, texts, wait, wait_fleet_health
 from tests.console.conftest import ConsoleRig
 
 pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
@@ -27,7 +27,7 @@ def test_fleet_goes_offline_and_online_with_the_terminal_process(rig: ConsoleRig
     config = rig.terminal_config("gate-net-1")
     process = rig.start_terminal("net", config)
     logged_in(browser, rig.url, "vic")
-    wait_fleet_state(browser, "gate-net-1", "online")
+    wait_fleet_health(browser, "gate-net-1", "ok")
     # telemetry fills the row: the shard the terminal holds, its outbox
     script = "return document.querySelector('tr[data-device=\"gate-net-1\"]').dataset.site"
     wait(browser).until(lambda d: d.execute_script(script) == "site-a")
@@ -36,12 +36,12 @@ def test_fleet_goes_offline_and_online_with_the_terminal_process(rig: ConsoleRig
 
     process.kill()  # no clean goodbye: the broker publishes the last will
     process.wait()
-    wait_fleet_state(browser, "gate-net-1", "offline")
+    wait_fleet_health(browser, "gate-net-1", "offline")
     assert scrape(rig.url)[up] == 0.0
-    assert "offline" in texts(browser, 'tr[data-device="gate-net-1"] td.alerts')[0]
+    assert "last will" in texts(browser, 'tr[data-device="gate-net-1"] td.health')[0]
 
     rig.start_terminal("net", config)
-    wait_fleet_state(browser, "gate-net-1", "online")
+    wait_fleet_health(browser, "gate-net-1", "ok")
 
 
 def test_metrics_is_prometheus_text(rig: ConsoleRig) -> None:

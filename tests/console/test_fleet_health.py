@@ -1,0 +1,35 @@
+"""The fleet's health per terminal from the messages it got: a retained `online` status
+older than the console is not stale at once after a restart, only after three intervals of
+silence from the console's start; the broker link turns every terminal stale."""
+
+from __future__ import annotations
+
+from backend.console.fleet import Fleet
+from device.net.client import Inbound
+
+PREFIX = "blinkpay/v1"
+
+
+def status(fleet: Fleet, device_id: str, state: str, ts: float) -> None:
+    payload = {"v": 1, "device_id": device_id, "state": state, "boot_id": "0" * 32, "seq": 1,
+               "ts": ts}  # fmt: skip
+    fleet._on_status(Inbound(f"{PREFIX}/dev/{device_id}/status", payload, retain=True))
+
+
+def health_of(fleet: Fleet, device_id: str, now: float) -> str:
+    return next(r["health"] for r in fleet.rows(now) if r["device_id"] == device_id)
+
+
+def test_a_retained_online_status_is_not_stale_right_after_a_restart() -> None:
+    link = {"up": True}
+    fleet = Fleet(PREFIX, lambda _shard: None, broker_up=lambda: link["up"])
+    start = fleet.started_at
+    status(fleet, "gate-1", "online", start - 3600)  # said an hour before this console
+    assert health_of(fleet, "gate-1", start + 5) == "ok"
+    assert health_of(fleet, "gate-1", start + 91) == "stale"  # 3 x the default 30 s
+    link["up"] = False
+    assert fleet.tick(start + 92)["gate-1"][0] == "stale"
+    assert "broker link is down" in fleet.tick(start + 95)["gate-1"][1]
+    link["up"] = True
+    status(fleet, "gate-1", "offline", start + 96)
+    assert health_of(fleet, "gate-1", start + 97) == "offline"
