@@ -24,6 +24,7 @@ PAGES = [
     "/customers",
     "/customers/cust-layout-with-a-long-token-0001",
     "/transactions",
+    "/shards",
     "/enrol",
     "/operators",
     "/audit",
@@ -42,7 +43,7 @@ def filled(rig: ConsoleRig) -> ConsoleRig:
     """A terminal with long names and telemetry, one in fault, and a customer."""
     telemetry(rig, "gate-wide-with-a-long-name-01", interval_s=600.0)
     fault_status(rig, "gate-broken", "ledger", "3 committed ledger rows are missing " * 4)
-    vector = np.random.default_rng(7).normal(size=128).astype(np.float32)
+    vector = np.random.default_rng(7).normal(size=rig.host.config.dim).astype(np.float32)
     rig.host.enrol(
         "cust-layout-with-a-long-token-0001",
         vector / np.linalg.norm(vector),
