@@ -184,6 +184,9 @@ class SessionConfig(Settings):
     # vending machine (MDB): the machine session a face opened waits this long for a choice
     select_timeout_s: float = setting(20.0, gt=0.0, le=3600.0)
     cooldown_s: float = setting(1.5, ge=0.0, le=60.0)
+    # a turnstile whose passage contact saw the customer through: the gate is clear, the
+    # next customer in the queue may start this soon (the face that paid stays spent)
+    passage_cooldown_s: float = setting(0.0, ge=0.0, le=60.0)
     # A track with no passive verdict at all (cue disabled, weak detections) is refused
     # only when this is set; with verdicts, the majority decides (docs/liveness.md).
     passive_required: bool = setting(False)

@@ -62,7 +62,9 @@ class ActuationPhase(SessionBase):
     def _on_passage(self, now: float, out: list[Effect]) -> None:
         if self._state == State.ACTUATE and self.mode == "turnstile":
             out.append(Notify("passage", tx_id=self.tx_id))
-            self._cooldown(now, out)
+            # the customer is through: the gate is clear for the next one (the face that
+            # paid stays spent until it leaves the view)
+            self._cooldown(now, out, self.cfg.passage_cooldown_s)
 
     def _on_vend_result(self, now: float, tx_id: str, success: bool, out: list[Effect]) -> None:
         if self._state == State.ACTUATE and tx_id == self.tx_id:

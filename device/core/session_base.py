@@ -192,12 +192,13 @@ class SessionBase:
         out += [Prompt(prompt or PROMPTS.get(reason, "")), Notify("session_aborted", (reason,))]
         self._reset(out, (reason,))
 
-    def _cooldown(self, now: float, out: list[Effect]) -> None:
+    def _cooldown(self, now: float, out: list[Effect], seconds: float | None = None) -> None:
         self._stop_challenge(out)
         self._unbind()
         if self.mode == "vending":
             self._amount = None  # the selection belonged to this attempt
-        self._go(State.COOLDOWN, out, deadline=now + self.cfg.cooldown_s)
+        wait = self.cfg.cooldown_s if seconds is None else seconds
+        self._go(State.COOLDOWN, out, deadline=now + wait)
 
     def _decline(self, now: float, reasons: tuple[Reason, ...], out: list[Effect]) -> None:
         self._spent_track = self._track

@@ -1,5 +1,9 @@
 """Runs the illumination challenge for the session: plays the code on the challenge light,
-collects the bound face's luminance from each processed frame, and has the core judge it.
+collects the bound face's luminance from each processed frame, and has the core judge it
+bit by bit: one look per bit from the first look on (device.core.challenge.first_look),
+each taken once, at the first frame after that bit has reached the camera at every lag
+tried. The first look that passes ends the code early (the light goes dark); the last
+look's verdict stands otherwise.
 
 The session asks with a StartChallenge effect and hears back through a ChallengeDone
 event. Frames and the light share the monotonic clock (frames are stamped on arrival, the
@@ -14,7 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.core.challenge import LightSample, complete_at, frame_interval, judge
+from device.core.challenge import (
+    ChallengeVerdict,
+    LightSample,
+    complete_at,
+    first_look,
+    frame_interval,
+    judge,
+)
 from device.core.config import ChallengeConfig
 from device.core.events import ChallengeDone, Event, StartChallenge
 from device.hw.challenge_light import ChallengeLight
@@ -31,6 +42,7 @@ class _Run:
     code: tuple[bool, ...]
     start: float
     samples: list[LightSample] = field(default_factory=list)
+    looked: int = 0  # the bits judged at the last look taken
 
 
 class ChallengeRunner:
@@ -42,6 +54,10 @@ class ChallengeRunner:
     ) -> None:
         self.light, self.cfg, self.observer = light, cfg, observer
         self._run: _Run | None = None
+        first = first_look(cfg)
+        if first is None:
+            raise ValueError("the challenge config has no look within its false-accept bound")
+        self.first_look = first
 
     @property
     def running(self) -> bool:
@@ -56,7 +72,7 @@ class ChallengeRunner:
         self.light.off()
 
     def frame(self, frame: FrameFaces) -> list[Event]:
-        """Take the bound face's luminance; when the code has been seen, the verdict."""
+        """Take the bound face's luminance; at each look now due, the core's verdict."""
         run = self._run
         if run is None:
             return []
@@ -65,21 +81,28 @@ class ChallengeRunner:
         if light is not None:
             run.samples.append(LightSample(frame.timestamp, light.face, light.background))
         interval = frame_interval(run.samples)
-        if interval is None or frame.timestamp < complete_at(run.start, self.cfg, interval):
+        if interval is None:
             return []
-        return self._judge(frame.timestamp)
+        bits = len(run.code)
+        for k in range(max(self.first_look, run.looked + 1), bits + 1):
+            if frame.timestamp < complete_at(run.start, self.cfg, interval, k):
+                break
+            run.looked = k
+            verdict = judge(run.samples, run.code, run.start, self.cfg, bits=k)
+            if verdict.passed or k == bits:
+                return self._done(frame.timestamp, verdict)
+        return []
 
     def tick(self, now: float) -> list[Event]:
-        """Frames stopped coming (camera stalled, face gone): judge what there is."""
+        """Frames stopped coming (camera stalled, face gone): the last look, on what there is."""
         run = self._run
         if run is None or now < run.start + self.cfg.duration_s + NO_FRAMES_GRACE_S:
             return []
-        return self._judge(now)
+        return self._done(now, judge(run.samples, run.code, run.start, self.cfg))
 
-    def _judge(self, now: float) -> list[Event]:
+    def _done(self, now: float, verdict: ChallengeVerdict) -> list[Event]:
         run = self._run
         assert run is not None
-        verdict = judge(run.samples, run.code, run.start, self.cfg)
         self.stop()
         figures = {
             "passed": verdict.passed,
@@ -89,6 +112,8 @@ class ChallengeRunner:
             "lag_frames": verdict.lag_frames,
             "frames": verdict.frames,
             "fps": verdict.fps,
+            "bits": verdict.bits,
+            "seconds": round(now - run.start, 3),
         }
         log.info("challenge %s", verdict.reason.value, extra={"event": "challenge", **figures})
         if self.observer is not None:
