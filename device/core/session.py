@@ -58,6 +58,8 @@ class Session(LivenessPhase):
             case FaceLost(track_id=track):
                 if track == self._spent_track:
                     self._spent_track = None
+                if track == self._next_track:
+                    self._drop_next(out)
                 if track == self._track and self._state in FACE_BOUND:
                     self._abort(Reason.FACE_LOST, out)
             case SecondFace():
@@ -112,7 +114,7 @@ class Session(LivenessPhase):
             case State.ACTUATE:
                 self._actuation_timeout(now, out)
             case State.COOLDOWN:
-                self._reset(out)
+                self._reset(out, now=now)
 
     def _on_amount(self, event: AmountSet, out: list[Effect]) -> None:
         if self.mode != "vending" or event.amount == self._amount:

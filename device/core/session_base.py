@@ -123,6 +123,10 @@ class SessionBase:
         # the match asked before liveness ended, and its answer, for the bound track only
         self._match_asked = False
         self._early: MatchResult | None = None
+        # the next customer, seen while the gate is still busy with the one before: their
+        # challenge code already plays; bound as soon as the session is idle again
+        self._next_track: int | None = None
+        self._next_refusal: Reason | None = None
 
     # ------------------------------------------------------------ read-only views
 
@@ -168,6 +172,8 @@ class SessionBase:
         out.append(StateChanged(state.value, reasons))
 
     def _stop_challenge(self, out: list[Effect]) -> None:
+        if self._next_track is not None:
+            return  # the cues running now are the next customer's: they go on
         if self._gate.challenge == Challenge.RUNNING:
             out.append(StopChallenge())
         self._gate.reset()
@@ -177,7 +183,9 @@ class SessionBase:
         self._track, self._good_frames, self._pending, self._matched = None, 0, None, None
         self._match_asked, self._early = False, None
 
-    def _reset(self, out: list[Effect], reasons: tuple[Reason, ...] = ()) -> None:
+    def _reset(
+        self, out: list[Effect], reasons: tuple[Reason, ...] = (), now: float | None = None
+    ) -> None:
         self._stop_challenge(out)
         self._unbind()
         self._tx = None
@@ -186,6 +194,20 @@ class SessionBase:
         self._pin.start(0.0)  # drops any typed digits
         self._go(State.IDLE, out, reasons=reasons)
         out.append(SetLeds("idle"))
+        if now is not None:  # the cooldown's end: only then can a next customer wait
+            self._bind_next(now, out)
+
+    def _bind_next(self, now: float, out: list[Effect]) -> None:
+        """Idle again: the next customer, already stepping up, is bound at once."""
+        track, refusal = self._next_track, self._next_refusal
+        self._next_track, self._next_refusal = None, None
+        if track is None:
+            return
+        self._track, self._good_frames = track, 0
+        self._go(State.FACE, out)
+        out.append(SetLeds("face"))
+        if refusal is not None:  # their code was judged already, and not followed
+            self._refuse_live(now, refusal, out)
 
     def _abort(self, reason: Reason, out: list[Effect], prompt: str | None = None) -> None:
         """End an attempt that has not reached the host: nothing to record."""

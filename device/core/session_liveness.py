@@ -11,7 +11,15 @@ that refuses ends the attempt with its reason.
 from __future__ import annotations
 
 from device.core.challenge import first_look, make_code
-from device.core.events import ChallengeDone, Effect, FaceSeen, Prompt, SetLeds, StartChallenge
+from device.core.events import (
+    ChallengeDone,
+    Effect,
+    FaceSeen,
+    Prompt,
+    SetLeds,
+    StartChallenge,
+    StopChallenge,
+)
 from device.core.liveness_gate import Challenge, GateDecision
 from device.core.reasons import Reason
 from device.core.session_base import State
@@ -20,6 +28,9 @@ from device.core.session_match import MatchPhase
 
 class LivenessPhase(MatchPhase):
     def _on_face(self, event: FaceSeen, out: list[Effect]) -> None:
+        if self._state in (State.ACTUATE, State.COOLDOWN):
+            self._maybe_next(event, out)
+            return
         if self._state == State.IDLE:
             if event.quality_ok and event.track_id != self._spent_track:
                 self._track, self._good_frames = event.track_id, 0
@@ -34,15 +45,39 @@ class LivenessPhase(MatchPhase):
         self._good_frames = self._good_frames + 1 if event.quality_ok else 0
         self._maybe_prompt(event.now, out)
 
-    def _start_challenge(self, out: list[Effect]) -> None:
-        """A fresh random code for the bound track, once per attempt."""
-        cfg = self.challenge
-        if cfg is None or self._track is None or self._gate.challenge != Challenge.OFF:
+    def _maybe_next(self, event: FaceSeen, out: list[Effect]) -> None:
+        """The gate is still busy with the customer before (walking through, or the
+        result on show): the next one's challenge code starts as they step up, and the
+        session binds them the moment it is idle (a turnstile with a challenge light)."""
+        if (
+            self.mode != "turnstile"
+            or self.challenge is None
+            or self._next_track is not None
+            or not event.quality_ok
+            or event.track_id in (self._spent_track, self._track)
+            or self._gate.challenge != Challenge.OFF
+        ):
+            return
+        self._gate.reset()  # the attempt before has been judged: nothing of it carries over
+        self._next_track = event.track_id
+        self._start_challenge(out, event.track_id)
+
+    def _drop_next(self, out: list[Effect]) -> None:
+        """The next customer left before being bound: their code stops."""
+        if self._gate.challenge == Challenge.RUNNING:
+            out.append(StopChallenge())
+        self._gate.reset()
+        self._next_track, self._next_refusal = None, None
+
+    def _start_challenge(self, out: list[Effect], track: int | None = None) -> None:
+        """A fresh random code for the bound (or next) track, once per attempt."""
+        cfg, track = self.challenge, self._track if track is None else track
+        if cfg is None or track is None or self._gate.challenge != Challenge.OFF:
             return
         assert self._randbelow is not None
         code = make_code(cfg.code_bits, self._randbelow, first_look(cfg))
         self._gate.challenge = Challenge.RUNNING
-        out.append(StartChallenge(self._track, code, cfg.bit_ms))
+        out.append(StartChallenge(track, code, cfg.bit_ms))
 
     def _maybe_prompt(self, now: float, out: list[Effect]) -> None:
         if self._state != State.FACE or self._good_frames < self.cfg.face_frames:
@@ -63,11 +98,16 @@ class LivenessPhase(MatchPhase):
             self._on_gate(now, self._gate.decide(), out)
 
     def _on_passive(self, track: int, real: bool) -> None:
-        if self._state in (State.FACE, State.INTENT) and track == self._track:
+        bound = self._state in (State.FACE, State.INTENT) and track == self._track
+        if bound or (self._next_track is not None and track == self._next_track):
             self._gate.passive.add(real)
 
     def _on_challenge(self, event: ChallengeDone, out: list[Effect]) -> None:
-        if self._state in (State.FACE, State.INTENT) and event.track_id == self._track:
+        if self._next_track is not None and event.track_id == self._next_track:
+            decision = self._gate.on_challenge(event.verdict)  # kept until they are bound
+            if decision.outcome == "refuse":
+                self._next_refusal = decision.reason
+        elif self._state in (State.FACE, State.INTENT) and event.track_id == self._track:
             self._on_gate(event.now, self._gate.on_challenge(event.verdict), out)
 
     def _on_gate(self, now: float, decision: GateDecision, out: list[Effect]) -> None:

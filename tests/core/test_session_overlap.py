@@ -121,3 +121,58 @@ def test_pinless_without_a_ring_is_the_operators_explicit_choice() -> None:
     h.to_match()
     _alice(h)
     assert h.state == "authorize" and not h.of(ev.KeyPressed)
+
+
+NOT_FOLLOWED = ChallengeVerdict(False, ChallengeReason.NOT_FOLLOWED, 0, -0.01, 0.0, 50, 30.0, 20)
+
+
+def _ride_to_the_gate(h: Harness) -> None:
+    """Customer 1 pays; the gate opens and waits for them to walk through."""
+    h.to_intent()
+    _alice(h)
+    h.send(ev.BlinkDetected, 1)
+    h.send(ev.ChallengeDone, 1, PASSED)
+    (auth,) = h.of(ev.RequestAuthorization)
+    h.send(ev.AuthResponse, auth.tx_id, True, "approved_online")
+    assert h.state == "actuate"
+
+
+def test_the_next_customers_code_starts_while_the_one_before_walks_through() -> None:
+    h = _harness()
+    _ride_to_the_gate(h)
+    h.send(ev.FaceSeen, 1, True)  # the paying face itself never starts a code again
+    out = h.send(ev.FaceSeen, 2, True)  # the next one steps up
+    (start,) = h.of(ev.StartChallenge, out)
+    assert start.track_id == 2 and h.state == "actuate"
+    h.send(ev.ChallengeDone, 2, PASSED)  # judged before they are even bound
+    h.send(ev.PassageSeen)
+    assert h.state == "cooldown" and not h.of(ev.StopChallenge)
+    h.advance(0.05)  # the gate is clear: bound at once, the code already judged
+    assert h.state == "face" and h.session.track_id == 2
+    h.to_intent(track=2)
+    _alice(h, track=2)
+    h.send(ev.BlinkDetected, 2)
+    assert h.state == "authorize"
+    assert len(h.of(ev.StartChallenge)) == 2  # one code per customer
+
+
+def test_a_next_customer_whose_code_failed_is_refused_once_bound() -> None:
+    h = _harness()
+    _ride_to_the_gate(h)
+    h.send(ev.FaceSeen, 2, True)
+    h.send(ev.ChallengeDone, 2, NOT_FOLLOWED)
+    h.send(ev.PassageSeen)
+    h.advance(0.05)
+    assert ev.Notify("liveness_rejected", (Reason.CHALLENGE_FAILED,)) in h.effects
+    assert h.state == "cooldown" and len(h.of(ev.RequestAuthorization)) == 1
+
+
+def test_a_next_customer_who_leaves_stops_their_code() -> None:
+    h = _harness()
+    _ride_to_the_gate(h)
+    h.send(ev.FaceSeen, 2, True)
+    out = h.send(ev.FaceLost, 2)
+    assert h.of(ev.StopChallenge, out) == [ev.StopChallenge()]
+    h.send(ev.PassageSeen)
+    h.advance(0.05)
+    assert h.state == "idle" and h.session.track_id is None

@@ -1,0 +1,116 @@
+"""Pi 4 / Pi 5 estimates for `blinkpay bench gate`, from what the bench measured here.
+
+What scales with the CPU is the vision pipeline (TFLite models and the NumPy/OpenCV
+around them): the per-stage costs the bench measured (median ms per frame, the telemetry
+stages) are multiplied by a slowdown factor per board. What does not scale is kept as
+measured: the customer's own timing (approach, reaction, blink), the challenge code's
+length in time, the ledger's fsyncs and the host's round trip (the host is a server).
+
+The factors (docs/liveness.md, "Latency budget", says where each comes from):
+- Pi 5 against Pi 4: TensorFlow Lite on the CPU, SSD MobileNet v2 112.6 ms on a Pi 4
+  and 23.5 ms on a Pi 5, SSD MobileNet v1 82.7 and 16.9 ms (A. Allan,
+  github.com/aallan/benchmarking-ml-on-the-edge, "Benchmarking TensorFlow and TensorFlow
+  Lite on Raspberry Pi 5", 2024): a Pi 4 is 4.8x slower than a Pi 5.
+- Pi 4 against this machine: `HOST_TO_PI4`, measured by `blinkpay bench pipeline`'s
+  reference network (device/vision/reference_net.py) against the published Pi 4 time of
+  the same network (docs/liveness.md).
+
+Per customer the estimate replays the measured timeline with the board's frame cost: the
+vision worker processes at most 1000 / frame_ms frames a second; if that is under the
+camera's rate, the challenge's bits must last three processed frames, so its code takes
+longer; the blink is seen one processed frame after it ends; the rest after liveness
+(ledger, host, relay) is kept as measured.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from device.core.challenge import first_look
+
+PI4_OVER_PI5 = 4.8  # A. Allan, TFLite SSD MobileNet v2 112.6 / 23.5 ms (v1: 82.7 / 16.9)
+STAGES = ("detect", "landmarks", "eyes", "align", "embed", "passive", "light")
+
+
+def board_factors(host_to_pi4: float) -> dict[str, float]:
+    return {"pi4": host_to_pi4, "pi5": host_to_pi4 / PI4_OVER_PI5}
+
+
+def frame_ms(stages: dict[str, Any]) -> float:
+    """The median cost of one frame's vision work here (sum of the stage medians)."""
+    total = stages.get("total", {}).get("p50")
+    if total is not None:
+        return float(total)
+    return float(sum(stages[s]["p50"] for s in STAGES if s in stages))
+
+
+def pi_estimates(
+    customers: list[Any],
+    measured: dict[str, Any],
+    stages: dict[str, Any],
+    config: Any,
+    host_to_pi4: float | None = None,
+) -> dict[str, Any]:
+    from device.demo.reference_factor import HOST_TO_PI4
+
+    factors = board_factors(host_to_pi4 or HOST_TO_PI4)
+    here_ms = frame_ms(stages)
+    fps = float(measured["fps"])
+    out: dict[str, Any] = {"host_frame_ms": round(here_ms, 2), "factors": factors}
+    for board, factor in factors.items():
+        out[board] = _board(customers, measured, config, fps, here_ms * factor, factor)
+    return out
+
+
+def _board(
+    customers: list[Any],
+    measured: dict[str, Any],
+    config: Any,
+    fps: float,
+    board_ms: float,
+    factor: float,
+) -> dict[str, Any]:
+    processed_fps = min(fps, 1000.0 / board_ms) if board_ms > 0 else fps
+    ring = bool(measured["ring"])
+    cfg = config.challenge
+    first = first_look(cfg) or cfg.code_bits
+    bit_s = max(cfg.bit_ms / 1000.0, 3.0 / processed_fps)
+    code_s = first * bit_s + (cfg.max_lag_frames + 1) / processed_fps
+    frame_s = 1.0 / processed_fps
+    shifts, blink, face = [], [], []
+    for c in customers:
+        if c.relay is None or c.live is None or c.bound is None or c.blink_end is None:
+            continue
+        # liveness here: the later of the blink seen and the code's first look
+        blink_seen = c.blink_end + frame_s + board_ms / 1000.0
+        live = max(blink_seen, c.bound + frame_s + code_s) if ring else blink_seen
+        if c.pin_asked is not None:
+            live = max(live, c.live)  # the customer's typing dominates: keep it
+        relay = live + (c.relay - c.live)
+        shifts.append(relay - c.relay)
+        blink.append(relay - c.blink_end)
+        face.append(relay - c.in_view)
+    per_min = measured.get("customers_per_min")
+    if per_min and shifts:
+        cycle = 60.0 / per_min + sum(shifts) / len(shifts)
+        per_min = round(60.0 / cycle, 1)
+    return {
+        "factor": round(factor, 2),
+        "frame_ms": round(board_ms, 1),
+        "processed_fps": round(processed_fps, 1),
+        "bit_ms": round(bit_s * 1000),
+        "challenge_first_look_s": round(code_s, 2) if ring else None,
+        "customers_per_min": per_min,
+        "blink_to_relay_p95_s": _p95(blink),
+        "face_to_relay_p95_s": _p95(face),
+    }
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = 0.95 * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 2)

@@ -1,0 +1,3 @@
+"""Provisional: replaced by the measured reference factor."""
+
+HOST_TO_PI4 = 8.0
