@@ -31,6 +31,7 @@ from device.demo.broker import LocalBroker, mosquitto_binary
 from device.demo.gate_world import PEOPLE, Customer, GateWorld
 from device.demo.host_setup import SHARD_ID, host_keys, reference_host
 from device.demo.pi_estimate import pi_estimates
+from device.demo.reference_net import time_here
 from device.errors import BlinkpayError
 from device.hw.camera import CameraRunner
 from device.notify import Notifier
@@ -163,7 +164,8 @@ def _run(root: Path, broker: LocalBroker, *, fps: float, ring: bool, customers: 
         stages = parts.net.metrics.snapshot()["latency_ms"]
         report = _report(world.customers, config, fps=fps, ring=ring, stages=stages)
         report.update(books=books, finished=finished, wall_s=round(time.monotonic() - began, 1))
-        report["pi_estimates"] = pi_estimates(world.customers, report, stages, config)
+        reference_ms = time_here(config.vision.threads)  # the same load as the run
+        report["pi_estimates"] = pi_estimates(world.customers, report, stages, config, reference_ms)
         return report
     finally:
         loop.request_stop("bench closing")

@@ -28,7 +28,7 @@ import numpy as np
 from device.clock import Clock
 from device.demo.portraits import close_eyes, face_mask, load_portrait
 from device.hw.camera.frames import Frame, SourceBase
-from device.hw.camera.lighting import Exposure, LiveFace, on_fraction
+from device.hw.camera.lighting import FAR_RATIO, NEAR_GAIN, Exposure, on_fraction
 from device.hw.devices import Hardware
 from device.vision.pipeline import FacePipeline
 
@@ -43,16 +43,25 @@ PASSAGE_S = 0.6  # after the relay: the customer crosses the passage contact
 NEXT_STEPS_UP_S = 0.35  # after the relay: the next customer's face is in view
 AFTER_REFUSAL_S = 0.5  # a refused customer leaves; the next steps up
 GIVE_UP_S = 20.0  # a customer the terminal never decides for is counted as refused
+NOISE_FIELDS = 16
 PEOPLE = (("collins", "cust-collins", "4242"), ("hopper", "cust-hopper", "7305"))
 
 
 @dataclass
 class Look:
-    """One person at one place in the view: the frames the camera can show of them."""
+    """One person at one place in the view: the frames the camera can show of them, as
+    floats, and how much of the challenge light reaches each pixel (device.hw.camera.
+    lighting's LiveFace: the face near, the wall a tenth as much)."""
 
     open: np.ndarray
     closed: dict[float, np.ndarray]  # closure -> frame
     mask: np.ndarray
+    reach: np.ndarray = field(init=False)
+    floats: dict[int, np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reach = (FAR_RATIO + (1.0 - FAR_RATIO) * self.mask)[..., None].astype(np.float32)
+        self.floats = {id(f): f.astype(np.float32) for f in (self.open, *self.closed.values())}
 
     def at_blink(self, since: float) -> np.ndarray:
         for until, closure in BLINK:
@@ -154,7 +163,14 @@ class GateWorld(SourceBase):
             for i in range(customers)
         ]
         self.exposure = Exposure(frame_s=1.0 / fps, seed=seed)
-        self.wall = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+        self.wall = np.full((HEIGHT, WIDTH, 3), 128, np.float32)
+        # sensor noise (2 grey levels a pixel), drawn ahead: a bank of fields picked at
+        # random per frame keeps rendering cheaper than the frame interval on a busy host
+        noise_rng = np.random.default_rng(seed)
+        self._noise = [
+            noise_rng.normal(0.0, self.exposure.noise, (HEIGHT, WIDTH, 3)).astype(np.float32)
+            for _ in range(NOISE_FIELDS)
+        ]
         self.finished = threading.Event()
         self._lock = threading.Lock()
         self._current = 0
@@ -170,23 +186,31 @@ class GateWorld(SourceBase):
         self._arrive_at = self._started + 0.5  # the queue starts a moment after the camera
 
     def read(self) -> Frame | None:
+        """The next frame at the sensor's pace, stamped when it is taken; a frame the
+        host was too busy to take on time is skipped, as a sensor would drop it."""
         if self._started is None:
             self.start()
         assert self._started is not None
         due = self._started + self._index / self.nominal_fps
+        now = self.clock.monotonic()
+        if now > due + 1.0 / self.nominal_fps:
+            self._index = int((now - self._started) * self.nominal_fps) + 1
+            due = self._started + self._index / self.nominal_fps
         self.clock.sleep(due - self.clock.monotonic())
         self._index += 1
-        return Frame(due, self._render(due))
+        taken = max(due, self.clock.monotonic())
+        return Frame(taken, self._render(taken))
 
     def close(self) -> None:
         self._started = None
 
     def _render(self, t: float) -> np.ndarray:
         self._act(t)
+        noise = self._noise[int(self.exposure.rng.integers(len(self._noise)))]
         with self._lock:
             customer = self._visible(t)
             if customer is None:
-                return self.exposure.finish(self.wall.astype(np.float32))
+                return np.clip(self.wall + noise, 0, 255).astype(np.uint8)
             if customer.in_view is None:
                 customer.in_view = t
             image = customer.look.open
@@ -194,7 +218,12 @@ class GateWorld(SourceBase):
                 image = customer.look.at_blink(t - customer.blink_start)
                 if image is customer.look.open and customer.blink_end is None:
                     customer.blink_end = t
-        return LiveFace(customer.look.mask).render(image, t, self._light_on, self.exposure)
+        look = customer.look
+        lit = self.exposure.lit(self._light_on, t) * NEAR_GAIN
+        lit_image = (
+            look.floats[id(image)] * (1.0 + lit * look.reach) if lit else look.floats[id(image)]
+        )
+        return np.clip(lit_image + noise, 0, 255).astype(np.uint8)
 
     def _visible(self, t: float) -> Customer | None:
         if self._current >= len(self.customers):
