@@ -83,6 +83,7 @@ class Customer:
     blink_start: float | None = None
     blink_end: float | None = None  # the first reopened frame
     live: float | None = None  # liveness held: the session went on to the match
+    code_start: float | None = None  # the challenge code began (the bind, or before it)
     pin_asked: float | None = None
     relay: float | None = None
     tx_id: str | None = None  # the approved transaction
@@ -300,6 +301,8 @@ class GateWorld(SourceBase):
                 self._on_state(customer, str(details["state"]), details.get("reasons"), now)
             elif what == "prompt" and str(details.get("text", "")).startswith("Blink to pay"):
                 customer.prompt = customer.prompt or now
+            elif what == "challenge" and details.get("seconds") is not None:
+                customer.code_start = now - float(details["seconds"])
             elif what == "ledger" and details.get("status") == "approved":
                 customer.tx_id = str(details["tx_id"])
             elif what == "relay":

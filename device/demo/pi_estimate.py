@@ -89,7 +89,8 @@ def _board(
             continue
         # liveness here: the later of the blink seen and the code's first look
         blink_seen = c.blink_end + frame_s + board_ms / 1000.0
-        live = max(blink_seen, c.bound + frame_s + code_s) if ring else blink_seen
+        code_start = c.code_start if c.code_start is not None else c.bound
+        live = max(blink_seen, code_start + frame_s + code_s) if ring else blink_seen
         if c.pin_asked is not None:
             live = max(live, c.live)  # the customer's typing dominates: keep it
         relay = live + (c.relay - c.live)

@@ -14,8 +14,10 @@ Only luminance figures are kept: never a frame.
 from __future__ import annotations
 
 import logging
+import math
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from device.core.challenge import (
@@ -34,6 +36,9 @@ from device.shell.face_book import FrameFaces
 log = logging.getLogger("blinkpay.challenge")
 
 NO_FRAMES_GRACE_S = 1.0  # after the code ends, how long to wait for frames before judging
+FRAMES_PER_BIT = 3  # a bit lasts at least this many processed frames (two clean)
+MAX_STRETCH = 2.0  # ... but never longer than this many times the configured bit
+RECENT_FRAMES = 30  # processed frames the frame rate is measured over
 
 
 @dataclass
@@ -41,6 +46,7 @@ class _Run:
     track_id: int
     code: tuple[bool, ...]
     start: float
+    cfg: ChallengeConfig  # with the bit length this run plays
     samples: list[LightSample] = field(default_factory=list)
     looked: int = 0  # the bits judged at the last look taken
 
@@ -58,14 +64,27 @@ class ChallengeRunner:
         if first is None:
             raise ValueError("the challenge config has no look within its false-accept bound")
         self.first_look = first
+        self._recent: deque[float] = deque(maxlen=RECENT_FRAMES)  # processed frame times
+
+    def bit_ms(self) -> int:
+        """The configured bit, stretched when the vision processes fewer frames than it
+        needs (a busy CPU, a Pi 4 at 30 fps): three processed frames a bit, up to twice
+        the configured length. The false-accept bound does not depend on the bit length;
+        a longer bit only takes longer."""
+        interval = frame_interval([LightSample(t, 1.0, 1.0) for t in self._recent])
+        if interval is None:
+            return self.cfg.bit_ms
+        needed = math.ceil(FRAMES_PER_BIT * interval * 1000.0)
+        return int(min(max(self.cfg.bit_ms, needed), self.cfg.bit_ms * MAX_STRETCH))
 
     @property
     def running(self) -> bool:
         return self._run is not None
 
     def start(self, effect: StartChallenge) -> None:
-        start = self.light.play_code(effect.code, effect.bit_ms / 1000.0)
-        self._run = _Run(effect.track_id, effect.code, start)
+        bit_ms = max(effect.bit_ms, self.bit_ms())
+        start = self.light.play_code(effect.code, bit_ms / 1000.0)
+        self._run = _Run(effect.track_id, effect.code, start, replace(self.cfg, bit_ms=bit_ms))
 
     def stop(self) -> None:
         self._run = None
@@ -73,6 +92,7 @@ class ChallengeRunner:
 
     def frame(self, frame: FrameFaces) -> list[Event]:
         """Take the bound face's luminance; at each look now due, the core's verdict."""
+        self._recent.append(frame.timestamp)
         run = self._run
         if run is None:
             return []
@@ -85,10 +105,10 @@ class ChallengeRunner:
             return []
         bits = len(run.code)
         for k in range(max(self.first_look, run.looked + 1), bits + 1):
-            if frame.timestamp < complete_at(run.start, self.cfg, interval, k):
+            if frame.timestamp < complete_at(run.start, run.cfg, interval, k):
                 break
             run.looked = k
-            verdict = judge(run.samples, run.code, run.start, self.cfg, bits=k)
+            verdict = judge(run.samples, run.code, run.start, run.cfg, bits=k)
             if verdict.passed or k == bits:
                 return self._done(frame.timestamp, verdict)
         return []
@@ -96,9 +116,9 @@ class ChallengeRunner:
     def tick(self, now: float) -> list[Event]:
         """Frames stopped coming (camera stalled, face gone): the last look, on what there is."""
         run = self._run
-        if run is None or now < run.start + self.cfg.duration_s + NO_FRAMES_GRACE_S:
+        if run is None or now < run.start + run.cfg.duration_s + NO_FRAMES_GRACE_S:
             return []
-        return self._done(now, judge(run.samples, run.code, run.start, self.cfg))
+        return self._done(now, judge(run.samples, run.code, run.start, run.cfg))
 
     def _done(self, now: float, verdict: ChallengeVerdict) -> list[Event]:
         run = self._run
@@ -113,6 +133,7 @@ class ChallengeRunner:
             "frames": verdict.frames,
             "fps": verdict.fps,
             "bits": verdict.bits,
+            "bit_ms": run.cfg.bit_ms,
             "seconds": round(now - run.start, 3),
         }
         log.info("challenge %s", verdict.reason.value, extra={"event": "challenge", **figures})

@@ -155,3 +155,23 @@ def test_the_config_refuses_a_code_longer_than_the_intent_window(tmp_path) -> No
         encoding="utf-8",
     )
     assert load_config(path, env={}).hardware.pins.challenge_light is None
+
+
+def test_bits_stretch_when_the_vision_processes_fewer_frames_than_they_need() -> None:
+    """Configured for 30 fps (100 ms bits) on a host that processes 15 frames a second:
+    three processed frames a bit is 200 ms, up to twice the configured bit."""
+    clock = FakeClock()
+    hardware = open_hardware(HardwareConfig(), clock, sim=True)
+    assert hardware.challenge_light is not None
+    runner = ChallengeRunner(hardware.challenge_light, ChallengeConfig(bit_ms=100))
+    assert runner.bit_ms() == 100  # nothing measured yet
+    for i in range(20):
+        runner.frame(FrameFaces(1000.0 + i / 15, []))
+    assert runner.bit_ms() == 200
+    for i in range(30):
+        runner.frame(FrameFaces(1010.0 + i / 5, []))  # 5 fps: capped at twice the bit
+    assert runner.bit_ms() == 200
+    for i in range(30):
+        runner.frame(FrameFaces(1020.0 + i / 30, []))
+    assert runner.bit_ms() == 100
+    hardware.close()
