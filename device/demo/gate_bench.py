@@ -249,6 +249,7 @@ def _report(
     face = [c.relay - c.in_view for c in paid if c.in_view is not None and c.relay]
     blink = [c.relay - c.blink_end for c in paid if c.blink_end is not None and c.relay]
     blink_start = [c.relay - c.blink_start for c in paid if c.blink_start and c.relay]
+    after = [c.relay - c.live for c in paid if c.live is not None and c.pin_asked is None]
     ends = [c.done for c in customers if c.done is not None]
     starts = [c.in_view for c in customers if c.in_view is not None]
     span = (max(ends) - min(starts)) if ends and starts else None
@@ -266,6 +267,9 @@ def _report(
         "blink_to_relay_p50_s": _pct(blink, 50),
         "blink_to_relay_p95_s": _pct(blink, 95),
         "blink_start_to_relay_p95_s": _pct(blink_start, 95),
+        # liveness and match hold -> relay: ledger rows, the host's round trip (no PIN)
+        "live_to_relay_p50_s": _pct(after, 50),
+        "live_to_relay_p95_s": _pct(after, 95),
         "pinless_share": round(len(pinless) / len(paid), 3) if paid else 0.0,
         "paid": len(paid),
         "refused": len([c for c in customers if c.refused is not None]),

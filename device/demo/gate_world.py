@@ -37,7 +37,7 @@ WIDTH, HEIGHT = 640, 360
 # reopened frame at 15 or 30 fps, inside the 60-500 ms a blink may take
 BLINK = ((0.067, 0.5), (0.133, 0.95), (0.267, 1.0), (0.333, 0.5))
 REACTION_S = (0.4, 0.8)  # prompt -> the blink begins (a human's reaction), uniform
-PIN_REACTION_S, KEY_GAP_S, KEY_HOLD_S = 0.6, 0.25, 0.06
+PIN_REACTION_S, KEY_GAP_S, KEY_HOLD_S = 0.6, 0.3, 0.12  # a finger on a keypad
 TURN_AWAY_S = 0.25  # after the relay: the face leaves the view
 PASSAGE_S = 0.6  # after the relay: the customer crosses the passage contact
 NEXT_STEPS_UP_S = 0.35  # after the relay: the next customer's face is in view

@@ -37,12 +37,13 @@ def board_factors(reference_ms: float, threads: int) -> dict[str, float]:
     return {"pi4": PI4_MS * scale / reference_ms, "pi5": PI5_MS * scale / reference_ms}
 
 
-def frame_ms(stages: dict[str, Any]) -> float:
-    """The median cost of one frame's vision work here (sum of the stage medians)."""
-    total = stages.get("total", {}).get("p50")
-    if total is not None:
-        return float(total)
-    return float(sum(stages[s]["p50"] for s in STAGES if s in stages))
+def frame_ms(stages: dict[str, Any], fps: float, passive_hz: float) -> float:
+    """The cost of one frame's vision work here: the sum of the stage medians, with the
+    passive cue's own cost spread over the frames (it runs passive_hz times a second, so
+    its median per frame is near zero)."""
+    total = sum(stages[s]["p50"] for s in STAGES if s in stages and s != "passive")
+    passive = stages.get("passive", {}).get("p95", 0.0) * min(1.0, passive_hz / fps)
+    return float(total + passive)
 
 
 def pi_estimates(
@@ -54,8 +55,8 @@ def pi_estimates(
 ) -> dict[str, Any]:
     threads = int(config.vision.threads)
     factors = board_factors(reference_ms, threads)
-    here_ms = frame_ms(stages)
     fps = float(measured["fps"])
+    here_ms = frame_ms(stages, fps, float(config.vision.passive_max_hz))
     out: dict[str, Any] = {
         "host_frame_ms": round(here_ms, 2),
         "reference_net_ms_here": round(reference_ms, 1),
