@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from device.demo.broker import LocalBroker, mosquitto_binary
 from device.demo.gate_world import PEOPLE, Customer, GateWorld
 from device.demo.host_setup import SHARD_ID, host_keys, reference_host
 from device.demo.pi_estimate import pi_estimates
-from device.demo.reference_net import time_here
+from device.demo.reference_net import ReferenceNet
 from device.errors import BlinkpayError
 from device.hw.camera import CameraRunner
 from device.notify import Notifier
@@ -145,7 +146,6 @@ def _run(root: Path, broker: LocalBroker, *, fps: float, ring: bool, customers: 
         )
         parts.hardware.scheduler.start()
         parts.hardware.keypad.start(loop.post)
-        reference_before = time_here(config.vision.threads)  # the load as the run starts
         runner = CameraRunner(world, clock, config.hardware.camera.stall_after_s)
         vision = VisionWorker(runner, terminal, loop.post, parts.net.metrics)
         loop_thread = threading.Thread(
@@ -165,15 +165,8 @@ def _run(root: Path, broker: LocalBroker, *, fps: float, ring: bool, customers: 
         stages = parts.net.metrics.snapshot()["latency_ms"]
         report = _report(world.customers, config, fps=fps, ring=ring, stages=stages)
         report.update(books=books, finished=finished, wall_s=round(time.monotonic() - began, 1))
-        # the reference network timed around the run, so the Pi factor sees the load the
-        # stage costs saw (a machine shared with other jobs)
-        reference_after = time_here(config.vision.threads)
-        reference_ms = statistics.median([reference_before, reference_after])
-        report["pi_estimates"] = pi_estimates(world.customers, report, stages, config, reference_ms)
-        report["pi_estimates"]["reference_net_ms_before_after"] = [
-            round(reference_before, 1),
-            round(reference_after, 1),
-        ]
+        calibration = calibrate(parts.pipeline, world, config)
+        report["pi_estimates"] = pi_estimates(world.customers, report, calibration, config)
         return report
     finally:
         loop.request_stop("bench closing")
@@ -185,6 +178,27 @@ def _run(root: Path, broker: LocalBroker, *, fps: float, ring: bool, customers: 
             runner.close()
         parts.close()
         host.stop()
+
+
+def calibrate(pipeline: Any, world: GateWorld, config: Any, rounds: int = 12) -> dict:
+    """One frame of the terminal's vision and one run of the reference network, in turns,
+    on this machine now: their ratio holds whatever else the machine is doing (a host
+    shared with other jobs slows both alike), and the reference network's published Pi
+    times turn it into the Pi's frame cost (device/demo/pi_estimate.py)."""
+    net = ReferenceNet(config.vision.threads)
+    fps, hz = float(world.nominal_fps), float(config.vision.passive_max_hz)
+    frames, references = [], []
+    look = world.customers[0].look
+    for i in range(rounds):
+        pipeline.process(look.open, float(i), track=False)
+        times = pipeline.last_times
+        total = sum(asdict(times).values())
+        frames.append(total - times.passive * (1.0 - min(1.0, hz / fps)))
+        references.append(net.time_once())
+    return {
+        "frame_ms": statistics.median(frames[2:]),
+        "reference_ms": statistics.median(references[2:]),
+    }
 
 
 def _enrol(parts: Any, host: Any, world: GateWorld) -> None:

@@ -1,18 +1,18 @@
 """Pi 4 / Pi 5 estimates for `blinkpay bench gate`, from what the bench measured here.
 
 What scales with the CPU is the vision pipeline (TFLite models and the NumPy/OpenCV
-around them): the per-stage costs the bench measured (median ms per frame, the telemetry
-stages) are multiplied by a slowdown factor per board. What does not scale is kept as
-measured: the customer's own timing (approach, reaction, blink), the challenge code's
-length in time, the ledger's fsyncs and the host's round trip (the host is a server).
+around them): one frame's cost here is multiplied by a slowdown factor per board. What
+does not scale is kept as measured: the customer's own timing (approach, reaction,
+blink), the challenge code's length in time, the ledger's fsyncs and the host's round
+trip (the host is a server).
 
 The factors come from one published benchmark (device/demo/reference_net.py): A. Allan's
 TensorFlow Lite times of SSD MobileNet v1 0.75 on a Pi 4 (82.7 ms) and a Pi 5 (16.9 ms),
-four threads, against the same network timed here right after the run, under the same
-load, at the terminal's vision threads. Allan's figures are doubled for the two threads
-the terminal's vision uses by default (perfect scaling from four: the conservative side).
-The factor is then (Pi time) / (time here), so a machine busy with other work inflates
-both sides alike.
+four threads. The same network is timed here after the run, in turns with one frame of
+the terminal's own vision, at the terminal's vision threads, so a machine busy with
+other work slows both sides alike. Allan's figures are doubled for the two threads the
+terminal's vision uses by default (perfect scaling from four: the conservative side).
+Factor = Pi time / time here.
 
 Per customer the estimate replays the measured timeline with the board's frame cost: the
 vision worker processes at most 1000 / frame_ms frames a second; if that is under the
@@ -28,8 +28,6 @@ from typing import Any
 from device.core.challenge import first_look
 from device.demo.reference_net import PI4_MS, PI5_MS
 
-STAGES = ("detect", "landmarks", "eyes", "align", "embed", "passive", "light")
-
 
 def board_factors(reference_ms: float, threads: int) -> dict[str, float]:
     """(Pi time of the reference network at `threads`) / (its time here)."""
@@ -37,26 +35,15 @@ def board_factors(reference_ms: float, threads: int) -> dict[str, float]:
     return {"pi4": PI4_MS * scale / reference_ms, "pi5": PI5_MS * scale / reference_ms}
 
 
-def frame_ms(stages: dict[str, Any], fps: float, passive_hz: float) -> float:
-    """The cost of one frame's vision work here: the sum of the stage medians, with the
-    passive cue's own cost spread over the frames (it runs passive_hz times a second, so
-    its median per frame is near zero)."""
-    total = sum(stages[s]["p50"] for s in STAGES if s in stages and s != "passive")
-    passive = stages.get("passive", {}).get("p95", 0.0) * min(1.0, passive_hz / fps)
-    return float(total + passive)
-
-
 def pi_estimates(
-    customers: list[Any],
-    measured: dict[str, Any],
-    stages: dict[str, Any],
-    config: Any,
-    reference_ms: float,
+    customers: list[Any], measured: dict[str, Any], calibration: dict[str, float], config: Any
 ) -> dict[str, Any]:
+    """calibration: the terminal's frame cost and the reference network's time, measured
+    here in turns (device/demo/gate_bench.py calibrate)."""
     threads = int(config.vision.threads)
+    here_ms, reference_ms = calibration["frame_ms"], calibration["reference_ms"]
     factors = board_factors(reference_ms, threads)
     fps = float(measured["fps"])
-    here_ms = frame_ms(stages, fps, float(config.vision.passive_max_hz))
     out: dict[str, Any] = {
         "host_frame_ms": round(here_ms, 2),
         "reference_net_ms_here": round(reference_ms, 1),
@@ -66,6 +53,12 @@ def pi_estimates(
     }
     for board, factor in factors.items():
         out[board] = _board(customers, measured, config, fps, here_ms * factor, factor)
+    if threads < 4:  # a Pi has four cores: vision.threads = 4 halves the factor at best
+        for board, factor in board_factors(reference_ms, 4).items():
+            quicker = factor  # Pi time at four threads / reference time here
+            out[f"{board}_threads4"] = _board(
+                customers, measured, config, fps, here_ms * quicker, quicker
+            )
     return out
 
 

@@ -71,10 +71,11 @@ class ChallengeRunner:
         needs (a busy CPU, a Pi 4 at 30 fps): three processed frames a bit, up to twice
         the configured length. The false-accept bound does not depend on the bit length;
         a longer bit only takes longer."""
-        interval = frame_interval([LightSample(t, 1.0, 1.0) for t in self._recent])
-        if interval is None:
+        if len(self._recent) < 2 or self._recent[-1] <= self._recent[0]:
             return self.cfg.bit_ms
-        needed = math.ceil(FRAMES_PER_BIT * interval * 1000.0)
+        # the mean interval, not the median: frames the vision skipped count
+        interval = (self._recent[-1] - self._recent[0]) / (len(self._recent) - 1)
+        needed = math.ceil(FRAMES_PER_BIT * interval * 1000.0 - 1e-6)  # float dust
         return int(min(max(self.cfg.bit_ms, needed), self.cfg.bit_ms * MAX_STRETCH))
 
     @property
