@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from backend import pin_tries, tx_rules
 from backend.db import HostDb
 from backend.settlement import place_hold, settle_row
+from backend.store import Conn
 from device.crypto.pinblock import PinBlockError, decipher_pin_block, pan_for_token
 
 ACCOUNT_KEYS = ("status", "daily_limit", "offline_allowance")
@@ -45,8 +46,17 @@ def _day(ts: float) -> str:
 
 class Accounts:
     def __init__(
-        self, db: HostDb, pin_key: bytes, host_id: str, hold_expiry_s: float = 86_400.0
+        self,
+        db: HostDb,
+        pin_key: bytes,
+        host_id: str,
+        hold_expiry_s: float = 86_400.0,
+        *,
+        pin_max_tries: int = 5,
+        offline_floor_limit: int = 500,
     ) -> None:
+        self.pin_max_tries = pin_max_tries
+        self.offline_floor_limit = offline_floor_limit
         self._db = db
         self._hold_expiry_s = hold_expiry_s
         self._pin_key = pin_key
@@ -56,7 +66,7 @@ class Accounts:
 
     def upsert(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         token: str,
         shard_id: str,
         account: dict[str, Any],
@@ -103,8 +113,7 @@ class Accounts:
         return True
 
     def account(self, token: str) -> dict[str, Any] | None:
-        with self._db.lock:
-            rows = list(self._db.db.query("SELECT * FROM accounts WHERE token = ?", [token]))
+        rows = self._db.query("SELECT * FROM accounts WHERE token = ?", [token])
         return rows[0] if rows else None
 
     def balance(self, token: str) -> int:
@@ -116,16 +125,21 @@ class Accounts:
     def authorize(
         self, device_id: str, tx_id: str, amount: int, candidates: Sequence[dict[str, Any]]
     ) -> Decision:
-        """Idempotent by tx id: a repeated request gets the first decision. An approval is a
-        hold on the balance, not a charge: the terminal's row settles it (backend/settlement.py)."""
+        """Idempotent by tx id for the terminal that asked first; another terminal's request
+        with that id is declined `duplicate` (nothing of the first answer). An approval is a
+        hold on the balance, not a charge: the terminal's row settles it
+        (backend/settlement.py). The PIN checks (scrypt) run outside the write lock."""
+        earlier = self._earlier(device_id, tx_id)
+        if earlier is not None:
+            return earlier
+        pins = self._check_pins(device_id, candidates)
         now = time.time()
         with self._db.transaction() as conn:
-            earlier = conn.execute(
-                "SELECT decision, reason, token FROM authorizations WHERE tx_id = ?", (tx_id,)
-            ).fetchone()
+            conn.lock(tx_id)
+            earlier = self._earlier(device_id, tx_id, conn)
             if earlier is not None:
-                return Decision(earlier[0] == "approved", earlier[1], earlier[2])
-            decision = self._decide(conn, amount, candidates, _day(now))
+                return earlier
+            decision = self._decide(conn, device_id, amount, candidates, pins, now)
             conn.execute(
                 "INSERT INTO authorizations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -144,34 +158,90 @@ class Accounts:
                 place_hold(conn, tx_id, decision.token, amount, now + self._hold_expiry_s)
         return decision
 
+    def _earlier(self, device_id: str, tx_id: str, conn: Conn | None = None) -> Decision | None:
+        sql = "SELECT device_id, decision, reason, token FROM authorizations WHERE tx_id = ?"
+        row = _one(self._db, conn, sql, (tx_id,))
+        if row is None:
+            known = self._row_device(tx_id, conn)
+            if known is not None and known != device_id:
+                return Decision(False, "duplicate", None)
+            return None
+        if row[0] != device_id:  # another terminal's transaction id
+            return Decision(False, "duplicate", None)
+        return Decision(row[1] == "approved", row[2], row[3])
+
+    def _row_device(self, tx_id: str, conn: Conn | None) -> str | None:
+        sql = "SELECT device_id FROM transactions WHERE tx_id = ?"
+        row = _one(self._db, conn, sql, (tx_id,))
+        return None if row is None else str(row[0])
+
+    def _check_pins(self, device_id: str, candidates: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """token -> ok | wrong | locked | other_shard, for the candidates with a PIN block."""
+        outcome: dict[str, str] = {}
+        for candidate in candidates:
+            if "pin_block" not in candidate:
+                continue
+            token = candidate["token"]
+            row = _one(
+                self._db,
+                None,
+                "SELECT a.pin_salt, a.pin_hash, a.shard_id, d.home_shard FROM accounts a"
+                " LEFT JOIN devices d ON d.device_id = ? WHERE a.token = ?",
+                (device_id, token),
+            )
+            is_locked = _one(
+                self._db, None, "SELECT locked_at FROM pin_tries WHERE token = ?", (token,)
+            )
+            is_locked = is_locked is not None and is_locked[0] is not None
+            if row is not None and row[2] != row[3]:
+                outcome[token] = "other_shard"
+            elif is_locked:
+                outcome[token] = "locked"
+            else:
+                outcome[token] = "ok" if self._pin_ok(token, row, candidate) else "wrong"
+        return outcome
+
     def _decide(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
+        device_id: str,
         amount: int,
         candidates: Sequence[dict[str, Any]],
-        day: str,
+        pins: dict[str, str],
+        now: float,
     ) -> Decision:
-        with_pin = [c for c in candidates if "pin_block" in c]
-        if with_pin:
-            chosen = next((c["token"] for c in with_pin if self._pin_ok(conn, c)), None)
+        if pins:
+            chosen = next((t for t, verdict in pins.items() if verdict == "ok"), None)
             if chosen is None:
+                wrong = [t for t, verdict in pins.items() if verdict == "wrong"]
+                for token in wrong:
+                    if self._has_pin(conn, token):
+                        pin_tries.record_failure(conn, token, self.pin_max_tries, now)
+                if not wrong and any(v == "locked" for v in pins.values()):
+                    return Decision(False, "pin_locked", None)
                 return Decision(False, "wrong_pin", None)
+            pin_tries.reset(conn, chosen)
         elif len(candidates) == 1:
             chosen = candidates[0]["token"]
         else:
             return Decision(False, "pin_required", None)
         row = conn.execute(
-            "SELECT status, daily_limit, balance FROM accounts WHERE token = ?", (chosen,)
+            "SELECT status, daily_limit, balance, shard_id FROM accounts WHERE token = ?"
+            " FOR UPDATE",
+            (chosen,),
         ).fetchone()
-        if row is None:
-            return Decision(False, "unknown_account", chosen)
-        status, daily_limit, balance = row
+        home = conn.execute(
+            "SELECT home_shard FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        if row is None or row[3] != (home[0] if home else None):
+            return Decision(False, "unknown_account", None)  # another shard's customer
+        status, daily_limit, balance = row[:3]
         if status != "active":
             return Decision(False, status, chosen)
         spent = conn.execute(
             "SELECT COALESCE(SUM(amount), 0) FROM authorizations"
             " WHERE token = ? AND day = ? AND decision = 'approved'",
-            (chosen, day),
+            (chosen, _day(now)),
         ).fetchone()[0]
         if spent + amount > daily_limit:
             return Decision(False, "daily_limit", chosen)
@@ -179,11 +249,12 @@ class Accounts:
             return Decision(False, "insufficient_funds", chosen)
         return Decision(True, "ok", chosen)
 
-    def _pin_ok(self, conn: sqlite3.Connection, candidate: dict[str, Any]) -> bool:
-        token = candidate["token"]
-        row = conn.execute(
-            "SELECT pin_salt, pin_hash FROM accounts WHERE token = ?", (token,)
-        ).fetchone()
+    @staticmethod
+    def _has_pin(conn: Conn, token: str) -> bool:
+        row = conn.execute("SELECT pin_hash FROM accounts WHERE token = ?", (token,)).fetchone()
+        return row is not None and row[0] is not None
+
+    def _pin_ok(self, token: str, row: Sequence[Any] | None, candidate: dict[str, Any]) -> bool:
         if row is None or row[0] is None:
             return False
         try:
@@ -196,27 +267,27 @@ class Accounts:
 
     # -- ledger sync ------------------------------------------------------------------
 
-    def record_tx(
-        self, device_id: str, tx: dict[str, Any], status: str, signature_ok: bool | None
-    ) -> tuple[str, str, str]:
-        """(result, reason, status held): result recorded | duplicate | rejected.
-        De-duplicated by tx id and status; a recorded row settles the money by the one rule
-        (backend/settlement.py): approved is charged once, declined and voided are not. A
-        rejected row (bad signature, a status it did not sign) moves no money."""
-        tx_id = tx.get("id") or tx.get("tx_id")
-        result, reason = "recorded", ""
-        if signature_ok is False:
-            result, reason = "rejected", "bad_signature"
-        elif not _status_signed(tx.get("status", status), status):
-            result, reason = "rejected", "status_not_signed"
+    def record_tx(self, device_id: str, tx: dict[str, Any], status: str) -> tuple[str, str, str]:
+        """(result, reason, status held): result recorded | duplicate | rejected, for a row
+        whose signature the caller has verified against `device_id`'s registered key.
+        De-duplicated by tx id and status for the terminal that owns the id; a recorded row
+        settles the money by the one rule (backend/settlement.py). A rejected row (another
+        terminal's id, a status it did not sign, an offline approval past the rules of
+        backend/tx_rules.py) moves no money, is kept in refused_rows and takes no id."""
+        tx_id = str(tx.get("id") or tx.get("tx_id"))
         amount, token = int(tx.get("amount", 0)), tx.get("token")
         with self._db.transaction() as conn:
+            conn.lock(tx_id)
+            reason = self._row_problem(conn, device_id, tx_id, tx, status)
+            if reason:
+                tx_rules.refuse(conn, device_id, tx_id, status, reason, tx)
+                return "rejected", reason, status
             known = conn.execute(
                 "SELECT status, result FROM transactions WHERE tx_id = ?", (tx_id,)
             ).fetchone()
             if known is not None:
                 held_status, held_result = known
-                if not (status == "voided" and held_status == "approved" and result == "recorded"):
+                if not (status == "voided" and held_status == "approved"):
                     return "duplicate", "", held_status
                 conn.execute(
                     "UPDATE transactions SET status = 'voided', body = ?, received_at = ? "
@@ -225,7 +296,17 @@ class Accounts:
                 )
                 if held_result == "recorded":
                     settle_row(conn, tx_id, token, amount, "voided")
+                tx_rules.release_offline(conn, tx_id)
                 return "recorded", "", "voided"
+            if status == "approved":
+                problem, offline = tx_rules.approval_problem(
+                    conn, device_id, tx, tx_rules.owner(conn, tx_id), self.offline_floor_limit
+                )
+                if problem:
+                    tx_rules.refuse(conn, device_id, tx_id, status, problem, tx)
+                    return "rejected", problem, status
+                if offline:
+                    tx_rules.spend_offline(conn, tx_id, device_id, tx)
             conn.execute(
                 "INSERT INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -234,22 +315,41 @@ class Accounts:
                     token,
                     amount,
                     status,
-                    result,
+                    "recorded",
                     json.dumps(tx, sort_keys=True),
                     time.time(),
                     self._host_id,
                 ),
             )
-            if result == "recorded":
-                settle_row(conn, tx_id, token, amount, status)
-        return result, reason, status
+            settle_row(conn, tx_id, token, amount, status)
+        return "recorded", "", status
+
+    @staticmethod
+    def _row_problem(
+        conn: Conn, device_id: str, tx_id: str, tx: dict[str, Any], status: str
+    ) -> str:
+        if not _status_signed(tx.get("status", status), status):
+            return "status_not_signed"
+        if tx_rules.owner(conn, tx_id).foreign(device_id):
+            return "foreign_tx"  # another terminal's id: never recorded, never blocks it
+        return ""
 
     def transactions(self) -> list[dict[str, Any]]:
-        with self._db.lock:
-            return list(self._db.db.query("SELECT * FROM transactions ORDER BY received_at"))
+        return self._db.query("SELECT * FROM transactions ORDER BY received_at")
 
 
 def _status_signed(signed: str, claimed: str) -> bool:
     """The status the terminal claims is the one it signed; a pending record that ended
     declined (the terminal restarted mid-session) moves no money, so it passes."""
     return signed == claimed or (signed == "pending" and claimed == "declined")
+
+
+def _one(
+    db: HostDb, conn: Conn | None, sql: str, params: tuple[Any, ...]
+) -> tuple[Any, ...] | None:
+    """The first row as a tuple: inside `conn`'s transaction, or a read of its own."""
+    if conn is not None:
+        found = conn.execute(sql, params).fetchone()
+        return None if found is None else tuple(found)
+    rows = db.query(sql, params)
+    return tuple(rows[0].values()) if rows else None

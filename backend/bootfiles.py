@@ -11,6 +11,8 @@ first boot (docs/operations.md, "First boot").
     blinkpay/enrolment.token  the one-time token (only its hash stays at the host)
     blinkpay/host.pub.pem     the host's public key: it verifies the host's answers
     blinkpay/pin.key          the PIN block key shared with the host (removed on first boot)
+    blinkpay/mqtt.password    the terminal's own broker password (docs/broker.md; removed
+                              on first boot, only its hash stays at the host)
     blinkpay/ca.pem           the site broker's CA, when the broker uses TLS
     blinkpay/operator.pub.pem the operator's bundle key, and blinkpay/bundle.tar.gz
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from device.errors import BlinkpayError
+from device.net.schemas import check_id
 
 BOOT_MOUNT = "/boot/firmware"  # where Raspberry Pi OS Bookworm mounts the boot partition
 FOLDER = "blinkpay"
@@ -37,7 +39,6 @@ FOLDER = "blinkpay"
 ADMIN_GROUPS = (
     "users,adm,dialout,audio,netdev,video,plugdev,cdrom,games,input,gpio,spi,i2c,render,sudo"
 )
-ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class BootConfig(BaseModel):
@@ -80,6 +81,7 @@ class BootFiles:
     boot: BootConfig
     ca_file: Path | None = None
     bundle: Path | None = None
+    mqtt_password: str | None = None  # the terminal's broker password (backend/broker.py)
 
 
 def user_data(device_id: str, boot: BootConfig, ssh_keys: list[str]) -> str:
@@ -149,8 +151,10 @@ def _ssh_keys(path: Path | None) -> list[str]:
 def check_boot_files(files: BootFiles) -> None:
     """Refuse what would make a card that cannot come online, before a token is issued."""
     for name, value in (("device id", files.device_id), ("shard id", files.shard_id)):
-        if not ID.match(value):
-            raise BlinkpayError(f"{name} {value!r}: letters, digits, - and _ only (max 64)")
+        try:
+            check_id(value, name)
+        except ValueError as exc:
+            raise BlinkpayError(str(exc)) from None
     if files.broker_url.startswith("mqtts://") and files.ca_file is None:
         raise BlinkpayError("an mqtts:// broker needs its CA: set [boot] ca_file in host.toml")
     network_config(files.boot)  # a passphrase that cannot work
@@ -176,6 +180,8 @@ def write_boot_files(target: Path, files: BootFiles) -> list[str]:
         f"{FOLDER}/enrolment.token": files.token + "\n",
         f"{FOLDER}/host.pub.pem": files.host_public_pem.decode("ascii"),
     }
+    if files.mqtt_password is not None:
+        texts[f"{FOLDER}/mqtt.password"] = files.mqtt_password + "\n"
     wifi = network_config(files.boot)
     if wifi is not None:
         texts["network-config"] = wifi
@@ -191,7 +197,8 @@ def write_boot_files(target: Path, files: BootFiles) -> list[str]:
     for name, source in copies.items():
         shutil.copyfile(source, target / name)
     # FAT ignores modes; a host folder does not
-    for secret in (folder / "enrolment.token", folder / "pin.key", target / "network-config"):
+    secrets = ("enrolment.token", "pin.key", "mqtt.password")
+    for secret in (*(folder / name for name in secrets), target / "network-config"):
         with contextlib.suppress(OSError):
             os.chmod(secret, 0o600)
     return sorted([*texts, *copies])

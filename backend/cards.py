@@ -8,6 +8,8 @@ import dataclasses
 from pathlib import Path
 
 from backend.bootfiles import BootFiles, check_boot_files, write_boot_files
+from backend.broker import issue_password
+from backend.broker_cli import refresh
 from backend.config import HostConfig
 from backend.enrolment import issue_token
 from backend.host import PaymentHost
@@ -52,7 +54,11 @@ def write_card(
     host = PaymentHost(config, serve=False)  # checks the host's keys; the database only
     try:
         token = issue_token(host.db, device_id, files.shard_id, ttl_s)
+        # a new card, a new broker password: the one of an earlier card stops working
+        password = issue_password(host.db, device_id, "terminal", files.shard_id)
+        refresh(config, host.db)
     finally:
         host.db.close()
     public = public_pem(load_signing_key(config.signing_key_file).public_key())
-    return write_boot_files(target, dataclasses.replace(files, token=token, host_public_pem=public))
+    card = dataclasses.replace(files, token=token, host_public_pem=public, mqtt_password=password)
+    return write_boot_files(target, card)

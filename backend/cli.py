@@ -14,12 +14,16 @@
                                a new terminal: a one-time enrolment token and the files for
                                its card's boot partition; it registers its own keys on first boot
   device list                  every terminal the host knows
+  broker-config DIR            the site's mosquitto: listener, TLS, per-terminal passwords
+                               and ACLs (docs/broker.md)
   snapshot                     publish the whole shard (terminals that lag catch up)
   ledger export DEVICE_ID --out FILE
                                the host's signed copy of a terminal's synced rows, for
                                `blinkpay db recover` on a terminal whose ledger was lost
   console                      serve the operator's web console (docs/console.md)
   operator add NAME --role R   a console operator (admin | operator | viewer; password: stdin)
+  operator list | role NAME ROLE | disable NAME | enable NAME | reset-password NAME |
+           logout NAME         manage operators (audited; sessions end on a change)
 
 Every command but `keys` takes --config host.toml (docs/host.md); commands that publish
 connect with their own client id, so they run beside a serving host on the same database.
@@ -46,6 +50,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from backend import pin_tries
 from backend.cli_parser import parser as _parser
 from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
@@ -181,12 +186,12 @@ def _account_set(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]
 
 def _open_db(config: HostConfig) -> HostDb:
     """The host database for a listing: it must exist (a listing never creates one)."""
-    if not config.db_path.is_file():
+    if config.db_url is None and not config.db_path.is_file():
         raise BlinkpayError(
             f"no host database at {config.db_path} (db_path); enrol a customer or run "
             "`blinkpay-host serve` first, or pass --config"
         )
-    return HostDb(config.db_path)
+    return HostDb(config.database)
 
 
 def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -197,10 +202,37 @@ def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str
         db.close()
 
 
-def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
+def _account_unlock(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """The operator's unlock of a PIN locked by wrong tries: counted, recorded, audited."""
+    from backend.console.store import ConsoleStore
+
     db = _open_db(config)
     try:
-        return db.devices()
+        outcome = pin_tries.unlock(db, args.token, args.operator)
+        if outcome["unlocked"]:
+            ConsoleStore(db).audit(
+                args.operator,
+                "account.pin_unlock",
+                args.token,
+                "cli",
+                failures=outcome["failures"],
+                was_locked=outcome["was_locked"],
+            )
+        else:
+            raise BlinkpayError(f"no account {args.token}")
+        return outcome
+    finally:
+        db.close()
+
+
+def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from backend.broker import broker_users
+
+    db = _open_db(config)
+    try:
+        users = {u["username"] for u in broker_users(db) if u["role"] == "terminal"}
+        # broker_credential: `device add` issued it a broker password (docs/broker.md)
+        return [{**row, "broker_credential": row["device_id"] in users} for row in db.devices()]
     finally:
         db.close()
 
@@ -210,6 +242,8 @@ def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]
 
     if args.x25519 is not None:
         raise BlinkpayError("--x25519 goes with PUBLIC_KEY: a card's terminal sends its own")
+    if args.mqtt_password_out is not None:
+        raise BlinkpayError("--mqtt-password-out goes with PUBLIC_KEY: a card carries its own")
     written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl, args.shard)
     return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
 
@@ -228,16 +262,24 @@ def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
         raise BlinkpayError(os_error_line(exc)) from None
     except ValueError as exc:
         raise BlinkpayError(f"{args.public_key}: not an Ed25519 public key ({exc})") from None
+    from backend.broker_cli import terminal_credential
+
+    shard = args.shard or config.mqtt.shard_id
+    out = args.mqtt_password_out or args.public_key.with_name(f"{args.device_id}.mqtt-password")
     host = PaymentHost(config, serve=False)  # no broker needed: the database only
     try:
         host.register_device(args.device_id, key, box, args.shard)
+        credential = terminal_credential(
+            config, host.db, args.device_id, shard, out, args.new_mqtt_password
+        )
     finally:
         host.db.close()
     return {
         "device_id": args.device_id,
         "registered": True,
-        "shard_id": args.shard or config.mqtt.shard_id,
+        "shard_id": shard,
         "templates_sealed_to_it": box is not None,
+        **credential,
     }
 
 
@@ -278,14 +320,22 @@ def _ledger_export(config: HostConfig, args: argparse.Namespace) -> dict[str, An
     return {"device_id": args.device_id, "rows": len(export["body"]["rows"]), "out": str(args.out)}
 
 
+def _broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    from backend.broker_cli import broker_config
+
+    return broker_config(config, args)
+
+
 COMMANDS = {
     ("enrol", None): _enrol,
     ("account", "set"): _account_set,
     ("account", "list"): _account_list,
+    ("account", "unlock"): _account_unlock,
     ("device", "add"): _device_add,
     ("device", "list"): _device_list,
     ("snapshot", None): _snapshot,
     ("ledger", "export"): _ledger_export,
+    ("broker-config", None): _broker_config,
 }
 
 
@@ -304,6 +354,12 @@ def _serve(config: HostConfig) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "keys":
         print(json.dumps(make_keys(args.dir), indent=2))
+        return 0
+    if args.command == "bench":
+        from backend.bench_load import report_text, run_load
+
+        report = run_load(args)
+        print(json.dumps(report, sort_keys=True) if args.json else report_text(report))
         return 0
     config = load_host_config(args.config)
     if args.command == "serve":

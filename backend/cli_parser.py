@@ -4,9 +4,40 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from backend.shards import STATUS_OPS
+from device.net.schemas import check_id
+
+
+def device_id(text: str) -> str:
+    """argparse type: a device id of the contract (docs/asyncapi.yaml, Id), else exit 2."""
+    try:
+        return check_id(text, "device id")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def listen_address(text: str) -> str:
+    """argparse type: HOST:PORT with a port number in 1-65535 (an IPv6 host in brackets)."""
+    from backend.broker import parse_listen
+    from device.errors import BlinkpayError
+
+    try:
+        parse_listen(text)
+    except BlinkpayError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST:PORT (a port number 1-65535, e.g. 127.0.0.1:8080)"
+        ) from None
+    return text
+
+
+def shard_id(text: str) -> str:
+    try:
+        return check_id(text, "shard id")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +72,9 @@ def _enrol_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="the terminal's TOML (its vision models make the template from --images)",
     )
-    enrol.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
+    enrol.add_argument(
+        "--shard", type=shard_id, default=None, help="shard id (default: mqtt.shard_id)"
+    )
     enrol.add_argument(
         "--balance", type=int, default=None, help="starting balance in minor units (cents)"
     )
@@ -80,14 +113,23 @@ def parser() -> argparse.ArgumentParser:
     change.add_argument("token", help="the customer's account token")
     change.add_argument("op", choices=[*STATUS_OPS, "delete"], help="the change")
     listing = _command(account_sub, "list", "every account (token, status, limits; no PINs)")
-    listing.add_argument("--shard", default=None, help="only this shard")
+    listing.add_argument("--shard", type=shard_id, default=None, help="only this shard")
+    unlock = _command(
+        account_sub, "unlock", "unlock a customer's PIN after too many wrong tries (audited)"
+    )
+    unlock.add_argument("token", help="the customer's account token")
+    unlock.add_argument(
+        "--operator",
+        default=os.environ.get("USER") or "cli",
+        help="who unlocks, for the audit log (default: $USER)",
+    )
 
     ledger = _command(sub, "ledger", "the host's copy of a terminal's ledger", config=False)
     ledger_sub = ledger.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = _command(
         ledger_sub, "export", "a terminal's synced transactions, signed, for `blinkpay db recover`"
     )
-    export.add_argument("device_id", help="the terminal's device.id")
+    export.add_argument("device_id", type=device_id, help="the terminal's device.id")
     export.add_argument("--out", type=Path, required=True, help="the file to write (JSON)")
 
     device = _command(sub, "device", "register or list terminals", config=False)
@@ -95,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     add = _command(
         device_sub, "add", "register a terminal's public keys, or write its first-boot card"
     )
-    add.add_argument("device_id", help="the terminal's device.id")
+    add.add_argument("device_id", type=device_id, help="the terminal's device.id")
     add.add_argument(
         "public_key",
         type=Path,
@@ -130,11 +172,44 @@ def parser() -> argparse.ArgumentParser:
         help="the terminal's X25519 public key (PEM, printed by `blinkpay provision`): "
         "the shard's templates are sealed to it; without it the terminal gets none",
     )
-    add.add_argument("--shard", default=None, help="its shard (default: mqtt.shard_id)")
+    add.add_argument(
+        "--shard", type=shard_id, default=None, help="its shard (default: mqtt.shard_id)"
+    )
+    add.add_argument(
+        "--mqtt-password-out",
+        type=Path,
+        metavar="FILE",
+        help="with PUBLIC_KEY: where its new broker password goes (0600; default "
+        "DEVICE_ID.mqtt-password beside PUBLIC_KEY); give it to `blinkpay provision "
+        "--mqtt-password` (docs/broker.md)",
+    )
+    add.add_argument(
+        "--new-mqtt-password",
+        action="store_true",
+        help="issue a new broker password even if the terminal has one (the old one stops "
+        "working at the broker's next reload)",
+    )
     _command(device_sub, "list", "every terminal the host knows, with its last contact")
 
     snapshot = _command(sub, "snapshot", "publish the whole shard (lagging terminals catch up)")
-    snapshot.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
+    snapshot.add_argument(
+        "--shard", type=shard_id, default=None, help="shard id (default: mqtt.shard_id)"
+    )
+    from backend.broker_cli import add_parser as add_broker_config
+
+    add_broker_config(sub, _add_config)
+
+    bench = _command(sub, "bench", "measure the host", config=False)
+    bench_sub = bench.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = _command(
+        bench_sub,
+        "load",
+        "simulated terminals against real mosquitto and `serve` workers (docs/scaling.md)",
+        config=False,
+    )
+    from backend.bench_load import add_arguments
+
+    add_arguments(load)
 
     from backend.console.cli import add_commands
 

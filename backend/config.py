@@ -11,8 +11,10 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from backend.bootfiles import BootConfig
+from backend.broker import BrokerSite
 from device.errors import BlinkpayError
 from device.net.config import MqttConfig
+from device.net.schemas import ID_PATTERN
 from device.net.topics import SHARE_GROUP
 
 HOST_SESSION_EXPIRY_S = 60
@@ -21,13 +23,21 @@ HOST_SESSION_EXPIRY_S = 60
 class HostConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    host_id: str = Field(default="host-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    host_id: str = Field(default="host-1", pattern=ID_PATTERN)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     db_path: Path = Path("blinkpay-host.db")
+    # PostgreSQL for many host workers on many machines (docs/scaling.md); when set it is
+    # the store and db_path is not used. libpq's URL form: the password may come from
+    # ~/.pgpass or PGPASSWORD instead of the URL.
+    db_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://\S+$")
     # The names `blinkpay-host keys DIR` writes.
     signing_key_file: Path = Path("signing.pem")
     pin_key_file: Path = Path("pin.key")
     share_group: str = Field(default=SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Messages one worker handles at a time, each on its own thread and database connection,
+    # each acknowledged to the broker only once handled (docs/scaling.md). 1: one at a
+    # time on the MQTT thread.
+    handler_threads: int = Field(default=4, ge=1, le=64)
     snapshot_chunk_bytes: int = Field(default=64 * 1024, ge=256, le=8 * 1024 * 1024)
     # Must equal the terminals' embedder (models/manifest.json, role embedder): a shard of
     # another version is refused by the terminal's store.
@@ -38,11 +48,39 @@ class HostConfig(BaseModel):
     # row has not come by then is released (docs/payment.md, "Settlement").
     hold_expiry_s: float = Field(default=86_400.0, gt=0.0, allow_inf_nan=False)
     hold_check_s: float = Field(default=60.0, gt=0.0, allow_inf_nan=False)
-    # Refuse transactions from terminals whose public key the host does not know (register
-    # each with `blinkpay-host device`). False only for a lab without provisioned keys.
+    # Always on: the host refuses every request and row it cannot verify against the key
+    # registered for the device (docs/security.md). Kept so older host.toml files load.
     require_device_keys: bool = True
+    # Limits at the host (docs/security.md, "Limits"): wrong PINs in a row before a
+    # customer's PIN locks (an operator unlocks: `blinkpay-host account unlock TOKEN`), the
+    # largest offline approval a row may claim (the terminals' payment.offline_floor_limit),
+    # and what one terminal may ask for.
+    pin_max_tries: int = Field(default=5, ge=1, le=100)
+    offline_floor_limit: int = Field(default=500, ge=0)
+    auth_rate_per_s: float = Field(default=2.0, gt=0.0, allow_inf_nan=False)
+    auth_burst: int = Field(default=10, ge=1)
+    pin_blocks_per_min: float = Field(default=30.0, gt=0.0, allow_inf_nan=False)
+    pin_block_burst: int = Field(default=16, ge=8)
+    auth_workers: int = Field(default=2, ge=1, le=64)
+    auth_queue_per_device: int = Field(default=4, ge=1, le=1000)
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
+    # The site broker's password and ACL files (docs/broker.md, [broker]).
+    broker: BrokerSite = Field(default_factory=BrokerSite)
+
+    @model_validator(mode="after")
+    def _keys_required(self) -> Self:
+        if not self.require_device_keys:
+            raise ValueError(
+                "require_device_keys = false is no longer supported: every terminal signs "
+                "its messages; register its key with `blinkpay-host device add`"
+            )
+        return self
+
+    @property
+    def database(self) -> Path | str:
+        """What HostDb opens: the PostgreSQL URL when set, else the SQLite file."""
+        return self.db_url or self.db_path
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:
@@ -56,7 +94,7 @@ class HostConfig(BaseModel):
 
 # Keys holding paths, resolved against the config file's directory when relative.
 PATH_KEYS = ("db_path", "signing_key_file", "pin_key_file")
-MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file")
+MQTT_PATH_KEYS = ("ca_file", "cert_file", "key_file", "backend_public_key_file", "password_file")
 BOOT_PATH_KEYS = (
     "ca_file",
     "operator_public_key_file",
@@ -94,7 +132,10 @@ def _anchored(config: HostConfig, base: Path) -> HostConfig:
 
     mqtt = config.mqtt.model_copy(update=under_base(config.mqtt, MQTT_PATH_KEYS))
     boot = config.boot.model_copy(update=under_base(config.boot, BOOT_PATH_KEYS))
-    return config.model_copy(update={**under_base(config, PATH_KEYS), "mqtt": mqtt, "boot": boot})
+    broker = config.broker.model_copy(update=under_base(config.broker, ("dir",)))
+    return config.model_copy(
+        update={**under_base(config, PATH_KEYS), "mqtt": mqtt, "boot": boot, "broker": broker}
+    )
 
 
 def load_host_config(path: Path | None) -> HostConfig:

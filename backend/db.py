@@ -1,134 +1,101 @@
-"""The host's own SQLite: accounts and balances, templates, shard sequence, transactions,
-authorizations and terminal keys. Several host processes may share one file (WAL, busy
-timeout, BEGIN IMMEDIATE), which is how the shared-subscription hosts share state."""
+"""The host's database: accounts and balances, templates, shard sequence, transactions,
+authorizations and terminal keys, in SQLite (one machine: WAL, BEGIN IMMEDIATE) or
+PostgreSQL (many machines: SERIALIZABLE), through backend/store. The host workers of a
+shared subscription share their state here and nowhere else."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlite_utils import Database
+from backend.store import Conn, Store, open_store
+from backend.store.migrate import migrate
+from backend.store.sqlite import SqliteStore
 
-from backend.settlement import SCHEMA as SETTLEMENT_SCHEMA
-from device.store.db import make_private
+T = TypeVar("T")
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS accounts (
-        token TEXT PRIMARY KEY,
-        shard_id TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
-        daily_limit INTEGER NOT NULL,
-        offline_allowance INTEGER NOT NULL,
-        balance INTEGER NOT NULL,
-        pin_salt BLOB,
-        pin_hash BLOB
-    )""",
-    """CREATE TABLE IF NOT EXISTS templates (
-        token TEXT PRIMARY KEY REFERENCES accounts(token) ON DELETE CASCADE,
-        embedder_version TEXT NOT NULL,
-        dim INTEGER NOT NULL,
-        vector BLOB NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS shards (
-        shard_id TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        embedder_version TEXT NOT NULL,
-        dim INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS transactions (
-        tx_id TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        token TEXT,
-        amount INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        result TEXT NOT NULL,
-        body TEXT NOT NULL,
-        received_at REAL NOT NULL,
-        host_id TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS authorizations (
-        tx_id TEXT PRIMARY KEY,
-        device_id TEXT NOT NULL,
-        token TEXT,
-        amount INTEGER NOT NULL,
-        decision TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        day TEXT NOT NULL,
-        decided_at REAL NOT NULL,
-        host_id TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS devices (
-        device_id TEXT PRIMARY KEY,
-        public_key_pem TEXT,
-        shard_id TEXT,
-        shard_version INTEGER,
-        last_seen REAL
-    )""",
-    "CREATE INDEX IF NOT EXISTS auth_token_day ON authorizations (token, day)",
-    SETTLEMENT_SCHEMA,
-]
-
-
-# The X25519 public key shard templates are sealed to, and the shard the operator
-# registered the terminal for (recipients are chosen by this, never by what a terminal
-# claims on shard/req or shard/ack).
+# Columns added to `devices` before migrations existed, on a SQLite file made before them.
 DEVICE_COLUMNS = {"box_key_pem": "TEXT", "home_shard": "TEXT"}
 
 
 class HostDb:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        make_private(self.path)  # balances and device keys: owner only, whatever the umask
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db = Database(conn)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        make_private(self.path, wal=True)
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.lock = threading.RLock()
-        for statement in SCHEMA:
-            self.db.execute(statement)
-        self._add_columns("devices", DEVICE_COLUMNS)
+    def __init__(self, target: Path | str, *, per_thread: bool = False) -> None:
+        """`target`: a SQLite file path, or a `postgresql://` URL (host config `db_url`).
+        per_thread: a connection for each thread that uses it (a host worker's handler
+        threads, each with its own transaction in flight); else one, shared under a lock."""
+        self._target = target
+        self._per_thread = per_thread
+        self._local = threading.local()
+        self._opened: list[Store] = []
+        self._opened_lock = threading.Lock()
+        first = self._open()
+        self.kind = first.kind
+        self.path = Path(first.url) if isinstance(first, SqliteStore) else None
+        if isinstance(first, SqliteStore):
+            self._add_columns(first, "devices", DEVICE_COLUMNS)
+        migrate(first)
 
-    def _add_columns(self, table: str, columns: dict[str, str]) -> None:
+    def _open(self) -> Store:
+        store = open_store(self._target)
+        with self._opened_lock:
+            self._opened.append(store)
+        self._local.store = store
+        return store
+
+    @property
+    def store(self) -> Store:
+        if not self._per_thread:
+            return self._opened[0]
+        store: Store | None = getattr(self._local, "store", None)
+        return store if store is not None else self._open()
+
+    @staticmethod
+    def _add_columns(store: SqliteStore, table: str, columns: dict[str, str]) -> None:
         """Columns added after a release, on a database made before it."""
-        have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
-        for name, kind in columns.items():
-            if name not in have:
-                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        have = store.columns(table)
+        if not have:  # no such table yet: the migrations make it whole
+            return
+        with store.transaction() as conn:
+            for name, kind in columns.items():
+                if name not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: one writer at a time across threads and host processes."""
-        with self.lock:
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[Conn]:
+        """One write transaction: SQLite BEGIN IMMEDIATE (one writer across threads and
+        processes), PostgreSQL SERIALIZABLE (a conflict raises store.Retryable)."""
+        return self.store.transaction()
+
+    def retry(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn` (which opens its own transaction) again while it conflicts with another worker."""
+        return self.store.retry(fn, *args, **kwargs)
+
+    def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
+        return self.store.query(sql, params)
+
+    def checkpoint(self) -> None:
+        """After an erasure: the deleted template is left in no file (SQLite: secure_delete
+        zeroes the freed pages and the WAL is copied back and emptied; PostgreSQL: VACUUM
+        reclaims the dead row versions)."""
+        self.store.reclaim(("templates", "accounts"))
 
     def close(self) -> None:
-        with self.lock:
-            self.db.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, self._opened[:1]
+        for store in opened:
+            store.close()
 
     # -- listings for the operator (no keys needed) -----------------------------------------
 
     def devices(self) -> list[dict[str, Any]]:
         """Every known terminal: whether its key is registered, its shard and last contact."""
-        with self.lock:
-            rows = self.db.query(
-                "SELECT device_id, public_key_pem IS NOT NULL AS key_registered, shard_id,"
-                " shard_version, last_seen FROM devices ORDER BY device_id"
-            )
-            return [{**row, "key_registered": bool(row["key_registered"])} for row in rows]
+        rows = self.query(
+            "SELECT device_id, public_key_pem IS NOT NULL AS key_registered, shard_id,"
+            " shard_version, last_seen FROM devices ORDER BY device_id"
+        )
+        return [{**row, "key_registered": bool(row["key_registered"])} for row in rows]
 
     def accounts(self, shard_id: str | None = None) -> list[dict[str, Any]]:
         """Every account without its PIN hash or template: token, shard, status, limits."""
@@ -141,9 +108,8 @@ class HostDb:
         if shard_id is not None:
             sql += " WHERE a.shard_id = ?"
             params.append(shard_id)
-        with self.lock:
-            rows = self.db.query(sql + " ORDER BY a.token", params)
-            return [
-                {**row, "has_pin": bool(row["has_pin"]), "has_template": bool(row["has_template"])}
-                for row in rows
-            ]
+        rows = self.query(sql + " ORDER BY a.token", params)
+        return [
+            {**row, "has_pin": bool(row["has_pin"]), "has_template": bool(row["has_template"])}
+            for row in rows
+        ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
 from typing import Any
 
@@ -22,17 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from backend.db import HostDb
+from backend.store import Conn
 from device.crypto.signing import public_pem, verify_document
 from device.crypto.template_box import box_public_pem
-
-SCHEMA = """CREATE TABLE IF NOT EXISTS enrolment_tokens (
-    token_hash TEXT PRIMARY KEY,
-    device_id TEXT NOT NULL,
-    shard_id TEXT NOT NULL,
-    issued_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    used_at REAL
-)"""
 
 DEFAULT_TTL_S = 7 * 86_400.0
 
@@ -44,10 +35,6 @@ REASONS = (
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _ensure(conn: sqlite3.Connection) -> None:
-    conn.execute(SCHEMA)
 
 
 def issue_token(
@@ -62,7 +49,6 @@ def issue_token(
     token = secrets.token_urlsafe(32)
     issued = time.time() if now is None else now
     with db.transaction() as conn:
-        _ensure(conn)
         conn.execute(
             "DELETE FROM enrolment_tokens WHERE device_id = ? AND used_at IS NULL", (device_id,)
         )
@@ -87,13 +73,11 @@ def _public_key(pem: str, kind: type[Any]) -> Any:
     return key if isinstance(key, kind) else None
 
 
-def _token_row(
-    conn: sqlite3.Connection, device_id: str, token: str, now: float
-) -> tuple[str | None, str]:
+def _token_row(conn: Conn, device_id: str, token: str, now: float) -> tuple[str | None, str]:
     """(refusal reason or None, the token's shard)."""
     row = conn.execute(
         "SELECT device_id, expires_at, used_at, shard_id FROM enrolment_tokens"
-        " WHERE token_hash = ?",
+        " WHERE token_hash = ? FOR UPDATE",
         (token_hash(token),),
     ).fetchone()
     if row is None:
@@ -119,7 +103,6 @@ def redeem(db: HostDb, request: dict[str, Any], now: float | None = None) -> str
         return "bad_signature"
     device_id, token = request["device_id"], request["token"]
     with db.transaction() as conn:
-        _ensure(conn)
         reason, shard_id = _token_row(conn, device_id, token, now)
         if reason is not None:
             return reason

@@ -7,8 +7,8 @@
 # 1. install from the signed bundle (blinkpay/bundle.tar.gz, verified against
 #    blinkpay/operator.pub.pem before anything in it runs), with no network;
 # 2. copy the site's files (host key, broker CA) into /etc/blinkpay;
-# 3. `blinkpay provision`: the terminal makes its own keys; the PIN key is taken from the
-#    card and removed from it;
+# 3. `blinkpay provision`: the terminal makes its own keys; the PIN key and its broker
+#    password are taken from the card and removed from it;
 # 4. `blinkpay register`: its public key goes to the host with the one-time enrolment
 #    token; the host burns the token and answers signed; the token is removed from the card;
 # 5. start the service: the terminal comes online.
@@ -119,10 +119,14 @@ main() {
   if [ -f "$boot/pin.key" ]; then
     site+=(--pin-key "$boot/pin.key")
   fi
+  if [ -f "$boot/mqtt.password" ]; then
+    # its own broker credential (user = device id): into $data/keys, 0600, the service user's
+    site+=(--mqtt-password "$boot/mqtt.password")
+  fi
   say "provisioning $device_id (the terminal makes its own keys)"
   "${blinkpay[@]}" provision --device-id "$device_id" --broker "$broker" --shard-id "$shard" \
     --mode "$mode" --config-out "$config" --data-dir "$data" "${site[@]}" >/dev/null
-  rm -f "$boot/pin.key"  # now in $data/keys/pin.key, 0600
+  rm -f "$boot/pin.key" "$boot/mqtt.password"  # now in $data/keys/, 0600
 
   if [ -f "$boot/enrolment.token" ]; then
     say "registering $device_id's key with the host at $broker"

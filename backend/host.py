@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from backend.accounts import Accounts
 from backend.config import HostConfig
 from backend.db import HostDb
-from backend.enrolment import redeem
+from backend.inbound import HANDLERS, HostInbound
 from backend.settlement import expire_holds
 from backend.shards import ShardPublisher
-from device.crypto.signing import KeyFileError, load_signing_key, sign_document, verify_document
+from device.crypto.signing import KeyFileError, load_signing_key
 from device.crypto.template_box import box_public_pem, load_box_public_key
 from device.errors import BlinkpayError
-from device.net.client import Inbound, MqttLink
+from device.net import schemas
+from device.net.client import MqttLink
 from device.net.envelope import seal
-from device.net.schemas import PayloadRejected
-from device.net.topics import DeviceTopics, ShardTopics, device_id_of, shared
+from device.net.topics import DeviceTopics, ShardTopics, shared
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,19 @@ class PaymentHost:
             pin_key = read_pin_key(config.pin_key_file)
         except (OSError, ValueError, KeyFileError) as exc:
             raise BlinkpayError(f"host keys: {exc}; run `blinkpay-host keys`") from None
-        self.db = HostDb(config.db_path)
-        self.accounts = Accounts(self.db, pin_key, config.host_id, config.hold_expiry_s)
+        threads = config.handler_threads if serve else 1
+        self._pool = (
+            ThreadPoolExecutor(threads, thread_name_prefix="host-handler") if threads > 1 else None
+        )
+        self.db = HostDb(config.database, per_thread=self._pool is not None)
+        self.accounts = Accounts(
+            self.db,
+            pin_key,
+            config.host_id,
+            config.hold_expiry_s,
+            pin_max_tries=config.pin_max_tries,
+            offline_floor_limit=config.offline_floor_limit,
+        )
         self.shards = ShardPublisher(
             self.db,
             self.accounts,
@@ -67,8 +79,8 @@ class PaymentHost:
             dim=config.dim,
             chunk_bytes=config.snapshot_chunk_bytes,
         )
-        self._signing_key = signing_key
-        self.link = MqttLink(config.mqtt, config.host_id)
+        self.signing_key = signing_key
+        self.link = MqttLink(config.mqtt, config.host_id, handler_pool=self._pool)
         self.rejects = self.link.rejects
         self.command_results: list[dict[str, Any]] = []
         self.config_states: list[dict[str, Any]] = []
@@ -76,22 +88,18 @@ class PaymentHost:
         self._events = threading.Condition()
         self._stopping = threading.Event()
         self._expiry: threading.Thread | None = None
+        self.inbound = HostInbound(self)
         group = config.share_group
-        handlers = [
-            ("auth/req", "AuthRequest", self._on_auth),
-            ("tx", "Transaction", self._on_tx),
-            ("shard/req", "ShardRequest", self._on_shard_request),
-            ("shard/ack", "ShardAck", self._on_shard_ack),
-            ("config/state", "ConfigState", self._on_config_state),
-            ("cmd/+/result", "CommandResult", self._on_command_result),
-            ("register/req", "RegisterRequest", self._on_register),
-        ]
-        for suffix, message, handler in handlers if serve else []:
-            self.link.subscribe(shared(f"{prefix}/dev/+/{suffix}", group), message, handler)
+        for suffix, message, handler in HANDLERS if serve else []:
+            topic_filter = shared(f"{prefix}/dev/+/{suffix}", group)
+            self.link.subscribe(topic_filter, message, getattr(self.inbound, handler))
+        self._messages = [message for _, message, _ in HANDLERS] if serve else []
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self, wait_s: float | None = 10.0) -> PaymentHost:
+        for message in self._messages:  # the contract's validators, before the first message
+            schemas.validator(message)
         self._expiry = threading.Thread(target=self._expire_holds, name="hold-expiry", daemon=True)
         self._expiry.start()
         self.link.start()
@@ -102,20 +110,26 @@ class PaymentHost:
     def stop(self, flush_s: float = 3.0) -> None:
         """Let the broker confirm what was published (deltas, acks), then disconnect."""
         self._stopping.set()
+        self.inbound.stop()
         if self._expiry is not None:
             self._expiry.join(5.0)
         self.link.flush(flush_s)
         self.link.stop()
+        if self._pool is not None:  # what is under way finishes; its ack waits for next time
+            self._pool.shutdown(wait=True)
         self.db.close()
 
     def expire_holds(self, now: float | None = None) -> list[str]:
         """Release the holds whose terminal row has not come in `hold_expiry_s`."""
-        with self.db.transaction() as conn:
-            released = expire_holds(conn, time.time() if now is None else now)
+        released = self.db.retry(self._expire, time.time() if now is None else now)
         if released:
             log.info("released %d expired holds", len(released))
-            self._notify()
+            self.notify()
         return released
+
+    def _expire(self, now: float) -> list[str]:
+        with self.db.transaction() as conn:
+            return expire_holds(conn, now)
 
     def _expire_holds(self) -> None:
         while not self._stopping.wait(self.config.hold_check_s):
@@ -123,6 +137,7 @@ class PaymentHost:
                 self.expire_holds()
             except Exception:  # the next round tries again; the host keeps serving
                 log.exception("hold expiry failed")
+            self.link.refusal_log.tick()  # the summary of refused messages, if one is due
 
     # -- operator API ---------------------------------------------------------------------
 
@@ -149,10 +164,12 @@ class PaymentHost:
                 "INSERT INTO devices (device_id, public_key_pem, box_key_pem, home_shard)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET"
                 " public_key_pem = excluded.public_key_pem,"
-                " box_key_pem = COALESCE(excluded.box_key_pem, box_key_pem),"
+                " box_key_pem = COALESCE(excluded.box_key_pem, devices.box_key_pem),"
                 " home_shard = excluded.home_shard",
                 (device_id, bytes(pem).decode(), box_pem, shard_id or self.config.mqtt.shard_id),
             )
+        self.inbound.keys.forget(device_id)
+        self.shards.ensure(shard_id or self.config.mqtt.shard_id)
 
     def enrol(
         self,
@@ -172,7 +189,8 @@ class PaymentHost:
             "daily_limit": daily_limit,
             "offline_allowance": offline_allowance,
         }
-        delta = self.shards.enrol(
+        delta = self.db.retry(
+            self.shards.enrol,
             token,
             vector,
             shard_id=shard_id,
@@ -186,7 +204,9 @@ class PaymentHost:
         return delta
 
     def change(self, token: str, op: str, publish: bool = True) -> dict[str, Any]:
-        delta = self.shards.change(token, op)
+        delta = self.db.retry(self.shards.change, token, op)
+        if op == "delete":
+            self.db.checkpoint()  # the erased template leaves the WAL too
         if publish:
             self.publish_delta(delta)
         return delta
@@ -196,10 +216,17 @@ class PaymentHost:
         topic = ShardTopics(self.prefix, delta["shard_id"]).delta
         return self.link.publish(topic, self.shards.delta_envelope(delta), qos=1)
 
-    def publish_snapshot(self, shard_id: str) -> int:
-        snapshot = self.shards.snapshot(shard_id)
+    def publish_snapshot(
+        self, shard_id: str, *, create: bool = True, nonce: str | None = None
+    ) -> int:
+        """Publish the shard's signed snapshot; its version, or 0 when nothing went out (not
+        connected, or `create=False` and the operator never made the shard). `nonce`: the
+        terminal's request it answers (a terminal with no shard yet takes only that)."""
+        snapshot = self.db.retry(self.shards.snapshot, shard_id, create=create)
+        if snapshot is None:
+            return 0
         topic = ShardTopics(self.prefix, shard_id).snapshot
-        envelopes = self.shards.snapshot_envelopes(snapshot)
+        envelopes = self.shards.snapshot_envelopes(snapshot, nonce)
         for envelope in envelopes:
             if not self.link.publish(topic, envelope, qos=1):
                 return 0
@@ -208,7 +235,7 @@ class PaymentHost:
     def send_config(self, device_id: str, version: int, config: dict[str, Any]) -> bool:
         body = {"kind": "config", "device_id": device_id, "version": version, "config": config}
         topic = DeviceTopics(self.prefix, device_id).config_set
-        return self.link.publish(topic, seal(self._signing_key, body), qos=1)
+        return self.link.publish(topic, seal(self.signing_key, body), qos=1)
 
     def send_command(self, device_id: str, name: str, args: dict[str, Any] | None = None) -> str:
         request_id = uuid.uuid4().hex
@@ -221,8 +248,16 @@ class PaymentHost:
             "args": args or {},
         }
         topic = DeviceTopics(self.prefix, device_id).cmd(name)
-        self.link.publish(topic, seal(self._signing_key, body), qos=1)
+        self.link.publish(topic, seal(self.signing_key, body), qos=1)
         return request_id
+
+    def home_shard(self, device_id: str) -> str | None:
+        """The shard the operator registered the terminal for (None: not registered)."""
+        rows = self.db.query(
+            "SELECT home_shard FROM devices WHERE device_id = ? AND public_key_pem IS NOT NULL",
+            [device_id],
+        )
+        return rows[0]["home_shard"] if rows else None
 
     def wait_for(self, predicate: Any, timeout: float) -> bool:
         """Wait until `predicate(host)` holds (tests and the demo watch host state)."""
@@ -235,116 +270,6 @@ class PaymentHost:
                 self._events.wait(min(remaining, 0.1))
         return True
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
         with self._events:
             self._events.notify_all()
-
-    # -- inbound (network thread) -------------------------------------------------------
-
-    def _device(self, message: Inbound) -> str:
-        device_id = device_id_of(self.prefix, message.topic)
-        if device_id is None or device_id != message.payload.get("device_id", device_id):
-            raise PayloadRejected("wrong_device", message.topic)
-        return device_id
-
-    def _on_auth(self, message: Inbound) -> None:
-        device_id = self._device(message)
-        request = message.payload
-        decision = self.accounts.authorize(
-            device_id, request["tx_id"], request["amount"], request["candidates"]
-        )
-        response: dict[str, Any] = {
-            "v": 1,
-            "request_id": request["request_id"],
-            "tx_id": request["tx_id"],
-            "decision": "approved" if decision.approved else "declined",
-            "reason": decision.reason,
-            "host_id": self.config.host_id,
-        }
-        if decision.token is not None and decision.approved:
-            response["token"] = decision.token
-        response["signature"] = sign_document(response, self._signing_key)
-        topic = message.response_topic or DeviceTopics(self.prefix, device_id).auth_resp
-        self.link.publish(topic, response, qos=1, correlation_data=message.correlation_data)
-        self._notify()
-
-    def _on_tx(self, message: Inbound) -> None:
-        device_id = self._device(message)
-        tx = message.payload["tx"]
-        signature_ok = self._check_signature(device_id, tx, message.payload["signature"])
-        result, reason, held = self.accounts.record_tx(
-            device_id, tx, message.payload["status"], signature_ok
-        )
-        ack: dict[str, Any] = {
-            "v": 1,
-            "tx_id": tx.get("id") or tx.get("tx_id"),
-            "result": result,
-            "status": held,
-            "host_id": self.config.host_id,
-        }
-        if reason:
-            ack["reason"] = reason
-        ack["signature"] = sign_document(ack, self._signing_key)
-        self.link.publish(DeviceTopics(self.prefix, device_id).tx_ack, ack, qos=1)
-        self._notify()
-
-    def _check_signature(self, device_id: str, tx: dict[str, Any], signature: str) -> bool | None:
-        with self.db.lock:
-            row = self.db.db.execute(
-                "SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id]
-            ).fetchone()
-        if row is None or row[0] is None:
-            return False if self.config.require_device_keys else None
-        key = serialization.load_pem_public_key(row[0].encode())
-        if not isinstance(key, Ed25519PublicKey):
-            return False
-        return verify_document({**tx, "signature": signature}, key)
-
-    def _on_shard_request(self, message: Inbound) -> None:
-        self._device(message)
-        version = self.publish_snapshot(message.payload["shard_id"])
-        log.info("snapshot v%s of %s sent", version, message.payload["shard_id"])
-        self._notify()
-
-    def _on_shard_ack(self, message: Inbound) -> None:
-        device_id = self._device(message)
-        ack = message.payload
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO devices (device_id, shard_id, shard_version, last_seen)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET"
-                " shard_id = excluded.shard_id, shard_version = excluded.shard_version,"
-                " last_seen = excluded.last_seen",
-                (device_id, ack["shard_id"], ack["version"], time.time()),
-            )
-        self.shard_acks.append(ack)
-        self._notify()
-
-    def _on_config_state(self, message: Inbound) -> None:
-        self._device(message)
-        self.config_states.append(message.payload)
-        self._notify()
-
-    def _on_register(self, message: Inbound) -> None:
-        """A first-booting terminal's key and one-time token (backend/enrolment.py)."""
-        device_id = self._device(message)
-        request = message.payload
-        reason = redeem(self.db, request)
-        log.info("register %s: %s", device_id, reason)  # never the token itself
-        answer: dict[str, Any] = {
-            "v": 1,
-            "request_id": request["request_id"],
-            "device_id": device_id,
-            "result": "registered" if reason == "ok" else "refused",
-            "reason": reason,
-            "host_id": self.config.host_id,
-        }
-        answer["signature"] = sign_document(answer, self._signing_key)
-        topic = message.response_topic or DeviceTopics(self.prefix, device_id).register_resp
-        self.link.publish(topic, answer, qos=1, correlation_data=message.correlation_data)
-        self._notify()
-
-    def _on_command_result(self, message: Inbound) -> None:
-        self._device(message)
-        self.command_results.append(message.payload)
-        self._notify()

@@ -23,12 +23,14 @@ EXPORT_KIND = "ledger_export"
 
 def ledger_export(db: HostDb, device_id: str, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
     """The signed export of every transaction `device_id` synced, oldest first."""
-    with db.lock:
-        rows = db.db.execute(
+    rows = [
+        (row["tx_id"], row["status"], row["result"], row["body"])
+        for row in db.query(
             "SELECT tx_id, status, result, body FROM transactions WHERE device_id = ?"
             " ORDER BY received_at",
             [device_id],
-        ).fetchall()
+        )
+    ]
     body = {
         "kind": EXPORT_KIND,
         "device_id": device_id,

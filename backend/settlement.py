@@ -16,18 +16,9 @@ money twice.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-SCHEMA = """CREATE TABLE IF NOT EXISTS settlements (
-    tx_id TEXT PRIMARY KEY,
-    token TEXT,
-    amount INTEGER NOT NULL,
-    held INTEGER NOT NULL DEFAULT 0,
-    charged INTEGER NOT NULL DEFAULT 0,
-    hold_expires_at REAL,
-    row_status TEXT
-)"""
+from backend.store import Conn
 
 
 @dataclass(frozen=True)
@@ -39,14 +30,14 @@ class Settled:
     row_status: str | None
 
 
-def _move(conn: sqlite3.Connection, token: str | None, amount: int) -> None:
+def _move(conn: Conn, token: str | None, amount: int) -> None:
     """Take `amount` from the token's available balance (negative: give it back)."""
     if token is not None and amount:
         conn.execute("UPDATE accounts SET balance = balance - ? WHERE token = ?", (amount, token))
 
 
 def _set(
-    conn: sqlite3.Connection,
+    conn: Conn,
     tx_id: str,
     token: str | None,
     amount: int,
@@ -57,7 +48,7 @@ def _set(
     row_status: str | None,
 ) -> None:
     old = conn.execute(
-        "SELECT token, held, charged FROM settlements WHERE tx_id = ?", (tx_id,)
+        "SELECT token, held, charged FROM settlements WHERE tx_id = ? FOR UPDATE", (tx_id,)
     ).fetchone()
     if old is not None:
         _move(conn, old[0], -(old[1] + old[2]))
@@ -71,9 +62,7 @@ def _set(
     )
 
 
-def place_hold(
-    conn: sqlite3.Connection, tx_id: str, token: str, amount: int, expires_at: float
-) -> bool:
+def place_hold(conn: Conn, tx_id: str, token: str, amount: int, expires_at: float) -> bool:
     """An online approval's hold; False (nothing moves) once anything is known of the tx."""
     if conn.execute("SELECT 1 FROM settlements WHERE tx_id = ?", (tx_id,)).fetchone():
         return False
@@ -90,9 +79,7 @@ def place_hold(
     return True
 
 
-def settle_row(
-    conn: sqlite3.Connection, tx_id: str, token: str | None, amount: int, status: str
-) -> None:
+def settle_row(conn: Conn, tx_id: str, token: str | None, amount: int, status: str) -> None:
     """The terminal's signed row decides: approved is charged once, anything else is not."""
     charged = amount if status == "approved" else 0
     _set(
@@ -107,11 +94,11 @@ def settle_row(
     )
 
 
-def expire_holds(conn: sqlite3.Connection, now: float) -> list[str]:
+def expire_holds(conn: Conn, now: float) -> list[str]:
     """Holds whose row never came in time go back to the customer."""
     rows = conn.execute(
         "SELECT tx_id, token, amount FROM settlements"
-        " WHERE held > 0 AND row_status IS NULL AND hold_expires_at <= ?",
+        " WHERE held > 0 AND row_status IS NULL AND hold_expires_at <= ? FOR UPDATE",
         (now,),
     ).fetchall()
     for tx_id, token, amount in rows:
@@ -128,7 +115,7 @@ def expire_holds(conn: sqlite3.Connection, now: float) -> list[str]:
     return [row[0] for row in rows]
 
 
-def settlement(conn: sqlite3.Connection, tx_id: str) -> Settled | None:
+def settlement(conn: Conn, tx_id: str) -> Settled | None:
     row = conn.execute(
         "SELECT tx_id, token, held, charged, row_status FROM settlements WHERE tx_id = ?",
         (tx_id,),

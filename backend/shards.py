@@ -11,8 +11,8 @@ import base64
 import hashlib
 import json
 import math
-import sqlite3
-from typing import Any
+import time
+from typing import Any, overload
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from backend.accounts import Accounts, vector_b64
 from backend.db import HostDb
+from backend.store import Conn
 from device.crypto.template_box import (
     load_box_public_key,
     new_content_key,
@@ -50,8 +51,10 @@ class ShardPublisher:
         self.dim = dim
         self._chunk_bytes = chunk_bytes
 
-    def _next_seq(self, conn: sqlite3.Connection, shard_id: str) -> int:
-        row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
+    def _next_seq(self, conn: Conn, shard_id: str) -> int:
+        row = conn.execute(
+            "SELECT seq FROM shards WHERE shard_id = ? FOR UPDATE", (shard_id,)
+        ).fetchone()
         if row is None:
             conn.execute(
                 "INSERT INTO shards VALUES (?, 1, ?, ?)",
@@ -60,6 +63,14 @@ class ShardPublisher:
             return 1
         conn.execute("UPDATE shards SET seq = seq + 1 WHERE shard_id = ?", (shard_id,))
         return int(row[0]) + 1
+
+    def ensure(self, shard_id: str) -> None:
+        """The operator named the shard (a terminal registered for it): it exists from now
+        on, empty at version 1 if new. A terminal's request never makes one."""
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM shards WHERE shard_id = ?", (shard_id,)).fetchone():
+                return
+            self._next_seq(conn, shard_id)
 
     def _delta(self, shard_id: str, seq: int, ops: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -96,7 +107,9 @@ class ShardPublisher:
                 conn, token, shard_id, account, balance=balance, pin=pin
             )
             conn.execute(
-                "INSERT OR REPLACE INTO templates VALUES (?, ?, ?, ?)",
+                "INSERT INTO templates VALUES (?, ?, ?, ?) ON CONFLICT(token) DO UPDATE SET"
+                " embedder_version = excluded.embedder_version, dim = excluded.dim,"
+                " vector = excluded.vector",
                 (token, self.embedder_version, self.dim, vec.astype("<f4").tobytes()),
             )
             seq = self._next_seq(conn, shard_id)
@@ -127,10 +140,20 @@ class ShardPublisher:
             seq = self._next_seq(conn, shard_id)
         return self._delta(shard_id, seq, [{"op": op, "token": token}])
 
-    def snapshot(self, shard_id: str) -> dict[str, Any]:
+    @overload
+    def snapshot(self, shard_id: str) -> dict[str, Any]: ...
+
+    @overload
+    def snapshot(self, shard_id: str, *, create: bool) -> dict[str, Any] | None: ...
+
+    def snapshot(self, shard_id: str, *, create: bool = True) -> dict[str, Any] | None:
+        """The whole shard, ready to sign. A shard the operator never made is made only
+        with `create` (never for a terminal's request)."""
         with self._db.transaction() as conn:
             row = conn.execute("SELECT seq FROM shards WHERE shard_id = ?", (shard_id,)).fetchone()
             if row is None:
+                if not create:
+                    return None
                 self._next_seq(conn, shard_id)
                 version = 1
             else:
@@ -159,14 +182,14 @@ class ShardPublisher:
 
     def recipients(self, shard_id: str) -> list[tuple[str, X25519PublicKey]]:
         """The terminals registered for the shard with an X25519 key, by device id."""
-        with self._db.lock:
-            rows = self._db.db.execute(
-                "SELECT device_id, box_key_pem FROM devices"
-                " WHERE box_key_pem IS NOT NULL AND home_shard = ? ORDER BY device_id",
-                [shard_id],
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT device_id, box_key_pem FROM devices"
+            " WHERE box_key_pem IS NOT NULL AND home_shard = ? ORDER BY device_id",
+            [shard_id],
+        )
         return [
-            (device_id, load_box_public_key(pem.encode(), device_id)) for device_id, pem in rows
+            (row["device_id"], load_box_public_key(row["box_key_pem"].encode(), row["device_id"]))
+            for row in rows
         ]
 
     def _seal(self, items: list[dict[str, Any]], shard_id: str) -> tuple[list[Any], dict | None]:
@@ -197,8 +220,15 @@ class ShardPublisher:
         wire = {**delta, "ops": ops}
         return {**wire, "key_wrap": key_wrap} if key_wrap else wire
 
-    def snapshot_envelopes(self, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-        """The signed ShardSnapshotChunk payloads of a snapshot (templates sealed), in order."""
+    def snapshot_envelopes(
+        self, snapshot: dict[str, Any], nonce: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The signed ShardSnapshotChunk payloads of a snapshot (templates sealed), in order;
+        each carries the host's time and the request `nonce` it answers, when it answers one
+        (what a terminal with no shard yet needs to refuse an old one replayed)."""
+        answers: dict[str, Any] = {"issued_at": time.time()}
+        if nonce is not None:
+            answers["nonce"] = nonce
         blob = json.dumps(self.wire_snapshot(snapshot), separators=(",", ":")).encode()
         digest = hashlib.sha256(blob).hexdigest()
         pieces = [blob[i : i + self._chunk_bytes] for i in range(0, len(blob), self._chunk_bytes)]
@@ -214,6 +244,7 @@ class ShardPublisher:
                     "size": len(blob),
                     "sha256": digest,
                     "data_b64": base64.b64encode(piece).decode(),
+                    **answers,
                 },
             )
             for index, piece in enumerate(pieces)

@@ -183,6 +183,7 @@ def start_net_service(
         shard_store=TemplateShardPort(store.shard),
         software=software or f"blinkpay {__version__}",
         state_dir=Path(config.device.data_dir),
+        signing_key=load_signing_key(Path(config.device.data_dir) / config.store.signing_key_file),
         template_key=load_template_key(config),
         hold_remote=hold_remote,
     )

@@ -32,6 +32,7 @@ from device.crypto.signing import write_private_file
 from device.errors import BlinkpayError
 from device.hw.config import HardwareConfig
 from device.net.config import MqttConfig
+from device.net.schemas import ID_PATTERN
 from device.paths import DEFAULT_CONFIG_PATH, DEFAULT_DATA_DIR
 from device.store.config import StoreConfig
 from device.vending.config import VendingConfig
@@ -46,7 +47,7 @@ class Section(BaseModel):
 
 
 class DeviceConfig(Section):
-    id: str = Field(default="blinkpay-dev-0001", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    id: str = Field(default="blinkpay-dev-0001", pattern=ID_PATTERN)
     mode: Literal["turnstile", "vending"] = "turnstile"
     data_dir: Path = DEFAULT_DATA_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

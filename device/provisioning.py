@@ -42,10 +42,12 @@ from device.crypto.template_box import (
     load_box_key,
 )
 from device.errors import BlinkpayError
+from device.net.config import broker_password
 from device.store.keys import generate_data_key, load_data_key
 from device.store.ledger_chain import GENESIS, Anchor, write_anchor
 from device.store.terminal_store import db_path, ledger_anchor_path, store_key_paths
 
+MQTT_PASSWORD_FILE = "keys/mqtt.password"  # under device.data_dir, 0600, the service user's
 PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block
 CONFIG_MODE = 0o640  # the service user's group reads it; it holds paths, not secrets
 
@@ -234,12 +236,15 @@ def provision(
     pin_key: bytes | None = None,
     force: bool = False,
     owner: Owner | None = None,
+    mqtt_password: str | None = None,
 ) -> Provisioned:
     """Validate the settings, make the keys under device.data_dir, write the config file.
 
     sections: TOML sections as dicts (device, mqtt, ...), merged into an existing config
     file. pin_key: the host's PIN key (None: keep the existing one, or make one). Keeps
     existing keys unless `force`. owner: the service user, when run as root.
+    mqtt_password: the broker password `blinkpay-host` issued to this terminal: written to
+    MQTT_PASSWORD_FILE (0600, the owner's), with the device id as the broker user name.
     """
     if pin_key is not None and len(pin_key) not in (16, 24, 32):
         raise BlinkpayError("the PIN key must be 16, 24 or 32 bytes (32, 48 or 64 hex digits)")
@@ -249,6 +254,8 @@ def provision(
     except ConfigError as exc:
         raise BlinkpayError(str(exc)) from None
     data_dir = Path(config.device.data_dir)
+    if mqtt_password is not None:
+        config, settings = _with_broker_user(settings, config, mqtt_password)
     _check_writable(config_path, data_dir)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
@@ -262,10 +269,30 @@ def provision(
         _chown_tree(owner, data_dir / config.store.box_key_file)
         _chown_tree(owner, pin_file.parent, pin_file, db_path(config.store, config.device.data_dir))
         _chown_tree(owner, ledger_anchor_path(config.device.data_dir))
+    if mqtt_password is not None and config.mqtt.password_file is not None:
+        password = mqtt_password.encode() + b"\n"
+        write_private_file(config.mqtt.password_file, password, overwrite=True)
+        if owner is not None:
+            _chown_tree(owner, config.mqtt.password_file.parent, config.mqtt.password_file)
     _write_config(config_path, to_toml(settings), owner)
     pin_key_file = data_dir / config.store.pin_key_file
     name = owner.name if owner else None
     return Provisioned(config_path, config, public_pem, pin_key_file, made, kept, name, box_pem)
+
+
+def _with_broker_user(
+    settings: dict[str, Any], config: Config, password: str
+) -> tuple[Config, dict[str, Any]]:
+    """The settings with the broker credential: user name = device id, the password file."""
+    if not password or any(c.isspace() for c in password):
+        raise BlinkpayError("the broker password must be one word with no spaces")
+    path = Path(config.device.data_dir) / MQTT_PASSWORD_FILE
+    mqtt = {**settings.get("mqtt", {}), "username": config.device.id, "password_file": str(path)}
+    settings = {**settings, "mqtt": mqtt}
+    try:
+        return config_from_mapping(settings, "provision"), settings
+    except ConfigError as exc:
+        raise BlinkpayError(str(exc)) from None
 
 
 def read_pin_key(path: Path) -> bytes:
@@ -294,6 +321,8 @@ def key_problems(config: Config) -> list[str]:
     if config.mqtt.enabled:
         backend = config.mqtt.backend_public_key_file
         loaders.append(("mqtt.backend_public_key_file", backend, load_public_key))
+        if config.mqtt.password_file is not None:
+            loaders.append(("mqtt.password_file", config.mqtt.password_file, broker_password))
     problems = []
     for key, path, load in loaders:
         if path is None:

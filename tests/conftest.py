@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +59,10 @@ class Broker:
                 self.process.terminate()
             self.process.wait(timeout=10)
 
+    def reload(self) -> None:
+        """SIGHUP: mosquitto reads its password and ACL files again (a new terminal)."""
+        self.process.send_signal(signal.SIGHUP)
+
     def start(self) -> None:
         """(Re)start on the same port, e.g. after stop() in an outage test."""
         self.process = _spawn_mosquitto(self.config_path)
@@ -87,8 +94,35 @@ def mosquitto_available() -> bool:
     return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
 
 
+def start_mosquitto(config_path: Path, port: int) -> Broker:
+    """mosquitto from a config file that listens on 127.0.0.1:`port` (e.g. the one
+    `blinkpay-host broker-config` wrote)."""
+    process = _spawn_mosquitto(config_path)
+    _wait_for_port("127.0.0.1", port, process)
+    return Broker("127.0.0.1", port, process, config_path)
+
+
+def start_site_broker(host_toml: Path, config_dir: Path, port: int) -> Broker:
+    """The site's broker as `blinkpay-host broker-config` writes it from host.toml (its
+    [mqtt] url must name 127.0.0.1:`port`): passwords and ACLs, no anonymous client.
+    `config_dir` must be readable by mosquitto's own user (not under pytest's 0700 tmp)."""
+    import contextlib
+    import io
+
+    from backend.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["broker-config", "--config", str(host_toml), str(config_dir)])
+    assert code == 0, out.getvalue()
+    assert json.loads(out.getvalue())["listener"] == f"127.0.0.1:{port}"
+    return start_mosquitto(config_dir / "mosquitto.conf", port)
+
+
 def start_broker(workdir: Path, extra_conf: str = "") -> Broker:
-    """A real mosquitto on a free loopback port; persistence on so QoS 1 survives restarts."""
+    """A real mosquitto on a free loopback port; persistence on so QoS 1 survives restarts.
+    Anonymous: for tests about something other than who may reach the broker (sync,
+    outages, payments); tests/security/ tests the site's broker as broker-config writes it."""
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "mosquitto.conf"
@@ -114,3 +148,28 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield running
     finally:
         running.stop()
+
+
+# -- the host's store: SQLite and a real PostgreSQL (backend/store) ----------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server in a temp dir for the session (skipped, with the reason, only
+    where the server binaries or psycopg are missing)."""
+    from backend.store.pg_server import TempPostgres, pg_bin_dir
+
+    if pg_bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries not found (apt install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg missing: pip install blinkpay[postgresql]")
+    with TempPostgres(durable=False) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def host_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What HostDb opens: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "host.db")
+    server = request.getfixturevalue("postgres_server")
+    return server.create_schema(f"t_{uuid.uuid4().hex[:16]}")

@@ -64,10 +64,19 @@ def load_pipeline(terminal_config: Path | None):  # type: ignore[no-untyped-def]
 class ConsoleServer:
     """uvicorn on a thread (the demo) or in the foreground (`blinkpay-host console`)."""
 
-    def __init__(self, console_: Console, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(
+        self,
+        console_: Console,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        trusted_proxies: list[str] | None = None,
+    ) -> None:
+        """`trusted_proxies`: the only peers whose X-Forwarded-For is believed (the client
+        address the login limit and the audit log use); none by default."""
         import uvicorn
 
         self.console = console_
+        trusted = [ip for ip in trusted_proxies or [] if ip]
         config = uvicorn.Config(
             make_app(console_),
             host=host,
@@ -75,6 +84,8 @@ class ConsoleServer:
             log_level="warning",
             timeout_graceful_shutdown=2,
             lifespan="off",
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -110,15 +121,17 @@ def serve_console(
     listen: str,
     *,
     also_serve: bool = False,
+    trusted_proxies: list[str] | None = None,
 ) -> int:
     """Serve until SIGINT/SIGTERM (uvicorn's handlers); with also_serve, a serving host
     (authorizations, ledger, snapshots) runs in the same process on the same database."""
+    from backend.broker import parse_listen
     from backend.host import PaymentHost
 
-    host, _, port = listen.rpartition(":")
+    host, port = parse_listen(listen)
     console_ = Console(config, load_pipeline(terminal_config)).start(wait_s=None)
     payment_host = PaymentHost(config).start(wait_s=None) if also_serve else None
-    server = ConsoleServer(console_, host or "127.0.0.1", int(port))
+    server = ConsoleServer(console_, host, port, trusted_proxies)
     print(f"console: {server.url}", flush=True)
     try:
         server.run()

@@ -114,6 +114,79 @@ class Auth:
             (name, role, salt, hash_password(password, salt), time.time()),
         )
 
+    def _known(self, name: str) -> dict[str, object]:
+        row = self.store.one("SELECT name, role, disabled FROM operators WHERE name = ?", (name,))
+        if row is None:
+            raise AuthError(f"no operator {name}", "unknown_operator")
+        return row
+
+    def _keeps_an_admin(self, name: str) -> None:
+        """Refuse a change that would leave no enabled admin (nobody could undo it)."""
+        others = self.store.one(
+            "SELECT COUNT(*) AS n FROM operators WHERE role = 'admin' AND NOT disabled"
+            " AND name != ?",
+            (name,),
+        )
+        if not others or not others["n"]:
+            raise AuthError(f"{name} is the last enabled admin; make another first", "last_admin")
+
+    def set_role(self, name: str, role: str) -> None:
+        """Promote or demote; the operator's sessions end (the next page asks to log in)."""
+        if role not in ROLES:
+            raise AuthError(f"the role is one of {', '.join(ROLES)}", "bad_role")
+        row = self._known(name)
+        if row["role"] == "admin" and role != "admin" and not row["disabled"]:
+            self._keeps_an_admin(name)
+        self.store.execute("UPDATE operators SET role = ? WHERE name = ?", (role, name))
+        self.end_sessions(name)
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        """A disabled operator cannot log in, and every session of theirs ends now."""
+        row = self._known(name)
+        if disabled and row["role"] == "admin" and not row["disabled"]:
+            self._keeps_an_admin(name)
+        self.store.execute(
+            "UPDATE operators SET disabled = ? WHERE name = ?", (1 if disabled else 0, name)
+        )
+        if disabled:
+            self.end_sessions(name)
+
+    def reset_password(self, name: str, password: str) -> None:
+        """A new password (the old one stops working); every session of theirs ends."""
+        self._known(name)
+        check_new_password(password)
+        salt = os.urandom(16)
+        self.store.execute(
+            "UPDATE operators SET pw_salt = ?, pw_hash = ? WHERE name = ?",
+            (salt, hash_password(password, salt), name),
+        )
+        self.end_sessions(name)
+
+    def end_sessions(self, name: str) -> int:
+        """Every session of one operator ends (their open pages and streams too)."""
+        self._known(name)
+        with self.store.db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM console_sessions WHERE operator = ?", (name,))
+            return cursor.rowcount
+
+    def alive(self, session_id: str | None) -> bool:
+        """Whether a session still stands, without counting as activity (a live stream
+        must not keep an idle session open, and ends when the session ends)."""
+        if not session_id:
+            return False
+        row = self.store.one(
+            "SELECT s.created_at, s.last_used, o.disabled FROM console_sessions s"
+            " JOIN operators o ON o.name = s.operator WHERE s.id_hash = ?",
+            (_session_hash(session_id),),
+        )
+        now = time.time()
+        return bool(
+            row
+            and not row["disabled"]
+            and now - row["last_used"] <= self.idle_s
+            and now - row["created_at"] <= self.max_s
+        )
+
     def operators(self) -> list[dict[str, object]]:
         return self.store.query(
             "SELECT name, role, created_at, disabled FROM operators ORDER BY name"

@@ -20,6 +20,43 @@ from device.vision.pipeline import FacePipeline
 
 MAX_FRAMES = 60
 PROOF_TTL_S = 300.0
+# The budget of /api/blink: a browser camera frame (640x480 JPEG, ~100 KB) fits with room;
+# each frame is scaled to BLINK_SIDE px right after decoding, and at most BURSTS_AT_ONCE
+# bursts are measured at a time, so the decoded frames never exceed
+# BURSTS_AT_ONCE * MAX_FRAMES * 640 * 480 * 3 bytes (about 110 MB), whatever is sent.
+MAX_FRAME_BYTES = 512 * 1024
+MAX_FRAME_PIXELS = 1920 * 1080
+BLINK_SIDE = 640
+BURSTS_AT_ONCE = 2
+BURSTS_PER_MINUTE = 12  # per operator: a blink check takes a few seconds of a person
+
+
+class BlinkBudget:
+    """How many bursts run at once (all operators) and how often one operator may send."""
+
+    def __init__(self, at_once: int = BURSTS_AT_ONCE, per_minute: int = BURSTS_PER_MINUTE):
+        self.at_once, self.per_minute = at_once, per_minute
+        self._lock = threading.Lock()
+        self._running = 0
+        self._recent: dict[str, list[float]] = {}
+
+    def take(self, who: str) -> str | None:
+        """None when the burst may run (call `give_back` after), else the refusal reason."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._recent.get(who, []) if now - t < 60.0]
+            self._recent[who] = recent
+            if len(recent) >= self.per_minute:
+                return "blink_rate_limited"
+            if self._running >= self.at_once:
+                return "blink_busy"
+            recent.append(now)
+            self._running += 1
+            return None
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._running -= 1
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,21 @@ def _sub(sub: Any, name: str, description: str) -> argparse.ArgumentParser:
 def add_commands(sub: Any, add_config: Any) -> None:
     console = _sub(sub, "console", "serve the operator's web console (docs/console.md)")
     add_config(console)
+    from backend.cli_parser import listen_address
+
     console.add_argument(
-        "--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on (default %(default)s)"
+        "--listen",
+        type=listen_address,
+        default="127.0.0.1:8080",
+        help="HOST:PORT to serve on (default %(default)s)",
+    )
+    console.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="a reverse proxy whose X-Forwarded-For/-Proto headers are believed (repeat "
+        "for several); without it the headers are ignored and the peer address counts",
     )
     console.add_argument(
         "--terminal-config",
@@ -45,6 +58,57 @@ def add_commands(sub: Any, add_config: Any) -> None:
     add_config(add)
     add.add_argument("name", help="2-32 of a-z, 0-9, _ . - (a letter first)")
     add.add_argument("--role", choices=ROLES, required=True, help="what the operator may do")
+    listing = _sub(operator_sub, "list", "every operator: name, role, enabled or not")
+    add_config(listing)
+    for action, description in CHANGES.items():
+        change = _sub(operator_sub, action, description)
+        add_config(change)
+        change.add_argument("name", help="the operator")
+        if action == "role":
+            change.add_argument("role", choices=ROLES, help="the new role")
+
+
+CHANGES = {
+    "role": "promote or demote an operator (their sessions end)",
+    "disable": "an operator can no longer log in; their sessions end now",
+    "enable": "let a disabled operator log in again",
+    "reset-password": "a new password for an operator (from stdin); their sessions end",
+    "logout": "end every session of an operator",
+}
+
+
+def change_operator(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """One change from CHANGES, audited as done from the command line."""
+    db = HostDb(config.db_path)
+    try:
+        store = ConsoleStore(db)
+        auth = Auth(store)
+        result: dict[str, Any] = {"operator": args.name, "action": args.action}
+        if args.action == "role":
+            auth.set_role(args.name, args.role)
+            result["role"] = args.role
+        elif args.action in ("disable", "enable"):
+            auth.set_disabled(args.name, args.action == "disable")
+        elif args.action == "reset-password":
+            auth.reset_password(args.name, _password())
+        else:
+            result["sessions_ended"] = auth.end_sessions(args.name)
+        detail = {k: v for k, v in result.items() if k not in ("operator", "action")}
+        store.audit(None, f"operator_{args.action.replace('-', '_')}", args.name, "cli", **detail)
+        return result
+    except AuthError as exc:
+        raise BlinkpayError(str(exc)) from None
+    finally:
+        db.close()
+
+
+def list_operators(config: HostConfig) -> list[dict[str, Any]]:
+    db = HostDb(config.db_path)
+    try:
+        rows = Auth(ConsoleStore(db)).operators()
+    finally:
+        db.close()
+    return [{**row, "disabled": bool(row["disabled"])} for row in rows]
 
 
 def _password() -> str:
@@ -57,7 +121,7 @@ def _password() -> str:
 
 
 def add_operator(config: HostConfig, name: str, role: str, password: str) -> dict[str, Any]:
-    db = HostDb(config.db_path)
+    db = HostDb(config.database)
     try:
         Auth(ConsoleStore(db)).add_operator(name, role, password)
         ConsoleStore(db).audit(None, "operator_add", name, "cli", role=role)
@@ -68,9 +132,19 @@ def add_operator(config: HostConfig, name: str, role: str, password: str) -> dic
     return {"operator": name, "role": role}
 
 
-def run(config: HostConfig, args: argparse.Namespace) -> dict[str, Any] | int:
+def run(config: HostConfig, args: argparse.Namespace) -> dict[str, Any] | list[Any] | int:
     if args.command == "operator":
-        return add_operator(config, args.name, args.role, _password())
+        if args.action == "add":
+            return add_operator(config, args.name, args.role, _password())
+        if args.action == "list":
+            return list_operators(config)
+        return change_operator(config, args)
     from backend.console.app import serve_console
 
-    return serve_console(config, args.terminal_config, args.listen, also_serve=args.serve)
+    return serve_console(
+        config,
+        args.terminal_config,
+        args.listen,
+        also_serve=args.serve,
+        trusted_proxies=args.trusted_proxy,
+    )

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from backend.console.blink import BlinkCheck, measure
@@ -20,8 +19,6 @@ from device.errors import BlinkpayError
 from device.vision.pipeline import FacePipeline, FaceResult
 from device.vision.templates import Template, fuse
 
-MAX_PHOTO_BYTES = 4 * 1024 * 1024
-MAX_PIXELS = 4096 * 4096
 MAX_PHOTOS = 5
 # The terminal's PIN threshold is the lowest similarity at which it takes a face for a
 # customer at all; two photos less alike than that are not one person for the terminal,
@@ -61,26 +58,6 @@ class Checked:
     template: Template
     pairwise_min: float
     nearest: list[dict[str, Any]]  # the gallery's closest accounts, for the operator
-
-
-def decode_photo(data: bytes) -> np.ndarray:
-    """RGB uint8 from JPEG/PNG/WebP bytes; EnrolRefused for anything else."""
-    if len(data) > MAX_PHOTO_BYTES:
-        raise EnrolRefused(
-            f"a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB", "oversized_upload"
-        )
-    head = data[:16]
-    known = (
-        head.startswith(b"\xff\xd8\xff")
-        or head.startswith(b"\x89PNG\r\n\x1a\n")
-        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-    )
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if known else None
-    if bgr is None:
-        raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image")
-    if bgr.shape[0] * bgr.shape[1] > MAX_PIXELS:
-        raise EnrolRefused("that image is too large (at most 16 megapixels)", "oversized_upload")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _problems(face: FaceResult) -> list[str]:

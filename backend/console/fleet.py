@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.trust import Gate
 from device.net.client import Inbound, MqttLink
 from device.net.topics import device_id_of
 
@@ -50,8 +51,13 @@ class Fleet:
         shard_version: Callable[[str], int | None],
         on_shard_ack: Callable[[str, str, int], None] | None = None,
         on_config_state: Callable[[dict[str, Any]], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        """gate: checks that config/state, command results and shard/ack are signed by the
+        key registered for their device (backend/trust.py); without one (tests of the
+        pages alone) they are taken as they come."""
         self.prefix = prefix
+        self._gate = gate
         self._shard_version = shard_version
         self._on_shard_ack = on_shard_ack
         self._on_config_answer = on_config_state
@@ -119,7 +125,14 @@ class Fleet:
     def _on_event(self, message: Inbound) -> None:
         self._update(message, lambda t, p: t.events.appendleft(p))
 
+    def _signed(self, message: Inbound) -> None:
+        """A report that changes what the console records (a config applied, an erasure
+        reached a terminal) is refused unless its terminal signed it."""
+        if self._gate is not None:
+            self._gate.signed(message)
+
     def _on_config_state(self, message: Inbound) -> None:
+        self._signed(message)
         if self._on_config_answer is not None:
             self._on_config_answer(message.payload)
 
@@ -129,12 +142,15 @@ class Fleet:
         self._update(message, apply)
 
     def _on_result(self, message: Inbound) -> None:
+        self._signed(message)
+
         def apply(t: Terminal, p: dict[str, Any]) -> None:
             t.results[p["request_id"]] = p
 
         self._update(message, apply)
 
     def _on_ack(self, message: Inbound) -> None:
+        self._signed(message)
         p = message.payload
         if self._on_shard_ack is not None:
             self._on_shard_ack(p["device_id"], p["shard_id"], int(p["version"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 
@@ -59,7 +60,8 @@ async def login(request: Request) -> Response:
             request, 403, message="the login form was out of date; try again", name=name
         )
     try:
-        session_id = c.auth.login(name, password, client(request))
+        # scrypt takes tens of milliseconds: on a worker thread, never on the event loop
+        session_id = await asyncio.to_thread(c.auth.login, name, password, client(request))
     except AuthError as exc:
         c.refuse(exc.reason)
         c.store.audit(None, "login_refused", name, client(request), reason=exc.reason)
@@ -83,13 +85,7 @@ async def logout(request: Request, operator: Operator) -> Response:
 
 @page("admin")
 async def operators(request: Request, operator: Operator) -> Response:
-    return render(
-        request,
-        "operators.html",
-        operator,
-        operators=console(request).auth.operators(),
-        roles=ROLES,
-    )
+    return _operators_page(request, operator)
 
 
 @page("admin")
@@ -98,19 +94,56 @@ async def add_operator(request: Request, operator: Operator) -> Response:
     name, role = str(form.get("name", "")), str(form.get("role", ""))
     c = console(request)
     try:
-        c.auth.add_operator(name, role, str(form.get("password", "")))
+        await asyncio.to_thread(c.auth.add_operator, name, role, str(form.get("password", "")))
     except AuthError as exc:
         c.refuse(exc.reason)
-        return render(
-            request,
-            "operators.html",
-            operator,
-            status=400,
-            operators=c.auth.operators(),
-            roles=ROLES,
-            message=str(exc),
-        )
+        return _operators_page(request, operator, 400, str(exc))
     audit(request, operator, "operator_add", name, role=role)
+    return RedirectResponse("/operators", status_code=303)
+
+
+def _operators_page(
+    request: Request, operator: Operator, status: int = 200, message: str | None = None
+) -> Response:
+    return render(
+        request,
+        "operators.html",
+        operator,
+        status=status,
+        operators=console(request).auth.operators(),
+        roles=ROLES,
+        message=message,
+    )
+
+
+ACTIONS = ("role", "disable", "enable", "password", "logout")
+
+
+@page("admin")
+async def change_operator(request: Request, operator: Operator) -> Response:
+    """Promote/demote, disable/enable, reset the password, end the sessions (audited)."""
+    name, action = request.path_params["name"], request.path_params["action"]
+    if action not in ACTIONS:
+        return problem(request, f"no action {action}", "unknown_action", 404, operator)
+    form = await form_of(request)
+    auth = console(request).auth
+    detail: dict[str, object] = {}
+    try:
+        if action == "role":
+            detail["role"] = role = str(form.get("role", ""))
+            await asyncio.to_thread(auth.set_role, name, role)
+        elif action in ("disable", "enable"):
+            await asyncio.to_thread(auth.set_disabled, name, action == "disable")
+        elif action == "password":
+            await asyncio.to_thread(auth.reset_password, name, str(form.get("password", "")))
+        else:
+            detail["sessions"] = await asyncio.to_thread(auth.end_sessions, name)
+    except AuthError as exc:
+        console(request).refuse(exc.reason)
+        return _operators_page(request, operator, 400, str(exc))
+    audit(request, operator, f"operator_{action}", name, **detail)
+    if name == operator.name and action != "enable":
+        return RedirectResponse("/login", status_code=303)  # their own session just ended
     return RedirectResponse("/operators", status_code=303)
 
 
@@ -125,5 +158,6 @@ routes = [
     Route("/logout", logout, methods=["POST"]),
     Route("/operators", operators, methods=["GET"]),
     Route("/operators", add_operator, methods=["POST"]),
+    Route("/operators/{name}/{action}", change_operator, methods=["POST"]),
     Route("/audit", audit_log, methods=["GET"]),
 ]

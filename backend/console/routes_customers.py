@@ -4,8 +4,11 @@ erase (consent withdrawal), and a copy of a customer's data."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 import re
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from starlette.datastructures import FormData, UploadFile
@@ -14,9 +17,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import Operator
-from backend.console.blink import MAX_FRAMES
+from backend.console.blink import (
+    BLINK_SIDE,
+    MAX_FRAME_BYTES,
+    MAX_FRAME_PIXELS,
+    MAX_FRAMES,
+)
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
-from backend.console.enrolment import MAX_PHOTOS, EnrolRefused, decode_photo
+from backend.console.enrolment import MAX_PHOTOS, EnrolRefused
+from backend.console.images import decode_photo
 from backend.console.web import client, console, form_of, page, problem, render
 from device.errors import BlinkpayError
 
@@ -80,8 +89,14 @@ async def change(request: Request, operator: Operator) -> Response:
 async def export(request: Request, operator: Operator) -> Response:
     token = request.path_params["token"]
     data = console(request).export(operator.name, token, client(request))
-    headers = {"Content-Disposition": f'attachment; filename="{token}.json"'}
-    return JSONResponse(data, headers=headers)
+    return JSONResponse(data, headers={"Content-Disposition": attachment(f"{token}.json")})
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition a header cannot be broken out of: an ASCII fallback of safe
+    characters only, and the name itself percent-encoded (RFC 6266 / RFC 5987)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120] or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # -- enrolment -------------------------------------------------------------------------
@@ -163,18 +178,22 @@ async def enrol(request: Request, operator: Operator) -> Response:
             raise EnrolRefused(f"no site {site}", "bad_site")
         live = _blink_proof(request, operator, form)
         blobs = await _photos(form)
-        images = [decode_photo(b) for b in blobs]
+        images = await asyncio.to_thread(_decode_all, blobs)
         del blobs
         checked = await asyncio.to_thread(c.enroller.check, images, token, live)
         del images  # the photos end here; only the template goes on
-        delta = c.enrol(
-            operator.name,
-            token,
-            checked,
-            pin=pin,
-            limits=limits,
-            client=client(request),
-            shard_id=site,
+        # the PIN's scrypt and the database writes: on a worker thread, not the event loop
+        delta = await asyncio.to_thread(
+            functools.partial(
+                c.enrol,
+                operator.name,
+                token,
+                checked,
+                pin=pin,
+                limits=limits,
+                client=client(request),
+                shard_id=site,
+            )
         )
     except EnrolRefused as exc:
         c.refuse(exc.reason)
@@ -214,12 +233,27 @@ async def quality(request: Request, operator: Operator) -> Response:
             raise EnrolRefused("this console runs without the face models", "no_models")
         if not isinstance(photo, UploadFile):
             raise EnrolRefused("no photo", "photo_count")
-        rgb = decode_photo(await photo.read())
-        check = await asyncio.to_thread(c.enroller.check_photo, rgb)
+        data = await photo.read()
+        enroller = c.enroller
+        check = await asyncio.to_thread(lambda: enroller.check_photo(decode_photo(data)))
     except EnrolRefused as exc:
         c.refuse(exc.reason)
         return JSONResponse({"ok": False, "problems": [str(exc)], "reason": exc.reason}, 400)
     return JSONResponse(check.public())
+
+
+def _decode_all(blobs: list[bytes]) -> list[np.ndarray]:
+    return [decode_photo(blob) for blob in blobs]
+
+
+def _measure_burst(enroller: Any, stamps: list[float], blobs: list[bytes]) -> Any:
+    """Decode (header first, scaled down at once) and measure, on a worker thread."""
+    burst = []
+    for stamp, data in zip(stamps, blobs, strict=True):
+        rgb = decode_photo(data, MAX_FRAME_BYTES, MAX_FRAME_PIXELS, longest_side=BLINK_SIDE)
+        burst.append((stamp, rgb))
+    blobs.clear()  # the encoded frames go as soon as they are decoded
+    return enroller.blink(burst)
 
 
 @page("operator")
@@ -229,20 +263,31 @@ async def blink(request: Request, operator: Operator) -> Response:
     form = await form_of(request)
     frames = [f for f in form.getlist("frame") if isinstance(f, UploadFile)]
     times = form.getlist("t")
+    refused = c.blink_budget.take(operator.name)
+    if refused is not None:
+        c.refuse(refused)
+        message = "too many blink checks at once; wait a moment and try again"
+        return JSONResponse({"live": False, "reason": refused, "message": message}, 429)
     try:
         if c.enroller is None:
             raise EnrolRefused("this console runs without the face models", "no_models")
         if not 5 <= len(frames) <= MAX_FRAMES or len(times) != len(frames):
             raise EnrolRefused(f"send 5 to {MAX_FRAMES} frames with their times", "bad_burst")
-        burst = [
-            (float(str(t)) / 1000.0, decode_photo(await f.read()))
-            for t, f in zip(times, frames, strict=True)
-        ]
+        stamps = [float(str(t)) / 1000.0 for t in times]
+        if not all(math.isfinite(s) for s in stamps):
+            raise ValueError("frame times must be finite numbers of milliseconds")
+        blobs = []
+        for frame in frames:  # each refused by its size before the next is read
+            if frame.size is not None and frame.size > MAX_FRAME_BYTES:
+                raise EnrolRefused("a blink frame may be at most 512 KB", "oversized_upload")
+            blobs.append(await frame.read(MAX_FRAME_BYTES + 1))
+        check = await asyncio.to_thread(_measure_burst, c.enroller, stamps, blobs)
     except (EnrolRefused, ValueError) as exc:
         reason = exc.reason if isinstance(exc, EnrolRefused) else "bad_burst"
         c.refuse(reason)
         return JSONResponse({"live": False, "reason": reason, "message": str(exc)}, 400)
-    check = await asyncio.to_thread(c.enroller.blink, burst)
+    finally:
+        c.blink_budget.give_back()
     result = check.result
     body = {"live": result.live, "reason": str(result.reason), "frames": result.frames}
     if result.live and check.embedding is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,10 +15,11 @@ from starlette.routing import Route
 
 from backend.console.auth import Operator
 from backend.console.remote import ConfigRefused, baseline, diff, parse_partial
-from backend.console.web import client, console, form_of, page, problem, render
+from backend.console.web import COOKIE, client, console, form_of, page, problem, render
 from device.net.topics import COMMAND_NAMES
 
 POLL_S = 0.25
+SESSION_CHECK_S = 1.0  # a stream outlives its session by at most this
 KEEPALIVE_S = 15.0
 # Commands a viewer may not run; gate-test and reboot move hardware or stop payments.
 COMMAND_ROLE = {
@@ -37,10 +39,19 @@ async def fleet_page(request: Request, operator: Operator) -> Response:
 
 def _stream(request: Request, snapshot: Callable[[], Any]) -> StreamingResponse:
     fleet = console(request).fleet
+    auth, session_id = console(request).auth, request.cookies.get(COOKIE)
 
     async def events() -> AsyncIterator[str]:
-        seen, idle = -1, 0.0
+        seen, idle, checked, alive = -1, 0.0, 0.0, True
         while not await request.is_disconnected():
+            now = time.monotonic()
+            if now - checked >= SESSION_CHECK_S:
+                checked = now
+                alive = await asyncio.to_thread(auth.alive, session_id)
+            if not alive:
+                # logout, a disabled operator, ended sessions, expiry: the stream ends too
+                yield "event: session-ended\ndata: {}\n\n"
+                return
             if fleet.version != seen:
                 seen = fleet.version
                 yield f"data: {json.dumps(snapshot(), default=str)}\n\n"

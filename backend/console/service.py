@@ -12,7 +12,7 @@ from typing import Any
 
 from backend.config import HostConfig
 from backend.console.auth import Auth
-from backend.console.blink import BlinkProofs
+from backend.console.blink import BlinkBudget, BlinkProofs
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
@@ -46,10 +46,12 @@ class Console:
             self.shard_version,
             self.store.record_shard_ack,
             self._config_answer,
+            self.host.inbound.gate,
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
         self.blinks = BlinkProofs()
+        self.blink_budget = BlinkBudget()
         self.started_at = time.time()
 
     def start(self, wait_s: float | None = CONNECT_WAIT_S) -> Console:

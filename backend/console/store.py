@@ -1,6 +1,7 @@
 """The console's own tables in the host database: operators, sessions, the audit log,
 consent records, erasure requests, terminal shard acknowledgements and config versions.
-Created beside the host's tables (backend/db.py) on open; nothing of the host's changes."""
+Made by the migration backend/store/migrations/0002_console.sql beside the host's tables,
+in SQLite or PostgreSQL; nothing of the host's changes."""
 
 from __future__ import annotations
 
@@ -10,87 +11,24 @@ from typing import Any
 
 from backend.db import HostDb
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS operators (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
-        pw_salt BLOB NOT NULL,
-        pw_hash BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        disabled INTEGER NOT NULL DEFAULT 0
-    )""",
-    """CREATE TABLE IF NOT EXISTS console_sessions (
-        id_hash TEXT PRIMARY KEY,
-        operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
-        csrf TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        last_used REAL NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts REAL NOT NULL,
-        operator TEXT,
-        action TEXT NOT NULL,
-        target TEXT,
-        detail TEXT NOT NULL,
-        client TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS consents (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        token TEXT NOT NULL,
-        version TEXT NOT NULL,
-        text_sha256 TEXT NOT NULL,
-        given_at REAL NOT NULL,
-        operator TEXT NOT NULL,
-        withdrawn_at REAL
-    )""",
-    """CREATE TABLE IF NOT EXISTS erasures (
-        token TEXT NOT NULL,
-        shard_id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        requested_at REAL NOT NULL,
-        operator TEXT NOT NULL,
-        PRIMARY KEY (shard_id, seq)
-    )""",
-    """CREATE TABLE IF NOT EXISTS terminal_shard_acks (
-        device_id TEXT NOT NULL,
-        shard_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        first_acked_at REAL NOT NULL,
-        PRIMARY KEY (device_id, shard_id, version)
-    )""",
-    """CREATE TABLE IF NOT EXISTS terminal_configs (
-        device_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        config TEXT NOT NULL,
-        sent_at REAL NOT NULL,
-        operator TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'sent',
-        reason TEXT,
-        PRIMARY KEY (device_id, version)
-    )""",
-    "CREATE INDEX IF NOT EXISTS consents_token ON consents (token)",
-]
-
 
 class ConsoleStore:
     """Small queries over the console tables; the host's HostDb lock and transactions."""
 
     def __init__(self, db: HostDb) -> None:
         self.db = db
-        with db.lock:
-            for statement in SCHEMA:
-                db.db.execute(statement)
 
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
-        with self.db.lock:
-            return list(self.db.db.query(sql, list(params)))
+        return self.db.query(sql, params)
 
     def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
     def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> None:
+        self.db.retry(self._execute, sql, params)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] | list[Any]) -> None:
         with self.db.transaction() as conn:
             conn.execute(sql, tuple(params))
 
@@ -115,7 +53,7 @@ class ConsoleStore:
 
     def record_shard_ack(self, device_id: str, shard_id: str, version: int) -> None:
         self.execute(
-            "INSERT OR IGNORE INTO terminal_shard_acks VALUES (?, ?, ?, ?)",
+            "INSERT INTO terminal_shard_acks VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (device_id, shard_id, version, time.time()),
         )
 

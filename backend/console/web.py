@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from backend.console.auth import Operator, csrf_ok
 from backend.console.service import Console
+from device.net.schemas import ID_RULE, valid_id
 
 HERE = Path(__file__).parent
 COOKIE = "blinkpay_console"
@@ -123,6 +124,11 @@ def page(role: str) -> Callable[[Page], Endpoint]:
                     )
                 return RedirectResponse(target, status_code=303)
             operator: Operator = found
+            device_id = request.path_params.get("device_id")
+            if device_id is not None and not valid_id(device_id):
+                return problem(
+                    request, f"not a device id: {ID_RULE}", "bad_device_id", 404, operator
+                )
             if not operator.can(role):
                 return problem(request, f"this needs the {role} role", "forbidden", 403, operator)
             if request.method == "POST":

@@ -28,11 +28,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from device.chaos.hostile import HostileNetwork
 from device.chaos.world import (
     AUTH_TIMEOUT_S,
     DEVICE_ID,
     SHARD_ID,
     START_BALANCE,
+    TOKEN,
     ChaosWorld,
 )
 
@@ -242,6 +244,28 @@ class Chaos:
                 episode.notes.append("the terminal restarted")
 
         return self._run("fuzz", 1, once)
+
+    def hostile(self, rounds: int) -> Episode:
+        """Forged rows, a rogue registered terminal, foreign keys and floods while customers
+        pay (device/chaos/hostile.py); the host refuses all of it, the books stay exact."""
+
+        def once(episode: Episode) -> None:
+            attacker = HostileNetwork(
+                self.world.broker.port, DEVICE_ID, TOKEN, self.world.rogue_key, self.rng.random()
+            )
+            try:
+                for _ in range(rounds):
+                    attacker.round()
+                    time.sleep(1.0)  # the terminal keeps paying; the next round copies it
+            finally:
+                attacker.close()
+            sent = attacker.result.sent
+            episode.refusals = sum(sent.values())
+            episode.notes.append(", ".join(f"{k} {v}" for k, v in sorted(sent.items())))
+            stolen = attacker.result.answers_to_chosen_topics
+            episode.notes.append(f"answers on chosen topics: {stolen}")
+
+        return self._run("hostile_network", 1, once)
 
     def _refused_since(self, before: int) -> int:
         return sum(self.telemetry.get("rejected", {}).values()) - before

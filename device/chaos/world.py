@@ -30,11 +30,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.config import load_host_config
 from backend.host import PaymentHost
+from device.chaos.hostile import ROGUE_ID
 from device.config import load_config
 from device.crypto.signing import private_pem, public_pem, write_private_file
-from device.demo.broker import LocalBroker, mosquitto_binary
 from device.demo.portraits import close_eyes, load_portrait
 from device.errors import BlinkpayError
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.provisioning import provision
 from device.vision.config import VisionConfig
 from device.vision.pipeline import FacePipeline
@@ -147,6 +148,7 @@ class ChaosWorld:
         self.data_dir = data_dir or workdir / "device"
         self.host_dir = workdir / "host"
         portrait, clip = _paint_clip(workdir / "clip")
+        self.rogue_key = Ed25519PrivateKey.generate()  # the hostile episode's second terminal
         pin_key = self._host_keys()
         provisioned = provision(
             workdir / "terminal.toml", self._terminal_sections(clip), pin_key=pin_key
@@ -229,6 +231,8 @@ class ChaosWorld:
             host.register_device(
                 DEVICE_ID, public_pem_text.encode(), box_pem_text.encode(), SHARD_ID
             )
+            # A second terminal of the shard, gone rogue (the hostile-network episode).
+            host.register_device(ROGUE_ID, self.rogue_key.public_key(), None, SHARD_ID)
             host.enrol(
                 TOKEN,
                 template.vector,

@@ -35,7 +35,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("bench", "pipeline"): ("device.cli.bench_pipeline", "per-stage vision latency"),
     ("bench", "chaos"): (
         "device.cli.bench_chaos",
-        "payment integrity under kills, outages, a slow host, a full disk and fuzz",
+        "payment integrity under kills, outages, a slow host, a full disk, fuzz, a hostile network",
     ),
     ("bench", "match"): ("device.cli.bench_match", "1:N search speed, memory and exactness"),
     ("bench", "gate"): (

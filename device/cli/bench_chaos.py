@@ -18,7 +18,7 @@ from typing import Any
 
 from device.cli._common import print_json
 
-HELP = "payment integrity under kills, outages, a slow host, a full disk and fuzz"
+HELP = "payment integrity under kills, outages, a slow host, a full disk, fuzz, a hostile network"
 DISK_MB = 64  # the terminal's own small filesystem for the disk-full episodes
 
 
@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slow-hosts", default=10, help="host paused past the timeout", **count)
     parser.add_argument("--disk-full", default=2, help="data disk filled (root only)", **count)
     parser.add_argument("--fuzz", default=20_000, help="hostile messages published", **count)
+    parser.add_argument(
+        "--hostile",
+        default=30,
+        help="rounds of forged rows, rogue-terminal rows, foreign keys and floods",
+        **count,
+    )
     parser.add_argument(
         "--warmup", type=float, default=20.0, metavar="S", help="undisturbed seconds first"
     )
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         chaos.slow_hosts(args.slow_hosts)
         chaos.disk_full(args.disk_full)
         chaos.fuzz(args.fuzz)
+        chaos.hostile(args.hostile)
         chaos.settle()
         result = table(chaos.episodes, chaos.books())
     finally:

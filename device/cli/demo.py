@@ -27,8 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="after the scenes, leave the operator's web console running (Ctrl-C stops it)",
     )
     parser.add_argument(
-        "--console-listen", default="127.0.0.1:8080", help="HOST:PORT (default %(default)s)"
+        "--console-listen",
+        type=_listen,
+        default="127.0.0.1:8080",
+        help="HOST:PORT (default %(default)s)",
     )
+
+
+def _listen(text: str) -> str:
+    """HOST:PORT, checked before the demo runs (the console's own rule)."""
+    from backend.cli_parser import listen_address
+
+    return listen_address(text)
 
 
 def _until_interrupted(url: str) -> None:

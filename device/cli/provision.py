@@ -80,6 +80,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: keep this terminal's, or make a new one",
     )
     parser.add_argument(
+        "--mqtt-password",
+        type=Path,
+        metavar="FILE",
+        help="a file holding this terminal's broker password (issued by `blinkpay-host device "
+        "add`, docs/broker.md): copied to the data directory's keys/mqtt.password (0600), "
+        "with the device id as the broker user name",
+    )
+    parser.add_argument(
         "--owner",
         default=None,
         help=f"user who owns the keys and data directory (default: {SERVICE_USER} when run "
@@ -112,6 +120,20 @@ def _read_pin_key(path: Path) -> bytes:
         raise BlinkpayError(f"--pin-key {path}: not a file of hex digits") from None
 
 
+def _read_mqtt_password(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except IsADirectoryError:
+        raise BlinkpayError(f"--mqtt-password {path}: is a directory; give the file") from None
+    except OSError as exc:
+        raise BlinkpayError(f"--mqtt-password {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BlinkpayError(f"--mqtt-password {path}: not a text file") from None
+    if not text or any(c.isspace() for c in text):
+        raise BlinkpayError(f"--mqtt-password {path}: give the password on one line")
+    return text
+
+
 def _owner(args: argparse.Namespace) -> Owner | None:
     """The service user when root provisions the installed layout, else nobody in particular."""
     if args.owner is not None:
@@ -132,6 +154,7 @@ def _simulated(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     pin_key = _read_pin_key(args.pin_key) if args.pin_key is not None else None
+    mqtt_password = None if args.mqtt_password is None else _read_mqtt_password(args.mqtt_password)
     sim = _simulated(args)
     broker = None if args.broker in (None, "none") else args.broker
     sections: dict[str, dict[str, Any]] = {
@@ -153,7 +176,12 @@ def run(args: argparse.Namespace) -> int:
     }
     sections["hardware"]["camera"] = {"source": "synthetic" if sim else "picamera2"}
     result = provision(
-        args.config_out, sections, pin_key=pin_key, force=args.force, owner=_owner(args)
+        args.config_out,
+        sections,
+        pin_key=pin_key,
+        force=args.force,
+        owner=_owner(args),
+        mqtt_password=mqtt_password,
     )
     if args.json:
         print_json(result.summary())

@@ -28,13 +28,13 @@ from typing import Any
 from device.app import VisionWorker, open_parts, start_net
 from device.clock import SystemClock
 from device.config import load_config
-from device.demo.broker import LocalBroker, mosquitto_binary
 from device.demo.gate_world import PEOPLE, Customer, GateWorld
 from device.demo.host_setup import SHARD_ID, host_keys, reference_host
 from device.demo.pi_estimate import pi_estimates
 from device.demo.reference_net import ReferenceNet
 from device.errors import BlinkpayError
 from device.hw.camera import CameraRunner
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.notify import Notifier
 from device.provisioning import provision
 from device.shell.loop import MainLoop

@@ -1,5 +1,5 @@
-"""The reference payment host as the demo and the gate bench run it: its keys in a
-throw-away directory, and the host on a local broker."""
+"""The reference payment host as the gate bench runs it: its keys in a throw-away
+directory, and the host on the bench's private (anonymous, loopback-only) broker."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import collections
 import contextlib
 import logging
 import os
+import pwd
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +27,10 @@ import numpy as np
 from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
 from device.config import Config, load_config
-from device.demo.broker import LocalBroker, mosquitto_binary
-from device.demo.host_setup import SHARD_ID, host_keys, reference_host
+from device.crypto.signing import private_pem, public_pem, write_private_file
 from device.hw.camera.frames import Frame
 from device.hw.camera.lighting import Exposure, Presentation, on_fraction
+from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.provisioning import provision
 from device.shell.terminal import Terminal
 from device.vending.factory import open_controller
@@ -47,6 +48,9 @@ HOST_WAIT_S = 15.0  # real seconds to wait for the host over MQTT (authorization
 # gets more real time than a terminal would before the offline rules take over.
 DEMO_AUTH_TIMEOUT_S = 10.0
 DEVICE_ID = "demo-gate-01"
+SHARD_ID = "demo"
+HOST_ID = "demo-host"
+PREFIX = "blinkpay/v1"
 
 Narrate = Callable[[str], None]
 
@@ -59,7 +63,8 @@ class DemoRig:
         self.events: list[tuple[str, dict[str, Any]]] = []  # what the effects did (observer)
         self.scene_started = self.clock.monotonic()  # narration shows demo time from here
         binary = mosquitto_binary() if use_broker else None
-        self.broker = LocalBroker(workdir / "broker", binary).start() if binary else None
+        # started once the site's credentials exist (_site_broker)
+        self.broker = LocalBroker(workdir / "broker", binary) if binary else None
         self.host: Any = None
         self.parts: Parts | None = None
         self._pty: tuple[int, int] | None = None
@@ -76,10 +81,20 @@ class DemoRig:
 
     # -- setup ------------------------------------------------------------------------------
     def _setup(self) -> None:
+        import secrets
+
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         host_dir = self.workdir / "host"
-        pin_key = host_keys(host_dir)
+        host_key = Ed25519PrivateKey.generate()
+        write_private_file(host_dir / "signing.pem", private_pem(host_key))
+        pin_key = secrets.token_bytes(32)
+        write_private_file(host_dir / "pin.key", pin_key.hex().encode())
+        (host_dir / "backend.pub").write_bytes(public_pem(host_key.public_key()))
         mqtt: dict[str, Any] = {"enabled": False, "shard_id": SHARD_ID}
+        device_password = None
         if self.broker is not None:
+            device_password = self._site_broker(host_dir)
             mqtt.update(
                 enabled=True,
                 url=self.broker.url,
@@ -100,7 +115,9 @@ class DemoRig:
             "mqtt": mqtt,
             "vending": self._vending_section(),
         }
-        provisioned = provision(self.workdir / "config.toml", sections, pin_key=pin_key)
+        provisioned = provision(
+            self.workdir / "config.toml", sections, pin_key=pin_key, mqtt_password=device_password
+        )
         self.config = load_config(provisioned.config_path, env={})
         self.parts = parts = open_parts(self.config, sim=True, clock=self.clock)
         embedder = parts.pipeline.embedder
@@ -139,6 +156,28 @@ class DemoRig:
         self.vending.start()
         self.machine.start()  # type: ignore[union-attr]
 
+    def _site_broker(self, host_dir: Path) -> str:
+        """What `blinkpay-host device add` and `broker-config` do on a site: a broker password
+        for the host and one for the terminal (only their hashes in the host database), and
+        mosquitto on the configuration written from it: no anonymous client, the terminal
+        to its own topics and its shard's. Returns the terminal's password."""
+        from backend.broker import Listener, issue_password, write_password, write_site_config
+        from backend.db import HostDb
+
+        assert self.broker is not None
+        db = HostDb(host_dir / "host.db")
+        try:
+            write_password(host_dir / "mqtt.password", issue_password(db, HOST_ID, "host", None))
+            device_password = issue_password(db, DEVICE_ID, "terminal", SHARD_ID)
+            listener = Listener("127.0.0.1", self.broker.port)
+            # a private broker: it runs as whoever runs the demo, in the demo's own folder
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            write_site_config(db, PREFIX, self.broker.workdir, listener, "mosquitto", user=me)
+        finally:
+            db.close()
+        self.broker.configure(self.broker.workdir / "mosquitto.conf").start()
+        return device_password
+
     def _vending_section(self) -> dict[str, Any]:
         """The machine on the pty's master end; the terminal opens the slave end, as it
         would open /dev/serial0 (stuffed framing: a pty has no parity bit)."""
@@ -148,8 +187,29 @@ class DemoRig:
         return {"controller": "mdb-uart", "port": os.ttyname(slave), "framing": "stuffed"}
 
     def _make_host(self, host_dir: Path, embedder_version: str, dim: int) -> Any:
-        url = self.broker.url if self.broker is not None else "mqtt://127.0.0.1:1"
-        return reference_host(host_dir, url, embedder_version, dim)
+        from backend.config import HostConfig
+        from backend.host import PaymentHost
+        from device.net.config import MqttConfig
+
+        mqtt = MqttConfig(url="mqtt://127.0.0.1:1", shard_id=SHARD_ID)
+        if self.broker is not None:
+            mqtt = MqttConfig(
+                url=self.broker.url,
+                shard_id=SHARD_ID,
+                username=HOST_ID,
+                password_file=host_dir / "mqtt.password",
+            )
+        return PaymentHost(
+            HostConfig(
+                host_id=HOST_ID,
+                mqtt=mqtt,
+                db_path=host_dir / "host.db",
+                signing_key_file=host_dir / "signing.pem",
+                pin_key_file=host_dir / "pin.key",
+                embedder_version=embedder_version,
+                dim=dim,
+            )
+        )
 
     @property
     def online(self) -> bool:

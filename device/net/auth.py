@@ -1,13 +1,16 @@
 """Online authorization: a request on auth/req, the answer on auth/resp, or a timeout.
 
-MQTT 5: the request carries the response topic and the request id as correlation data.
-MQTT 3.1.1: the host answers on auth/resp and the request id in the payload correlates.
+The request is signed with the terminal's key (the host answers only what it can verify
+against the key registered for this device id), and the host answers on this terminal's
+auth/resp, never on a response topic a requester names. MQTT 5: the request id also
+travels as correlation data; MQTT 3.1.1: the request id in the payload correlates.
 Late answers (after the timeout) and duplicates find no waiting request and are ignored.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -90,12 +93,14 @@ class Authorizer:
             "candidates": [_candidate(c) for c in candidates],
         }
         try:
-            sent = self._link.publish(
+            sent = self._link.publish_signed(
                 self._topics.auth_req,
                 payload,
                 qos=1,
-                response_topic=self._topics.auth_resp,
                 correlation_data=request_id.encode(),
+                # Nobody waits for the answer after the timeout: the broker drops a request
+                # still queued then (a busy or restarting host does no stale work).
+                expiry_s=math.ceil(self._timeout_s if timeout_s is None else timeout_s),
             )
             if sent:
                 waiting.done.wait(self._timeout_s if timeout_s is None else timeout_s)

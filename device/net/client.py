@@ -15,18 +15,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from device.crypto.signing import sign_document
+from device.errors import BlinkpayError
 from device.net import schemas
-from device.net.config import MqttConfig
+from device.net.config import MqttConfig, broker_password
 from device.net.refusals import RefusalLog, RejectCounter
 from device.net.schemas import PayloadRejected
 
@@ -79,8 +83,21 @@ class MqttLink:
         software: str = "",
         rejects: RejectCounter | None = None,
         rng: random.Random | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+        handler_pool: Executor | None = None,
     ) -> None:
+        """signing_key: the terminal's own Ed25519 key; `publish_signed` signs with it
+        what the host must be able to attribute to this terminal (docs/security.md).
+
+        handler_pool: run the handlers there, several at a time (the host's workers),
+        and acknowledge each QoS 1 message only once its handler has returned (paho's
+        manual ack): a process killed mid-handler leaves it unacknowledged in its broker
+        session, which the broker delivers again when the process comes back. Without a
+        pool the handlers run on the network thread and paho acknowledges after each."""
         self.config = config
+        self._signing_key = signing_key
+        self._pool = handler_pool
+        self._generation = 0  # connections so far: an ack never crosses to a new one
         self.client_id = client_id
         self.status_topic = status_topic
         self.software = software
@@ -106,6 +123,7 @@ class MqttLink:
         self._tls = url.scheme == "mqtts"
         self.host = url.hostname or "127.0.0.1"
         self.port = url.port or (8883 if self._tls else 1883)
+        self._credential: tuple[str, str] | None = None  # read by start()
         self._client = self._new_client()
 
     # -- public API -------------------------------------------------------------------
@@ -144,17 +162,21 @@ class MqttLink:
         retain: bool = False,
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
+        expiry_s: int | None = None,
     ) -> bool:
-        """Publish JSON; False (nothing queued) when not connected."""
+        """Publish JSON; False (nothing queued) when not connected. expiry_s (MQTT 5): the
+        broker drops the message if it has not been delivered by then."""
         if not self.connected:
             return False
         properties = None
-        if self.protocol == "5" and (response_topic or correlation_data):
+        if self.protocol == "5" and (response_topic or correlation_data or expiry_s):
             properties = Properties(PacketTypes.PUBLISH)
             if response_topic:
                 properties.ResponseTopic = response_topic
             if correlation_data:
                 properties.CorrelationData = correlation_data
+            if expiry_s:
+                properties.MessageExpiryInterval = expiry_s
         info = self._client.publish(
             topic, schemas.dumps(payload), qos=qos, retain=retain, properties=properties
         )
@@ -166,6 +188,16 @@ class MqttLink:
                 if len(self._sent_at) > 10_000:  # PUBACKs lost with a dropped session
                     self._sent_at.clear()
         return True
+
+    def publish_signed(self, topic: str, payload: dict[str, Any], **kwargs: Any) -> bool:
+        """Publish `payload` with this terminal's signature over its canonical JSON: the
+        host refuses every state-changing message it cannot verify against the key it
+        registered for the topic's device id."""
+        if self._signing_key is None:
+            raise BlinkpayError(f"{self.client_id}: no signing key to sign {topic} with")
+        signed = {k: v for k, v in payload.items() if k != "signature"}
+        signed["signature"] = sign_document(signed, self._signing_key)
+        return self.publish(topic, signed, **kwargs)
 
     def flush(self, timeout: float) -> bool:
         """Wait until the broker has acknowledged every QoS 1 publish; False on timeout."""
@@ -180,8 +212,14 @@ class MqttLink:
         return False
 
     def start(self) -> None:
+        """Connect in the background. The broker credential ([mqtt] username and
+        password_file) is read now: a missing or unreadable file is a BlinkpayError here."""
         if self._thread is not None:
             return
+        if self.config.username is not None and self.config.password_file is not None:
+            password = broker_password(self.config.password_file)
+            self._credential = (self.config.username, password)
+            self._client.username_pw_set(*self._credential)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
         self._thread.start()
@@ -216,6 +254,7 @@ class MqttLink:
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
             clean_session=None if v5 else False,
+            manual_ack=self._pool is not None,
         )
         if self._tls:
             cfg = self.config
@@ -226,6 +265,8 @@ class MqttLink:
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
+        if self._credential is not None:
+            client.username_pw_set(*self._credential)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -334,6 +375,7 @@ class MqttLink:
             log.warning("broker refused the connection: %s", reason_code)
             return
         self._ever_connected = True
+        self._generation += 1
         self._subscribed.clear()
         self._suback_pending.clear()
         for route in self._routes:
@@ -403,7 +445,20 @@ class MqttLink:
         )
         if route is None:
             self.rejects.add("unrouted")
+            self._ack(message, self._generation)
             return
+        if self._pool is not None:
+            self._pool.submit(self._handle, route, message, self._generation)
+            return
+        self._handle(route, message, None)
+
+    def _ack(self, message: mqtt.MQTTMessage, generation: int | None) -> None:
+        """Manual ack, on the connection the message came on (a later one redelivers it)."""
+        if self._pool is not None and generation == self._generation:
+            self._client.ack(message.mid, message.qos)
+
+    def _handle(self, route: _Route, message: mqtt.MQTTMessage, generation: int | None) -> None:
+        topic = message.topic
         try:
             payload = schemas.parse(route.message, message.payload, self.config.max_payload_bytes)
             props = getattr(message, "properties", None)
@@ -421,3 +476,5 @@ class MqttLink:
         except Exception:
             self.rejects.add("handler_error")
             log.exception("handler for %s failed", topic)
+        finally:
+            self._ack(message, generation)

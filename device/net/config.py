@@ -7,6 +7,10 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from device.crypto.signing import read_private_file
+from device.errors import BlinkpayError
+from device.net.schemas import ID_PATTERN
+
 
 class MqttConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -14,10 +18,15 @@ class MqttConfig(BaseModel):
     enabled: bool = True
     url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^\s/]+(:\d+)?$")
     prefix: str = "blinkpay/v1"
-    shard_id: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    shard_id: str = Field(default="default", pattern=ID_PATTERN)
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # The broker credential `blinkpay-host` issued to this client (docs/broker.md): the
+    # user name (a terminal's is its device id) and a file holding the password, readable
+    # only by the user running blinkpay (0600), as the keys are.
+    username: str | None = Field(default=None, pattern=ID_PATTERN)
+    password_file: Path | None = None
     backend_public_key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=600)
     auth_timeout_s: float = Field(default=2.5, gt=0.0, le=30.0)
@@ -42,6 +51,20 @@ class MqttConfig(BaseModel):
             raise ValueError("reconnect_max_s must be >= reconnect_min_s")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
+        if (self.username is None) != (self.password_file is None):
+            raise ValueError("username and password_file go together (the broker credential)")
         if self.cert_file is not None and not self.url.startswith("mqtts://"):
             raise ValueError("a client certificate needs an mqtts:// url")
         return self
+
+
+def broker_password(path: Path) -> str:
+    """The password of the broker credential: one line in a file only its owner reads."""
+    raw = read_private_file(path)  # missing, too widely readable, another owner: one line
+    try:
+        password = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise BlinkpayError(f"{path}: the broker password is not UTF-8 text") from None
+    if not password or "\n" in password:
+        raise BlinkpayError(f"{path}: give the broker password on one line")
+    return password

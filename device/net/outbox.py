@@ -5,6 +5,9 @@ and nothing leaves the ledger except through an acknowledgement."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import logging
 import threading
@@ -32,6 +35,15 @@ def signed_document(row: Any) -> dict[str, Any]:
     if not isinstance(body, Mapping):
         raise TypeError(f"ledger row has no document: {type(row).__name__}")
     return dict(body)
+
+
+def row_digest(signature: str) -> str:
+    """sha256 (hex) of a row's decoded signature: what the host's ack names (row_digest)."""
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raw = signature.encode()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def tx_message(device_id: str, row: Any) -> tuple[str, dict[str, Any]]:
@@ -71,6 +83,9 @@ class LedgerSync:
         self._clock = clock
         self._lock = threading.Lock()
         self._sent_at: dict[str, float] = {}
+        # tx id -> digest of the signature of the row as sent: an ack must name it
+        self._digests: dict[str, str] = {}
+        self.foreign_acks = 0
         self._acked: list[tuple[str, str | None]] = []  # (tx id, status the host holds)
         self.published = 0
         self.acked = 0
@@ -93,6 +108,10 @@ class LedgerSync:
         if not verify_document(payload, self._backend_key):
             raise PayloadRejected("bad_signature", "transaction ack not signed by the host")
         with self._lock:
+            if self._digests.get(payload["tx_id"]) != payload["row_digest"]:
+                # an ack for a row this terminal never sent (someone else's, same id)
+                self.foreign_acks += 1
+                raise PayloadRejected("foreign_ack", f"ack for tx {payload['tx_id']}")
             if payload["result"] == "rejected":
                 # The host keeps it (as rejected); an operator must look, so say so loudly.
                 log.error("host rejected tx %s: %s", payload["tx_id"], payload.get("reason", ""))
@@ -110,6 +129,7 @@ class LedgerSync:
                 self.duplicate_acks += 1  # a resend's second ack, or an id we never had
             with self._lock:
                 self._sent_at.pop(tx_id, None)
+                self._digests.pop(tx_id, None)
         if not self._link.connected:
             return
         acked_ids = {tx_id for tx_id, _ in acked}
@@ -121,6 +141,7 @@ class LedgerSync:
                 log.error("ledger row cannot be sent (kept in the ledger): %s", exc)
                 continue
             with self._lock:
+                self._digests[tx_id] = row_digest(payload["signature"])
                 sent = self._sent_at.get(tx_id)
                 if tx_id in acked_ids or (sent is not None and now - sent < self._retry_s):
                     continue

@@ -111,7 +111,6 @@ def register(
             topics.register_req,
             request,
             qos=1,
-            response_topic=topics.register_resp,
             correlation_data=request_id.encode(),
         )
         if not answer.done.wait(max(0.0, deadline - time.monotonic())):

@@ -164,7 +164,7 @@ class RemoteControl:
             except Exception as exc:
                 log.exception("command %s failed", name)
                 outcome = CommandOutcome(False, f"{type(exc).__name__}: {exc}"[:500])
-        self._link.publish(
+        self._link.publish_signed(
             self._topics.cmd_result(name),
             {
                 "v": 1,
@@ -212,7 +212,7 @@ class RemoteControl:
         }
         if outcome.reason:
             state["reason"] = outcome.reason[:512]
-        self._link.publish(self._topics.config_state, state, qos=1, retain=True)
+        self._link.publish_signed(self._topics.config_state, state, qos=1, retain=True)
         self._then(outcome.after)
 
     def _config_outcome(self, body: dict[str, Any], version: int) -> ConfigOutcome:

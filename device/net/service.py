@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device.core.ports import LedgerPort
@@ -43,12 +43,15 @@ class NetService:
         backend_key: Ed25519PublicKey | None = None,
         software: str = "",
         state_dir: Path,
+        signing_key: Ed25519PrivateKey,
         template_key: X25519PrivateKey | None = None,
         hold_remote: bool = False,
     ) -> None:
         """template_key: the device's X25519 key that opens the shard's templates (None: a
         terminal that cannot take sealed templates; it refuses them and says so).
-        hold_remote: keep commands and config until `remote.release()`."""
+        hold_remote: keep commands and config until `remote.release()`.
+        signing_key: the terminal's Ed25519 key (the one its ledger rows are signed with);
+        it also signs every request and report to the host (docs/security.md)."""
         if backend_key is None:
             if mqtt.backend_public_key_file is None:
                 raise BlinkpayError(
@@ -61,7 +64,13 @@ class NetService:
         self.topics = DeviceTopics(mqtt.prefix, device_id)
         self.metrics = metrics or AppMetrics()
         self.worker = Worker()
-        self.link = MqttLink(mqtt, device_id, status_topic=self.topics.status, software=software)
+        self.link = MqttLink(
+            mqtt,
+            device_id,
+            status_topic=self.topics.status,
+            software=software,
+            signing_key=signing_key,
+        )
         self.authorizer = Authorizer(self.link, self.topics, mqtt.auth_timeout_s, backend_key)
         self.ledger_sync = LedgerSync(
             self.link,
@@ -81,6 +90,7 @@ class NetService:
             snapshot_timeout_s=mqtt.snapshot_timeout_s,
             max_snapshot_bytes=mqtt.max_snapshot_bytes,
             opener=TemplateOpener(device_id, template_key),
+            max_age_s=mqtt.command_max_age_s,
         )
         self.remote = RemoteControl(
             self.link,

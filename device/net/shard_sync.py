@@ -16,8 +16,10 @@ import binascii
 import hashlib
 import json
 import logging
+import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -33,6 +35,8 @@ from device.net.topics import DeviceTopics, ShardTopics
 from device.net.worker import Worker
 
 log = logging.getLogger(__name__)
+
+NONCES_KEPT = 8  # requests a snapshot may answer (one per snapshot timeout)
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,17 @@ class ShardSync:
         max_snapshot_bytes: int,
         opener: TemplateOpener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_age_s: float = 300.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """max_age_s: how old a snapshot nobody here asked for may be when this terminal
+        has no shard yet (an operator's push; mqtt.command_max_age_s)."""
         self._link = link
+        # The nonces of this terminal's recent snapshot requests: until it has a shard, it
+        # takes only a snapshot the host made in answer to one of them (docs/security.md).
+        self._nonces: deque[str] = deque(maxlen=NONCES_KEPT)
+        self._max_age_s = max_age_s
+        self._wall_clock = wall_clock
         self._dev = device_topics
         self._shard = ShardTopics(device_topics.prefix, shard_id)
         self.shard_id = shard_id
@@ -137,6 +150,8 @@ class ShardSync:
         version = body["version"]
         with self._lock:
             current, wanted = self.version, self._want_snapshot
+        if current is None and not self._fresh(body):  # see _finish_snapshot
+            raise PayloadRejected("unrequested_snapshot", f"snapshot v{version}")
         if current is not None and version < current:
             raise PayloadRejected("replay", f"snapshot version {version} < {current}")
         if current is not None and version == current and not wanted:
@@ -152,6 +167,16 @@ class ShardSync:
         complete = self._add_chunk(body, data)
         if complete is not None:
             self._worker.submit(lambda: self._finish_snapshot(body, complete))
+
+    def _fresh(self, body: dict[str, Any]) -> bool:
+        """An answer to one of our requests, or a push issued within max_age_s."""
+        with self._lock:
+            if body.get("nonce") in self._nonces:
+                return True
+        issued = body.get("issued_at")
+        if isinstance(issued, bool) or not isinstance(issued, int | float):
+            return False
+        return abs(self._wall_clock() - issued) <= self._max_age_s
 
     def _add_chunk(self, body: dict[str, Any], data: bytes) -> bytes | None:
         key = (body["version"], body["sha256"])
@@ -193,6 +218,15 @@ class ShardSync:
             return
         if snapshot["shard_id"] != self.shard_id or snapshot["version"] != header["version"]:
             self._link.rejects.add("malformed")
+            return
+        with self._lock:
+            fresh_needed = self.version is None
+        if fresh_needed and not self._fresh(header):
+            # An old signed snapshot replayed to a terminal that never synced (the host
+            # down) would install customers erased since: only an answer to our request
+            # or a fresh push.
+            self._link.rejects.add("unrequested_snapshot")
+            log.error("snapshot v%s refused: not an answer to our request", header["version"])
             return
         try:
             snapshot = self._opener.snapshot(snapshot)  # templates are sealed on the wire
@@ -258,23 +292,27 @@ class ShardSync:
                 return False
             self._last_request = now
             version = self.version
+        nonce = secrets.token_hex(16)
+        with self._lock:
+            self._nonces.append(nonce)
         payload: dict[str, Any] = {
             "v": 1,
             "device_id": self._dev.device_id,
             "shard_id": self.shard_id,
             "reason": reason,
             "have_version": version,
+            "nonce": nonce,
         }
         if want_seq is not None:
             payload["want_seq"] = want_seq
-        return self._link.publish(self._dev.shard_req, payload, qos=1)
+        return self._link.publish_signed(self._dev.shard_req, payload, qos=1)
 
     def _ack(self) -> None:
         with self._lock:
             version, size = self.version, self.size
         if version is None:
             return
-        self._link.publish(
+        self._link.publish_signed(
             self._dev.shard_ack,
             {
                 "v": 1,

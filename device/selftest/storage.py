@@ -9,6 +9,7 @@ import numpy as np
 
 from device.selftest.check import Check
 from device.store.db import SCHEMA_VERSION
+from device.store.ledger_chain import LedgerIntegrityError, read_anchor, verify
 from device.store.sealing import UnsealError
 from device.store.terminal_store import Store
 from device.store.updates import NORM_TOLERANCE
@@ -26,6 +27,7 @@ def verify_store(store: Store) -> list[Check]:
             store.database.schema_version() == SCHEMA_VERSION,
             f"schema version {store.database.schema_version()} (software {SCHEMA_VERSION})",
         ),
+        _ledger_chain(store),
     ]
     info = store.shard.info()
     if info is None:
@@ -52,6 +54,21 @@ def verify_store(store: Store) -> list[Check]:
     checks.append(_accounts_match_templates(store, set(decrypted)))
     checks.append(_index_matches_table(store, decrypted))
     return checks
+
+
+def _ledger_chain(store: Store) -> Check:
+    """The ledger's hash chain is whole and reaches its anchor (rows deleted, an emptied
+    ledger): checked read-only, the anchor is never moved here."""
+    path = store.ledger.anchor_path
+    try:
+        anchor = None if path is None else read_anchor(path)
+        with store.database.lock:
+            head = verify(store.database.db, anchor)
+    except LedgerIntegrityError as exc:
+        return Check("ledger.chain", False, str(exc))
+    return Check(
+        "ledger.chain", True, f"{head.rows} rows chained up to seq {head.seq}, anchor reached"
+    )
 
 
 def _integrity(store: Store) -> Check:

@@ -93,12 +93,14 @@ def open_store(
     anchor_path = ledger_anchor_path(data_dir)
     anchor = read_anchor(anchor_path)
     path = db_path(settings, data_dir)
-    if anchor is not None and anchor.store_id is not None and not path.exists():
-        raise LedgerIntegrityError(
-            f"the database {path} is gone, but this terminal's ledger was written there "
-            f"({anchor.seq} rows); it will not start on an empty ledger: restore the file "
-            "or run `blinkpay db recover` (docs/reliability.md)"
-        )
+    if anchor is not None and anchor.store_id is not None:
+        lost = "is gone" if not path.exists() else "is empty (0 bytes)" if _empty(path) else ""
+        if lost:
+            raise LedgerIntegrityError(
+                f"the database {path} {lost}, but this terminal's ledger was written there "
+                f"({anchor.seq} rows); it will not start on an empty ledger: restore the file "
+                "or run `blinkpay db recover` (docs/reliability.md)"
+            )
     database = StoreDatabase(path)
     try:
         key = _load_key(database, paths.data_key)
@@ -134,12 +136,28 @@ def check_at_start(store: Store) -> ChainHead:
     return store.ledger.verify_chain()
 
 
+def _empty(path: Path) -> bool:
+    """A database file of 0 bytes with no WAL holding its pages: no schema, no rows."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        return path.stat().st_size == 0 and (not wal.exists() or wal.stat().st_size == 0)
+    except OSError:
+        return False
+
+
 def open_existing_store(settings: StoreConfig, data_dir: Path) -> Store:
-    """For the db commands: open the store only if the database is already there."""
+    """For the db commands: open the store only if the database is already there, and
+    never make a schema in an emptied file (that would hide a lost ledger)."""
     path = db_path(settings, data_dir)
     if not path.exists():
         raise BlinkpayError(
             f"no database at {path} yet: the service makes it when it first starts "
             "(systemctl start blinkpay); check device.data_dir and store.db_file"
+        )
+    if _empty(path):
+        raise LedgerIntegrityError(
+            f"the database {path} is empty (0 bytes): its ledger and templates are gone; "
+            "nothing was written to it. Restore the file or run `blinkpay db recover` "
+            "(docs/reliability.md)"
         )
     return open_store(settings, data_dir)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from device.cli import main
-from device.demo.broker import mosquitto_binary
+from device.net.local_broker import mosquitto_binary
 
 KEYS = {
     "customers_per_min",

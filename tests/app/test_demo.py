@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from device.demo.broker import mosquitto_binary
 from device.demo.scenes import DEMO_PIN, DemoReport, run_demo
 from device.logs import JsonFormatter
+from device.net.local_broker import mosquitto_binary
 
 
 @pytest.fixture

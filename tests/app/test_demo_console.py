@@ -9,9 +9,9 @@ from http.client import HTTPConnection
 
 import pytest
 
-from device.demo.broker import mosquitto_binary
 from device.demo.console import keep_console
 from device.demo.scenes import run_demo
+from device.net.local_broker import mosquitto_binary
 
 pytestmark = pytest.mark.mqtt
 

@@ -19,8 +19,8 @@ from device.net.register import register_request
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> HostDb:
-    database = HostDb(tmp_path / "host.db")
+def db(host_db_url: str) -> HostDb:
+    database = HostDb(host_db_url)
     yield database
     database.close()
 
@@ -34,13 +34,13 @@ def _request(device_id: str, token: str, key: Ed25519PrivateKey | None = None) -
 
 
 def _key_of(db: HostDb, device_id: str) -> str | None:
-    row = db.db.execute("SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id])
-    return row.fetchone()[0]
+    rows = db.query("SELECT public_key_pem FROM devices WHERE device_id = ?", [device_id])
+    return rows[0]["public_key_pem"]
 
 
 def _box_and_shard(db: HostDb, device_id: str) -> tuple[str | None, str | None]:
     sql = "SELECT box_key_pem, home_shard FROM devices WHERE device_id = ?"
-    return tuple(db.db.execute(sql, [device_id]).fetchone())
+    return tuple(db.query(sql, [device_id])[0].values())
 
 
 def test_a_token_registers_its_device_once(db: HostDb, tmp_path: Path) -> None:
@@ -54,8 +54,8 @@ def test_a_token_registers_its_device_once(db: HostDb, tmp_path: Path) -> None:
     assert _box_and_shard(db, "gate-1") == (request["box_public_key"], "north")
     assert redeem(db, _request("gate-1", token)) == "token_used"  # a copied card
     assert _key_of(db, "gate-1") == request["public_key"]  # the first key stays
-    stored = db.db.execute("SELECT token_hash FROM enrolment_tokens").fetchall()
-    assert (token_hash(token),) in stored
+    stored = db.query("SELECT token_hash FROM enrolment_tokens")
+    assert {"token_hash": token_hash(token)} in stored
     for stored in tmp_path.glob("host.db*"):  # the database and its WAL
         assert token.encode() not in stored.read_bytes()
 

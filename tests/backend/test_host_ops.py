@@ -129,9 +129,11 @@ def test_every_command_and_option_has_help() -> None:
 
 def test_docs_host_md_names_every_key() -> None:
     from backend.bootfiles import BootConfig
+    from backend.broker import BrokerSite
     from device.net.config import MqttConfig
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "host.md").read_text()
-    fields = [*HostConfig.model_fields, *MqttConfig.model_fields, *BootConfig.model_fields]
-    keys = [k for k in fields if k not in ("mqtt", "boot")]
+    sections = (MqttConfig, BootConfig, BrokerSite)
+    fields = [*HostConfig.model_fields, *(k for s in sections for k in s.model_fields)]
+    keys = [k for k in fields if k not in ("mqtt", "boot", "broker")]
     assert [key for key in keys if f"`{key}`" not in text] == []

@@ -6,25 +6,26 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from backend.accounts import Accounts
 from backend.db import HostDb
 from backend.settlement import expire_holds
+from tests.backend.conftest import register_terminals
 
 TX_ID = "0192f0c4-6a53-7cc1-b3f2-5d1e2a3b4c5d"
 START, FARE = 1000, 250
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[tuple[Accounts, HostDb]]:
-    db = HostDb(tmp_path / "host.db")
+def host(host_db_url: str) -> Iterator[tuple[Accounts, HostDb]]:
+    db = HostDb(host_db_url)
     accounts = Accounts(db, b"\x00" * 16, "host-a", hold_expiry_s=60.0)
     account = {"status": "active", "daily_limit": 5000, "offline_allowance": 1000}
     with db.transaction() as conn:
         accounts.upsert(conn, "tok-1", "s1", account, balance=START, pin=None)
+        register_terminals(conn)
     yield accounts, db
     db.close()
 
@@ -46,8 +47,8 @@ def _authorize(accounts: Accounts) -> bool:
 def test_an_approval_is_a_hold_that_the_approved_row_turns_into_one_charge(host) -> None:
     accounts, _ = host
     assert _authorize(accounts) and accounts.balance("tok-1") == START - FARE
-    accounts.record_tx("gate-1", _row("approved"), "approved", True)
-    accounts.record_tx("gate-1", _row("approved"), "approved", True)  # a resend
+    accounts.record_tx("gate-1", _row("approved"), "approved")
+    accounts.record_tx("gate-1", _row("approved"), "approved")  # a resend
     assert _authorize(accounts)  # a repeated request: the first decision, no second hold
     assert accounts.balance("tok-1") == START - FARE
 
@@ -57,13 +58,13 @@ def test_a_crash_while_the_host_answers_ends_in_a_refund(host) -> None:
     accounts, _ = host
     assert _authorize(accounts)
     pending_then_declined = {**_row("pending"), "reasons": ["interrupted"]}
-    assert accounts.record_tx("gate-1", pending_then_declined, "declined", True)[0] == "recorded"
+    assert accounts.record_tx("gate-1", pending_then_declined, "declined")[0] == "recorded"
     assert accounts.balance("tok-1") == START
 
 
 def test_a_late_approval_of_an_offline_decline_charges_nothing(host) -> None:
     accounts, _ = host
-    accounts.record_tx("gate-1", _row("declined", "offline"), "declined", True)
+    accounts.record_tx("gate-1", _row("declined", "offline"), "declined")
     assert _authorize(accounts)  # the host's slow answer comes after the row
     assert accounts.balance("tok-1") == START
 
@@ -74,7 +75,7 @@ def test_a_late_decline_of_an_offline_approval_still_charges_once(host) -> None:
     with db.transaction() as conn:
         conn.execute("UPDATE accounts SET balance = 100 WHERE token = 'tok-1'")
     assert not _authorize(accounts)  # insufficient funds: no hold
-    accounts.record_tx("gate-1", _row("approved", "offline"), "approved", True)
+    accounts.record_tx("gate-1", _row("approved", "offline"), "approved")
     assert accounts.balance("tok-1") == 100 - FARE
 
 
@@ -87,7 +88,7 @@ def test_an_unused_authorization_expires_into_a_refund(host) -> None:
         assert expire_holds(conn, now=10**12) == [TX_ID]
     assert accounts.balance("tok-1") == START
     # the row comes after all (a terminal offline for days): charged once, by the row
-    accounts.record_tx("gate-1", _row("approved"), "approved", True)
+    accounts.record_tx("gate-1", _row("approved"), "approved")
     with db.transaction() as conn:
         assert expire_holds(conn, now=10**12) == []
     assert accounts.balance("tok-1") == START - FARE
@@ -96,7 +97,11 @@ def test_an_unused_authorization_expires_into_a_refund(host) -> None:
 def test_a_rejected_row_moves_no_money_and_leaves_the_hold_to_expire(host) -> None:
     accounts, db = host
     assert _authorize(accounts)
-    accounts.record_tx("gate-1", _row("approved"), "approved", False)  # bad signature
+    # another terminal's row with this id: refused, never recorded
+    assert accounts.record_tx("gate-2", _row("approved"), "approved")[:2] == (
+        "rejected",
+        "foreign_tx",
+    )
     assert accounts.balance("tok-1") == START - FARE  # still only held
     with db.transaction() as conn:
         expire_holds(conn, now=10**12)
@@ -105,9 +110,9 @@ def test_a_rejected_row_moves_no_money_and_leaves_the_hold_to_expire(host) -> No
 
 STEPS: dict[str, Callable[[Accounts, HostDb], object]] = {
     "answer": lambda a, _: _authorize(a),
-    "row": lambda a, _: a.record_tx("gate-1", _row("approved"), "approved", True),
-    "repeat_row": lambda a, _: a.record_tx("gate-1", _row("approved"), "approved", True),
-    "void": lambda a, _: a.record_tx("gate-1", _row("voided"), "voided", True),
+    "row": lambda a, _: a.record_tx("gate-1", _row("approved"), "approved"),
+    "repeat_row": lambda a, _: a.record_tx("gate-1", _row("approved"), "approved"),
+    "void": lambda a, _: a.record_tx("gate-1", _row("voided"), "voided"),
     "expiry": lambda _, db: _expire(db),
 }
 

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from device.chaos.scenarios import Books, Chaos, mount_tmpfs, unmount
 from device.chaos.world import DEVICE_ID, ChaosWorld
-from device.demo.broker import mosquitto_binary
+from device.net.local_broker import mosquitto_binary
 
 pytestmark = [
     pytest.mark.slow,
@@ -119,6 +119,16 @@ def test_a_full_disk_opens_no_gate_and_takes_the_terminal_out_of_service(
 def test_hostile_messages_are_refused_and_counted_never_a_crash(chaos: Chaos) -> None:
     episode = chaos.fuzz(1000)
     assert episode.refusals >= 500 and "the terminal restarted" not in episode.notes
+    assert chaos.world.terminal.alive
+    _books_hold(chaos)
+
+
+def test_a_hostile_network_moves_no_money(chaos: Chaos) -> None:
+    """Forged rows, a rogue registered terminal's rows and voids, foreign keys and PIN
+    floods while the customer pays: none of it is charged, refunded or answered."""
+    episode = chaos.hostile(5)
+    assert episode.refusals > 0
+    assert "answers on chosen topics: 0" in episode.notes
     assert chaos.world.terminal.alive
     _books_hold(chaos)
 

@@ -126,6 +126,8 @@ def open_rig() -> Iterator[ConsoleRig]:
     # Not under pytest's 0700 tree: mosquitto started as root drops to its own user.
     workdir = Path(tempfile.mkdtemp(prefix="blinkpay-console-"))
     os.chmod(workdir, 0o755)
+    # An anonymous throw-away broker: these tests are about the console's pages; the site
+    # broker's credentials and ACLs are tested in tests/security/test_broker_acl.py.
     broker = start_broker(workdir / "broker")
     make_keys(workdir / "keys")
     config = HostConfig(

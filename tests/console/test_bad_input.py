@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # starlette would like httpx2; httpx still work
     from starlette.testclient import TestClient
 
 from backend.console.app import make_app
-from backend.console.enrolment import MAX_PHOTO_BYTES
+from backend.console.images import MAX_PHOTO_BYTES
 from tests.console.conftest import PASSWORD, ConsoleRig, face_crop
 
 pytestmark = pytest.mark.mqtt

@@ -212,9 +212,16 @@ def fast_mqtt(url: str, **extra: Any) -> dict[str, Any]:
 
 
 def make_host(
-    url: str, keys: BackendKeys, folder: Path, host_id: str = "host-a", **mqtt: Any
+    url: str,
+    keys: BackendKeys,
+    folder: Path,
+    host_id: str = "host-a",
+    limits: dict[str, Any] | None = None,
+    **mqtt: Any,
 ) -> PaymentHost:
+    """limits: HostConfig's per-terminal limits for a test that pays faster than a person."""
     config = HostConfig(
+        **(limits or {}),
         host_id=host_id,
         mqtt=fast_mqtt(url, **mqtt),
         db_path=folder / "host.db",
@@ -304,6 +311,7 @@ def make_terminal(
         ledger=store.ledger,
         shard_store=TemplateShardPort(store.shard),
         state_dir=config.device.data_dir,
+        signing_key=load_signing_key(paths.signing_key),
         template_key=box_key,
     )
     return Terminal(config, store, net, load_signing_key(paths.signing_key), box_key)

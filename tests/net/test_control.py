@@ -95,7 +95,10 @@ def test_forged_answers_are_refused_and_counted(
         forged = {**unsigned, "signature": sign_document(unsigned, forger_key)}
         for answer in (unsigned, forged):
             forger.client.publish(
-                message.properties.ResponseTopic, schemas.dumps(answer), qos=1, properties=props
+                message.topic.replace("/auth/req", "/auth/resp"),
+                schemas.dumps(answer),
+                qos=1,
+                properties=props,
             )
 
     forger.on_message = approve_everything
@@ -112,7 +115,8 @@ def test_forged_answers_are_refused_and_counted(
             timeout_s=1.0,
         )
         assert reply is None  # no host answered: the terminal uses its offline rules
-        ack = {"v": 1, "tx_id": tx_id, "result": "recorded", "status": "approved"}
+        ack = {"v": 1, "tx_id": tx_id, "row_digest": "0" * 64, "result": "recorded"}
+        ack["status"] = "approved"
         for forged_ack in (ack, {**ack, "signature": sign_document(ack, forger_key)}):
             forger.client.publish(
                 f"{PREFIX}/dev/{terminal.device_id}/tx/ack", schemas.dumps(forged_ack), qos=1
@@ -149,7 +153,7 @@ def test_late_and_duplicate_authorization_answers_are_ignored(
         def send() -> None:
             for _ in range(2):
                 slow_host.client.publish(
-                    message.properties.ResponseTopic,
+                    message.topic.replace("/auth/req", "/auth/resp"),
                     schemas.dumps(response),
                     qos=1,
                     properties=props,

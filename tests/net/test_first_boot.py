@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from backend.enrolment import issue_token
 from backend.host import PaymentHost
 from device.crypto.signing import load_signing_key, public_key_pem
 from device.crypto.template_box import box_public_pem, load_box_key
-from tests.conftest import Broker
+from tests.conftest import Broker, free_port, start_site_broker
 
 pytestmark = pytest.mark.mqtt
 
@@ -43,6 +44,8 @@ class Site:
     folder: Path
     host_toml: Path
     host: PaymentHost
+    broker: Broker
+    host_password: str
 
     def host_cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -52,20 +55,33 @@ class Site:
 
 
 @pytest.fixture
-def site(broker: Broker, tmp_path: Path) -> Iterator[Site]:
-    """The operator's side: host keys, host.toml, a serving reference host."""
+def site(tmp_path: Path) -> Iterator[Site]:
+    """The operator's side: host keys, host.toml, the site broker `broker-config` wrote
+    (no anonymous client: a card's terminal logs in with its own password), a serving host."""
     keys = tmp_path / "host"
     make_keys(keys)
     host_toml = keys / "host.toml"
+    port = free_port()
+    config_dir = Path(tempfile.mkdtemp(prefix="blinkpay-broker-"))
     host_toml.write_text(
-        f'host_id = "host-a"\n[mqtt]\nurl = "{broker.url}"\nshard_id = "station-a"\n'
+        f'host_id = "host-a"\n[mqtt]\nurl = "mqtt://127.0.0.1:{port}"\nshard_id = "station-a"\n'
         "keepalive_s = 5\nreconnect_min_s = 0.05\nreconnect_max_s = 0.5\n"
+        'username = "host-a"\npassword_file = "host.mqtt-password"\n'
+        f'[broker]\ndir = "{config_dir}"\n'
     )
-    host = PaymentHost(load_host_config(host_toml)).start()
     try:
-        yield Site(tmp_path, host_toml, host)
+        broker = start_site_broker(host_toml, config_dir, port)
+        try:
+            host = PaymentHost(load_host_config(host_toml)).start()
+            password = (keys / "host.mqtt-password").read_text().strip()
+            try:
+                yield Site(tmp_path, host_toml, host, broker, password)
+            finally:
+                host.stop()
+        finally:
+            broker.stop()
     finally:
-        host.stop()
+        shutil.rmtree(config_dir, ignore_errors=True)
 
 
 def first_boot(
@@ -87,10 +103,12 @@ def first_boot(
 def write_card(site: Site, card: Path, *extra: str) -> None:
     made = site.host_cli("device", "add", DEVICE, "--boot-dir", str(card), *extra)
     assert made.returncode == 0, made.stderr
-    assert "user-data" in json.loads(made.stdout)["written"]
+    written = json.loads(made.stdout)["written"]
+    assert "user-data" in written and "blinkpay/mqtt.password" in written
+    site.broker.reload()  # [broker] dir's passwords and acl now hold the card's terminal
 
 
-def wait_online(broker: Broker, timeout: float) -> bool:
+def wait_online(site: Site, timeout: float) -> bool:
     """The retained status of the terminal says online (what a dashboard sees)."""
     online = threading.Event()
 
@@ -99,8 +117,9 @@ def wait_online(broker: Broker, timeout: float) -> bool:
             online.set()
 
     watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-boot-watcher")
+    watcher.username_pw_set("host-a", site.host_password)  # a dashboard with the host's access
     watcher.on_message = on_message
-    watcher.connect(broker.host, broker.port)
+    watcher.connect(site.broker.host, site.broker.port)
     watcher.subscribe(f"blinkpay/v1/dev/{DEVICE}/status", qos=1)
     watcher.loop_start()
     try:
@@ -110,7 +129,7 @@ def wait_online(broker: Broker, timeout: float) -> bool:
         watcher.disconnect()
 
 
-def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: Path) -> None:
+def test_a_card_brings_a_terminal_online(site: Site, tmp_path: Path) -> None:
     card, root = tmp_path / "card", tmp_path / "terminal"
     write_card(site, card)
     token = (card / "blinkpay" / "enrolment.token").read_text().strip()
@@ -120,10 +139,12 @@ def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: P
 
     # The host holds the key the terminal made itself, and only the token's hash.
     key = load_signing_key(root / "var/lib/blinkpay/keys/device_ed25519.pem")
-    row = site.host.db.db.execute(
-        "SELECT public_key_pem, box_key_pem, home_shard FROM devices WHERE device_id = ?",
-        [DEVICE],
-    ).fetchone()
+    row = tuple(
+        site.host.db.query(
+            "SELECT public_key_pem, box_key_pem, home_shard FROM devices WHERE device_id = ?",
+            [DEVICE],
+        )[0].values()
+    )
     box = load_box_key(root / "var/lib/blinkpay/keys/device_x25519.pem")
     assert row == (public_key_pem(key), box_public_pem(box).decode(), "station-a")
     for stored in (site.folder / "host").glob("blinkpay-host.db*"):  # with the WAL
@@ -131,6 +152,9 @@ def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: P
     # The secrets left the card; its log tells the story.
     assert not (card / "blinkpay" / "enrolment.token").exists()
     assert not (card / "blinkpay" / "pin.key").exists()
+    assert not (card / "blinkpay" / "mqtt.password").exists()
+    settings = (root / "etc/blinkpay/config.toml").read_text()
+    assert f'username = "{DEVICE}"' in settings and "mqtt.password" in settings
     assert "registered" in (card / "blinkpay" / "firstboot.log").read_text()
 
     # A customer enrolled at the host reaches the new terminal (sealed to its X25519 key).
@@ -142,7 +166,7 @@ def test_a_card_brings_a_terminal_online(site: Site, broker: Broker, tmp_path: P
         env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        assert wait_online(broker, 60), "the terminal did not come online"
+        assert wait_online(site, 60), "the terminal did not come online"
         assert site.host.wait_for(
             lambda h: any(a["device_id"] == DEVICE and a["version"] >= 1 for a in h.shard_acks),
             60,
@@ -179,6 +203,7 @@ def test_a_reused_or_expired_token_is_refused(site: Site, tmp_path: Path) -> Non
 
 
 def test_no_broker_or_no_host_is_one_clear_line(broker: Broker, tmp_path: Path) -> None:
+    # an anonymous throw-away broker: this test is about the messages, not who gets in
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from device.crypto.signing import public_pem

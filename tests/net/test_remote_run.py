@@ -86,7 +86,8 @@ def host(broker: Broker, backend_keys: BackendKeys, tmp_path: Path) -> Iterator[
     host.stop()
 
 
-def terminal_config(broker: Broker, keys: BackendKeys, folder: Path) -> Path:
+def terminal_config(broker: Broker, keys: BackendKeys, folder: Path, host: PaymentHost) -> Path:
+    """Provisioned, and registered with the host (its results and reports are signed)."""
     sections = {
         "device": {"id": DEVICE, "data_dir": str(folder / "data"), "log_format": "json"},
         "hardware": {"backend": "sim", "camera": {"source": "synthetic", "fps": 10.0}},
@@ -100,7 +101,10 @@ def terminal_config(broker: Broker, keys: BackendKeys, folder: Path) -> Path:
         },
     }
     path = folder / "config.toml"
-    provision(path, sections)
+    made = provision(path, sections)
+    host.register_device(
+        DEVICE, made.public_key_pem.encode(), made.box_public_key_pem.encode() or None
+    )
     return path
 
 
@@ -165,7 +169,7 @@ def config_state(host: PaymentHost, version: int, config: dict[str, Any]) -> dic
 def test_selftest_gate_test_and_live_config_on_a_running_terminal(
     broker: Broker, backend_keys: BackendKeys, tmp_path: Path, host: PaymentHost, watcher: Watcher
 ) -> None:
-    process = Process(terminal_config(broker, backend_keys, tmp_path), watcher)
+    process = Process(terminal_config(broker, backend_keys, tmp_path, host), watcher)
     try:
         selftest = command(host, "selftest")
         checks = {c["name"]: c for c in selftest["result"]["checks"]}
@@ -197,7 +201,7 @@ def test_selftest_gate_test_and_live_config_on_a_running_terminal(
 def test_config_needing_a_restart_and_a_simulated_reboot(
     broker: Broker, backend_keys: BackendKeys, tmp_path: Path, host: PaymentHost, watcher: Watcher
 ) -> None:
-    config = terminal_config(broker, backend_keys, tmp_path)
+    config = terminal_config(broker, backend_keys, tmp_path, host)
     process = Process(config, watcher)
     try:
         state = config_state(host, 5, {"payment": {"fare": 300}})

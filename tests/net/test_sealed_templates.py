@@ -104,7 +104,9 @@ def test_an_unregistered_terminal_refuses_what_it_cannot_open(
 ) -> None:
     host = make_host(broker.url, backend_keys, tmp_path / "host").start()
     host.enrol("tok-z", unit_vector(9), shard_id=SHARD, balance=100, publish=False)
-    terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")  # never registered
+    terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
+    # its signing key is known (the host answers it), its X25519 key never registered
+    host.register_device(terminal.device_id, terminal.public_key_pem(), None, SHARD)
     try:
         terminal.net.start()
         assert wait_until(lambda: terminal.net.link.rejects["not_a_recipient"] >= 1)

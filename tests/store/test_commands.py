@@ -110,3 +110,34 @@ def test_bench_match_reports_the_figures(capsys: pytest.CaptureFixture[str]) -> 
     for exact in kinds - {"int8-cv2"}:  # the exact kinds match float64 top-k to rounding
         row = figures["candidates"][exact]
         assert row["identical_top_k"] == 1.0 and row["max_score_error"] < 1e-5
+
+
+def test_db_verify_reports_an_emptied_ledger_and_writes_nothing(
+    config_file: Path, config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uuid6
+
+    from device.store.terminal_store import db_path
+
+    store = open_store(config.store, config.device.data_dir)
+    document = {
+        "id": str(uuid6.uuid7()),
+        "created_at": "2026-12-06T03:00:00.000000Z",
+        "amount": 250,
+        "currency": "EUR",
+        "token": "user-000",
+        "mode": "turnstile",
+    }
+    store.ledger.write_pending(document)
+    store.ledger.verify_chain()  # the anchor now says one row was written
+    store.close()
+    path = db_path(config.store, config.device.data_dir)
+    for side in ("-wal", "-shm"):
+        path.with_name(path.name + side).unlink(missing_ok=True)
+    path.write_bytes(b"")  # the ledger emptied
+
+    assert main(["db", "verify", "--config", str(config_file)]) == 3
+    err = capsys.readouterr().err
+    assert "is empty (0 bytes)" in err and "db recover" in err and "Traceback" not in err
+    assert path.stat().st_size == 0  # no schema made in it
+    assert not path.with_name(path.name + "-wal").exists()

@@ -14,7 +14,7 @@ from device.vending.mdb import vmc
 from device.vending.mdb.frames import words as w
 from device.vending.mdb.loopback import Loopback as Bus
 from device.vending.mdb.state import State
-from device.vending.port import ReaderDisabled, SessionCancelled, VendCancelled
+from device.vending.port import ReaderDisabled, SessionCancelled, VendCancelled, VendSucceeded
 
 
 def test_bad_checksum_is_naked_and_counted(bus: Bus) -> None:
@@ -146,6 +146,38 @@ def test_bus_reset_mid_session_cancels_it(bus: Bus) -> None:
     assert bus.send(w("12! 12")) == w("00 00!")  # JUST RESET
     assert not bus.device.approve_vend(100, bus.now)  # the vend is gone
     assert bus.device.stats["refused_approve_vend"] == 1
+
+
+def test_a_bus_reset_after_the_vmc_took_the_approval_is_a_vend(bus: Bus) -> None:
+    """MDB's RESET rule: in the Vend state, after VEND APPROVED reached the VMC and before
+    VEND SUCCESS/FAILURE, a RESET counts as a successful vend (it may have dispensed)."""
+    bus.in_session()
+    bus.command(vmc.vend_request(100, 7))
+    bus.take()
+    assert bus.device.approve_vend(100, bus.now)
+    assert vmc.parse_reply(bus.send(vmc.poll())).code == f.VEND_APPROVED
+    bus.send(w("00"))  # the VMC ACKs it: from now on it may dispense
+    assert bus.send(w("10! 10")) == w("00!")
+    assert bus.take() == [
+        VendSucceeded(bus.now, 7),
+        SessionCancelled(bus.now, "bus_reset"),
+        ReaderDisabled(bus.now, "bus_reset"),
+    ]
+    assert bus.device.stats["reset_after_approval"] == 1
+
+
+def test_a_bus_reset_before_the_vmc_took_the_approval_withdraws_it(bus: Bus) -> None:
+    bus.in_session()
+    bus.command(vmc.vend_request(100, 7))
+    bus.take()
+    assert bus.device.approve_vend(100, bus.now)
+    assert vmc.parse_reply(bus.send(vmc.poll())).code == f.VEND_APPROVED  # never ACKed
+    assert bus.send(w("10! 10")) == w("00!")
+    assert bus.take() == [  # no vend: the shell voids the approved row
+        SessionCancelled(bus.now, "bus_reset"),
+        ReaderDisabled(bus.now, "bus_reset"),
+    ]
+    assert bus.device.stats["reset_after_approval"] == 0
 
 
 def test_an_unanswered_vend_is_denied_before_the_vmc_gives_up(bus: Bus) -> None:

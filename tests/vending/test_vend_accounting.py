@@ -97,7 +97,8 @@ def test_200_vends_end_with_ledger_and_balance_exact(
     broker: Broker, backend_keys: BackendKeys, tmp_path: Path
 ) -> None:
     pty: Pty = open_pty()
-    host = make_host(broker.url, backend_keys, tmp_path / "host").start()
+    fast = {"auth_rate_per_s": 1000.0, "auth_burst": 1000}  # 200 vends in a hurry
+    host = make_host(broker.url, backend_keys, tmp_path / "host", limits=fast).start()
     stack, provisioned = make_stack(tmp_path, broker.url, backend_keys, pty)
     machine = machine_on(pty)
     customers: list[Customer] = []

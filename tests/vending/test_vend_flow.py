@@ -127,6 +127,23 @@ def test_a_jam_voids_the_payment() -> None:
     assert r.ledger(tx_id) == ["approved", "voided"]
 
 
+def test_a_bus_reset_after_vend_approved_keeps_the_payment() -> None:
+    """The machine took VEND APPROVED, then reset the bus before VEND SUCCESS: by MDB's
+    RESET rule the vend counts as made, so the approved row stands (never voided and
+    refunded for a product the machine may have delivered)."""
+    r = rig()
+    r.face_and_blink()
+    r.machine.select(item=3, price=250)
+    r.pump()
+    tx_id = r.host_answers()  # the machine polled and ACKed VEND APPROVED
+    assert "data 05H" in " ".join(r.machine.transcript)
+    r.machine.reset()
+    r.pump()
+    assert r.ledger(tx_id) == ["approved"]
+    assert r.session.state.value == "cooldown"
+    assert r.machine.stats()["reset_after_approval"] == 1
+
+
 def test_offline_the_session_offers_the_offline_funds_and_pays_within_them() -> None:
     r = rig(online=False)
     r.face_and_blink(allowance=300)

@@ -22,6 +22,11 @@ const blink = {
     source.onopen = () => { if (statusEl) statusEl.textContent = "live updates: on"; };
     source.onerror = () => { if (statusEl) statusEl.textContent = "live updates: reconnecting…"; };
     source.onmessage = (e) => onData(JSON.parse(e.data));
+    // the session ended (logout, expiry, a disabled operator): no reconnecting, log in again
+    source.addEventListener("session-ended", () => {
+      source.close();
+      window.location.assign("/login?expired=1");
+    });
     return source;
   },
 };

@@ -217,9 +217,19 @@ class CashlessDevice:
         return Output(send=f.peripheral_nak())
 
     def _reset(self, now: float) -> Output:
-        """RESET (7.4.1): back to INACTIVE; JUST RESET on the next POLL."""
+        """RESET (7.4.1): back to INACTIVE; JUST RESET on the next POLL.
+
+        A RESET in the Vend state after the VMC took our VEND APPROVED (it ACKed it) and
+        before it sent VEND SUCCESS or VEND FAILURE counts as a successful vend, as MDB's
+        RESET rule has the reader do: the machine may well have dispensed on the approval,
+        so the payment stands (docs/vending.md, "A bus RESET after VEND APPROVED"). An
+        approval the VMC never took is withdrawn instead (the session's cancel voids it)."""
         self.stats["reset"] += 1
         out = Output(send=f.peripheral_ack())
+        vend = self._vend
+        if self.state == State.VEND and vend is not None and vend.approved and vend.delivered:
+            self.stats["reset_after_approval"] += 1
+            out.events.append(VendSucceeded(now, vend.item))
         if self.state in IN_SESSION:
             out.events.append(SessionCancelled(now, "bus_reset"))
         if self.state != State.INACTIVE and self.state != State.DISABLED:

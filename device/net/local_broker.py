@@ -1,4 +1,5 @@
-"""A private mosquitto for the demo: a free loopback port, a temp directory, stopped after."""
+"""A private mosquitto (the demo, the chaos world, the host's load bench): a free loopback port,
+a temp directory, stopped after."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def free_port() -> int:
 
 
 class LocalBroker:
-    """mosquitto on 127.0.0.1 only, anonymous (nothing else can reach it), persistent so
-    QoS 1 messages queued for a disconnected client survive a restart (the outage scene)."""
+    """mosquitto on 127.0.0.1 only, persistent so QoS 1 messages queued for a disconnected
+    client survive a restart (the outage scene). Anonymous by default (the chaos bench,
+    whose subject is crashes and outages, not who may connect); the demo runs it on the
+    site configuration `blinkpay-host broker-config` writes instead (`configure`)."""
 
     def __init__(self, workdir: Path, binary: str) -> None:
         self.workdir, self.binary = workdir, binary
@@ -44,6 +47,11 @@ class LocalBroker:
             f"log_dest file {workdir}/mosquitto.log\n"
         )
         self._process: subprocess.Popen[bytes] | None = None
+
+    def configure(self, config_path: Path) -> LocalBroker:
+        """Run on this mosquitto.conf (it must listen on 127.0.0.1:self.port)."""
+        self.config_path = config_path
+        return self
 
     @property
     def url(self) -> str:
