@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from device import __version__
 from device.clock import Clock, SystemClock
-from device.config import Config
+from device.config import Config, replay_defence
 from device.crypto.signing import load_signing_key
 from device.crypto.template_box import load_box_key
 from device.hw.camera import CameraRunner, camera_source_from_config
@@ -164,6 +164,7 @@ def start_net(parts: Parts, post: Post, *, hold_remote: bool = False) -> NetHost
     net = start_net_service(
         config, parts.store, software=f"blinkpay {__version__}", hold_remote=hold_remote
     )
+    net.metrics.set_liveness(replay_defence(config))  # telemetry says what it cannot stop
     parts.net = net
     return NetHost(net, post, parts.clock)
 

@@ -133,6 +133,29 @@ class Config(Section):
         return data
 
 
+def replay_defence(config: Config) -> dict[str, Any]:
+    """What this terminal can stop, for the self-test and telemetry: with a challenge light,
+    a full-screen replay of a blinking customer fails the code; without one it passes the
+    camera-only cues (docs/liveness.md), so the face alone pays only if the operator chose
+    `session.pinless_without_ring`."""
+    ring = config.hardware.pins.challenge_light is not None
+    pinless = ring or config.session.pinless_without_ring
+    if ring:
+        detail = "challenge light fitted: replays must follow a fresh light code"
+    elif pinless:
+        detail = (
+            "NO challenge light and PIN-less face payment chosen "
+            "(session.pinless_without_ring = true): a full-screen replay of a blinking "
+            "customer is not stopped"
+        )
+    else:
+        detail = (
+            "no challenge light: a full-screen replay of a blinking customer is not "
+            "stopped, so every face payment asks for the PIN"
+        )
+    return {"challenge_light": ring, "pinless_face_payment": pinless, "detail": detail}
+
+
 _CORE_SECTIONS: dict[str, type[Settings]] = {
     "match": MatchConfig,
     "liveness": LivenessConfig,

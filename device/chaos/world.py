@@ -196,6 +196,9 @@ class ChaosWorld:
                 "tx_retry_s": 1.0,
                 "telemetry_interval_s": 2.0,
             },
+            # no ring, and the clip is a recording: PIN-less face payment is this bench's
+            # explicit choice (it audits the money, docs/liveness.md the replay defence)
+            "session": {"pinless_without_ring": True},
             "payment": {
                 "fare": FARE,
                 "max_per_user_day": 10**8,

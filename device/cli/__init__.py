@@ -38,6 +38,10 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
         "payment integrity under kills, outages, a slow host, a full disk, fuzz, a hostile network",
     ),
     ("bench", "match"): ("device.cli.bench_match", "1:N search speed, memory and exactness"),
+    ("bench", "gate"): (
+        "device.cli.bench_gate",
+        "customers a minute through one simulated gate, blink to relay, Pi estimates",
+    ),
     ("db", "stats"): ("device.cli.db_stats", "counts, versions and file size"),
     ("db", "verify"): ("device.cli.db_verify", "integrity, decryption and index check"),
     ("db", "recover"): (

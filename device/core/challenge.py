@@ -1,19 +1,25 @@
 """The illumination challenge, pure: a fresh random on/off code for the challenge light,
-and whether the light reflected by the face followed it.
+and whether the light reflected by the face followed it, judged bit by bit.
 
 The shell switches the light by the code, one bit every `bit_s` from `start`, and hands
 over, per camera frame, the face region's and the background's luminance. A live face
 beside the light brightens when it is on; the background, further away, hardly does;
 a global change (auto-exposure, room light, a screen's own glow) scales both. So each
-frame gives the log ratio face / background, each bit the mean over its frames, and the code is
-decoded by calling the brighter half of the bits "on". The challenge passes only when
-the decoded bits equal the code exactly, at one of the small camera lags tried.
+frame gives the log ratio face / background, each bit the mean over its frames.
 
-Why exact decoding of a balanced code: the code is drawn uniformly among the
-C(n, n/2) balanced codes after the attempt began, so ANY luminance sequence made
-independently of it (a recorded video, a screen's glow, noise) decodes to the code with
-probability at most 1 / C(n, n/2) per lag tried (docs/liveness.md has the numbers).
-Nothing here reads a clock or does I/O; randomness comes in as a function.
+The code's bits are independent and uniform (the first `min_bits` never all equal), drawn
+after the attempt began. A sequential test looks at the code once per bit from the first
+look on (`first_look`): the bits so far are split into "on" and "off" by the largest
+between-group variance of their means (a split that never reads the code), and the look
+passes only when that split equals the code's bits exactly, by at least min_margin, at
+one of the small camera lags tried. The first look that passes ends the code early.
+
+Why this bounds a recording: ANY luminance sequence made independently of the code (a
+recorded video, a screen's glow, noise) splits into a pattern that does not depend on the
+code, so it equals the code's first k bits with probability at most q(k) = 2^-k scaled
+by the redraw of constant prefixes; over every lag and every look (union bound) the false
+accept is at most `false_accept_bound` (docs/liveness.md has the numbers). Nothing here
+reads a clock or does I/O; randomness comes in as a function.
 """
 
 from __future__ import annotations
@@ -64,24 +70,56 @@ class ChallengeVerdict:
     contrast: float | None  # mean "on" bits minus mean "off" bits, as coded (log ratio)
     frames: int  # frames measured
     fps: float  # frame rate measured from those frames
+    bits: int = 0  # the code's bits this look judged (the test may end before the last)
 
 
-def false_accept_bound(code_bits: int, max_lag_frames: int) -> float:
-    """P(an independent luminance sequence passes) <= lags tried / C(n, n/2)."""
-    return (max_lag_frames + 1) / math.comb(code_bits, code_bits // 2)
+def look_bound(bits: int, min_bits: int) -> float:
+    """max over patterns p of P(the code's first `bits` bits = p): uniform bits, the
+    first min_bits redrawn while they are all equal (2^min_bits - 2 prefixes left)."""
+    return 2.0 ** (min_bits - bits) / (2.0**min_bits - 2.0)
 
 
-def make_code(bits: int, randbelow: RandBelow) -> tuple[bool, ...]:
-    """A uniformly random balanced code (bits/2 on, bits/2 off): Fisher-Yates shuffle."""
-    if bits < 2 or bits % 2:
-        raise ValueError("a balanced code needs an even number of bits")
-    code = [True] * (bits // 2) + [False] * (bits // 2)
-    for i in range(bits - 1, 0, -1):
-        j = randbelow(i + 1)
-        if not 0 <= j <= i:
-            raise ValueError("randbelow answered out of range")
-        code[i], code[j] = code[j], code[i]
-    return tuple(code)
+def sequential_bound(first: int, code_bits: int, min_bits: int, lags: int) -> float:
+    """P(an independent luminance sequence passes some look k = first..code_bits at some
+    lag) <= sum over looks and lags of look_bound (union bound)."""
+    return sum(lags * look_bound(k, min_bits) for k in range(first, code_bits + 1))
+
+
+def first_look(cfg: ChallengeConfig) -> int | None:
+    """The fewest bits the test may pass on: the smallest k whose looks k..code_bits
+    together keep a recording's false accept at most 1 / false_accept_one_in (the first
+    k bits are the ones redrawn when constant). None: no k fits this code length."""
+    lags = cfg.max_lag_frames + 1
+    target = 1.0 / cfg.false_accept_one_in
+    for k in range(2, cfg.code_bits + 1):
+        if sequential_bound(k, cfg.code_bits, k, lags) <= target:
+            return k
+    return None
+
+
+def false_accept_bound(cfg: ChallengeConfig) -> float:
+    """The configured test's bound on a recording's false accept, over all its looks."""
+    first = first_look(cfg)
+    if first is None:
+        return 1.0
+    return sequential_bound(first, cfg.code_bits, first, cfg.max_lag_frames + 1)
+
+
+def make_code(bits: int, randbelow: RandBelow, min_bits: int | None = None) -> tuple[bool, ...]:
+    """Independent uniform bits; the first `min_bits` (all by default) are drawn again
+    while they are all on or all off, so the first look has both kinds to split."""
+    head = bits if min_bits is None else min_bits
+    if bits < 2 or not 2 <= head <= bits:
+        raise ValueError("a code needs at least 2 bits, and its first look at most all")
+    while True:
+        code = []
+        for _ in range(bits):
+            bit = randbelow(2)
+            if bit not in (0, 1):
+                raise ValueError("randbelow answered out of range")
+            code.append(bool(bit))
+        if any(code[:head]) and not all(code[:head]):
+            return tuple(code)
 
 
 def frame_interval(samples: Sequence[LightSample]) -> float | None:
@@ -91,9 +129,9 @@ def frame_interval(samples: Sequence[LightSample]) -> float | None:
     return statistics.median(gaps) if gaps else None
 
 
-def complete_at(start: float, cfg: ChallengeConfig, interval: float) -> float:
-    """When the last bit has reached the camera, allowing the longest lag tried."""
-    return start + cfg.duration_s + (cfg.max_lag_frames + 1) * interval
+def complete_at(start: float, cfg: ChallengeConfig, interval: float, bits: int) -> float:
+    """When the first `bits` bits have reached the camera, allowing the longest lag tried."""
+    return start + bits * cfg.bit_ms / 1000.0 + (cfg.max_lag_frames + 1) * interval
 
 
 def bit_contrasts(
@@ -111,39 +149,65 @@ def bit_contrasts(
     return per_bit
 
 
+def split(means: Sequence[float]) -> tuple[tuple[bool, ...], float]:
+    """Two groups by the largest between-group variance (Otsu on the sorted means), and
+    the gap between them: the pattern depends on the light alone, never on the code."""
+    order = sorted(means)
+    best, cut = -1.0, 1
+    for i in range(1, len(order)):
+        low, high = order[:i], order[i:]
+        spread = len(low) * len(high) * (statistics.fmean(high) - statistics.fmean(low)) ** 2
+        if spread > best:
+            best, cut = spread, i
+    threshold = (order[cut - 1] + order[cut]) / 2.0
+    return tuple(m > threshold for m in means), order[cut] - order[cut - 1]
+
+
 def _decode(
     means: Sequence[float], code: Sequence[bool], min_margin: float
 ) -> tuple[bool, float, float]:
-    """Exact match of the brighter half with the code's on bits, by at least min_margin:
-    the margin between the weakest on bit and the strongest off bit; and the mean
-    contrast on minus off."""
+    """The split equals the code's bits, and the weakest on bit beats the strongest off bit
+    by at least min_margin; returns that margin (as coded: negative when the light did not
+    follow) and the mean contrast on minus off."""
     on = [m for m, bit in zip(means, code, strict=True) if bit]
     off = [m for m, bit in zip(means, code, strict=True) if not bit]
+    if not on or not off:  # a look before the first has nothing to split
+        return False, 0.0, 0.0
     margin = min(on) - max(off)
-    return margin >= min_margin, margin, statistics.fmean(on) - statistics.fmean(off)
+    decoded, _ = split(means)
+    passed = decoded == tuple(code) and margin >= min_margin
+    return passed, margin, statistics.fmean(on) - statistics.fmean(off)
 
 
 def judge(
-    samples: Sequence[LightSample], code: Sequence[bool], start: float, cfg: ChallengeConfig
+    samples: Sequence[LightSample],
+    code: Sequence[bool],
+    start: float,
+    cfg: ChallengeConfig,
+    bits: int | None = None,
 ) -> ChallengeVerdict:
-    """Did the face's light follow `code`, played from `start`, at any lag tried? The
-    verdict is that of the lag with the widest margin (the camera's real delay)."""
-    bits, bit_s = len(code), cfg.bit_ms / 1000.0
+    """One look: did the face's light follow the code's first `bits` bits (all by default),
+    played from `start`, at any lag tried? The verdict is that of the passing lag, else of
+    the lag with the widest margin (the camera's real delay)."""
+    code = tuple(code[: len(code) if bits is None else bits])
+    n, bit_s = len(code), cfg.bit_ms / 1000.0
     measured = [s for s in samples if math.isfinite(s.face) and math.isfinite(s.background)]
     interval = frame_interval(measured)
-    window = cfg.duration_s
     fps = 0.0 if interval is None else 1.0 / interval
-    if interval is None or len(measured) < bits * cfg.min_frames_per_bit:
-        covered = [s for s in measured if start <= s.t <= start + window]
-        reason = ChallengeReason.NO_FACE if len(covered) < bits else ChallengeReason.FRAME_RATE
-        return ChallengeVerdict(False, reason, None, None, None, len(measured), round(fps, 2))
-    if fps < cfg.required_fps:  # a slow camera never passes a challenge by luck
-        return ChallengeVerdict(
-            False, ChallengeReason.FRAME_RATE, None, None, None, len(measured), round(fps, 2)
+
+    def unavailable(reason: ChallengeReason) -> ChallengeVerdict:
+        return ChallengeVerdict(False, reason, None, None, None, len(measured), round(fps, 2), n)
+
+    if interval is None or len(measured) < n * cfg.min_frames_per_bit:
+        covered = [s for s in measured if start <= s.t <= start + n * bit_s]
+        return unavailable(
+            ChallengeReason.NO_FACE if len(covered) < n else ChallengeReason.FRAME_RATE
         )
+    if fps < cfg.required_fps:  # a slow camera never passes a challenge by luck
+        return unavailable(ChallengeReason.FRAME_RATE)
     best: ChallengeVerdict | None = None
     for lag_frames in range(cfg.max_lag_frames + 1):
-        per_bit = bit_contrasts(measured, start, bit_s, bits, lag_frames * interval, interval)
+        per_bit = bit_contrasts(measured, start, bit_s, n, lag_frames * interval, interval)
         if min(len(frames) for frames in per_bit) < cfg.min_frames_per_bit:
             continue
         means = [statistics.fmean(f) for f in per_bit]
@@ -156,11 +220,10 @@ def judge(
             round(contrast, 4),
             len(measured),
             round(fps, 2),
+            n,
         )
-        if best is None or margin > (best.margin if best.margin is not None else -math.inf):
+        if best is None or (verdict.passed, margin) > (best.passed, best.margin or -math.inf):
             best = verdict
     if best is None:  # every lag left some bit without a clean frame
-        return ChallengeVerdict(
-            False, ChallengeReason.FRAME_RATE, None, None, None, len(measured), round(fps, 2)
-        )
+        return unavailable(ChallengeReason.FRAME_RATE)
     return best

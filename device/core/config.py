@@ -138,9 +138,10 @@ class LivenessConfig(Settings):
 @dataclass(frozen=True)
 class ChallengeConfig(Settings):
     # The illumination challenge (device/core/challenge.py; design in docs/liveness.md):
-    # a balanced random on/off code on the challenge light, one bit per bit_ms. It runs
-    # only on terminals whose hardware.pins.challenge_light is set.
-    code_bits: int = setting(16, ge=8, le=40)  # even: half on, half off
+    # a random on/off code on the challenge light, one bit per bit_ms, judged bit by bit
+    # (a sequential test) from min_bits on. It runs only on terminals whose
+    # hardware.pins.challenge_light is set.
+    code_bits: int = setting(20, ge=4, le=40)  # the longest code: the last look
     bit_ms: int = setting(200, ge=50, le=1000)  # 200: at most 2.5 flashes a second
     min_frames_per_bit: int = setting(1, ge=1, le=10)  # clean frames each bit needs
     max_lag_frames: int = setting(2, ge=0, le=5)  # camera delay tried: 0..this many frames
@@ -148,13 +149,23 @@ class ChallengeConfig(Settings):
     # 0.01 = 1 %, one grey level of an 8-bit camera at mid-grey, the smallest step it
     # resolves; below it a decode rides on rounding, not on light
     min_margin: float = setting(0.01, ge=0.0, le=1.0)
+    # the false accept of a recording, over every look of the sequential test, is at most
+    # 1 in this many: 4290 = 12 870 / 3, the bound of the fixed 16-bit balanced code with
+    # 3 lags the challenge had before (docs/liveness.md)
+    false_accept_one_in: int = setting(4290, ge=2, le=10**9)
 
     def check(self) -> None:
-        if self.code_bits % 2:
-            raise ValueError("code_bits must be even (a balanced code: half on, half off)")
+        from device.core.challenge import first_look  # the bound lives with the test
+
+        if first_look(self) is None:
+            raise ValueError(
+                f"challenge.code_bits = {self.code_bits} is too short for a false accept of "
+                f"1 in {self.false_accept_one_in} with {self.max_lag_frames + 1} lags"
+            )
 
     @property
     def duration_s(self) -> float:
+        """The longest code: when the last look is taken."""
         return self.code_bits * self.bit_ms / 1000.0
 
     @property
@@ -181,9 +192,16 @@ class SessionConfig(Settings):
     # vending machine (MDB): the machine session a face opened waits this long for a choice
     select_timeout_s: float = setting(20.0, gt=0.0, le=3600.0)
     cooldown_s: float = setting(1.5, ge=0.0, le=60.0)
+    # a turnstile whose passage contact saw the customer through: the gate is clear, the
+    # next customer in the queue may start this soon (the face that paid stays spent)
+    passage_cooldown_s: float = setting(0.0, ge=0.0, le=60.0)
     # A track with no passive verdict at all (cue disabled, weak detections) is refused
     # only when this is set; with verdicts, the majority decides (docs/liveness.md).
     passive_required: bool = setting(False)
+    # A terminal without a challenge light cannot stop a full-screen replay of a blinking
+    # customer (docs/liveness.md): its face payments ask for the PIN unless the operator
+    # sets this, knowingly.
+    pinless_without_ring: bool = setting(False)
 
     def check(self) -> None:
         if self.pin_min_len > self.pin_max_len:

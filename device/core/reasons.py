@@ -16,6 +16,7 @@ class Reason(StrEnum):
     # Why a PIN was asked (informational, recorded with the transaction)
     PIN_OVER_LIMIT = "pin_over_limit"
     PIN_AMBIGUOUS_MATCH = "pin_ambiguous_match"
+    PIN_NO_RING = "pin_no_ring"  # no challenge light: the face alone does not pay here
     # Face, liveness and session ends
     UNKNOWN_FACE = "unknown_face"
     LIVENESS_FAILED = "liveness_failed"

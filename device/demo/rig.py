@@ -422,6 +422,8 @@ def _narration(what: str, d: dict[str, Any]) -> str | None:
                 else ""
             )
             seen = f"{d['frames']} frames at {d['fps']} fps"
+            if d.get("bits") and d.get("seconds") is not None:
+                seen += f", {d['bits']} bits judged {d['seconds']:.2f} s after the code began"
             return f"challenge light: {d['reason']}{figures}, {seen}"
         case "error":
             return f"ERROR in {d['effect']}: {d['error']}"

@@ -37,6 +37,8 @@ class AppMetrics:
         self.decisions: Counter[str] = Counter()
         self.liveness_rejections = 0
         self.service = {"state": "in_service", "detail": ""}
+        # what the terminal can stop (device.config.replay_defence), set once at start
+        self.liveness: dict[str, Any] = {}
 
     def stage(self, name: str, ms: float) -> None:
         with self._lock:
@@ -53,6 +55,10 @@ class AppMetrics:
     def service_state(self, state: str, detail: str) -> None:
         with self._lock:
             self.service = {"state": state, "detail": detail[:256]}
+
+    def set_liveness(self, posture: dict[str, Any]) -> None:
+        with self._lock:
+            self.liveness = dict(posture)
 
     def liveness_rejected(self) -> None:
         with self._lock:
@@ -78,6 +84,7 @@ class AppMetrics:
                 "decisions": dict(self.decisions),
                 "liveness_rejections": self.liveness_rejections,
                 "service": dict(self.service),
+                "liveness": dict(self.liveness),
             }
 
 
@@ -138,6 +145,7 @@ class Telemetry:
             "decisions": app["decisions"],
             "liveness_rejections": app["liveness_rejections"],
             "service": app["service"],
+            "liveness": app["liveness"],
             "outbox_depth": int(self._sources.outbox_depth()),
             "shard": self._sources.shard(),
             "broker_rtt_ms": (

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.clock import Clock
-from device.config import Config
+from device.config import Config, replay_defence
 from device.errors import BlinkpayError, os_error_line
 from device.hw.platform import DEVICE_TREE_MODEL, raspberry_pi_model
 from device.selftest.check import Check
@@ -36,6 +36,8 @@ def hardware_provider(config: Config, how: How) -> list[Check]:
     if config.hardware.pins.challenge_light is not None:
         challenge_fps = config.challenge.required_fps
     checks = hardware_checks(config.hardware, how.sim, how.clock, challenge_fps=challenge_fps)
+    defence = replay_defence(config)
+    checks.append(Check("liveness.replay", True, defence["detail"]))
     backend = "sim" if how.sim else config.hardware.backend
     board = raspberry_pi_model(how.board_model_file)
     if board is not None and backend == "sim":

@@ -31,6 +31,9 @@ from device.core.liveness import LivenessVerdict
 from device.vision.templates import TemplateError, weighted_fusion
 
 FACE_LOST_AFTER_S = 0.6  # a track missed for this long has left (one missed frame has not)
+# with no processed frame at all (camera stalled, or vision behind on a busy CPU), a track
+# is let go only after this: frames that arrive late still say where the face is
+NO_FRAMES_LOST_AFTER_S = 2.0
 EMBEDDINGS_PER_TRACK = 8
 
 
@@ -152,7 +155,7 @@ class FaceBook:
 
     def tick(self, now: float) -> list[Event]:
         """Tracks that left while no frame came at all (camera stalled or scene empty)."""
-        gone = [t for t, tr in self._tracks.items() if now - tr.last_seen > FACE_LOST_AFTER_S]
+        gone = [t for t, tr in self._tracks.items() if now - tr.last_seen > NO_FRAMES_LOST_AFTER_S]
         for track_id in gone:
             del self._tracks[track_id]
         return [FaceLost(now, track_id) for track_id in gone]

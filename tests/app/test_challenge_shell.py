@@ -40,17 +40,20 @@ def _scene() -> tuple[np.ndarray, np.ndarray]:
     return rgb, mask
 
 
-def _play(presentation, seed: int = 1) -> tuple[ChallengeDone, list[str]]:
+def _play(
+    presentation, seed: int = 1, fps: float = FPS, bit_ms: int = 200
+) -> tuple[ChallengeDone, list[str]]:
     clock = FakeClock()
     hardware = open_hardware(HardwareConfig(), clock, sim=True)
     light, sim = hardware.challenge_light, hardware.sim
     assert light is not None and sim is not None
     seen: list[str] = []
-    runner = ChallengeRunner(light, ChallengeConfig(), lambda what, d: seen.append(d["reason"]))
+    cfg = ChallengeConfig(bit_ms=bit_ms)
+    runner = ChallengeRunner(light, cfg, lambda what, d: seen.append(d["reason"]))
     rng = random.Random(seed)
-    code = make_code(16, lambda n: rng.randrange(n))
-    runner.start(StartChallenge(1, code, 200))
-    exposure = Exposure(frame_s=1 / FPS, seed=seed)
+    code = make_code(cfg.code_bits, lambda n: rng.randrange(n), runner.first_look)
+    runner.start(StartChallenge(1, code, bit_ms))
+    exposure = Exposure(frame_s=1 / fps, seed=seed)
 
     def light_on(t0: float, t1: float) -> float:
         history = [(t, level == light.active_high) for t, level in sim.history(light.pin)]
@@ -58,8 +61,8 @@ def _play(presentation, seed: int = 1) -> tuple[ChallengeDone, list[str]]:
 
     rgb, _ = _scene()
     events: list = []
-    for _ in range(80):
-        clock.advance(1 / FPS)
+    for _ in range(round(6 * fps)):
+        clock.advance(1 / fps)
         hardware.scheduler.tick()
         frame = presentation.render(rgb, clock.monotonic(), light_on, exposure)
         face = SimpleNamespace(track_id=1, light=measure_light(frame, BOX))
@@ -72,18 +75,25 @@ def _play(presentation, seed: int = 1) -> tuple[ChallengeDone, list[str]]:
     return done, seen
 
 
-def test_a_live_face_follows_the_light() -> None:
+@pytest.mark.parametrize(("fps", "bit_ms"), [(15.0, 200), (30.0, 100)])
+def test_a_live_face_follows_the_light_and_ends_the_code_early(fps: float, bit_ms: int) -> None:
     _, mask = _scene()
-    done, seen = _play(LiveFace(mask))
+    done, seen = _play(LiveFace(mask), fps=fps, bit_ms=bit_ms)
     assert done.verdict.passed and seen == ["followed"]
     assert done.verdict.contrast > 0.05
+    assert done.verdict.bits == 15  # the first look: 15 of the 20 bits played
+    # the verdict comes once bit 15 has reached the camera at the longest lag tried
+    started = FakeClock().monotonic()  # the runner started the code at the clock's start
+    assert done.now - started == pytest.approx(15 * bit_ms / 1000 + 3 / fps, abs=1 / fps)
 
 
+@pytest.mark.parametrize("fps", [15.0, 30.0])
 @pytest.mark.parametrize("presentation", [ScreenReplay(), PrintFillingView()])
-def test_a_screen_or_a_print_filling_the_view_does_not(presentation) -> None:
-    done, seen = _play(presentation)
+def test_a_screen_or_a_print_filling_the_view_does_not(presentation, fps: float) -> None:
+    done, seen = _play(presentation, fps=fps, bit_ms=round(3000 / fps))
     assert not done.verdict.passed and seen == ["not_followed"]
     assert done.verdict.reason == ChallengeReason.NOT_FOLLOWED
+    assert done.verdict.bits == 20  # no look passed: the code played to its end
 
 
 def test_no_frames_at_all_is_judged_on_the_tick_and_refused() -> None:
@@ -145,3 +155,23 @@ def test_the_config_refuses_a_code_longer_than_the_intent_window(tmp_path) -> No
         encoding="utf-8",
     )
     assert load_config(path, env={}).hardware.pins.challenge_light is None
+
+
+def test_bits_stretch_when_the_vision_processes_fewer_frames_than_they_need() -> None:
+    """Configured for 30 fps (100 ms bits) on a host that processes 15 frames a second:
+    three processed frames a bit is 200 ms, up to twice the configured bit."""
+    clock = FakeClock()
+    hardware = open_hardware(HardwareConfig(), clock, sim=True)
+    assert hardware.challenge_light is not None
+    runner = ChallengeRunner(hardware.challenge_light, ChallengeConfig(bit_ms=100))
+    assert runner.bit_ms() == 100  # nothing measured yet
+    for i in range(20):
+        runner.frame(FrameFaces(1000.0 + i / 15, []))
+    assert runner.bit_ms() == 200
+    for i in range(30):
+        runner.frame(FrameFaces(1010.0 + i / 5, []))  # 5 fps: capped at twice the bit
+    assert runner.bit_ms() == 200
+    for i in range(30):
+        runner.frame(FrameFaces(1020.0 + i / 30, []))
+    assert runner.bit_ms() == 100
+    hardware.close()

@@ -103,7 +103,7 @@ def make_session(
 ) -> Session:
     counter = itertools.count(1)
     return Session(
-        SessionConfig(),
+        SessionConfig(pinless_without_ring=True),  # the operator chose it: no ring here
         PaymentConfig(**payment),
         mode,
         new_tx_id=lambda: f"tx-{next(counter)}",

@@ -186,7 +186,8 @@ def test_blink_of_another_track_does_not_count(turnstile) -> None:
     h.to_intent(track=1)
     h.send(ev.BlinkDetected, 2)
     assert h.state == "intent"
-    assert not h.of(ev.RequestMatch)
+    assert h.of(ev.RequestMatch) == [ev.RequestMatch(1)]  # asked early, for the bound face
+    assert ev.StateChanged("match") not in h.effects
 
 
 def test_face_swapped_between_blink_and_match_is_declined(turnstile) -> None:

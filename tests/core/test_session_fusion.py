@@ -24,7 +24,7 @@ def _harness(challenge: bool = True, passive_required: bool = False) -> Harness:
     counter, rng = itertools.count(1), random.Random(3)
     return Harness(
         Session(
-            SessionConfig(passive_required=passive_required),
+            SessionConfig(passive_required=passive_required, pinless_without_ring=True),
             PaymentConfig(),
             "turnstile",
             new_tx_id=lambda: f"tx-{next(counter)}",
@@ -39,17 +39,23 @@ def _harness(challenge: bool = True, passive_required: bool = False) -> Harness:
 
 
 def _refused_with(h: Harness, reason: Reason) -> None:
-    assert h.state == "cooldown" and not h.of(ev.RequestMatch)
+    assert h.state == "cooldown" and ev.StateChanged("match") not in h.effects
+    assert not h.of(ev.WriteLedger) and not h.of(ev.RequestAuthorization)
     assert ev.Notify("liveness_rejected", (reason,)) in h.effects
     assert ev.StateChanged("declined", (reason,)) in h.effects
 
 
-def test_the_prompt_starts_a_fresh_challenge_code() -> None:
+def test_binding_the_face_starts_a_fresh_challenge_code() -> None:
+    """The code plays from the first good frame, while the customer steps up, not from
+    the prompt; the match is asked with the prompt."""
     h = _harness()
-    h.to_intent()
+    h.send(ev.FaceSeen, 1, True)
     (start,) = h.of(ev.StartChallenge)
-    assert start.track_id == 1 and len(start.code) == 16 and sum(start.code) == 8
-    assert start.bit_ms == 200
+    assert start.track_id == 1 and len(start.code) == 20 and start.bit_ms == 200
+    assert any(start.code[:15]) and not all(start.code[:15])
+    assert not h.of(ev.RequestMatch)
+    h.to_intent()
+    assert h.of(ev.StartChallenge) == [start] and h.of(ev.RequestMatch) == [ev.RequestMatch(1)]
 
 
 def test_blink_passive_and_challenge_together_pay() -> None:
@@ -107,7 +113,7 @@ def test_no_blink_is_the_intent_timeout_and_stops_the_light() -> None:
     h.send(ev.ChallengeDone, 1, PASSED)  # a print reflects the light: only the blink stops it
     h.advance(SessionConfig().intent_timeout_s + 0.1)
     assert ev.Notify("session_aborted", (Reason.INTENT_TIMEOUT,)) in h.effects
-    assert not h.of(ev.RequestMatch)
+    assert ev.StateChanged("match") not in h.effects
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,8 @@ def test_a_blink_opens_the_match(turnstile) -> None:
 
 def test_a_photo_never_reaches_the_match(turnstile) -> None:
     _present(turnstile, lambda t: 0.32, 7.0)  # longer than the intent timeout
-    assert not turnstile.of(ev.RequestMatch)
+    assert ev.StateChanged("match") not in turnstile.effects  # asked early, never used
+    assert not turnstile.of(ev.WriteLedger) and not turnstile.of(ev.RequestAuthorization)
     assert ev.Notify("session_aborted", (Reason.INTENT_TIMEOUT,)) in turnstile.effects
 
 

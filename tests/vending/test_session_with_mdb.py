@@ -70,7 +70,7 @@ def shell() -> Shell:
     clock = FakeClock()
     counter = itertools.count(1)
     session = Session(
-        SessionConfig(),
+        SessionConfig(pinless_without_ring=True),  # the operator chose it: no ring here
         PaymentConfig(),
         "vending",
         new_tx_id=lambda: f"tx-{next(counter)}",

@@ -73,7 +73,7 @@ def rig(online: bool = True) -> Rig:
     clock = FakeClock()
     counter = itertools.count(1)
     session = Session(
-        SessionConfig(select_timeout_s=5.0),
+        SessionConfig(select_timeout_s=5.0, pinless_without_ring=True),
         PaymentConfig(),
         "vending",
         new_tx_id=lambda: f"tx-{next(counter)}",

@@ -82,7 +82,8 @@ def sections(tmp: Path, url: str, keys: BackendKeys, clip: Path, port: str) -> d
             "pins": {"challenge_light": False},
         },
         "mqtt": fast_mqtt(url, backend_public_key_file=str(keys.public_key_file)),
-        "session": {"cooldown_s": 0.2, "select_timeout_s": 2.0},
+        # no ring (above): PIN-less face payment is this terminal's explicit choice
+        "session": {"cooldown_s": 0.2, "select_timeout_s": 2.0, "pinless_without_ring": True},
         "payment": {"max_per_user_day": 1_000_000, "velocity_max": 100_000},
         "vending": {"controller": "mdb-uart", "port": port, "framing": "stuffed"},
     }

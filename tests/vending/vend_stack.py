@@ -52,6 +52,7 @@ def vending_sections(data_dir: Path, url: str, keys: BackendKeys, port: str) -> 
             url, backend_public_key_file=str(keys.public_key_file), auth_timeout_s=1.0
         ),
         "session": {
+            "pinless_without_ring": True,  # no ring here: the operator's explicit choice
             "face_frames": 1,
             "cooldown_s": 0.05,
             "select_timeout_s": 1.0,
