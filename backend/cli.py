@@ -39,7 +39,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -55,6 +54,7 @@ from backend.cli_parser import parser as _parser
 from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
 from backend.host import PaymentHost
+from backend.store import database_errors
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
 from device.crypto.template_box import generate_box_key, load_box_public_key
 from device.errors import BlinkpayError, os_error_line
@@ -384,8 +384,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     try:
         result = COMMANDS[(args.command, getattr(args, "action", None))](config, args)
-    except sqlite3.Error as exc:  # a db_path that is a directory, unwritable, not SQLite
-        raise BlinkpayError(f"host database {config.db_path}: {exc}") from None
+    except database_errors() as exc:  # a db_path that is a directory, not SQLite; a server down
+        raise BlinkpayError(f"host database {config.database}: {exc}") from None
     print(json.dumps(result, indent=2, sort_keys=True))
     if isinstance(result, list) or result.get("mqtt") == "disabled":
         return 0

@@ -2,6 +2,6 @@
 PostgreSQL (`db_url = "postgresql://..."`), the same SQL text for both, versioned
 migrations (backend/store/migrations/*.sql) recorded in `schema_version`."""
 
-from backend.store.base import Conn, Retryable, Store, open_store
+from backend.store.base import Conn, Retryable, Store, database_errors, open_store
 
-__all__ = ["Conn", "Retryable", "Store", "open_store"]
+__all__ = ["Conn", "Retryable", "Store", "database_errors", "open_store"]

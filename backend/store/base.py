@@ -97,6 +97,17 @@ def split_statements(sql: str) -> Iterator[str]:
             yield statement
 
 
+def database_errors() -> tuple[type[Exception], ...]:
+    """What either driver raises for a database it cannot use (for one-line errors)."""
+    import sqlite3
+
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
 def open_store(target: str | Path) -> Store:
     """`postgresql://...` (or postgres://), else a SQLite file path (or sqlite:///path)."""
     text = str(target)
