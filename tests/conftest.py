@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from device.paths import SHARED_DATA_DIR
@@ -114,3 +115,21 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield running
     finally:
         running.stop()
+
+
+def two_people_photo(path: Path) -> Path:
+    """A photo of two people side by side (the demo's portraits cropped to their faces, as
+    big as the short-range detector finds them), written to `path`; skips without them."""
+    import cv2
+
+    from device.demo.portraits import portrait_path
+    from device.errors import BlinkpayError
+
+    try:
+        collins, hopper = (cv2.imread(str(portrait_path(k))) for k in ("collins", "hopper"))
+    except BlinkpayError as exc:
+        pytest.skip(str(exc))
+    left = cv2.resize(collins[34:224, 130:320], (320, 320))
+    right = cv2.resize(hopper[52:440, 76:464], (320, 320))
+    cv2.imwrite(str(path), np.hstack([left, right]))
+    return path

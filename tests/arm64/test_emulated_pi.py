@@ -111,13 +111,15 @@ def _rootfs_tar(cache: Path, suite: str) -> Path:
 
 
 def _in_root(root: Path, script: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """A shell script run by the root filesystem's (arm64) /bin/sh, with no network: a
-    namespace of its own with only loopback up."""
+    """A shell script run by the root filesystem's (arm64) /bin/sh, with no network (a
+    namespace of its own with only loopback up) and this machine's /dev and a /proc mounted
+    in a mount namespace of its own (gone with it): the demo's vending link needs a pty."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/root",
            "LANG": "C.UTF-8", "TMPDIR": "/tmp"}  # fmt: skip
     return subprocess.run(
-        ["unshare", "--net", "--", "sh", "-c",
-         'ip link set lo up && exec chroot "$0" /bin/sh -ec "$1"', str(root), script],
+        ["unshare", "--net", "--mount", "--", "sh", "-c",
+         'ip link set lo up && mount --rbind /dev "$0/dev" && mount -t proc proc "$0/proc"'
+         ' && exec chroot "$0" /bin/sh -ec "$1"', str(root), script],
         capture_output=True, text=True, env=env, timeout=timeout, check=False,
     )  # fmt: skip
 
