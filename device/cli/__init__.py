@@ -46,7 +46,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("db", "rekey"): ("device.cli.db_rekey", "re-encrypt every template with a new key"),
     ("config", "check"): ("device.cli.config_check", "validate a config file"),
-    ("config", "show"): ("device.cli.config_show", "print the effective config"),
+    ("config", "show"): ("device.cli.config_show", "print the effective config (TOML; --json)"),
 }
 
 
