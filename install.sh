@@ -405,8 +405,11 @@ install_into_root() {
   fi
   say "installing $(with_extras blinkpay "$extras") into $venv from the bundle (no network; wheels for $arch, CPython $version laid in from here)"
   # shellcheck disable=SC2046  # target_args is a list of options
+  # --ignore-requires-python: pip checks Requires-Python against the Python it runs on at
+  # install time; the wheels were chosen for --python-version already (tags and all).
   run "$py_build" -m pip install --quiet --disable-pip-version-check --no-index --no-compile \
-    --find-links "$wheels" --upgrade --target "$site" $(target_args "$version") \
+    --ignore-requires-python --find-links "$wheels" --upgrade --target "$site" \
+    $(target_args "$version") \
     "$@" "$(with_extras blinkpay "$extras")" "${gpio_wheel[@]}" \
     || die "pip install from the bundle failed (see the messages above)"
   [ "$dry_run" = 0 ] || return 0
