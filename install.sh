@@ -16,7 +16,9 @@
 #   sudo ./install.sh --uninstall  stop and remove the service and /opt/blinkpay; keeps the
 #                                  config (/etc/blinkpay), keys and data (/var/lib/blinkpay)
 #   sudo ./install.sh --uninstall --purge
-#                                  also deletes config, keys, database and the blinkpay user
+#                                  also deletes config, keys, database and the blinkpay user;
+#                                  refused while the ledger holds transactions the host has
+#                                  not acknowledged, unless --discard-unsent
 #   ./install.sh --make-bundle FILE --sign-key KEY [--arch aarch64|x86_64]
 #                                  build an offline bundle: one .tar.gz with the wheels for
 #                                  linux ARCH (default aarch64) and CPython 3.11 and 3.13
@@ -42,6 +44,7 @@ user="blinkpay"
 venv_dir=""
 uninstall=0
 purge=0
+discard_unsent=0
 make_bundle=""
 bundle=""
 arch="aarch64"
@@ -78,6 +81,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || die "--bundle-key needs the operator's Ed25519 public key file"
       bundle_key="$2"; shift ;;
     --purge) purge=1 ;;
+    --discard-unsent) discard_unsent=1 ;;
     --prefix)
       [ $# -ge 2 ] || die "--prefix needs a directory"
       prefix="$2"; shift ;;
@@ -547,8 +551,29 @@ remove() {
   done
 }
 
+# unsent_transactions: how many transactions the host has not acknowledged yet (the
+# installed program counts them: `blinkpay db stats`), or nothing when it cannot tell.
+unsent_transactions() {
+  local bin="$prefix/opt/blinkpay/venv/bin/blinkpay" config="$prefix/etc/blinkpay/config.toml"
+  [ -x "$bin" ] && [ -f "$config" ] || return 0
+  if [ -n "$prefix" ]; then
+    BLINKPAY_DEVICE__DATA_DIR="$prefix/var/lib/blinkpay" "$bin" db stats --config "$config" \
+      2>/dev/null | sed -n 's/^ledger\.unacknowledged: //p'
+  else
+    "$bin" db stats --config "$config" 2>/dev/null | sed -n 's/^ledger\.unacknowledged: //p'
+  fi
+}
+
 uninstall_pi() {
-  local unit="$prefix/etc/systemd/system/blinkpay.service"
+  local unit="$prefix/etc/systemd/system/blinkpay.service" unsent
+  unsent="$(unsent_transactions || true)"
+  if [ -n "$unsent" ] && [ "$unsent" != 0 ]; then
+    say "warning: $unsent transaction(s) in $prefix/var/lib/blinkpay are not acknowledged by the host yet (unsent)"
+    if [ "$purge" = 1 ] && [ "$discard_unsent" = 0 ]; then
+      die "--purge would delete them: run the terminal online until the host has them (blinkpay db stats: ledger.unacknowledged: 0), or add --discard-unsent"
+    fi
+    [ "$purge" = 1 ] || say "they are kept with the data; the terminal sends them when installed again"
+  fi
   if [ -z "$prefix" ]; then
     is_root || [ "$dry_run" = 1 ] || die "run as root (sudo ./install.sh --uninstall)"
     if systemd_running && [ -f "$unit" ]; then
@@ -760,6 +785,7 @@ if [ "$uninstall" = 1 ]; then
   exit 0
 fi
 [ "$purge" = 0 ] || die "--purge goes with --uninstall"
+[ "$discard_unsent" = 0 ] || die "--discard-unsent goes with --uninstall --purge"
 case "$mode" in
   dev) install_dev ;;
   pi) install_pi ;;
