@@ -198,8 +198,8 @@ def test_the_bundle_runs_on_emulated_arm64(
         f"""
         uname -m
         blinkpay provision --sim --device-id arm64-{suite} --owner root --json
-        blinkpay selftest --sim --json > /tmp/selftest.json || true
-        blinkpay demo --ride-only --json > /tmp/demo.json || true
+        blinkpay selftest --sim --json > /tmp/selftest.json 2> /tmp/selftest.err || true
+        blinkpay demo --ride-only --json > /tmp/demo.json 2> /tmp/demo.err || true
         /opt/blinkpay/venv/bin/python /tmp/embeddings.py /opt/blinkpay/models > /tmp/emb.json
         """,
         timeout=1800,
@@ -211,6 +211,9 @@ def test_the_bundle_runs_on_emulated_arm64(
     provisioned = json.loads(ran.stdout[ran.stdout.index("{") :])
     assert provisioned["device_id"] == f"arm64-{suite}" and provisioned["hardware"] == "sim"
 
+    tmp = root / "tmp"
+    for step in ("selftest", "demo"):  # each step's errors, in the failure's message
+        assert (tmp / f"{step}.json").read_text().strip(), (tmp / f"{step}.err").read_text()
     selftest = json.loads((root / "tmp" / "selftest.json").read_text())
     failed = [c for c in selftest["checks"] if not c["ok"]]
     assert selftest["ok"], failed
