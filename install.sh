@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # blinkpay installer.
 #
-#   sudo ./install.sh              Raspberry Pi OS Bookworm (64-bit): the terminal as a service
+#   sudo ./install.sh              Raspberry Pi OS Trixie (Python 3.13) or Bookworm (3.11),
+#                                  64-bit: the terminal as a service, with the GPIO library
+#                                  and picamera2 from apt as the OS and board need
 #                                  (on another Debian machine: the same, with simulated hardware)
 #   ./install.sh --dev             any Linux host: ./.venv with simulated hardware (for the demo)
 #   ./install.sh --dry-run ...     print what would be done, change nothing
 #   ./install.sh --prefix DIR ...  lay the install tree under DIR (for tests and packaging):
-#                                  no apt-get, no useradd, no chown, no systemctl
+#                                  no apt-get, no useradd, no chown, no systemctl. With
+#                                  --bundle and DIR an OS root filesystem (DIR/usr/bin/python3:
+#                                  a mounted card, an emulated arm64 root), the venv is made for
+#                                  that system's Python and the wheels are laid in from here
 #   ./install.sh --dev --venv DIR  use (or create) the virtual environment DIR, not ./.venv
 #   sudo ./install.sh --uninstall  stop and remove the service and /opt/blinkpay; keeps the
 #                                  config (/etc/blinkpay), keys and data (/var/lib/blinkpay)
 #   sudo ./install.sh --uninstall --purge
-#                                  also deletes config, keys, database and the blinkpay user
+#                                  also deletes config, keys, database and the blinkpay user;
+#                                  refused while the ledger holds transactions the host has
+#                                  not acknowledged, unless --discard-unsent
 #   ./install.sh --make-bundle FILE --sign-key KEY [--arch aarch64|x86_64]
 #                                  build an offline bundle: one .tar.gz with the wheels for
-#                                  linux ARCH / CPython 3.11 (default aarch64), the project,
+#                                  linux ARCH (default aarch64) and CPython 3.11 and 3.13
+#                                  (Bookworm and Trixie), the project,
 #                                  the models and SHA256SUMS signed with the operator's
 #                                  Ed25519 key KEY (PEM, mode 0600), plus FILE.sha256 beside it
 #   sudo ./install.sh --bundle FILE [--bundle-key PUB]
@@ -36,6 +44,7 @@ user="blinkpay"
 venv_dir=""
 uninstall=0
 purge=0
+discard_unsent=0
 make_bundle=""
 bundle=""
 arch="aarch64"
@@ -72,6 +81,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || die "--bundle-key needs the operator's Ed25519 public key file"
       bundle_key="$2"; shift ;;
     --purge) purge=1 ;;
+    --discard-unsent) discard_unsent=1 ;;
     --prefix)
       [ $# -ge 2 ] || die "--prefix needs a directory"
       prefix="$2"; shift ;;
@@ -195,14 +205,17 @@ install_package() {
     say "package up to date in $venv"
     return 0
   fi
-  if [ -n "$wheels" ]; then
-    say "installing blinkpay[$extras] into $venv from the bundle (no network)"
+  if [ -n "$root_python" ]; then
+    install_into_root "$venv" "$extras" "$@"
+  elif [ -n "$wheels" ]; then
+    say "installing $(with_extras blinkpay "$extras") into $venv from the bundle (no network)"
     run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index \
-      --find-links "$wheels" "$@" "blinkpay[${extras}]" \
+      --find-links "$wheels" "$@" "$(with_extras blinkpay "$extras")" \
       || die "pip install from the bundle failed (see the messages above)"
   else
-    say "installing blinkpay[$extras] into $venv (this downloads from PyPI the first time)"
-    run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" "${spec}[${extras}]" \
+    say "installing $(with_extras blinkpay "$extras") into $venv (this downloads from PyPI the first time)"
+    run "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+      "$(with_extras "$spec" "$extras")" \
       || die "pip install failed (see the messages above)"
   fi
   if [ "$dry_run" = 1 ]; then
@@ -246,6 +259,10 @@ install_dev() {
   install_package "$venv" "$here" "dev,demo" -e
   if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     say "note: mosquitto is not installed; the demo needs it (sudo apt-get install mosquitto)"
+  fi
+  if [ "$dry_run" = 1 ]; then
+    say "dry run done: nothing was changed (run it again without --dry-run to install)"
+    return 0
   fi
   say "done: $venv (next: .venv/bin/blinkpay demo)"
 }
@@ -298,33 +315,148 @@ set_owner() {
   fi
 }
 
+apt_has() { apt-cache show "$1" >/dev/null 2>&1; }
+deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# gpio_choice MODEL VERSION: "APT-PACKAGE EXTRAS" (- for none). A Pi 5 (RP1) needs
+# rpi-lgpio, RPi.GPIO's API through lgpio; so does Trixie, which packages no RPi.GPIO.
+# Bookworm on a Pi 4 keeps python3-rpi.gpio. Off a Pi (simulated hardware) no GPIO library
+# is installed. Offline (a bundle) nothing comes from apt: the installed one is used, else
+# the bundle's rpi-lgpio and lgpio wheels when it has them for this Python.
+gpio_choice() {
+  local model="$1" version="$2"
+  if [ "$model" = "not a Raspberry Pi" ]; then
+    echo "- -"
+  elif [ -n "$wheels" ] || ! command -v apt-cache >/dev/null 2>&1; then
+    if deb_installed python3-rpi-lgpio; then
+      echo "python3-rpi-lgpio pi5"
+    elif deb_installed python3-rpi.gpio && [[ "$model" != *"Raspberry Pi 5"* ]]; then
+      echo "python3-rpi.gpio pi"
+    elif compgen -G "${wheels:-/nonexistent}/lgpio-*-cp${version/./}-*.whl" >/dev/null; then
+      echo "- pi5"
+    else
+      say "no GPIO library for Python $version here or in the bundle: install python3-rpi-lgpio (apt) for the keypad, LEDs and relay" >&2
+      echo "- -"
+    fi
+  elif [[ "$model" == *"Raspberry Pi 5"* ]] || ! apt_has python3-rpi.gpio; then
+    if apt_has python3-rpi-lgpio; then echo "python3-rpi-lgpio pi5"; else echo "- pi5"; fi
+  else
+    echo "python3-rpi.gpio pi"
+  fi
+}
+
+# with_extras SPEC EXTRAS: SPEC[EXTRAS], or SPEC alone for extras -.
+with_extras() {
+  if [ "$2" = "-" ]; then echo "$1"; else echo "$1[$2]"; fi
+}
+
+# An OS root filesystem under --prefix (a mounted card, an emulated arm64 root): its
+# /usr/bin/python3, or nothing. Only a bundle installs into one (its wheels, laid in from
+# this machine by pip --target for that Python and architecture: nothing of it runs here).
+root_python=""
+find_root_python() {
+  if [ -n "$prefix" ] && [ -n "$bundle" ] && [ -e "$prefix/usr/bin/python3" ]; then
+    root_python="$prefix/usr/bin/python3"
+  fi
+}
+
+# python_version_of LINK: 3.13 from a /usr/bin/python3 -> python3.13 link of a root filesystem.
+python_version_of() {
+  local name
+  name="$(basename "$(readlink "$1" || echo "$1")")"
+  [[ "$name" =~ ^python(3\.[0-9]+)$ ]] || die "cannot tell the Python version of $1 (-> $name)"
+  echo "${BASH_REMATCH[1]}"
+}
+
+# elf_arch FILE: aarch64 or x86_64 from an ELF header (the root filesystem's architecture).
+elf_arch() {
+  case "$(od -An -tx1 -j18 -N2 "$1" | tr -d ' ')" in
+    b700) echo aarch64 ;;
+    3e00) echo x86_64 ;;
+    *) echo unknown ;;
+  esac
+}
+
+# make_root_venv DIR VERSION: what `python3 -m venv --system-site-packages` makes, for the
+# root filesystem's /usr/bin/python3 (DIR is inside it; the links point inside it too).
+make_root_venv() {
+  local dir="$1" version="$2"
+  [ -f "$dir/pyvenv.cfg" ] && return 0
+  say "creating virtual environment $dir (for the root filesystem's Python $version)"
+  run mkdir -p "$dir/bin" "$dir/include" "$dir/lib/python$version/site-packages"
+  run ln -sfn lib "$dir/lib64"
+  run ln -sfn /usr/bin/python3 "$dir/bin/python"
+  run ln -sfn python "$dir/bin/python3"
+  run ln -sfn python "$dir/bin/python$version"
+  if [ "$dry_run" = 0 ]; then
+    printf 'home = /usr/bin\ninclude-system-site-packages = true\nversion = %s\n' "$version" \
+      > "$dir/pyvenv.cfg"
+  fi
+}
+
+# install_into_root VENV EXTRAS [pip options...]: the bundle's wheels for the root
+# filesystem's Python and architecture, by this machine's pip; the scripts get the target
+# venv's python.
+install_into_root() {
+  local venv="$1" extras="$2" version site script gpio_wheel=()
+  shift 2
+  version="$(python_version_of "$root_python")"
+  site="$venv/lib/python$version/site-packages"
+  py_build="$(find_python)" || die "Python 3.11 or newer is needed here to lay the wheels in"
+  # Markers are evaluated for this machine, so the GPIO wheel is named, not left to [extras].
+  if [ "$extras" = pi5 ] && ls "$wheels"/rpi_lgpio-*.whl >/dev/null 2>&1; then
+    gpio_wheel=("rpi-lgpio")
+  fi
+  say "installing $(with_extras blinkpay "$extras") into $venv from the bundle (no network; wheels for $arch, CPython $version laid in from here)"
+  # shellcheck disable=SC2046  # target_args is a list of options
+  # --ignore-requires-python: pip checks Requires-Python against the Python it runs on at
+  # install time; the wheels were chosen for --python-version already (tags and all).
+  run "$py_build" -m pip install --quiet --disable-pip-version-check --no-index --no-compile \
+    --ignore-requires-python --find-links "$wheels" --upgrade --target "$site" \
+    $(target_args "$version") \
+    "$@" "$(with_extras blinkpay "$extras")" "${gpio_wheel[@]}" \
+    || die "pip install from the bundle failed (see the messages above)"
+  [ "$dry_run" = 0 ] || return 0
+  for script in "$site"/bin/*; do
+    [ -f "$script" ] || continue
+    sed '1s|^#!.*|#!/opt/blinkpay/venv/bin/python|' "$script" > "$venv/bin/$(basename "$script")"
+    chmod 0755 "$venv/bin/$(basename "$script")"
+  done
+  rm -rf "${site:?}/bin"
+}
+
 install_pi() {
   local opt="$prefix/opt/blinkpay"
   local etc="$prefix/etc/blinkpay"
   local data="$prefix/var/lib/blinkpay"
   local unit_dir="$prefix/etc/systemd/system"
-  local model extras backend camera
+  local model extras backend camera gpio version
   model="$(pi_model)"
-  case "$model" in
-    *"Raspberry Pi 5"*) extras="pi5" ;;  # RPi.GPIO's API on the Pi 5's RP1, through lgpio
-    *) extras="pi" ;;
-  esac
+  if [ -n "$root_python" ]; then
+    version="$(python_version_of "$root_python")"
+  else
+    version="$("$(find_python /usr/bin/python3 python3)" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+      || die "/usr/bin/python3 must be Python 3.11 or newer (Raspberry Pi OS Bookworm has 3.11, Trixie 3.13)"
+  fi
+  read -r gpio extras <<< "$(gpio_choice "$model" "$version")"
   backend="rpi"; camera="picamera2"
   if [ "$model" = "not a Raspberry Pi" ]; then
     # The rpi backend cannot start off a Pi: the service would crash-loop.
     backend="sim"; camera="synthetic"
     say "not a Raspberry Pi: the service is set up with simulated hardware (backend sim)"
   fi
-  say "target: ${prefix:-/} ($model; extras: $extras)"
+  say "target: ${prefix:-/} ($model; Python $version; GPIO: $gpio; extras: $extras)"
 
   if [ -z "$prefix" ]; then
     is_root || [ "$dry_run" = 1 ] || die "run as root (sudo ./install.sh), or use --dev or --prefix DIR"
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this mode is for Raspberry Pi OS; use --dev"
-    # picamera2 and libcamera come from Raspberry Pi OS's apt repository, not from PyPI.
-    local pkgs=(python3-venv python3-pip python3-picamera2 mosquitto-clients)
-    if ! apt-cache show python3-picamera2 >/dev/null 2>&1; then
+    # picamera2, libcamera and the GPIO library come from Raspberry Pi OS's apt repository.
+    local pkgs=(python3-venv python3-pip mosquitto-clients)
+    [ "$gpio" = "-" ] || pkgs+=("$gpio")
+    if apt_has python3-picamera2; then
+      pkgs+=(python3-picamera2)
+    else
       say "python3-picamera2 is not available here (not Raspberry Pi OS?); skipping it"
-      pkgs=(python3-venv python3-pip mosquitto-clients)
     fi
     apt_install "${pkgs[@]}"
     if ! id "$user" >/dev/null 2>&1; then
@@ -343,13 +475,16 @@ install_pi() {
   fi
 
   put_dir "$opt" 0755
-  # System site packages: picamera2 and libcamera are apt packages.
-  make_venv "$opt/venv" --system-site-packages
-  # numpy<2 keeps pip from replacing the apt numpy that picamera2/simplejpeg were built against.
+  # System site packages: picamera2, libcamera and the GPIO library are apt packages.
+  if [ -n "$root_python" ]; then
+    make_root_venv "$opt/venv" "$version"
+  else
+    make_venv "$opt/venv" --system-site-packages
+  fi
   local constraints="$opt/constraints.txt"
   local tmp
   tmp="$(mktemp)"
-  printf 'numpy<2\nopencv-python-headless<4.11\n' > "$tmp"
+  constraints_for "$version" > "$tmp"
   put_file "$tmp" "$constraints" 0644
   rm -f "$tmp"
   install_package "$opt/venv" "$here" "$extras" -c "$constraints"
@@ -383,7 +518,8 @@ install_pi() {
   put_file "$here/systemd/blinkpay.service" "$unit_dir/blinkpay.service" 0644
 
   if [ -n "$prefix" ]; then
-    say "done: tree under $prefix"
+    [ "$dry_run" = 1 ] || say "done: tree under $prefix"
+    [ "$dry_run" = 0 ] || say "dry run done: nothing was changed (run it again without --dry-run)"
     return 0
   fi
   # The service user reads the config (group) and owns its data; root keeps the config.
@@ -394,6 +530,10 @@ install_pi() {
     run systemctl enable blinkpay.service
   else
     say "systemd is not running here: the unit is installed but not enabled"
+  fi
+  if [ "$dry_run" = 1 ]; then
+    say "dry run done: nothing was changed (run it again without --dry-run to install)"
+    return 0
   fi
   say "installed. Next (docs/operations.md, step 3):"
   say "  sudo blinkpay provision --device-id ID --broker mqtts://HOST:8883 ... (see --help)"
@@ -411,8 +551,29 @@ remove() {
   done
 }
 
+# unsent_transactions: how many transactions the host has not acknowledged yet (the
+# installed program counts them: `blinkpay db stats`), or nothing when it cannot tell.
+unsent_transactions() {
+  local bin="$prefix/opt/blinkpay/venv/bin/blinkpay" config="$prefix/etc/blinkpay/config.toml"
+  [ -x "$bin" ] && [ -f "$config" ] || return 0
+  if [ -n "$prefix" ]; then
+    BLINKPAY_DEVICE__DATA_DIR="$prefix/var/lib/blinkpay" "$bin" db stats --config "$config" \
+      2>/dev/null | sed -n 's/^ledger\.unacknowledged: //p'
+  else
+    "$bin" db stats --config "$config" 2>/dev/null | sed -n 's/^ledger\.unacknowledged: //p'
+  fi
+}
+
 uninstall_pi() {
-  local unit="$prefix/etc/systemd/system/blinkpay.service"
+  local unit="$prefix/etc/systemd/system/blinkpay.service" unsent
+  unsent="$(unsent_transactions || true)"
+  if [ -n "$unsent" ] && [ "$unsent" != 0 ]; then
+    say "warning: $unsent transaction(s) in $prefix/var/lib/blinkpay are not acknowledged by the host yet (unsent)"
+    if [ "$purge" = 1 ] && [ "$discard_unsent" = 0 ]; then
+      die "--purge would delete them: run the terminal online until the host has them (blinkpay db stats: ledger.unacknowledged: 0), or add --discard-unsent"
+    fi
+    [ "$purge" = 1 ] || say "they are kept with the data; the terminal sends them when installed again"
+  fi
   if [ -z "$prefix" ]; then
     is_root || [ "$dry_run" = 1 ] || die "run as root (sudo ./install.sh --uninstall)"
     if systemd_running && [ -f "$unit" ]; then
@@ -443,17 +604,46 @@ uninstall_pi() {
 # Offline bundles. The wheels are downloaded for the target (--platform), never built, so
 # the bundle installs on a Pi with no compiler and no network.
 
-# The Pi's GPIO libraries: wheels where PyPI has them; Raspberry Pi OS ships them via apt.
-GPIO_PACKAGES=("rpi-lgpio>=0.6" "lgpio" "RPi.GPIO>=0.7")
+# The Pi's GPIO libraries: wheels where PyPI has them (rpi-lgpio and lgpio; RPi.GPIO has
+# none for aarch64); Raspberry Pi OS ships them via apt.
+GPIO_PACKAGES=("rpi-lgpio>=0.6" "lgpio>=0.2" "RPi.GPIO>=0.7")
+# The CPythons of the supported Raspberry Pi OS generations: Bookworm 3.11, Trixie 3.13.
+BUNDLE_PYTHONS=(3.11 3.13)
 
-# download_for_target DEST SPEC...: wheels only, for linux ARCH / CPython 3.11.
+# constraints_for VERSION: pins for a venv on that system Python. Bookworm's apt numpy
+# (1.24), which picamera2/simplejpeg were built against, must not be replaced by numpy 2
+# (opencv 4.11+ needs numpy 2); Trixie's apt numpy is 2.x, so nothing is pinned there.
+constraints_for() {
+  case "$1" in
+    3.11|3.12) printf 'numpy<2\nopencv-python-headless<4.11\n' ;;
+    *) printf '# Python %s: no pins (its apt numpy is 2.x)\n' "$1" ;;
+  esac
+}
+
+# platform_args ARCH: every manylinux tag a Bookworm (glibc 2.36) system runs, so pip
+# takes LiteRT 2.x (manylinux_2_27) and faiss (manylinux_2_28) for aarch64 as well.
+platform_args() {
+  local glibc
+  echo "--platform manylinux2014_$1 --platform linux_$1 --platform any"
+  for glibc in $(seq 17 36); do
+    echo "--platform manylinux_2_${glibc}_$1"
+  done
+}
+
+# target_args VERSION: pip's options for wheels of linux ARCH / CPython VERSION.
+target_args() {
+  local abi="cp${1/./}"
+  # shellcheck disable=SC2046  # one option per word
+  echo --only-binary=:all: --implementation cp --python-version "$1" --abi "$abi" \
+    --abi abi3 --abi none $(platform_args "$arch")
+}
+
+# download_for_target DEST VERSION SPEC...: wheels only, for linux ARCH / CPython VERSION.
 download_for_target() {
-  local dest="$1"; shift
+  local dest="$1" version="$2"; shift 2
+  # shellcheck disable=SC2046  # target_args is a list of options
   "$py_build" -m pip download --quiet --disable-pip-version-check --dest "$dest" \
-    --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 \
-    --abi none --platform "manylinux_2_17_$arch" --platform "manylinux2014_$arch" \
-    --platform "manylinux_2_28_$arch" --platform "manylinux_2_31_$arch" \
-    --platform "manylinux_2_34_$arch" --platform "linux_$arch" --platform any "$@"
+    $(target_args "$version") "$@"
 }
 
 # Signatures: Ed25519 over SHA256SUMS (raw 64 bytes in SHA256SUMS.sig), by openssl, the
@@ -515,16 +705,23 @@ build_bundle() {
     || die "copying the sources failed"
   "$py_build" -m pip wheel --quiet --disable-pip-version-check --no-deps \
     --wheel-dir "$stage/wheels" "$tmp/src" || die "building the blinkpay wheel failed"
-  printf 'numpy<2\nopencv-python-headless<4.11\n' > "$stage/constraints.txt"
-  say "downloading the wheels for linux $arch, CPython 3.11"
-  download_for_target "$stage/wheels" -c "$stage/constraints.txt" \
-    "$(ls "$stage"/wheels/blinkpay-*.whl)" || die "downloading the wheels failed"
-  for f in "${GPIO_PACKAGES[@]}"; do
-    download_for_target "$stage/wheels" --no-deps "$f" 2>/dev/null \
-      || say "no $arch wheel for $f: Raspberry Pi OS provides it (apt)"
+  local version litert pythons=""
+  for version in "${BUNDLE_PYTHONS[@]}"; do
+    say "downloading the wheels for linux $arch, CPython $version"
+    constraints_for "$version" > "$tmp/constraints-$version.txt"
+    download_for_target "$stage/wheels" "$version" -c "$tmp/constraints-$version.txt" \
+      "$(ls "$stage"/wheels/blinkpay-*.whl)" || die "downloading the wheels failed"
+    for f in "${GPIO_PACKAGES[@]}"; do
+      download_for_target "$stage/wheels" "$version" --no-deps "$f" 2>/dev/null \
+        || say "no $arch wheel of $f for CPython $version: Raspberry Pi OS provides it (apt)"
+    done
+    pythons="${pythons:+$pythons,}cp${version/./}"
   done
-  printf 'arch=%s\npython=cp311\nbuilt=%s\n' "$arch" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-    > "$stage/BUNDLE"
+  litert="$(find "$stage/wheels" -name 'ai_edge_litert-*.whl' -printf '%f\n' | cut -d- -f2 \
+    | sort -uV | paste -sd, -)"
+  printf 'arch=%s\npython=%s\nlitert=%s\nbuilt=%s\n' "$arch" "$pythons" "${litert:-none}" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$stage/BUNDLE"
+  say "the bundle carries LiteRT ${litert:-none} for $pythons"
   (cd "$stage" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$tmp/SHA256SUMS"
   mv "$tmp/SHA256SUMS" "$stage/SHA256SUMS"
   openssl pkeyutl -sign -inkey "$sign_key" -rawin -in "$stage/SHA256SUMS" \
@@ -554,7 +751,15 @@ open_bundle() {
   (cd "$tmp/blinkpay-bundle" && sha256sum --quiet -c SHA256SUMS) \
     || die "$file: files do not match SHA256SUMS: a damaged or altered bundle"
   want="$(sed -n 's/^arch=//p' "$tmp/blinkpay-bundle/BUNDLE")"
-  [ "$want" = "$(uname -m)" ] || die "$file is a bundle for $want; this machine is $(uname -m)"
+  find_root_python
+  if [ -n "$root_python" ]; then
+    local target
+    target="$(elf_arch "$prefix/usr/bin/python$(python_version_of "$root_python")")"
+    [ "$want" = "$target" ] || die "$file is a bundle for $want; the root filesystem $prefix is $target"
+    arch="$want"
+  else
+    [ "$want" = "$(uname -m)" ] || die "$file is a bundle for $want; this machine is $(uname -m)"
+  fi
   here="$tmp/blinkpay-bundle"
   wheels="$here/wheels"
   say "bundle verified: $(basename "$file") ($want)"
@@ -580,6 +785,7 @@ if [ "$uninstall" = 1 ]; then
   exit 0
 fi
 [ "$purge" = 0 ] || die "--purge goes with --uninstall"
+[ "$discard_unsent" = 0 ] || die "--discard-unsent goes with --uninstall --purge"
 case "$mode" in
   dev) install_dev ;;
   pi) install_pi ;;

@@ -53,6 +53,7 @@ from backend import pin_tries
 from backend.cli_parser import parser as _parser
 from backend.config import HostConfig, load_host_config
 from backend.db import HostDb
+from backend.duplicates import refuse_duplicate
 from backend.host import PaymentHost
 from backend.store import database_errors
 from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
@@ -140,13 +141,13 @@ def _template(args: argparse.Namespace) -> tuple[np.ndarray, str | None]:
             raise BlinkpayError(f"{args.template}: not a template file ({exc})") from None
     # The terminal's own models make the template, so its embedder version is the shard's.
     from device.config import load_terminal_config
+    from device.vision.enrol_photos import template_from_photos
     from device.vision.pipeline import FacePipeline
-    from device.vision.templates import template_from_files
 
     terminal = load_terminal_config(args.terminal_config)
     pipeline = FacePipeline.from_config(terminal.vision)
     # only the vector is kept; the photos never reach the database
-    template, _ = template_from_files(pipeline, args.images)
+    template, _ = template_from_photos(pipeline, args.images)
     return template.vector, template.embedder_version
 
 
@@ -162,6 +163,7 @@ def _enrol(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     pin = _read_pin() if args.pin_stdin else None
     host = _connected_host(config)
     try:
+        refuse_duplicate(host.db, vector, args.token)  # as the console does
         delta = host.enrol(
             args.token,
             vector,
@@ -394,6 +396,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "enroll":  # the other spelling of `enrol`
+        args.command = "enrol"
     setup_logging("INFO", "text")
     name = " ".join(filter(None, ("blinkpay-host", args.command, getattr(args, "action", None))))
     try:

@@ -51,21 +51,33 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 
 
 def _command(
-    sub: argparse._SubParsersAction, name: str, description: str, *, config: bool = True
+    sub: argparse._SubParsersAction,
+    name: str,
+    description: str,
+    *,
+    config: bool = True,
+    aliases: tuple[str, ...] = (),
 ) -> argparse.ArgumentParser:
     """A subcommand whose --help shows its one-line description."""
-    parser = sub.add_parser(name, help=description, description=description)
+    parser = sub.add_parser(name, help=description, description=description, aliases=aliases)
     if config:
         _add_config(parser)
     return parser
 
 
 def _enrol_parser(sub: argparse._SubParsersAction) -> None:
-    enrol = _command(sub, "enrol", "enrol a customer (template, account, PIN), publish the delta")
+    enrol = _command(
+        sub,
+        "enrol",
+        "enrol a customer (template, account, PIN), publish the delta",
+        aliases=("enroll",),  # one name, `enrol`, as in `blinkpay enrol`; the other spelling too
+    )
     enrol.add_argument("token", help="the customer's pseudonymous account token")
     source = enrol.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", type=Path, nargs="+", help="photos of the customer")
-    source.add_argument("--template", type=Path, help="JSON printed by `blinkpay enroll`")
+    source.add_argument(
+        "--images", type=Path, nargs="+", help="photos of the customer, one face in each"
+    )
+    source.add_argument("--template", type=Path, help="JSON printed by `blinkpay enrol`")
     enrol.add_argument(
         "--terminal-config",
         type=Path,

@@ -90,10 +90,13 @@ class HostDb:
     # -- listings for the operator (no keys needed) -----------------------------------------
 
     def devices(self) -> list[dict[str, Any]]:
-        """Every known terminal: whether its key is registered, its shard and last contact."""
+        """Every known terminal: whether its key is registered, its shard (the operator's
+        choice at `device add --shard`, from then on), the shard and version it last
+        reported, and its last contact."""
         rows = self.query(
-            "SELECT device_id, public_key_pem IS NOT NULL AS key_registered, shard_id,"
-            " shard_version, last_seen FROM devices ORDER BY device_id"
+            "SELECT device_id, public_key_pem IS NOT NULL AS key_registered,"
+            " home_shard AS shard_id, shard_id AS reported_shard_id, shard_version,"
+            " last_seen FROM devices ORDER BY device_id"
         )
         return [{**row, "key_registered": bool(row["key_registered"])} for row in rows]
 

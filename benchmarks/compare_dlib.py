@@ -6,7 +6,8 @@ FacePipeline: BlazeFace, face mesh, mesh-to-dlib-5 alignment, int8 ResNet (TFLit
 Both get the same decoded RGB image; both use the detection nearest the image centre;
 an image without a face makes its pairs score -1 (counted as "different").
 
-Run from the repository root with the dev venv (dlib-bin is in the dev extra, never on a terminal):
+Run from the repository root with the dev venv and the parity extra (dlib-bin; never on a
+terminal: `.venv/bin/pip install -e .[parity]`):
     nice .venv/bin/python benchmarks/compare_dlib.py
 """
 

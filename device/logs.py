@@ -7,9 +7,13 @@ a face image or a PIN into a log: callers pass ids, scores and reason codes only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
@@ -74,3 +78,35 @@ def setup_logging(
 def log_event(logger: logging.Logger, event: str, msg: str = "", **fields: Any) -> None:
     """An INFO line with `event` and fields as top-level JSON keys."""
     logger.info(msg or event, extra={"event": event, **fields})
+
+
+# What native libraries print on stderr that is not for the person at the terminal: LiteRT's
+# note that its default CPU delegate is on (every model load, once per process).
+NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(noise: tuple[str, ...] = NATIVE_NOISE) -> Iterator[None]:
+    """Hold back the lines in `noise` that C/C++ code writes straight to file descriptor 2
+    (around a model load): everything else it wrote is passed on to stderr afterwards."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr at all: nothing to keep quiet
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [
+                line
+                for line in held.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if line.strip() not in noise
+            ]
+            if kept:
+                os.write(2, "".join(kept).encode("utf-8"))

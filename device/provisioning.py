@@ -82,6 +82,9 @@ class Provisioned:
     kept: list[str] = field(default_factory=list)
     owner: str | None = None
     box_public_key_pem: str = ""
+    public_key_file: Path | None = None  # the two public keys, also as files to hand over
+    box_public_key_file: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -96,6 +99,8 @@ class Provisioned:
             "keys_made": ", ".join(self.made) or "none",
             "keys_kept": ", ".join(self.kept) or "none",
             "keys_owner": self.owner or "the user running provision",
+            "device_public_key_file": str(self.public_key_file),
+            "device_x25519_public_key_file": str(self.box_public_key_file),
             "device_public_key": self.public_key_pem,
             "device_x25519_public_key": self.box_public_key_pem,
         }
@@ -229,6 +234,73 @@ def _make_keys(
     return public_key_pem(signing_key), box_pem, made, kept
 
 
+# Public halves beside the private keys, world-readable: what the operator registers at the
+# host (`blinkpay-host device add ID device_ed25519.pub.pem --x25519 device_x25519.pub.pem`).
+PUBLIC_KEY_NAMES = ("device_ed25519.pub.pem", "device_x25519.pub.pem")
+
+
+def _write_public_keys(folder: Path, signing_pem: str, box_pem: str) -> tuple[Path, Path]:
+    paths = (folder / PUBLIC_KEY_NAMES[0], folder / PUBLIC_KEY_NAMES[1])
+    for path, pem in zip(paths, (signing_pem, box_pem), strict=True):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(pem, encoding="ascii")
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    return paths
+
+
+def mqtt_file_problems(config: Config) -> list[str]:
+    """The broker files the config names (CA, client certificate and key, the host's public
+    key), one line each naming the file and the fix, when MQTT is on: `run` would fail on
+    them later with less to go on."""
+    if not config.mqtt.enabled:
+        return []
+    what = {
+        "ca_file": "the broker's CA certificate (--ca-file)",
+        "cert_file": "this terminal's client certificate (--cert-file)",
+        "key_file": "the key of the client certificate (--key-file)",
+        "backend_public_key_file": "the host's signing.pub.pem (--backend-key)",
+    }
+    problems = []
+    for key, purpose in what.items():
+        path = getattr(config.mqtt, key)
+        if path is None:
+            continue
+        path = Path(path)
+        if not path.exists():
+            problems.append(
+                f"mqtt.{key} {path}: no such file; copy {purpose} there, or provision again "
+                "with the right path"
+            )
+        elif not path.is_file():
+            problems.append(f"mqtt.{key} {path}: not a file; give {purpose}")
+        elif not os.access(path, os.R_OK):
+            problems.append(
+                f"mqtt.{key} {path}: permission denied; make it readable by the service user "
+                "(chgrp blinkpay, chmod 0640)"
+            )
+    if (config.mqtt.cert_file is None) != (config.mqtt.key_file is None):
+        problems.append(
+            "mqtt.cert_file and mqtt.key_file go together (mutual TLS): give both or neither"
+        )
+    return problems
+
+
+def _identity_change(existing: dict[str, Any], config: Config, data_dir: Path) -> str | None:
+    """What re-provisioning would change about who this terminal is, or None."""
+    keys = store_key_paths(config.store, data_dir)
+    if not keys.signing_key.exists():
+        return None  # nothing made yet: a first provision
+    changes = []
+    before_id = existing.get("device", {}).get("id")
+    if before_id is not None and before_id != config.device.id:
+        changes.append(f"device id {before_id} -> {config.device.id}")
+    before_shard = existing.get("mqtt", {}).get("shard_id", Config().mqtt.shard_id)
+    if existing and before_shard != config.mqtt.shard_id:
+        changes.append(f"shard {before_shard} -> {config.mqtt.shard_id}")
+    return ", ".join(changes) or None
+
+
 def provision(
     config_path: Path,
     sections: dict[str, dict[str, Any]],
@@ -248,12 +320,28 @@ def provision(
     """
     if pin_key is not None and len(pin_key) not in (16, 24, 32):
         raise BlinkpayError("the PIN key must be 16, 24 or 32 bytes (32, 48 or 64 hex digits)")
-    settings = merge_sections(_existing_settings(config_path), _plain(sections))
+    existing = _existing_settings(config_path)
+    settings = merge_sections(existing, _plain(sections))
+    if not settings.get("device", {}).get("id"):  # a first provision without --device-id
+        settings.setdefault("device", {})["id"] = f"blinkpay-{secrets.token_hex(4)}"
     try:
         config = config_from_mapping(settings, "provision")
     except ConfigError as exc:
         raise BlinkpayError(str(exc)) from None
+    problems = mqtt_file_problems(config)
+    if problems:
+        raise BlinkpayError(problems[0])
     data_dir = Path(config.device.data_dir)
+    warnings = []
+    change = _identity_change(existing, config, data_dir)
+    if change is not None:
+        if not force:
+            raise BlinkpayError(
+                f"this terminal is provisioned already; this would change its {change}: its "
+                "ledger, keys and registration at the host are the old one's. Give --force "
+                "to do it (new device keys; register them at the host again)"
+            )
+        warnings.append(f"re-provisioned with another identity ({change}): new device keys")
     if mqtt_password is not None:
         config, settings = _with_broker_user(settings, config, mqtt_password)
     _check_writable(config_path, data_dir)
@@ -277,7 +365,12 @@ def provision(
     _write_config(config_path, to_toml(settings), owner)
     pin_key_file = data_dir / config.store.pin_key_file
     name = owner.name if owner else None
-    return Provisioned(config_path, config, public_pem, pin_key_file, made, kept, name, box_pem)
+    key_folder = store_key_paths(config.store, data_dir).signing_key.parent
+    public_file, box_file = _write_public_keys(key_folder, public_pem, box_pem)
+    return Provisioned(
+        config_path, config, public_pem, pin_key_file, made, kept, name, box_pem,
+        public_file, box_file, warnings,
+    )  # fmt: skip
 
 
 def _with_broker_user(
@@ -318,12 +411,13 @@ def key_problems(config: Config) -> list[str]:
         ("store.pin_key_file", data_dir / config.store.pin_key_file, read_pin_key),
         ("store.box_key_file", data_dir / config.store.box_key_file, load_box_key),
     ]
+    problems = mqtt_file_problems(config)
     if config.mqtt.enabled:
         backend = config.mqtt.backend_public_key_file
-        loaders.append(("mqtt.backend_public_key_file", backend, load_public_key))
+        if backend is None or Path(backend).exists():  # a missing one is said above
+            loaders.append(("mqtt.backend_public_key_file", backend, load_public_key))
         if config.mqtt.password_file is not None:
             loaders.append(("mqtt.password_file", config.mqtt.password_file, broker_password))
-    problems = []
     for key, path, load in loaders:
         if path is None:
             problems.append(f"{key}: not set (run `blinkpay provision --backend-key ...`)")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from device.paths import SHARED_DATA_DIR
@@ -173,3 +174,21 @@ def host_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "host.db")
     server = request.getfixturevalue("postgres_server")
     return server.create_schema(f"t_{uuid.uuid4().hex[:16]}")
+
+
+def two_people_photo(path: Path) -> Path:
+    """A photo of two people side by side (the demo's portraits cropped to their faces, as
+    big as the short-range detector finds them), written to `path`; skips without them."""
+    import cv2
+
+    from device.demo.portraits import portrait_path
+    from device.errors import BlinkpayError
+
+    try:
+        collins, hopper = (cv2.imread(str(portrait_path(k))) for k in ("collins", "hopper"))
+    except BlinkpayError as exc:
+        pytest.skip(str(exc))
+    left = cv2.resize(collins[34:224, 130:320], (320, 320))
+    right = cv2.resize(hopper[52:440, 76:464], (320, 320))
+    cv2.imwrite(str(path), np.hstack([left, right]))
+    return path

@@ -14,6 +14,7 @@ import numpy as np
 
 from backend.console.blink import BlinkCheck, measure
 from backend.console.store import ConsoleStore
+from backend.duplicates import DuplicateFace, nearest_enrolled, refuse_duplicate
 from device.core.config import LivenessConfig, MatchConfig
 from device.errors import BlinkpayError
 from device.vision.pipeline import FacePipeline, FaceResult
@@ -24,7 +25,6 @@ MAX_PHOTOS = 5
 # customer at all; two photos less alike than that are not one person for the terminal,
 # whatever the fusion floor (0.8) would let through.
 SAME_PERSON = MatchConfig().pin_threshold
-DUPLICATE = MatchConfig().pin_threshold
 EYES_OPEN = 0.15  # eye aspect ratio below this: shut or half-shut (device/vision/eyes.py)
 
 
@@ -149,27 +149,15 @@ class Enroller:
             raise EnrolRefused(
                 "the face that blinked is not the person in the photos", "blink_other_person"
             )
-        nearest = self.nearest(template.vector)
-        clash = [n for n in nearest if n["token"] != token and n["similarity"] >= DUPLICATE]
-        if clash:
-            raise EnrolRefused(
-                f"this face is already enrolled as {clash[0]['token']}"
-                f" (similarity {clash[0]['similarity']:.2f})",
-                "duplicate_face",
-                {"nearest": nearest},
-            )
+        try:  # the check `blinkpay-host enrol` makes too (backend/duplicates.py)
+            nearest = refuse_duplicate(self.store.db, template.vector, token)
+        except DuplicateFace as clash:
+            raise EnrolRefused(str(clash), "duplicate_face", {"nearest": clash.nearest}) from None
         return Checked(template, pairwise, nearest)
 
     def nearest(self, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
         """1:N against every template the host holds, whatever the shard or status."""
-        rows = self.store.query("SELECT token, dim, vector FROM templates")
-        scored = []
-        for row in rows:
-            other = np.frombuffer(row["vector"], dtype="<f4")
-            if other.shape[0] == vector.shape[0]:
-                scored.append((float(other @ vector), row["token"]))
-        scored.sort(reverse=True)
-        return [{"token": t, "similarity": round(s, 3)} for s, t in scored[:k]]
+        return nearest_enrolled(self.store.db, vector, k)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

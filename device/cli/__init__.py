@@ -23,7 +23,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("demo",): ("device.cli.demo", "the whole terminal on simulated hardware, with scenes"),
     ("net",): ("device.cli.net", "run the terminal's MQTT side alone (no camera, no keypad)"),
     ("selftest",): ("device.cli.selftest", "check camera, GPIO, models, database, broker"),
-    ("enroll",): ("device.cli.enroll", "make a face template from images"),
+    ("enrol",): ("device.cli.enrol", "make a face template from photos (one face each)"),
     ("provision",): ("device.cli.provision", "make device keys and write the config"),
     ("register",): ("device.cli.register", "first boot: register this terminal's key at the host"),
     ("gpio-test",): ("device.cli.gpio_test", "walk through every LED, relay, buzzer, key"),
@@ -50,8 +50,12 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ),
     ("db", "rekey"): ("device.cli.db_rekey", "re-encrypt every template with a new key"),
     ("config", "check"): ("device.cli.config_check", "validate a config file"),
-    ("config", "show"): ("device.cli.config_show", "print the effective config"),
+    ("config", "show"): ("device.cli.config_show", "print the effective config (TOML; --json)"),
 }
+
+
+# Other spellings, accepted and not listed: the command's one name is the first.
+ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("enroll",): ("enrol",)}
 
 
 def _overview(prefix: tuple[str, ...] = ()) -> str:
@@ -67,6 +71,7 @@ def _overview(prefix: tuple[str, ...] = ()) -> str:
 def _find_command(argv: Sequence[str]) -> tuple[tuple[str, ...], list[str]] | None:
     for length in (2, 1):
         words = tuple(argv[:length])
+        words = ALIASES.get(words, words)
         if words in COMMANDS:
             return words, list(argv[length:])
     return None

@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--verbose", action="store_true", help="show the terminal's own logs")
     parser.add_argument(
+        "--ride-only",
+        action="store_true",
+        help="play only the first scene, a paid ride (a quick check of an installed or "
+        "emulated terminal)",
+    )
+    parser.add_argument(
         "--console",
         action="store_true",
         help="after the scenes, leave the operator's web console running (Ctrl-C stops it)",
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         after = keep_console(
             lambda line: print(line, flush=True), _until_interrupted, args.console_listen
         )
-    report = run_demo(narrate, use_broker=not args.offline, after=after)
+    report = run_demo(narrate, use_broker=not args.offline, after=after, ride_only=args.ride_only)
     if args.json:
         print_json(report.to_dict())
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,10 @@ Make this terminal's keys and write its config, in one step. By default it write
 Run it as root on an installed terminal (sudo blinkpay provision ...): the data directory
 and the keys then belong to the service user `{SERVICE_USER}`. Running it again keeps the
 existing keys and updates the settings; --force makes new keys (never the data key of an
-existing database: `blinkpay db rekey` rotates that). It prints the device's public key:
-register it at the host with `blinkpay-host device add ID KEYFILE`."""
+existing database: `blinkpay db rekey` rotates that), and is needed to give a provisioned
+terminal another device id or shard. It writes the device's public keys to
+{DEFAULT_DATA_DIR}/keys/device_ed25519.pub.pem and device_x25519.pub.pem and prints the
+command that registers them at the host (`blinkpay-host device add ...`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where the keys and the database live (default {DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
-        "--device-id", default=None, help="this terminal's id, e.g. gate-12 (default: random)"
+        "--device-id",
+        default=None,
+        help="this terminal's id, e.g. gate-12 (default: the one it has, else random)",
     )
     parser.add_argument(
         "--mode",
@@ -59,7 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "omitted: MQTT off (an offline terminal)",
     )
     parser.add_argument(
-        "--shard-id", default="default", help="the shard of customers this terminal serves"
+        "--shard-id",
+        default=None,
+        help="the shard of customers this terminal serves (default: the one it has, else "
+        "`default`)",
     )
     parser.add_argument("--ca-file", type=Path, help="CA certificate of the broker (mqtts)")
     parser.add_argument(
@@ -104,7 +110,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--board-model-file", type=Path, default=DEVICE_TREE_MODEL, help=argparse.SUPPRESS
     )
     parser.add_argument(
-        "--force", action="store_true", help="make new keys even where keys exist (see above)"
+        "--force",
+        action="store_true",
+        help="make new keys even where keys exist (see above); needed to give a provisioned "
+        "terminal another device id or shard",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -152,14 +161,25 @@ def _simulated(args: argparse.Namespace) -> bool:
     return False
 
 
+def _check_given_files(args: argparse.Namespace) -> None:
+    """Every file named on the command line exists, before anything is written."""
+    given = {"--backend-key": args.backend_key, "--ca-file": args.ca_file,
+             "--cert-file": args.cert_file, "--key-file": args.key_file}  # fmt: skip
+    for option, path in given.items():
+        if path is not None and not path.is_file():
+            why = "is a directory" if path.is_dir() else "no such file"
+            raise BlinkpayError(f"{option} {path}: {why}; give the path of the file")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_given_files(args)
     pin_key = _read_pin_key(args.pin_key) if args.pin_key is not None else None
     mqtt_password = None if args.mqtt_password is None else _read_mqtt_password(args.mqtt_password)
     sim = _simulated(args)
     broker = None if args.broker in (None, "none") else args.broker
     sections: dict[str, dict[str, Any]] = {
         "device": {
-            "id": args.device_id or f"blinkpay-{secrets.token_hex(4)}",
+            "id": args.device_id,  # None: keep this terminal's, or a random one the first time
             "mode": args.mode,
             "data_dir": str(args.data_dir.resolve()),
         },
@@ -183,10 +203,17 @@ def run(args: argparse.Namespace) -> int:
         owner=_owner(args),
         mqtt_password=mqtt_password,
     )
+    for warning in result.warnings:
+        print(f"blinkpay provision: warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(result.summary())
     else:
         for key, value in result.summary().items():
-            multiline = key in ("device_public_key", "device_x25519_public_key")
-            print(f"{key}:\n{value}" if multiline else f"{key}: {value}")
+            if key not in ("device_public_key", "device_x25519_public_key"):  # files above
+                print(f"{key}: {value}")
+        print(
+            "register it at the host: blinkpay-host device add "
+            f"{result.config.device.id} {result.public_key_file} "
+            f"--x25519 {result.box_public_key_file} --shard {result.config.mqtt.shard_id}"
+        )
     return 0

@@ -191,7 +191,8 @@ class Director:
         return result
 
 
-def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
+def play(rig: DemoRig, narrate: Narrate, *, ride_only: bool = False) -> list[SceneResult]:
+    """Every scene in turn; `ride_only`: the first, a paid ride, alone."""
     d = Director(rig, narrate)
     online = rig.online
     how = "online" if online else "offline"
@@ -215,6 +216,8 @@ def play(rig: DemoRig, narrate: Narrate) -> list[SceneResult]:
             turnstile_ride,
         )
     )
+    if ride_only:
+        return results
 
     def photo() -> None:
         rig.use("turnstile")
@@ -294,6 +297,7 @@ def run_demo(
     workdir: Path | None = None,
     use_broker: bool = True,
     after: Callable[[DemoRig], None] | None = None,
+    ride_only: bool = False,
 ) -> DemoReport:
     """Set up a temporary terminal and host, play every scene, run `after` (the console
     left open for the person trying it), tear everything down."""
@@ -306,7 +310,7 @@ def run_demo(
                 "Terminal on simulated hardware; host "
                 + (f"over MQTT at {rig.broker.url}" if rig.broker else "unreachable (no mosquitto)")
             )
-            scenes = play(rig, narrate)
+            scenes = play(rig, narrate, ride_only=ride_only)
             if after is not None:
                 after(rig)
         finally:

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 _UNSUPPORTED_PROTOCOL = {132, 1}
 
 
+def _network_thread_writes(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    """paho's write hook: nothing to do, the network thread's loop() writes the queue."""
+
+
 @dataclass(frozen=True)
 class Inbound:
     """A validated inbound message."""
@@ -272,6 +276,11 @@ class MqttLink:
         client.on_message = self._on_message
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
+        # Only the network thread touches the socket. Without a write hook, paho writes a
+        # publish from the caller's thread while the network thread reads: on a TLS socket
+        # two threads in one OpenSSL connection corrupt it ("Unspecified error" disconnects
+        # under load). With the hook, publish() only queues and wakes the loop's select().
+        client.on_socket_register_write = _network_thread_writes
         return client
 
     def publish_fault(self, topic: str, reason: str, detail: str, timeout: float = 5.0) -> bool:

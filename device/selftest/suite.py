@@ -125,7 +125,12 @@ def broker_provider(config: Config, how: How) -> list[Check]:
         link.stop()
     if connected:
         return [Check("mqtt.broker", True, f"{config.mqtt.url}: connected ({link.protocol})")]
-    return [Check("mqtt.broker", False, f"{config.mqtt.url}: no session in {BROKER_TIMEOUT_S} s")]
+    from device.net.probe import diagnose
+
+    why = diagnose(config.mqtt)
+    return [
+        Check("mqtt.broker", False, f"{config.mqtt.url}: no session in {BROKER_TIMEOUT_S} s: {why}")
+    ]
 
 
 def vending_provider(config: Config, how: How) -> list[Check]:

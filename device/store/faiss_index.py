@@ -42,6 +42,9 @@ _SLACK = 1e-5  # float32 rounding of faiss's and numpy's dot products
 
 @functools.cache
 def _faiss() -> Any:
+    # faiss's loader logs each SIMD build it tries at INFO ("Could not load library with
+    # AVX512 support"): it reads like an error and is not one.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     import faiss  # optional dependency, imported on first use
 
     # One query never needs OpenMP threads; idle spinning ones would steal the vision cores.

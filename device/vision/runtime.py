@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from device.errors import BlinkpayError
+from device.logs import quiet_native_stderr
 
 
 class RuntimeMissingError(BlinkpayError):
@@ -85,8 +86,9 @@ class TFLiteModel:
         interpreter_class, self.runtime = _load_interpreter_class()
         self.path = path
         self.threads = threads
-        self._interpreter = interpreter_class(model_path=str(path), num_threads=threads)
-        self._interpreter.allocate_tensors()
+        with quiet_native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line
+            self._interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self._interpreter.allocate_tensors()
         self.inputs = [_spec(d) for d in self._interpreter.get_input_details()]
         self.outputs = [_spec(d) for d in self._interpreter.get_output_details()]
 

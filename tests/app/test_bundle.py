@@ -24,7 +24,8 @@ from tests.net.test_first_boot import Site, first_boot, site, wait_online, write
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "install.sh"
 
-pytestmark = pytest.mark.slow
+# Two Pythons of wheels to download per bundle: minutes on a busy runner.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 # Every route to an index is closed: a pip that tried the network would fail.
 OFFLINE = {
@@ -149,7 +150,15 @@ def test_aarch64_bundle_holds_only_aarch64_or_pure_wheels(tmp_path: Path) -> Non
     assert wheels
     foreign = [w for w in wheels if not (w.endswith("-none-any.whl") or "aarch64" in w)]
     assert not foreign, foreign
-    assert any(w.startswith("ai_edge_litert-") and "cp311" in w for w in wheels)
+    # Every supported Raspberry Pi OS Python (Bookworm 3.11, Trixie 3.13), with LiteRT 2.x
+    # (its aarch64 wheels are tagged manylinux_2_27), and the bundle says which.
+    for abi in ("cp311", "cp313"):
+        litert = [w for w in wheels if w.startswith("ai_edge_litert-2.") and f"-{abi}-" in w]
+        assert litert, (abi, [w for w in wheels if w.startswith("ai_edge_litert")])
+        assert any(w.startswith("numpy-") and f"-{abi}-" in w for w in wheels), abi
+    with tarfile.open(bundle) as tar:
+        described = tar.extractfile("blinkpay-bundle/BUNDLE").read().decode()
+    assert "python=cp311,cp313" in described and "litert=2." in described
 
 
 @pytest.mark.mqtt

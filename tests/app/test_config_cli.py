@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,24 @@ def test_config_check_reports_bad_toml_and_missing_file(tmp_path: Path, capsys) 
 def test_unknown_command_is_refused(capsys) -> None:
     assert main(["fly"]) == 2
     assert "unknown command" in capsys.readouterr().err
+
+
+def test_config_show_prints_toml_a_config_file_takes_and_json_on_request(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import tomllib
+
+    for name in [n for n in os.environ if n.startswith("BLINKPAY_")]:
+        monkeypatch.delenv(name)
+    path = tmp_path / "config.toml"
+    path.write_text('[device]\nid = "gate-3"\n[payment]\npin_over = 1200\n')
+    assert main(["config", "show", "--config", str(path)]) == 0
+    shown = capsys.readouterr().out
+    values = tomllib.loads(shown)  # TOML, not JSON
+    assert values["device"]["id"] == "gate-3" and values["payment"]["pin_over"] == 1200
+    again = tmp_path / "again.toml"  # what it prints is a config file that validates
+    again.write_text(shown)
+    assert load_config(again, env={}).model_dump() == load_config(path, env={}).model_dump()
+    assert main(["config", "show", "--config", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["device"]["id"] == "gate-3"

@@ -1,4 +1,4 @@
-"""`blinkpay enroll`: a template of the terminal's embedder version from photos."""
+"""`blinkpay enrol` (and `enroll`): a template of the terminal's embedder version from photos."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from device.demo.portraits import portrait_path
 from device.errors import BlinkpayError
+from tests.conftest import two_people_photo
 
 
 @pytest.fixture
@@ -37,6 +38,21 @@ def test_enroll_prints_a_unit_template(blinkpay_command: list[str], portrait: Pa
     assert template["embedder_version"]
 
 
+def test_enrol_refuses_a_photo_of_two_people(
+    blinkpay_command: list[str], portrait: Path, tmp_path: Path
+) -> None:
+    pair = two_people_photo(tmp_path / "pair.png")
+    result = subprocess.run(
+        [*blinkpay_command, "enrol", str(portrait), str(pair)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and not result.stdout
+    assert f"{pair}: 2 faces; give a photo of one person only" in result.stderr
+    # One name in the overview; the other spelling still works.
+    overview = subprocess.run([*blinkpay_command, "--help"], capture_output=True, text=True)
+    assert "  enrol " in overview.stdout and "enroll" not in overview.stdout
+
+
 def test_enroll_refuses_what_it_cannot_use(blinkpay_command: list[str], tmp_path: Path) -> None:
     blank = tmp_path / "blank.png"
     import cv2
@@ -44,7 +60,7 @@ def test_enroll_refuses_what_it_cannot_use(blinkpay_command: list[str], tmp_path
     cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
     for args, message in (
         ([str(tmp_path / "missing.jpg")], "no such file"),
-        ([str(blank)], "no image has a face"),
+        ([str(blank)], "blank.png: no face found"),
     ):
         result = subprocess.run(
             [*blinkpay_command, "enroll", *args], capture_output=True, text=True, check=False

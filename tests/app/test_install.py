@@ -179,6 +179,9 @@ def test_dry_run_on_a_fresh_machine_prints_no_errors() -> None:
     assert result.stderr == "", result.stderr
     if "not a Raspberry Pi" in result.stdout:
         assert "simulated hardware" in result.stdout
+    # It says what it was, never that something got installed.
+    assert "installed." not in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("install.sh: dry run done: nothing was")
 
 
 def test_dry_run_uninstall_changes_nothing(tmp_path: Path) -> None:
@@ -194,3 +197,44 @@ def test_dry_run_uninstall_changes_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "would run: rm -rf" in result.stdout
     assert _tree(prefix) == before
+
+
+def test_uninstall_warns_about_unsent_transactions_and_purge_keeps_them(tmp_path: Path) -> None:
+    """A terminal whose ledger holds a transaction the host has not acknowledged: uninstall
+    says so and keeps it; --purge refuses unless --discard-unsent."""
+    from device.provisioning import provision
+    from device.store.terminal_store import open_store
+
+    prefix = tmp_path / "prefix"
+    data = prefix / "var" / "lib" / "blinkpay"
+    sections = {"device": {"id": "gate-9", "data_dir": "/var/lib/blinkpay"}}
+    config_file = prefix / "etc" / "blinkpay" / "config.toml"
+    made = provision(config_file, {**sections, "device": {"id": "gate-9", "data_dir": str(data)}})
+    config_file.write_text(config_file.read_text().replace(str(data), "/var/lib/blinkpay"))
+    store = open_store(made.config.store, data)
+    try:
+        tx = {"id": "018f4e2c-0000-7000-8000-0000000000aa", "amount": 250, "currency": "EUR",
+              "token": None, "mode": "turnstile", "created_at": "2026-12-06T03:00:00.000000Z",
+              "reasons": []}  # fmt: skip
+        store.ledger.write_pending(tx)
+    finally:
+        store.close()
+    program = prefix / "opt" / "blinkpay" / "venv" / "bin" / "blinkpay"  # the installed program
+    program.parent.mkdir(parents=True)
+    program.write_text(f'#!/bin/sh\nexec {Path(sys.executable).parent / "blinkpay"} "$@"\n')
+    program.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLINKPAY_")}
+
+    def uninstall(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", str(INSTALL), "--uninstall", "--prefix", str(prefix), *extra],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+
+    purge = uninstall("--purge")
+    assert purge.returncode == 1
+    assert "warning: 1 transaction(s) in" in purge.stdout and "--discard-unsent" in purge.stderr
+    assert (data / "blinkpay.db").exists() and program.exists()
+    plain = uninstall()
+    assert plain.returncode == 0 and "not acknowledged by the host yet" in plain.stdout
+    assert "they are kept" in plain.stdout and (data / "blinkpay.db").exists()

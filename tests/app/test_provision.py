@@ -77,14 +77,81 @@ def test_provision_again_keeps_the_keys_and_force_replaces_them(
     assert _provision(blinkpay_command, tmp_path).returncode == 0
     keys = tmp_path / "data" / "keys"
     before = {name: (keys / name).read_bytes() for name in ("data.key", "device_ed25519.pem")}
-    again = _provision(blinkpay_command, tmp_path, "--device-id", "gate-8")
+    again = _provision(blinkpay_command, tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["keys_kept"] == "data key, signing key, PIN key, X25519 key"
     assert {name: (keys / name).read_bytes() for name in before} == before
-    assert load_config(tmp_path / "etc" / "config.toml", env={}).device.id == "gate-8"
-    forced = _provision(blinkpay_command, tmp_path, "--force")
+    # Another device id or shard is another terminal: refused without --force, warned with.
+    for change in (["--device-id", "gate-8"], ["--shard-id", "north"]):
+        other = _provision(blinkpay_command, tmp_path, *change)
+        assert other.returncode == 1 and "would change its" in other.stderr, other.stderr
+        assert "--force" in other.stderr
+    assert load_config(tmp_path / "etc" / "config.toml", env={}).device.id == "gate-7"
+    forced = _provision(blinkpay_command, tmp_path, "--device-id", "gate-8", "--force")
     assert forced.returncode == 0, forced.stderr
+    assert "warning: re-provisioned with another identity (device id gate-7 -> gate-8)" in (
+        forced.stderr
+    )
+    assert load_config(tmp_path / "etc" / "config.toml", env={}).device.id == "gate-8"
     assert (keys / "data.key").read_bytes() != before["data.key"]  # no database yet
+
+
+def test_public_keys_are_files_and_the_text_output_names_them(
+    blinkpay_command: list[str], tmp_path: Path
+) -> None:
+    result = _provision(blinkpay_command, tmp_path)
+    summary = json.loads(result.stdout)
+    keys = tmp_path / "data" / "keys"
+    signing, box = keys / "device_ed25519.pub.pem", keys / "device_x25519.pub.pem"
+    assert summary["device_public_key_file"] == str(signing)
+    assert signing.read_text() == summary["device_public_key"]
+    assert box.read_text() == summary["device_x25519_public_key"]
+    assert stat.S_IMODE(signing.stat().st_mode) == 0o644
+    text = _provision(blinkpay_command, tmp_path)
+    text = subprocess.run(
+        [arg for arg in text.args if arg != "--json"], capture_output=True, text=True, check=False
+    )
+    assert "BEGIN PUBLIC KEY" not in text.stdout
+    assert f"device add gate-7 {signing} --x25519 {box} --shard default" in text.stdout
+
+
+@pytest.mark.parametrize("option", ["--backend-key", "--key-file", "--cert-file", "--ca-file"])
+def test_a_file_that_does_not_exist_fails_provision(
+    blinkpay_command: list[str], tmp_path: Path, option: str
+) -> None:
+    missing = tmp_path / "nowhere.pem"
+    result = _provision(blinkpay_command, tmp_path, option, str(missing))
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"{option} {missing}: no such file; give the path of the file")
+    )
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_tls_key_gone_after_provision_fails_config_check(
+    blinkpay_command: list[str], tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "gate.pem", tmp_path / "gate.key"
+    cert.write_text("cert"), key.write_text("key")
+    result = _provision(
+        blinkpay_command, tmp_path, "--broker", "mqtts://broker.example:8883",
+        "--cert-file", str(cert), "--key-file", str(key),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    key.unlink()
+    config = tmp_path / "etc" / "config.toml"
+    check = subprocess.run(
+        [*blinkpay_command, "config", "check", str(config)], capture_output=True, text=True
+    )
+    assert check.returncode == 1
+    assert f"mqtt.key_file {key}: no such file; copy the key of the client certificate" in (
+        check.stderr
+    )
+    # provision says the same, in one line, and writes nothing
+    again = _provision(blinkpay_command, tmp_path, "--broker", "mqtts://broker.example:8883")
+    assert again.returncode == 1 and f"mqtt.key_file {key}: no such file" in again.stderr
 
 
 def test_force_never_replaces_the_data_key_of_a_database(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from backend.cli import main
 from backend.config import load_host_config
 from device.core.events import AuthCandidate
 from device.store.updates import encode_vector
-from tests.conftest import Broker
+from tests.conftest import Broker, two_people_photo
 from tests.net.conftest import DIM, EMBEDDER, SHARD, BackendKeys, make_terminal, unit_vector
 from tests.net.test_e2e import wait_until
 
@@ -152,6 +152,17 @@ def test_enrol_from_photos_uses_the_terminals_models(
     vector = np.frombuffer(blob, "<f4")
     assert version == pipeline.embedder_version and vector.shape == (pipeline.embedder.dim,)
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
+
+    # The same face under another account is refused, as the console refuses it, and so is
+    # a photo of two people (`enroll`, the other spelling, is the same command).
+    argv = ["enroll", "--config", str(config), "tok-again", "--images", str(photo)]
+    assert main(argv) == 1
+    assert "already enrolled as tok-eileen" in capsys.readouterr().err
+    pair = two_people_photo(tmp_path / "pair.png")
+    assert main(["enrol", "--config", str(config), "tok-two", "--images", str(pair)]) == 1
+    assert "2 faces; give a photo of one person only" in capsys.readouterr().err
+    with sqlite3.connect(host.db_path) as db:
+        assert db.execute("SELECT count(*) FROM templates").fetchone()[0] == 1
 
 
 def test_serve_runs_as_a_process_and_stops_on_sigterm(

@@ -80,10 +80,13 @@ def test_mqtt_off_enrols_into_the_database_and_lists(
     ]  # fmt: skip
 
     public = tmp_path / "host" / "signing.pub.pem"  # any Ed25519 public key will do
-    assert _run(capsys, "device", "add", "--config", str(config), "gate-3", str(public))[0] == 0
+    argv = ("device", "add", "--config", str(config), "gate-3", str(public), "--shard", "north")
+    assert _run(capsys, *argv)[0] == 0
     code, devices, _ = _run(capsys, "device", "list", "--config", str(config))
     assert code == 0 and [d["device_id"] for d in devices] == ["gate-3"]
     assert devices[0]["key_registered"] is True
+    # Its shard is the operator's choice from `device add` on, before the terminal reports.
+    assert devices[0]["shard_id"] == "north" and devices[0]["reported_shard_id"] is None
 
     for command in ("serve", "snapshot"):
         code, _, err = _run(capsys, command, "--config", str(config))

@@ -2,9 +2,10 @@
 pipeline on real LFW faces.
 
 dlib (HOG detector, shape_predictor_5, get_face_chip, the ResNet descriptor; from the
-`dlib-bin` and `face-recognition-models` packages of the dev extra) runs here, in the test,
-on a bounded subset of pairsDevTest images read from ../shared/data. Nothing derived from
-those faces is stored in the repository. Skipped without dlib or without the data.
+`dlib-bin` and `face-recognition-models` packages of the parity extra, not of dev:
+`.venv/bin/pip install -e .[parity]`) runs here, in the test, on a bounded subset of
+pairsDevTest images read from ../shared/data. Nothing derived from those faces is stored
+in the repository. Skipped without dlib or without the data.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from device.vision.config import VisionConfig
 from device.vision.images import read_image
 from device.vision.pipeline import FacePipeline
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.parity]
 FACES = 12  # a bounded subset keeps the suite fast
 
 
@@ -38,9 +39,13 @@ def pipeline() -> FacePipeline:
 @pytest.fixture(scope="module")
 def dlib_faces(lfw_dir: Path) -> list[Any]:
     """dlib's own result (points, chip geometry, descriptor) on the first FACES faces."""
-    pytest.importorskip("dlib", reason="dlib-bin is not installed (pip install -e .[dev])")
+    pytest.importorskip(
+        "dlib", reason="dlib-bin is not installed (the parity extra: pip install -e .[parity])"
+    )
     if importlib.util.find_spec("face_recognition_models") is None:
-        pytest.skip("face-recognition-models is not installed (pip install -e .[dev])")
+        pytest.skip(
+            "face-recognition-models is not installed (the parity extra: pip install -e .[parity])"
+        )
     sys.path.insert(0, str(REPO_ROOT / "models"))  # the build scripts' own dlib pipeline
     try:
         from face_chips import DlibPipeline, pair_images
