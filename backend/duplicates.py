@@ -31,8 +31,7 @@ class DuplicateFace(BlinkpayError):
 
 def nearest_enrolled(db: HostDb, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
     """The k accounts whose templates are closest to `vector` (cosine), closest first."""
-    with db.lock:
-        rows = list(db.db.query("SELECT token, vector FROM templates"))
+    rows = db.query("SELECT token, vector FROM templates")
     probe = np.asarray(vector, np.float32)
     scored = []
     for row in rows:
