@@ -163,7 +163,8 @@ def _enrol(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     pin = _read_pin() if args.pin_stdin else None
     host = _connected_host(config)
     try:
-        refuse_duplicate(host.db, vector, args.token)  # as the console does
+        # as the console does; a template file that names no embedder is the host default's
+        refuse_duplicate(host.db, vector, args.token, embedder_version or config.embedder_version)
         delta = host.enrol(
             args.token,
             vector,

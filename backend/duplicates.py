@@ -10,10 +10,26 @@ import numpy as np
 
 from backend.db import HostDb
 from device.core.config import MatchConfig
+from device.core.match import CALIBRATED
 from device.errors import BlinkpayError
+from device.vision.embedder import EMBEDDER_ROLES
+from device.vision.models import ModelError, load_manifest
 
-# At the terminal's PIN threshold it would take the two for one customer: refuse there.
-DUPLICATE = MatchConfig().pin_threshold
+
+def duplicate_threshold(embedder_version: str) -> float:
+    """Where the terminal would take two faces for one customer (the PIN threshold of the
+    shipped embedder that makes `embedder_version` templates): a duplicate from there on.
+    Each embedder has its own: a dlib cosine of 0.87 is two strangers, a MobileFaceNet one
+    is one person."""
+    manifest = load_manifest()
+    for name, role in EMBEDDER_ROLES.items():
+        try:
+            entry = manifest.entry(role)
+        except ModelError:
+            continue
+        if str(entry.raw.get("embedder_version", entry.version)) == embedder_version:
+            return float(CALIBRATED[name]["pin_threshold"])
+    return MatchConfig().pin_threshold
 
 
 class DuplicateFace(BlinkpayError):
@@ -29,9 +45,16 @@ class DuplicateFace(BlinkpayError):
         self.nearest = nearest
 
 
-def nearest_enrolled(db: HostDb, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
-    """The k accounts whose templates are closest to `vector` (cosine), closest first."""
-    rows = db.query("SELECT token, vector FROM templates")
+def nearest_enrolled(
+    db: HostDb, vector: np.ndarray, embedder_version: str, k: int = 3
+) -> list[dict[str, Any]]:
+    """The k accounts whose templates of `embedder_version` (the current ones and those a
+    migration collected) are closest to `vector` (cosine), closest first."""
+    rows = db.query(
+        "SELECT token, vector FROM templates WHERE embedder_version = ?"
+        " UNION ALL SELECT token, vector FROM next_templates WHERE embedder_version = ?",
+        [embedder_version, embedder_version],
+    )
     probe = np.asarray(vector, np.float32)
     scored = []
     for row in rows:
@@ -42,10 +65,13 @@ def nearest_enrolled(db: HostDb, vector: np.ndarray, k: int = 3) -> list[dict[st
     return [{"token": t, "similarity": round(s, 3)} for s, t in scored[:k]]
 
 
-def refuse_duplicate(db: HostDb, vector: np.ndarray, token: str) -> list[dict[str, Any]]:
+def refuse_duplicate(
+    db: HostDb, vector: np.ndarray, token: str, embedder_version: str
+) -> list[dict[str, Any]]:
     """The nearest accounts; DuplicateFace when one other than `token` is this face."""
-    nearest = nearest_enrolled(db, vector)
-    clash = [n for n in nearest if n["token"] != token and n["similarity"] >= DUPLICATE]
+    nearest = nearest_enrolled(db, vector, embedder_version)
+    limit = duplicate_threshold(embedder_version)
+    clash = [n for n in nearest if n["token"] != token and n["similarity"] >= limit]
     if clash:
         raise DuplicateFace(clash[0]["token"], clash[0]["similarity"], nearest)
     return nearest

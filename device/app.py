@@ -196,15 +196,21 @@ def start_net_service(
 
 
 def model_versions(config: Config) -> dict[str, str]:
-    """Role -> version of the models the manifest names (for telemetry); {} without one."""
+    """Role -> version of the models the manifest names, and `embedder`: the version of the
+    embedder this terminal matches with (for telemetry); {} without a manifest."""
     from device.paths import default_models_dir
+    from device.vision.embedder import EMBEDDER_ROLES
     from device.vision.models import ModelError, load_manifest
 
     try:
         manifest = load_manifest(config.vision.models_dir or default_models_dir())
     except ModelError:
         return {}
-    return {role: entry.version for role, entry in manifest.entries.items()}
+    versions = {role: entry.version for role, entry in manifest.entries.items()}
+    selected = manifest.entries.get(EMBEDDER_ROLES.get(config.vision.embedder, ""))
+    if selected is not None:
+        versions["embedder"] = str(selected.raw.get("embedder_version", selected.version))
+    return versions
 
 
 def load_template_key(config: Config) -> X25519PrivateKey | None:

@@ -367,6 +367,8 @@ def provision(
     name = owner.name if owner else None
     key_folder = store_key_paths(config.store, data_dir).signing_key.parent
     public_file, box_file = _write_public_keys(key_folder, public_pem, box_pem)
+    if owner is not None:
+        _chown_tree(owner, public_file, box_file)
     return Provisioned(
         config_path, config, public_pem, pin_key_file, made, kept, name, box_pem,
         public_file, box_file, warnings,

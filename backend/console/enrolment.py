@@ -150,14 +150,16 @@ class Enroller:
                 "the face that blinked is not the person in the photos", "blink_other_person"
             )
         try:  # the check `blinkpay-host enrol` makes too (backend/duplicates.py)
-            nearest = refuse_duplicate(self.store.db, template.vector, token)
+            nearest = refuse_duplicate(
+                self.store.db, template.vector, token, template.embedder_version
+            )
         except DuplicateFace as clash:
             raise EnrolRefused(str(clash), "duplicate_face", {"nearest": clash.nearest}) from None
         return Checked(template, pairwise, nearest)
 
     def nearest(self, vector: np.ndarray, k: int = 3) -> list[dict[str, Any]]:
         """1:N against every template the host holds, whatever the shard or status."""
-        return nearest_enrolled(self.store.db, vector, k)
+        return nearest_enrolled(self.store.db, vector, self.pipeline.embedder_version, k)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

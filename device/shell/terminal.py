@@ -347,7 +347,7 @@ def _embedder_change(
 ) -> EmbedderChange | None:
     """The embedder change of a terminal whose pipeline embeds (None: one that does not)."""
     pipeline = terminal.pipeline
-    if pipeline.embedder is None:
+    if pipeline is None or pipeline.embedder is None:  # rigs that inject faces have none
         return None
     config = terminal.config
     return EmbedderChange(

@@ -18,7 +18,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device.crypto.signing import load_public_key, private_pem, public_pem, verify_bytes
-from tests.conftest import Broker
 from tests.net.test_first_boot import Site, first_boot, site, wait_online, write_card  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -165,7 +164,6 @@ def test_aarch64_bundle_holds_only_aarch64_or_pure_wheels(tmp_path: Path) -> Non
 def test_a_card_with_the_bundle_brings_a_terminal_online(
     native_bundle: Path,
     site: Site,  # noqa: F811  (the fixture of tests/net/test_first_boot.py)
-    broker: Broker,
     tmp_path: Path,
 ) -> None:
     """The whole first boot: the card holds the signed bundle and the operator's public
@@ -189,7 +187,7 @@ def test_a_card_with_the_bundle_brings_a_terminal_online(
         env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        assert wait_online(broker, 120), "the installed terminal did not come online"
+        assert wait_online(site, 120), "the installed terminal did not come online"
     finally:
         terminal.terminate()
         terminal.wait(timeout=30)

@@ -39,7 +39,8 @@ def test_every_check_ok_on_a_provisioned_simulated_terminal(
     open_store(config.store, config.device.data_dir).close()  # as the service's first start does
     code, checks = _selftest(config_path, capsys)
     assert code == 0, [c for c in checks.values() if not c["ok"]]
-    assert {"hw.relay", "hw.keypad", "hw.camera", "models.embedder", "mqtt.broker"} <= set(checks)
+    names = {"hw.relay", "hw.keypad", "hw.camera", "models.embedder_mobilefacenet", "mqtt.broker"}
+    assert names <= set(checks)
     assert any(name.startswith("store.") for name in checks)
     assert all(check["ok"] for check in checks.values())
 
@@ -53,15 +54,15 @@ def test_a_corrupted_model_and_a_missing_broker_fail_by_name(
     config_path = _provision(tmp_path, f"mqtt://127.0.0.1:{port}")
     models = tmp_path / "models"
     shutil.copytree(default_models_dir(), models)
-    embedder = next(models.glob("dlib_resnet*.tflite"))
+    embedder = next(models.glob("mobilefacenet*.tflite"))  # the default embedder
     data = bytearray(embedder.read_bytes())
     data[len(data) // 2] ^= 0xFF
     embedder.write_bytes(bytes(data))
     monkeypatch.setenv("BLINKPAY_VISION__MODELS_DIR", str(models))
     code, checks = _selftest(config_path, capsys)
     assert code == 1
-    assert not checks["models.embedder"]["ok"]
-    assert embedder.name in checks["models.embedder"]["detail"]
+    assert not checks["models.embedder_mobilefacenet"]["ok"]
+    assert embedder.name in checks["models.embedder_mobilefacenet"]["detail"]
     assert checks["models.detector"]["ok"]
     assert not checks["mqtt.broker"]["ok"] and str(port) in checks["mqtt.broker"]["detail"]
     assert checks["store.database"]["ok"]  # provisioned; the service makes it at first start

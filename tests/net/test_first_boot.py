@@ -158,7 +158,7 @@ def test_a_card_brings_a_terminal_online(site: Site, tmp_path: Path) -> None:
     assert "registered" in (card / "blinkpay" / "firstboot.log").read_text()
 
     # A customer enrolled at the host reaches the new terminal (sealed to its X25519 key).
-    vector = np.random.default_rng(7).standard_normal(128).astype(np.float32)
+    vector = np.random.default_rng(7).standard_normal(site.host.config.dim).astype(np.float32)
     site.host.enrol("cust-boot", vector / np.linalg.norm(vector), shard_id="station-a")
     config = root / "etc/blinkpay/config.toml"
     terminal = subprocess.Popen(

@@ -23,4 +23,4 @@ def test_telemetry_says_its_interval_and_versions() -> None:
     payload = Telemetry(link, DeviceTopics("blinkpay/v1", "gate-01"), sources).collect()
     check("Telemetry", payload)
     assert payload["interval_s"] == 10.0
-    assert payload["versions"]["models"]["embedder"] == "dlib-resnet-v1-int8-1"
+    assert payload["versions"]["models"]["embedder"] == "mobilefacenet-sirius-v1-float16-1"

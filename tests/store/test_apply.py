@@ -95,7 +95,9 @@ def test_revoked_user_no_longer_matches_at_once(enrolled: Enrolled) -> None:
     assert decide(store.shard.search(vectors[5], config.candidates + 1), config).token == tokens[5]
     store.shard.apply_delta(delta(2, [{"op": "revoke", "token": tokens[5]}]))
     decision = decide(store.shard.search(vectors[5], config.candidates + 1), config)
-    assert decision.token != tokens[5] and decision.kind == "unknown"
+    # gone from the search: not the match, not even a candidate the PIN could pick (these
+    # 16-D test vectors may still land near someone else at MobileFaceNet's thresholds)
+    assert decision.token != tokens[5] and tokens[5] not in decision.candidates
 
 
 def test_delete_really_deletes(enrolled: Enrolled, config: Config) -> None:

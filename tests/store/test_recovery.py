@@ -53,8 +53,18 @@ def _document(amount: int) -> dict[str, object]:
 def _host_copy(tmp_path: Path, key: Ed25519PrivateKey, device: str = DEVICE) -> Path:
     db = HostDb(tmp_path / "host.db")
     accounts = Accounts(db, b"\x00" * 16, "host-a")
+    with db.transaction() as conn:  # the terminal's customer, of the terminal's shard
+        conn.execute(
+            "INSERT INTO devices (device_id, public_key_pem, home_shard) VALUES (?, ?, 's1')",
+            (device, "-----BEGIN PUBLIC KEY-----"),
+        )
+        account = {"status": "active", "daily_limit": 10_000, "offline_allowance": 1000}
+        accounts.upsert(conn, "cust-1", "s1", account, balance=10_000, pin=None)
     for amount, status in ((250, "approved"), (300, "declined"), (400, "approved")):
-        accounts.record_tx(device, {**_document(amount), "status": status}, status, None)
+        document = {**_document(amount), "status": status}
+        if status == "approved":  # backed by the host's own online approval
+            accounts.authorize(device, str(document["id"]), amount, [{"token": "cust-1"}])
+        accounts.record_tx(device, document, status)
     out = tmp_path / "export.json"
     out.write_text(json.dumps(ledger_export(db, device, key)))
     db.close()
