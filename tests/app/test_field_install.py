@@ -194,11 +194,13 @@ def test_install_provision_run_pay_uninstall(world: Path) -> None:
         # 5. start: the service's command, as the service user (no systemd on CI)
         clip = world / "clip"
         _blink_clip(clip)
-        # a recorded clip cannot answer the challenge light: run as a terminal without a ring
+        # a recorded clip cannot answer the challenge light: run as a terminal without a ring,
+        # whose operator chose PIN-less rides there (the default asks for the PIN)
         camera = {"BLINKPAY_HARDWARE__CAMERA__SOURCE": "file",
                   "BLINKPAY_HARDWARE__CAMERA__PATH": str(clip),
                   "BLINKPAY_HARDWARE__CAMERA__FILE_LOOP": "true",
-                  "BLINKPAY_HARDWARE__PINS__CHALLENGE_LIGHT": "false"}  # fmt: skip
+                  "BLINKPAY_HARDWARE__PINS__CHALLENGE_LIGHT": "false",
+                  "BLINKPAY_SESSION__PINLESS_WITHOUT_RING": "true"}  # fmt: skip
         terminal = subprocess.Popen(
             ["runuser", "-u", USER, "--", "env", *(f"{k}={v}" for k, v in camera.items()),
              f"{OPT}/venv/bin/blinkpay", "run", "--sim", "--config", str(ETC / "config.toml")],

@@ -122,6 +122,8 @@ class Fleet:
             # busy machine (this terminal runs two embedders per face while migrating)
             "vision": {"embedder": embedder, "passive_enabled": False},
             "payment": {"velocity_max": 1000},
+            # ring-less: the operator's choice of PIN-less rides (the default asks for a PIN)
+            "session": {"pinless_without_ring": True},
             "mqtt": {
                 "url": self.broker.url,
                 "shard_id": SHARD,
