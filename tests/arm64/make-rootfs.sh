@@ -7,7 +7,9 @@
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 SUITE OUT.tar" >&2; exit 2; }
 suite="$1" out="$2"
-mmdebstrap --quiet --arch=arm64 --variant=apt \
+# --format=tar: mmdebstrap picks the format from the name, and OUT.tar.partial does not end
+# in .tar (it would make a directory)
+mmdebstrap --quiet --arch=arm64 --variant=apt --format=tar \
   --include=python3,python3-venv,openssl,mosquitto \
   "$suite" "$out.partial" http://deb.debian.org/debian
 mv "$out.partial" "$out"
