@@ -55,6 +55,22 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record comes, not the one at setup: a command
+    run in-process (the console, tests) never leaves a handler on a stream since closed."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """StreamHandler sets it; the current sys.stderr is always the one used."""
+
+
 def setup_logging(
     level: str = "INFO",
     fmt: Literal["json", "text"] = "json",
@@ -65,7 +81,9 @@ def setup_logging(
     for handler in list(root.handlers):
         if getattr(handler, "_blinkpay", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
+    )
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler._blinkpay = True  # type: ignore[attr-defined]
     root.addHandler(handler)
