@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pytest
 
 from device.core import events as ev
-from device.core.config import PaymentConfig, SessionConfig
+from device.core.config import ChallengeConfig, PaymentConfig, SessionConfig
 from device.core.match import MatchDecision
 from device.core.pin_entry import SecretPin
 from device.core.policy import Payer
@@ -99,11 +100,16 @@ def make_session(
     mode: Mode = "turnstile",
     passage: float | None = 8.0,
     lockouts: dict | None = None,
+    *,
+    session: SessionConfig | None = None,
+    challenge: bool = False,
     **payment: object,
 ) -> Session:
-    counter = itertools.count(1)
+    """A session with the test's settings; `challenge`: a ring plays the code (its bits
+    drawn from a seeded generator)."""
+    counter, rng = itertools.count(1), random.Random(3)
     return Session(
-        SessionConfig(pinless_without_ring=True),  # the operator chose it: no ring here
+        session or SessionConfig(pinless_without_ring=True),  # the operator chose it: no ring
         PaymentConfig(**payment),
         mode,
         new_tx_id=lambda: f"tx-{next(counter)}",
@@ -112,6 +118,8 @@ def make_session(
         relay_pulse_ms=300,
         passage_timeout_s=passage,
         lockouts=lockouts,
+        challenge=ChallengeConfig() if challenge else None,
+        randbelow=lambda n: rng.randrange(n),
     )
 
 

@@ -3,9 +3,6 @@ illumination challenge; every refusal names its reason."""
 
 from __future__ import annotations
 
-import itertools
-import random
-
 import pytest
 
 from device.core import events as ev
@@ -13,7 +10,7 @@ from device.core.challenge import ChallengeReason, ChallengeVerdict
 from device.core.config import ChallengeConfig, PaymentConfig, SessionConfig
 from device.core.reasons import Reason
 from device.core.session import Session
-from tests.core.conftest import Harness, encrypt_pin
+from tests.core.conftest import Harness, encrypt_pin, make_session
 
 PASSED = ChallengeVerdict(True, ChallengeReason.FOLLOWED, 1, 4.0, 8.0, 50, 15.0)
 NOT_FOLLOWED = ChallengeVerdict(False, ChallengeReason.NOT_FOLLOWED, 0, -3.0, 0.1, 50, 15.0)
@@ -21,19 +18,10 @@ TOO_SLOW = ChallengeVerdict(False, ChallengeReason.FRAME_RATE, None, None, None,
 
 
 def _harness(challenge: bool = True, passive_required: bool = False) -> Harness:
-    counter, rng = itertools.count(1), random.Random(3)
     return Harness(
-        Session(
-            SessionConfig(passive_required=passive_required, pinless_without_ring=True),
-            PaymentConfig(),
-            "turnstile",
-            new_tx_id=lambda: f"tx-{next(counter)}",
-            encrypt_pin=encrypt_pin,
-            auth_timeout_s=2.5,
-            relay_pulse_ms=300,
-            passage_timeout_s=8.0,
-            challenge=ChallengeConfig() if challenge else None,
-            randbelow=lambda n: rng.randrange(n),
+        make_session(
+            session=SessionConfig(passive_required=passive_required, pinless_without_ring=True),
+            challenge=challenge,
         )
     )
 

@@ -5,34 +5,20 @@ otherwise."""
 
 from __future__ import annotations
 
-import itertools
-import random
-
 from device.core import events as ev
 from device.core.challenge import ChallengeReason, ChallengeVerdict
-from device.core.config import ChallengeConfig, PaymentConfig, SessionConfig
+from device.core.config import SessionConfig
 from device.core.policy import Payer
 from device.core.reasons import Reason
-from device.core.session import Session
-from tests.core.conftest import Harness, encrypt_pin, match
+from tests.core.conftest import Harness, make_session, match
 
 PASSED = ChallengeVerdict(True, ChallengeReason.FOLLOWED, 1, 0.1, 0.12, 50, 30.0, 15)
 
 
 def _harness(challenge: bool = True, pinless_without_ring: bool = False) -> Harness:
-    counter, rng = itertools.count(1), random.Random(3)
     return Harness(
-        Session(
-            SessionConfig(pinless_without_ring=pinless_without_ring),
-            PaymentConfig(),
-            "turnstile",
-            new_tx_id=lambda: f"tx-{next(counter)}",
-            encrypt_pin=encrypt_pin,
-            auth_timeout_s=2.5,
-            relay_pulse_ms=300,
-            passage_timeout_s=8.0,
-            challenge=ChallengeConfig() if challenge else None,
-            randbelow=lambda n: rng.randrange(n),
+        make_session(
+            session=SessionConfig(pinless_without_ring=pinless_without_ring), challenge=challenge
         )
     )
 
