@@ -22,7 +22,7 @@ in ../shared/models-src/mobilefacenet (or --source). The file's sha256 is checke
    open-set search at a low false-positive rate lives in the tail that a few points of
    cosine move) AND it is no slower per face than the shipped dlib embedder, timed here
    in the same process (the issue's bar: the pipeline per face no dearer than dlib's;
-   the other stages cost the same in both), else float16; write models/<file>.tflite
+   the other stages cost about the same in both), else float16; write models/<file>.tflite
    and the manifest entry (role embedder_mobilefacenet).
 
 Nothing derived from the images is written. Run: python models/build_mobilefacenet.py
@@ -293,8 +293,8 @@ def main() -> None:
     cosine_p01 = measured["int8"]["cosine_to_float"]["p01"]
     int8_ms = measured["int8"]["x86_ms_per_face_1_thread"]
     int8_holds = loss <= MAX_ACCURACY_LOSS and cosine_p01 >= MIN_COSINE_P01
-    # the bar: the pipeline per face no dearer than dlib's (the other stages are
-    # the same in both, so the embedder decides)
+    # the bar: the pipeline per face no dearer than dlib's (the other stages cost
+    # about the same in both, so the embedder decides)
     int8_pays = int8_ms <= dlib_ms
     shipped = "int8" if int8_holds and int8_pays else "float16"
     other = "float16" if shipped == "int8" else "int8"
