@@ -20,7 +20,7 @@ outliers. Two changes, both measured in build_mobilefacenet.py:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,9 @@ def _interpreter(model: bytes) -> Any:
     return tfl_interpreter_utils.create_tfl_interpreter(model, num_threads=1)
 
 
-def _tensor_values(model: bytes, samples: Sequence[Sample], names: Sequence[str]):
+def _tensor_values(
+    model: bytes, samples: Sequence[Sample], names: Sequence[str]
+) -> Iterator[dict[str, np.ndarray]]:
     """Yield {name: float tensor} for every sample (the float model, all tensors kept)."""
     interpreter = _interpreter(model)
     index = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
