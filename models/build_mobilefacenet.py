@@ -18,12 +18,13 @@ in ../shared/models-src/mobilefacenet (or --source). The file's sha256 is checke
    mirror summed, L2-normalised, as device.vision.embedder does), pairs accuracy (best
    threshold) and TAR at FAR 0.1 %, and time per face;
 4. ship int8 only if it keeps within MAX_ACCURACY_LOSS points of float's pairs accuracy
-   AND its embeddings agree with float's (1st-percentile cosine at least MIN_COSINE_P01:
-   open-set search at a low false-positive rate lives in the tail that a few points of
-   cosine move) AND it is no slower per face than the shipped dlib embedder, timed here
-   in the same process (the issue's bar: the pipeline per face no dearer than dlib's;
-   the other stages cost about the same in both), else float16; write models/<file>.tflite
-   and the manifest entry (role embedder_mobilefacenet).
+   (issue 18's rule) AND its embeddings agree with float's (1st-percentile cosine at least
+   MIN_COSINE_P01: open-set search at a low false-positive rate lives in the tail that a
+   few points of cosine move) AND, measured for that very file, it settles nearly as many
+   enrolled customers PIN-less as float16 at the [match] values calibrated for each on
+   the DevTrain people (OPEN_SET_PINLESS: pairs and cosine do not see that tail), else
+   float16; write models/<file>.tflite and the manifest entry (role
+   embedder_mobilefacenet), the other build's figures under "measured".
 
 Nothing derived from the images is written. Run: python models/build_mobilefacenet.py
 """
@@ -31,6 +32,7 @@ Nothing derived from the images is written. Run: python models/build_mobilefacen
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -42,7 +44,6 @@ from _common import (
     LFW_DIR,
     MODELS_DIR,
     REPO_ROOT,
-    load_manifest,
     package_version,
     sha256_of,
     update_manifest,
@@ -69,6 +70,16 @@ CHIP = 112
 PIXEL_MEAN, PIXEL_SCALE = 127.5, 1.0 / 128.0
 MAX_ACCURACY_LOSS = 0.2  # points of pairs accuracy int8 may lose against float
 MIN_COSINE_P01 = 0.99  # and the 1st percentile of its cosine to the float embedding
+# and the open set at the shipped false-positive target: per build (float16, or an int8
+# file by its sha256), the % of mated DevTrain searches settled PIN-less at 804 enrolled
+# at the [match] values benchmarks/calibrate_match.py derives for it (docs/matching.md,
+# "Where the shipped thresholds come from"; 2026-12-06). An int8 file not listed has not
+# been measured: float16 ships until it is.
+MAX_PINLESS_LOSS = 1.0  # points of PIN-less settlement int8 may lose against float16
+OPEN_SET_PINLESS = {
+    "float16": 84.1,
+    "d6515dd1b987cab170321d2104361f9b39797f64e08ff481bd1b5dc9cb7a5aaa": 77.5,
+}
 EQUALISE_SAMPLES = 100  # calibration faces that set the per-channel ranges
 LICENCE = "Apache-2.0 (sirius-ai/MobileFaceNet_TF; NOTICE)"
 TRAINING_DATA = (
@@ -152,24 +163,6 @@ def quantise_int8(float_model: bytes, calibration: list[np.ndarray]) -> tuple[by
     qsvs = engine.calibrate({"serving_default": samples}, num_threads=1)
     ranges = clipped_ranges(bytes(model), samples, qsvs)
     return bytes(engine.quantize(ranges).quantized_model), equalised, chains
-
-
-def ms_per_face_dlib(runs: int = 50) -> float:
-    """The shipped dlib embedder's time per face here, 1 thread (the issue's pipeline-cost
-    bar: the stages other than the embedder cost the same in both pipelines)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    entry = load_manifest()["models"]["embedder_dlib"]
-    interpreter = Interpreter(model_path=str(MODELS_DIR / entry["file"]), num_threads=1)
-    interpreter.allocate_tensors()
-    spec = interpreter.get_input_details()[0]
-    interpreter.set_tensor(spec["index"], np.zeros(spec["shape"], spec["dtype"]))
-    for _ in range(5):
-        interpreter.invoke()
-    started = time.perf_counter()
-    for _ in range(runs):
-        interpreter.invoke()
-    return round((time.perf_counter() - started) * 1000 / runs, 2)
 
 
 def quantise_float16(float_model: bytes) -> bytes:
@@ -280,7 +273,6 @@ def main() -> None:
         f"{equalise_delta:.1e} on 20 faces), activation ranges clipped at the "
         f"{TAIL:g} quantiles, per-channel int8 weights"
     )
-    dlib_ms = ms_per_face_dlib()
     # in points, rounded to what 1000 pairs can resolve (0.1 point = one pair)
     loss = round(
         100
@@ -291,16 +283,18 @@ def main() -> None:
         1,
     )
     cosine_p01 = measured["int8"]["cosine_to_float"]["p01"]
-    int8_ms = measured["int8"]["x86_ms_per_face_1_thread"]
     int8_holds = loss <= MAX_ACCURACY_LOSS and cosine_p01 >= MIN_COSINE_P01
-    # the issue's bar: the pipeline per face no dearer than dlib's (the other stages cost
-    # about the same in both, so the embedder decides)
-    int8_pays = int8_ms <= dlib_ms
+    int8_sha = hashlib.sha256(nets["int8"].content).hexdigest()
+    pinless = OPEN_SET_PINLESS.get(int8_sha)
+    if pinless is None:
+        print(f"int8 {int8_sha}: open set not measured (calibrate_match.py on DevTrain)")
+    pinless_loss = None if pinless is None else round(OPEN_SET_PINLESS["float16"] - pinless, 1)
+    int8_pays = pinless_loss is not None and pinless_loss <= MAX_PINLESS_LOSS
     shipped = "int8" if int8_holds and int8_pays else "float16"
     other = "float16" if shipped == "int8" else "int8"
     print(
         f"int8 costs {loss:.1f} points of pairs accuracy, cosine to float p01 {cosine_p01}, "
-        f"{int8_ms} ms per face against dlib's {dlib_ms} ms: shipping {shipped}"
+        f"{pinless_loss} points of PIN-less settlement on DevTrain: shipping {shipped}"
     )
 
     net = nets[shipped]
@@ -347,10 +341,11 @@ def main() -> None:
                 " float_casting), float32 compute"
             )
             + f"; int8 ships only within {MAX_ACCURACY_LOSS} points of float32's pairs accuracy, "
-            f"with a 1st-percentile cosine to float32 of at least {MIN_COSINE_P01} and no "
-            f"slower per face than the dlib embedder (int8: {loss:.1f} points, p01 "
-            f"{cosine_p01}, {int8_ms} ms against dlib's {dlib_ms} ms, 1 thread); {other} "
-            "under 'measured'",
+            f"with a 1st-percentile cosine to float32 of at least {MIN_COSINE_P01} and within "
+            f"{MAX_PINLESS_LOSS} point of float16's PIN-less settlement on the DevTrain "
+            f"people at its own calibrated [match] (int8: {loss:.1f} points, p01 "
+            f"{cosine_p01}, {pinless_loss} points of PIN-less settlement); {other} under "
+            "'measured'",
             "calibration": f"{len(calibration)} ArcFace chips (with their mirror images) of "
             "LFW view 1 pairsDevTrain people, made by the terminal's detector, mesh and "
             "alignment",

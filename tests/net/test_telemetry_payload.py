@@ -9,6 +9,7 @@ from device.net.config import MqttConfig
 from device.net.schemas import check
 from device.net.telemetry import AppMetrics, Telemetry, TelemetrySources
 from device.net.topics import DeviceTopics
+from device.vision.models import load_manifest
 
 
 def test_telemetry_says_its_interval_and_versions() -> None:
@@ -23,4 +24,6 @@ def test_telemetry_says_its_interval_and_versions() -> None:
     payload = Telemetry(link, DeviceTopics("blinkpay/v1", "gate-01"), sources).collect()
     check("Telemetry", payload)
     assert payload["interval_s"] == 10.0
-    assert payload["versions"]["models"]["embedder"] == "mobilefacenet-sirius-v1-float16-1"
+    # the default embedder (vision.embedder = "mobilefacenet"), as the manifest names it
+    shipped = load_manifest().entry("embedder_mobilefacenet").raw["embedder_version"]
+    assert payload["versions"]["models"]["embedder"] == shipped
