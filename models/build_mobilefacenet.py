@@ -290,6 +290,8 @@ def main() -> None:
         print(f"int8 {int8_sha}: open set not measured (calibrate_match.py on DevTrain)")
     pinless_loss = None if pinless is None else round(OPEN_SET_PINLESS["float16"] - pinless, 1)
     int8_pays = pinless_loss is not None and pinless_loss <= MAX_PINLESS_LOSS
+    measured["int8"]["devtrain_pinless_pct"] = pinless
+    measured["float16"]["devtrain_pinless_pct"] = OPEN_SET_PINLESS["float16"]
     shipped = "int8" if int8_holds and int8_pays else "float16"
     other = "float16" if shipped == "int8" else "int8"
     print(
