@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from uuid6 import uuid7
 
 from device.crypto.signing import sign_document, verify_document
+from device.net.client import no_delay
 from device.net.topics import DeviceTopics
 
 
@@ -120,6 +121,7 @@ class Fleet:
             terminal.client.connect(self.spec.host, self.spec.port, keepalive=60, clean_start=True)
             sock = terminal.client.socket()
             self.selector.register(sock, selectors.EVENT_READ, terminal)
+            no_delay(sock)
             self._write(terminal)
         deadline = time.monotonic() + timeout
         while not all(t.ready for t in self.terminals):

@@ -8,8 +8,10 @@ hand anything touching the store or the hardware to the app's thread through `pu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -40,6 +42,14 @@ log = logging.getLogger(__name__)
 
 # CONNACK codes meaning "this broker does not speak MQTT 5" (v5 reason 132, v3 return code 1).
 _UNSUPPORTED_PROTOCOL = {132, 1}
+
+
+def no_delay(sock: Any) -> None:
+    """TCP_NODELAY on an MQTT socket: small packets (a PUBACK, an answer) go at once. With
+    Nagle's algorithm on, a packet written while an earlier one is unacknowledged waits
+    for the peer's delayed ACK, some 40 ms on Linux, on every request and answer."""
+    with contextlib.suppress(AttributeError, OSError):  # a test's fake, or already closed
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _network_thread_writes(client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -327,6 +337,7 @@ class MqttLink:
             )
         else:
             self._client.connect(self.host, self.port, keepalive=self.config.keepalive_s)
+        no_delay(self._client.socket())
 
     def _run(self) -> None:
         attempt = 0

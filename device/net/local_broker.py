@@ -44,6 +44,7 @@ class LocalBroker:
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "autosave_interval 1\n"
+            "set_tcp_nodelay true\n"
             f"log_dest file {workdir}/mosquitto.log\n"
         )
         self._process: subprocess.Popen[bytes] | None = None
