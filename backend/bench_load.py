@@ -30,6 +30,7 @@ import numpy as np
 import tomli_w
 
 from backend.bench_books import books
+from backend.bench_cpu import CpuMeter
 from backend.bench_terminals import Outcome, Spec, run_fleet
 from backend.config import load_host_config
 from backend.db import HostDb
@@ -103,6 +104,11 @@ class _Store:
         else:
             self.target = db  # a SQLite path of yours
 
+    @property
+    def server_pid(self) -> int | None:
+        """The PostgreSQL server the bench runs (its CPU is measured), else None."""
+        return self._server.pid if self._server is not None else None
+
     def close(self) -> None:
         if self._schema is not None:
             import psycopg
@@ -139,7 +145,11 @@ class _Workers:
     def start(self) -> None:
         self.processes = [self.spawn(i) for i in range(len(self.configs))]
 
-    def kill_and_restart(self, index: int, after_s: float) -> None:
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.poll() is None]
+
+    def kill_and_restart(self, index: int, after_s: float, meter: CpuMeter) -> None:
+        meter.worker_ends(self.processes[index].pid)
         self.processes[index].send_signal(signal.SIGKILL)
         self.processes[index].wait(10)
         time.sleep(after_s)
@@ -235,7 +245,8 @@ def _merge(outcomes: list[Outcome]) -> Outcome:
     total = Outcome()
     for part in outcomes:
         for name in ("answered_in_run", "sent", "skipped_busy", "approved", "declined",
-                     "timeouts", "late_or_duplicate", "bad_signature", "row_resends"):  # fmt: skip
+                     "timeouts", "late_or_duplicate", "bad_signature", "row_resends",
+                     "cpu_s"):  # fmt: skip
             setattr(total, name, getattr(total, name) + getattr(part, name))
         total.latencies_ms.extend(part.latencies_ms)
         total.rows.update(part.rows)
@@ -283,11 +294,14 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for child in children:
             child.start()
+        meter = CpuMeter(broker.pid, store.server_pid)
+        time.sleep(max(0.0, start_at - time.time()))
+        meter.start(workers.pids())
         killed_at = None
         if args.kill_worker:
             time.sleep(max(0.0, start_at + args.duration / 2 - time.time()))
             killed_at = round(time.time() - start_at, 2)
-            workers.kill_and_restart(0, args.restart_after)
+            workers.kill_and_restart(0, args.restart_after, meter)
         outcomes = []
         for _ in children:
             status, value = results.get(timeout=start_at - time.time() + args.duration + 600)
@@ -296,9 +310,10 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
             outcomes.append(value)
         for child in children:
             child.join(30)
+        out = _merge(outcomes)
+        cpu = meter.stop(workers.pids(), out.cpu_s, out.sent)
         crashed = workers.crashed()
         workers.stop()
-        out = _merge(outcomes)
         db = HostDb(store.target)
         try:
             start = {token: START_BALANCE for _, _, token in fleet}
@@ -329,6 +344,7 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         "bad_signatures": out.bad_signature,
         "row_resends": out.row_resends,
         **ledger,
+        "cpu_ms_per_payment": cpu,
         "worker_killed": bool(args.kill_worker),
         "killed_at_s": killed_at,
         "worker_restarts": workers.restarts,
