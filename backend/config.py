@@ -18,7 +18,11 @@ from device.net.config import MqttConfig
 from device.net.schemas import ID_PATTERN
 from device.net.topics import SHARE_GROUP
 
-HOST_SESSION_EXPIRY_S = 60
+# A host worker's broker session ends with its connection (docs/scaling.md, "Many
+# workers"): a worker that dies leaves the shared subscription at once and the others get
+# every request. Nothing of the money waits in it: a terminal resends each ledger row until
+# the host's signed acknowledgement, and an authorization it no longer waits for is useless.
+HOST_SESSION_EXPIRY_S = 0
 
 
 class HostConfig(BaseModel):
@@ -96,9 +100,9 @@ class HostConfig(BaseModel):
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:
-        # A host's broker session holds its place in the shared subscription: a dead host
-        # kept for days would be dealt a share of the terminals' requests that nobody
-        # answers. Long enough to ride out a restart, unless set explicitly.
+        # A host's broker session holds its place in the shared subscription: while a dead
+        # host's session lasts, mosquitto deals it a share of the terminals' requests that
+        # nobody answers. None kept, unless set explicitly.
         if "session_expiry_s" not in self.mqtt.model_fields_set:
             self.mqtt = self.mqtt.model_copy(update={"session_expiry_s": HOST_SESSION_EXPIRY_S})
         return self

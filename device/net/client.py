@@ -267,7 +267,8 @@ class MqttLink:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            # MQTT 3.1.1 has no expiry: a session of none is a clean one
+            clean_session=None if v5 else self.config.session_expiry_s == 0,
             manual_ack=self._pool is not None,
         )
         if self._tls:
