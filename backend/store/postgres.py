@@ -21,6 +21,7 @@ try:
     import psycopg
     from psycopg import errors as pg_errors
     from psycopg.rows import dict_row
+    from psycopg.sql import Literal
     from psycopg.types.numeric import NumericLoader
 except ImportError:  # pragma: no cover - the postgresql extra is not installed
     psycopg = None  # type: ignore[assignment]
@@ -69,12 +70,29 @@ if psycopg is not None:
 class _PgConn:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self.begun = True  # False: a transaction() whose BEGIN has not been sent yet
+
+    def _begin(self) -> None:
+        if not self.begun:
+            self._conn.execute("BEGIN")
+            self.begun = True
 
     def execute(self, sql: str, params: Params = ()) -> Any:
+        self._begin()
         return self._conn.execute(pg_sql(sql), tuple(params))
 
     def lock(self, key: str) -> None:
-        self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        if self.begun:
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            return
+        # A transaction that starts with its lock (every payment's does): BEGIN and the lock
+        # in one round trip, as two statements of one simple query, which takes no
+        # parameters, so the key goes as a quoted literal.
+        literal = Literal(key).as_string(self._conn)
+        self._conn.execute(
+            f"BEGIN; SELECT pg_advisory_xact_lock(hashtextextended({literal}, 0))", prepare=False
+        )
+        self.begun = True
 
 
 class _PgDdl(_PgConn):
@@ -103,10 +121,11 @@ class PostgresStore(Store):
     @contextmanager
     def transaction(self) -> Iterator[Conn]:
         with self.lock:
-            self.conn.execute("BEGIN")
+            self._wrapped.begun = False  # sent with the first statement (or lock)
             try:
                 yield self._wrapped
-                self.conn.execute("COMMIT")
+                if self._wrapped.begun:
+                    self.conn.execute("COMMIT")
             except BaseException as exc:
                 if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     self.conn.execute("ROLLBACK")
