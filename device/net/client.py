@@ -65,6 +65,8 @@ class Inbound:
     correlation_data: bytes | None = None
     response_topic: str | None = None
     retain: bool = False
+    # MQTT 5 message expiry left when the broker delivered it (None: it does not expire)
+    expires_in_s: int | None = None
 
 
 Handler = Callable[[Inbound], None]
@@ -489,6 +491,7 @@ class MqttLink:
                 correlation_data=getattr(props, "CorrelationData", None),
                 response_topic=getattr(props, "ResponseTopic", None),
                 retain=bool(message.retain),
+                expires_in_s=getattr(props, "MessageExpiryInterval", None),
             )
             route.handler(inbound)
         except PayloadRejected as exc:
