@@ -68,28 +68,35 @@ if psycopg is not None:
 
 
 class _PgConn:
+    """A transaction's statements, on two cursors made once per connection (a new cursor
+    per statement costs more than the statement's own client work): `execute` returns the
+    statement cursor, valid until the next `execute` (every caller reads its result, rows
+    or rowcount, first); BEGIN, the lock and COMMIT go on the control cursor."""
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._statements = conn.cursor()
+        self.control = conn.cursor()
         self.begun = True  # False: a transaction() whose BEGIN has not been sent yet
 
     def _begin(self) -> None:
         if not self.begun:
-            self._conn.execute("BEGIN")
+            self.control.execute("BEGIN")
             self.begun = True
 
     def execute(self, sql: str, params: Params = ()) -> Any:
         self._begin()
-        return self._conn.execute(pg_sql(sql), tuple(params))
+        return self._statements.execute(pg_sql(sql), tuple(params))
 
     def lock(self, key: str) -> None:
         if self.begun:
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            self.control.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
             return
         # A transaction that starts with its lock (every payment's does): BEGIN and the lock
         # in one round trip, as two statements of one simple query, which takes no
         # parameters, so the key goes as a quoted literal.
         literal = Literal(key).as_string(self._conn)
-        self._conn.execute(
+        self.control.execute(
             f"BEGIN; SELECT pg_advisory_xact_lock(hashtextextended({literal}, 0))", prepare=False
         )
         self.begun = True
@@ -125,7 +132,7 @@ class PostgresStore(Store):
             try:
                 yield self._wrapped
                 if self._wrapped.begun:
-                    self.conn.execute("COMMIT")
+                    self._wrapped.control.execute("COMMIT")
             except BaseException as exc:
                 if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     self.conn.execute("ROLLBACK")
