@@ -124,6 +124,7 @@ class PostgresStore(Store):
             raise BlinkpayError(f"cannot connect to PostgreSQL: {exc}".strip()) from None
         self.conn.adapters.register_loader("numeric", _WholeNumbers)
         self._wrapped = _PgConn(self.conn)
+        self._reader: Any = None
 
     @contextmanager
     def transaction(self) -> Iterator[Conn]:
@@ -141,9 +142,11 @@ class PostgresStore(Store):
                 raise
 
     def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
-        with self.lock, self.conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(pg_sql(sql), tuple(params))
-            return list(cursor.fetchall())
+        with self.lock:
+            if self._reader is None:  # one cursor for every read (its rows are copied out)
+                self._reader = self.conn.cursor(row_factory=dict_row)
+            self._reader.execute(pg_sql(sql), tuple(params))
+            return list(self._reader.fetchall())
 
     @contextmanager
     def ddl_transaction(self) -> Iterator[Conn]:
