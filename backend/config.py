@@ -71,7 +71,9 @@ class HostConfig(BaseModel):
     auth_burst: int = Field(default=10, ge=1)
     pin_blocks_per_min: float = Field(default=30.0, gt=0.0, allow_inf_nan=False)
     pin_block_burst: int = Field(default=16, ge=8)
-    auth_workers: int = Field(default=2, ge=1, le=64)
+    # Authorization threads per worker: each waits on the database most of its time (round
+    # trips, the commit's flush), so these bound a worker's authorizations per second.
+    auth_workers: int = Field(default=4, ge=1, le=64)
     auth_queue_per_device: int = Field(default=4, ge=1, le=1000)
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
