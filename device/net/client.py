@@ -107,9 +107,10 @@ class MqttLink:
 
         handler_pool: run the handlers there, several at a time (the host's workers),
         and acknowledge each QoS 1 message only once its handler has returned (paho's
-        manual ack): a process killed mid-handler leaves it unacknowledged in its broker
-        session, which the broker delivers again when the process comes back. Without a
-        pool the handlers run on the network thread and paho acknowledges after each."""
+        manual ack): a process killed mid-handler leaves it unacknowledged, delivered again
+        if its broker session is kept (session_expiry_s > 0) and it comes back; a host
+        keeps none, and the terminal's resend makes up for it. Without a pool the handlers
+        run on the network thread and paho acknowledges after each."""
         self.config = config
         self._signing_key = signing_key
         self._pool = handler_pool
@@ -476,7 +477,8 @@ class MqttLink:
         self._handle(route, message, None)
 
     def _ack(self, message: mqtt.MQTTMessage, generation: int | None) -> None:
-        """Manual ack, on the connection the message came on (a later one redelivers it)."""
+        """Manual ack, on the connection the message came on (a later one, with the session
+        kept, redelivers it)."""
         if self._pool is not None and generation == self._generation:
             self._client.ack(message.mid, message.qos)
 
