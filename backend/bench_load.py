@@ -18,6 +18,7 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -255,6 +256,26 @@ def _merge(outcomes: list[Outcome]) -> Outcome:
     return total
 
 
+def _fleet_results(children: list[Any], results: Any, deadline: float) -> list[Any]:
+    """Each terminal process's outcome; a process that died without one is an error at
+    once, not a wait until the deadline."""
+    outcomes: list[Any] = []
+    while len(outcomes) < len(children):
+        try:
+            status, value = results.get(timeout=1.0)
+        except queue.Empty:
+            dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            if dead:
+                raise BlinkpayError(f"simulated terminals died (exit codes {dead})") from None
+            if time.time() > deadline:
+                raise BlinkpayError("simulated terminals did not finish in time") from None
+            continue
+        if status != "ok":
+            raise BlinkpayError(f"simulated terminals failed: {value}")
+        outcomes.append(value)
+    return outcomes
+
+
 def run_load(args: argparse.Namespace) -> dict[str, Any]:
     binary = mosquitto_binary()
     if binary is None:
@@ -285,7 +306,9 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         _wait_for_workers(probe, workers, args.workers, timeout=120.0)
         fleet = setup["devices"][: args.terminals]
         start_at = time.time() + 3.0 + args.terminals / 400  # time to connect every client
-        context = multiprocessing.get_context("fork")
+        # spawn, not fork: a fork of this process copies whatever lock another thread
+        # held at that instant (a test runner's, a logging handler's) and can hang forever
+        context = multiprocessing.get_context("spawn")
         results = context.Queue()
         children = [
             context.Process(
@@ -304,12 +327,7 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(max(0.0, start_at + args.duration / 2 - time.time()))
             killed_at = round(time.time() - start_at, 2)
             workers.kill_and_restart(0, args.restart_after, meter)
-        outcomes = []
-        for _ in children:
-            status, value = results.get(timeout=start_at - time.time() + args.duration + 600)
-            if status != "ok":
-                raise BlinkpayError(f"simulated terminals failed: {value}")
-            outcomes.append(value)
+        outcomes = _fleet_results(children, results, start_at + args.duration + 600)
         for child in children:
             child.join(30)
         out = _merge(outcomes)

@@ -9,16 +9,21 @@ in ../shared/models-src/mobilefacenet (or --source). The file's sha256 is checke
    pairsDevTrain people, evaluation on pairsDevTest (disjoint people, 1000 pairs);
 2. fold TF's decomposed PReLU (RELU, ABS, SUB, MUL, ADD) into PRELU ops (the same
    function, checked), then full int8 (ai-edge-quantizer static int8 weights and
-   activations, float in/out), calibrated on the DevTrain chips (each with its mirror
-   image, as the model is fed), and float16 weights (float compute);
+   activations, int8 in, float out; PReLU stays float between DEQUANTIZE/QUANTIZE) of the
+   network with its channels equalised and its activation ranges clipped
+   (int8_ranges.py; the equalised float network is checked equal to the folded one),
+   calibrated on the DevTrain chips (each with its mirror image, as the model is fed),
+   and float16 weights (float compute);
 3. each against the float model on the DevTest faces: cosine of the embeddings (face +
    mirror summed, L2-normalised, as device.vision.embedder does), pairs accuracy (best
    threshold) and TAR at FAR 0.1 %, and time per face;
 4. ship int8 only if it keeps within MAX_ACCURACY_LOSS points of float's pairs accuracy
    AND its embeddings agree with float's (1st-percentile cosine at least MIN_COSINE_P01:
    open-set search at a low false-positive rate lives in the tail that a few points of
-   cosine move), else float16; write models/<file>.tflite and the manifest entry
-   (role embedder_mobilefacenet).
+   cosine move) AND it is no slower per face than the shipped dlib embedder, timed here
+   in the same process (the issue's bar: the pipeline per face no dearer than dlib's;
+   the other stages cost about the same in both), else float16; write models/<file>.tflite
+   and the manifest entry (role embedder_mobilefacenet).
 
 Nothing derived from the images is written. Run: python models/build_mobilefacenet.py
 """
@@ -33,8 +38,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from _common import LFW_DIR, MODELS_DIR, REPO_ROOT, package_version, sha256_of, update_manifest
+from _common import (
+    LFW_DIR,
+    MODELS_DIR,
+    REPO_ROOT,
+    load_manifest,
+    package_version,
+    sha256_of,
+    update_manifest,
+)
 from face_chips import pair_images
+from int8_ranges import TAIL, clipped_ranges, equalise_channels
 from tflite_fixups import fixed_up, fold_prelu, op_versions, set_op_versions
 
 # the terminal's own detection, landmarks and alignment
@@ -55,6 +69,7 @@ CHIP = 112
 PIXEL_MEAN, PIXEL_SCALE = 127.5, 1.0 / 128.0
 MAX_ACCURACY_LOSS = 0.2  # points of pairs accuracy int8 may lose against float
 MIN_COSINE_P01 = 0.99  # and the 1st percentile of its cosine to the float embedding
+EQUALISE_SAMPLES = 100  # calibration faces that set the per-channel ranges
 LICENCE = "Apache-2.0 (sirius-ai/MobileFaceNet_TF; NOTICE)"
 TRAINING_DATA = (
     "MS1M-refine-v2 (InsightFace's cleaned MS-Celeb-1M: web photos of about 85,000 public "
@@ -121,16 +136,40 @@ class Chips:
         return extract_chip(rgb, matrix, CHIP)
 
 
-def quantise_int8(float_model: bytes, calibration: list[np.ndarray]) -> bytes:
+def quantise_int8(float_model: bytes, calibration: list[np.ndarray]) -> tuple[bytes, bytes, int]:
+    """Full int8 (ai-edge-quantizer static int8 weights and activations, per-channel weights)
+    of the network with its channels equalised and its activation ranges clipped
+    (int8_ranges.py). Returns (int8 model, equalised float model, equalised chains)."""
     from ai_edge_quantizer import quantizer, recipe
 
-    engine = quantizer.Quantizer(bytearray(fixed_up(float_model)), recipe.static_wi8_ai8())
     samples = [
         {"input": ((np.stack([c, c[:, ::-1]]).astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE)}
         for c in calibration
     ]
-    result = engine.calibrate({"serving_default": samples}, num_threads=1)
-    return bytes(engine.quantize(result).quantized_model)
+    equalised, chains = equalise_channels(float_model, samples[:EQUALISE_SAMPLES])
+    model = bytearray(fixed_up(equalised))
+    engine = quantizer.Quantizer(model, recipe.static_wi8_ai8())
+    qsvs = engine.calibrate({"serving_default": samples}, num_threads=1)
+    ranges = clipped_ranges(bytes(model), samples, qsvs)
+    return bytes(engine.quantize(ranges).quantized_model), equalised, chains
+
+
+def ms_per_face_dlib(runs: int = 50) -> float:
+    """The shipped dlib embedder's time per face here, 1 thread (the issue's pipeline-cost
+    bar: the stages other than the embedder cost the same in both pipelines)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    entry = load_manifest()["models"]["embedder_dlib"]
+    interpreter = Interpreter(model_path=str(MODELS_DIR / entry["file"]), num_threads=1)
+    interpreter.allocate_tensors()
+    spec = interpreter.get_input_details()[0]
+    interpreter.set_tensor(spec["index"], np.zeros(spec["shape"], spec["dtype"]))
+    for _ in range(5):
+        interpreter.invoke()
+    started = time.perf_counter()
+    for _ in range(runs):
+        interpreter.invoke()
+    return round((time.perf_counter() - started) * 1000 / runs, 2)
 
 
 def quantise_float16(float_model: bytes) -> bytes:
@@ -213,9 +252,17 @@ def main() -> None:
     print(f"{folds} decomposed PReLUs folded; largest difference {fold_delta:.2e}")
     if fold_delta > 1e-5:
         raise SystemExit("the folded network differs from the released one")
+    int8_model, equalised, chains = quantise_int8(folded, calibration)
+    equalised_net = Net(equalised)
+    equalise_delta = max(
+        float(np.abs(refolded(c) - equalised_net(c)).max()) for c in calibration[:20]
+    )
+    print(f"{chains} conv -> conv chains equalised; largest difference {equalise_delta:.2e}")
+    if equalise_delta > 1e-4:
+        raise SystemExit("the equalised network differs from the folded one")
     nets = {
         "float32": unfolded,
-        "int8": Net(quantise_int8(folded, calibration)),
+        "int8": Net(int8_model),
         "float16": Net(quantise_float16(folded)),
     }
     measured: dict[str, dict] = {}
@@ -228,6 +275,12 @@ def main() -> None:
         if reference is None:
             reference = vectors
         print(mode, json.dumps(measured[mode]))
+    measured["int8"]["method"] = (
+        f"{chains} conv -> conv chains equalised (int8_ranges.py; float difference "
+        f"{equalise_delta:.1e} on 20 faces), activation ranges clipped at the "
+        f"{TAIL:g} quantiles, per-channel int8 weights"
+    )
+    dlib_ms = ms_per_face_dlib()
     # in points, rounded to what 1000 pairs can resolve (0.1 point = one pair)
     loss = round(
         100
@@ -238,12 +291,16 @@ def main() -> None:
         1,
     )
     cosine_p01 = measured["int8"]["cosine_to_float"]["p01"]
+    int8_ms = measured["int8"]["x86_ms_per_face_1_thread"]
     int8_holds = loss <= MAX_ACCURACY_LOSS and cosine_p01 >= MIN_COSINE_P01
-    shipped = "int8" if int8_holds else "float16"
+    # the issue's bar: the pipeline per face no dearer than dlib's (the other stages cost
+    # about the same in both, so the embedder decides)
+    int8_pays = int8_ms <= dlib_ms
+    shipped = "int8" if int8_holds and int8_pays else "float16"
     other = "float16" if shipped == "int8" else "int8"
     print(
-        f"int8 costs {loss:.1f} points of pairs accuracy, cosine to float p01 {cosine_p01}: "
-        f"shipping {shipped}"
+        f"int8 costs {loss:.1f} points of pairs accuracy, cosine to float p01 {cosine_p01}, "
+        f"{int8_ms} ms per face against dlib's {dlib_ms} ms: shipping {shipped}"
     )
 
     net = nets[shipped]
@@ -284,14 +341,16 @@ def main() -> None:
             "quantisation": (
                 "full int8 (ai-edge-quantizer "
                 f"{package_version('ai-edge-quantizer')} static_wi8_ai8: int8 weights and "
-                "activations, float32 input and output)"
+                "activations, int8 input, float32 output; " + measured["int8"]["method"] + ")"
                 if shipped == "int8"
                 else f"float16 weights (ai-edge-quantizer {package_version('ai-edge-quantizer')}"
                 " float_casting), float32 compute"
             )
-            + f"; int8 ships only within {MAX_ACCURACY_LOSS} points of float32's pairs accuracy "
-            f"and with a 1st-percentile cosine to float32 of at least {MIN_COSINE_P01} (int8: "
-            f"{loss:.1f} points, p01 {cosine_p01}); {other} under 'measured'",
+            + f"; int8 ships only within {MAX_ACCURACY_LOSS} points of float32's pairs accuracy, "
+            f"with a 1st-percentile cosine to float32 of at least {MIN_COSINE_P01} and no "
+            f"slower per face than the dlib embedder (int8: {loss:.1f} points, p01 "
+            f"{cosine_p01}, {int8_ms} ms against dlib's {dlib_ms} ms, 1 thread); {other} "
+            "under 'measured'",
             "calibration": f"{len(calibration)} ArcFace chips (with their mirror images) of "
             "LFW view 1 pairsDevTrain people, made by the terminal's detector, mesh and "
             "alignment",

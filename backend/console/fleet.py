@@ -60,6 +60,7 @@ class Fleet:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_status: Callable[[str, str], None] | None = None,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        refused_rows: Callable[[float], set[str]] = lambda _now: set(),
     ) -> None:
         """gate: checks that config/state, command results and shard/ack are signed by the
         key registered for their device (backend/trust.py); without one (tests of the
@@ -74,6 +75,7 @@ class Fleet:
         self._record_event = on_event
         self._status_seen = on_status
         self._result_seen = on_result
+        self._refused_rows = refused_rows  # terminals whose signed rows the host refused lately
         self.broker_down_since: float | None = None
         self.started_at = time.time()  # silence counts from here for what came before
         self._healths: dict[str, str] = {}
@@ -234,8 +236,9 @@ class Fleet:
         """Recompute every health (silence and the broker link change with time alone);
         a change wakes the live pages. Returns device id -> (health, reason)."""
         now = time.time() if now is None else now
+        refused = self._refused_rows(now)  # the store, read outside the lock
         with self._lock:
-            rows = [self._row(t, now) for t in self._terminals.values()]
+            rows = [self._row(t, now, refused) for t in self._terminals.values()]
             found = {r["device_id"]: (r["health"], r["health_reason"]) for r in rows}
             healths = {d: h for d, (h, _) in found.items()}
             if healths != self._healths:
@@ -247,8 +250,9 @@ class Fleet:
     def rows(self, now: float | None = None) -> list[dict[str, Any]]:
         """Every terminal, problems first, then by id."""
         now = time.time() if now is None else now
+        refused = self._refused_rows(now)
         with self._lock:
-            rows = [self._row(t, now) for t in self._terminals.values()]
+            rows = [self._row(t, now, refused) for t in self._terminals.values()]
         return sorted(rows, key=lambda r: (problem_first(r["health"]), r["device_id"]))
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
@@ -271,19 +275,20 @@ class Fleet:
 
     def detail(self, device_id: str, now: float | None = None) -> dict[str, Any] | None:
         now = time.time() if now is None else now
+        refused = self._refused_rows(now)
         with self._lock:
             t = self._terminals.get(device_id)
             if t is None:
                 return None
             return {
-                **self._row(t, now),
+                **self._row(t, now, refused),
                 "broker": self._broker(now),
                 "events": list(t.events),
                 "config_state": t.config_state,
                 "results": sorted(t.results.values(), key=lambda r: r["request_id"]),
             }
 
-    def _row(self, t: Terminal, now: float) -> dict[str, Any]:
+    def _row(self, t: Terminal, now: float, refused: set[str]) -> dict[str, Any]:
         tel = t.telemetry
         shard = tel.get("shard") or {}
         host_version = self._shard_version(shard["shard_id"]) if shard else None
@@ -325,7 +330,7 @@ class Fleet:
                 interval_s=tel.get("interval_s"),
                 service=tel.get("service"),
                 fps=tel.get("fps"),
-                degradations=tuple(_alerts(t, row, now)),
+                degradations=tuple(_alerts(t, row, now, t.device_id in refused)),
                 broker_up=broker["up"],
                 broker_down_since=broker["down_since"],
             ),
@@ -337,8 +342,10 @@ class Fleet:
         return row
 
 
-def _alerts(t: Terminal, row: dict[str, Any], now: float) -> list[str]:
+def _alerts(t: Terminal, row: dict[str, Any], now: float, rows_refused: bool) -> list[str]:
     alerts = []
+    if rows_refused:  # signed by its key yet against the rules: a rogue or broken terminal
+        alerts.append("rows refused by the host in the last hour")
     if t.behind_since is not None and now - t.behind_since > STALE_SHARD_S:
         alerts.append("shard stale")
     depths = [h["outbox_depth"] for h in list(t.history)[-4:]]

@@ -6,7 +6,7 @@ Precedence, first that holds: the console's broker link is down (nothing it show
 current: `stale`), `fault` (the terminal refused to start), `offline` (last will or clean
 stop), `stale` (no status or telemetry for three report intervals), `out_of_service` (its
 telemetry says it takes no payments), `degraded` (a growing outbox, a refusal spike, a low
-frame rate, a stale shard), else `ok`."""
+frame rate, a stale shard, a signed row the host refused in the last hour), else `ok`."""
 
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ log = logging.getLogger("blinkpay.console")
 CONNECT_WAIT_S = 10.0
 WATCH_S = 1.0  # how often health is recomputed (silence and the broker link need no message)
 SHARD_CACHE_S = 1.0
+REFUSED_ROWS_WINDOW_S = 3600.0  # a refused row keeps its terminal `degraded` this long
 UPKEEP_S = 60.0  # how often telemetry is aggregated per minute and trimmed to its retention
 
 
@@ -53,6 +54,7 @@ class Console:
         self.auth = Auth(self.store)
         self.refusals = RejectCounter()  # counted reasons, exported on /metrics
         self._shard_seq: dict[str, tuple[float, int | None]] = {}
+        self._refused_cache: tuple[float, set[str]] | None = None
         self.history = History(self.store, config.console)
         self.delivery = Delivery(self.store, config.console, config.host_id)
         self.alerts = Alerts(self.store, self.delivery.notify)
@@ -77,6 +79,7 @@ class Console:
             on_event=self._keep(self.history.record_event),
             on_status=self._command_status,
             on_result=self._keep(self._command_result),
+            refused_rows=self.refused_rows_lately,
         )
         self.fleet.attach(self.host.link)
         self.enroller = Enroller(pipeline, self.store) if pipeline is not None else None
@@ -149,6 +152,16 @@ class Console:
         """Shards new customers may join: the host's default and every shard it publishes."""
         rows = self.store.query("SELECT shard_id FROM shards ORDER BY shard_id")
         return sorted({self.config.mqtt.shard_id, *(r["shard_id"] for r in rows)})
+
+    def refused_rows_lately(self, now: float) -> set[str]:
+        """Terminals with a signed row the host refused in the last REFUSED_ROWS_WINDOW_S
+        (they show `degraded`); read at most once a second."""
+        cached = self._refused_cache
+        if cached is not None and now - cached[0] < SHARD_CACHE_S:
+            return cached[1]
+        devices = self.store.terminals_with_refused_rows(now - REFUSED_ROWS_WINDOW_S)
+        self._refused_cache = (now, devices)
+        return devices
 
     def shard_version(self, shard_id: str) -> int | None:
         """The host's shard sequence, read at most once a second per shard (health is

@@ -72,3 +72,12 @@ class ConsoleStore:
             "SELECT DISTINCT device_id FROM terminal_shard_acks WHERE shard_id = ?", (shard_id,)
         )
         return [r["device_id"] for r in rows]
+
+    def terminals_with_refused_rows(self, since: float) -> set[str]:
+        """Terminals that sent a signed row the host refused (backend/tx_rules.py) since
+        `since`: another terminal's sale, over the offline rules, a customer of another
+        shard. Their key signed it, so the terminal is rogue or broken."""
+        rows = self.query(
+            "SELECT DISTINCT device_id FROM refused_rows WHERE received_at >= ?", (since,)
+        )
+        return {r["device_id"] for r in rows}

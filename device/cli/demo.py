@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--console",
         action="store_true",
-        help="after the scenes, leave the operator's web console running (Ctrl-C stops it)",
+        help="the operator's web console, recording from the first scene and left running "
+        "after the scenes (Ctrl-C stops it)",
     )
     parser.add_argument(
         "--console-listen",
@@ -63,14 +64,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(line, flush=True)
 
-    after = None
+    console = None
     if args.console:
-        from device.demo.console import keep_console
+        from device.demo.console import DemoConsole
 
-        after = keep_console(
+        console = DemoConsole(
             lambda line: print(line, flush=True), _until_interrupted, args.console_listen
         )
-    report = run_demo(narrate, use_broker=not args.offline, after=after, ride_only=args.ride_only)
+    report = run_demo(
+        narrate, use_broker=not args.offline, console=console, ride_only=args.ride_only
+    )
     if args.json:
         print_json(report.to_dict())
     else:

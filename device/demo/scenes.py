@@ -13,13 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from device.demo.portraits import PORTRAITS, close_eyes, face_mask, load_portrait
 from device.demo.rig import FPS, DemoRig, Narrate
 from device.hw.camera.lighting import LiveFace, Presentation, PrintFillingView, ScreenReplay
+
+if TYPE_CHECKING:
+    from device.demo.console import DemoConsole
 
 # A blink at 15 fps as lid closure per frame: ~270 ms from the last open frame to the
 # first reopened one, inside the human 80-500 ms range the liveness check accepts.
@@ -296,11 +299,11 @@ def run_demo(
     *,
     workdir: Path | None = None,
     use_broker: bool = True,
-    after: Callable[[DemoRig], None] | None = None,
+    console: DemoConsole | None = None,
     ride_only: bool = False,
 ) -> DemoReport:
-    """Set up a temporary terminal and host, play every scene, run `after` (the console
-    left open for the person trying it), tear everything down."""
+    """Set up a temporary terminal and host, play every scene (with `console` recording
+    them), serve the console for the person trying it, tear everything down."""
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="blinkpay-demo-") as tmp:
         root = workdir or Path(tmp)
@@ -310,9 +313,13 @@ def run_demo(
                 "Terminal on simulated hardware; host "
                 + (f"over MQTT at {rig.broker.url}" if rig.broker else "unreachable (no mosquitto)")
             )
+            if console is not None:
+                console.start(rig)
             scenes = play(rig, narrate, ride_only=ride_only)
-            if after is not None:
-                after(rig)
+            if console is not None:
+                console.serve(rig)
         finally:
+            if console is not None:
+                console.stop()
             rig.close()
     return DemoReport(rig.online, scenes, time.monotonic() - began)

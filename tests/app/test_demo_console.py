@@ -1,15 +1,17 @@
-"""`blinkpay demo --console`: after the scenes the console serves the demo's host, prints its
-address and a throw-away admin login, and shows the demo terminal in the fleet."""
+"""`blinkpay demo --console`: the console records the scenes, then serves the demo's host,
+prints its address and a throw-away admin login, and shows the demo terminal in the fleet
+with the day's approvals and refusals."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from http.client import HTTPConnection
 
 import pytest
 
-from device.demo.console import keep_console
+from device.demo.console import DemoConsole
 from device.demo.scenes import run_demo
 from device.net.local_broker import mosquitto_binary
 
@@ -43,12 +45,18 @@ def test_demo_leaves_the_console_running(tmp_path) -> None:
         cookie = answer.getheader("set-cookie", "").split(";")[0]
         http.request("GET", "/", headers={"Cookie": cookie})
         seen["fleet"] = http.getresponse().read().decode()
+        http.request("GET", "/api/fleet", headers={"Cookie": cookie})
+        seen["api"] = http.getresponse().read().decode()
         http.request("GET", "/metrics")
         seen["metrics"] = http.getresponse().read().decode()
 
     report = run_demo(
-        lines.append, workdir=tmp_path, after=keep_console(lines.append, visit, "127.0.0.1:0")
+        lines.append, workdir=tmp_path, console=DemoConsole(lines.append, visit, "127.0.0.1:0")
     )
     assert report.ok
     assert "demo (admin)" in seen["fleet"]
     assert 'blinkpay_terminal_up{device_id="demo-gate-01"} 1' in seen["metrics"]
+    # the scenes' paid rides and the attacks turned away, as the fleet counts them today
+    gate = next(t for t in json.loads(seen["api"])["terminals"] if t["device_id"] == "demo-gate-01")
+    assert gate["today"]["approved"] >= 3, gate
+    assert gate["today"]["refused"] >= 2, gate

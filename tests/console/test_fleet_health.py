@@ -4,6 +4,8 @@ silence from the console's start; the broker link turns every terminal stale."""
 
 from __future__ import annotations
 
+import time
+
 from backend.console.fleet import Fleet
 from device.net.client import Inbound
 
@@ -33,3 +35,30 @@ def test_a_retained_online_status_is_not_stale_right_after_a_restart() -> None:
     link["up"] = True
     status(fleet, "gate-1", "offline", start + 96)
     assert health_of(fleet, "gate-1", start + 97) == "offline"
+
+
+def test_a_terminal_whose_signed_rows_the_host_refused_is_degraded() -> None:
+    refused: set[str] = set()
+    fleet = Fleet(PREFIX, lambda _shard: None, refused_rows=lambda _now: refused)
+    start = fleet.started_at
+    for device_id in ("gate-1", "gate-rogue"):
+        status(fleet, device_id, "online", start)
+    assert health_of(fleet, "gate-rogue", start + 1) == "ok"
+    refused.add("gate-rogue")  # e.g. it voided gate-1's sale (foreign_tx)
+    found = fleet.tick(start + 2)
+    assert found["gate-rogue"] == ("degraded", "rows refused by the host in the last hour")
+    assert found["gate-1"][0] == "ok"
+
+
+def test_the_store_names_terminals_with_rows_refused_since_a_time(host_db_url: str) -> None:
+    from backend.console.store import ConsoleStore
+    from backend.db import HostDb
+    from backend.tx_rules import refuse
+
+    store = ConsoleStore(HostDb(host_db_url))
+    assert store.terminals_with_refused_rows(0.0) == set()
+    with store.db.transaction() as conn:
+        refuse(conn, "gate-rogue", "tx-1", "voided", "foreign_tx", {"tx_id": "tx-1"})
+    now = time.time()
+    assert store.terminals_with_refused_rows(now - 60) == {"gate-rogue"}
+    assert store.terminals_with_refused_rows(now + 60) == set()

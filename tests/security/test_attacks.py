@@ -151,7 +151,10 @@ def test_a_second_terminal_cannot_charge_anyone_or_refund_another_terminals_sale
     within = [rogue.pay("tok-alice", 300) for _ in range(4)]  # allowance 1000 a day
     assert wait_until(lambda: rogue.store.ledger.depth() == 0)
     refused = dict(site.query("SELECT tx_id, reason FROM refused_rows"))
-    assert refused.get(within[3]) == "offline_allowance" and within[2] not in refused
+    # The host's handler pool settles rows side by side, so which of the four comes last
+    # is the pool's choice: exactly one of them goes past the allowance.
+    assert [refused.get(tx_id) for tx_id in within].count("offline_allowance") == 1
+    assert sum(tx_id in refused for tx_id in within) == 1
     assert site.balance("tok-alice") == 1000 - 250 - 3 * 300
     assert site.balance("tok-carol") == 1000
 
