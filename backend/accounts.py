@@ -128,15 +128,19 @@ class Accounts:
         """Idempotent by tx id for the terminal that asked first; another terminal's request
         with that id is declined `duplicate` (nothing of the first answer). An approval is a
         hold on the balance, not a charge: the terminal's row settles it
-        (backend/settlement.py). The PIN checks (scrypt) run outside the write lock."""
-        earlier = self._earlier(device_id, tx_id)
-        if earlier is not None:
-            return earlier
-        pins = self._check_pins(device_id, candidates)
+        (backend/settlement.py). The PIN checks (scrypt) run outside the write lock, and
+        only for a request not answered before."""
+        pins: dict[str, str] = {}
+        if any("pin_block" in candidate for candidate in candidates):
+            rows = self._db.query(tx_rules.OWNER_SQL, (tx_id, tx_id))
+            earlier = _earlier(device_id, tx_rules.owner_of(tuple(r.values()) for r in rows))
+            if earlier is not None:
+                return earlier
+            pins = self._check_pins(device_id, candidates)
         now = time.time()
         with self._db.transaction() as conn:
             conn.lock(tx_id)
-            earlier = self._earlier(device_id, tx_id, conn)
+            earlier = _earlier(device_id, tx_rules.owner(conn, tx_id))
             if earlier is not None:
                 return earlier
             decision = self._decide(conn, device_id, amount, candidates, pins, now)
@@ -157,23 +161,6 @@ class Accounts:
             if decision.approved and decision.token is not None:
                 place_hold(conn, tx_id, decision.token, amount, now + self._hold_expiry_s)
         return decision
-
-    def _earlier(self, device_id: str, tx_id: str, conn: Conn | None = None) -> Decision | None:
-        sql = "SELECT device_id, decision, reason, token FROM authorizations WHERE tx_id = ?"
-        row = _one(self._db, conn, sql, (tx_id,))
-        if row is None:
-            known = self._row_device(tx_id, conn)
-            if known is not None and known != device_id:
-                return Decision(False, "duplicate", None)
-            return None
-        if row[0] != device_id:  # another terminal's transaction id
-            return Decision(False, "duplicate", None)
-        return Decision(row[1] == "approved", row[2], row[3])
-
-    def _row_device(self, tx_id: str, conn: Conn | None) -> str | None:
-        sql = "SELECT device_id FROM transactions WHERE tx_id = ?"
-        row = _one(self._db, conn, sql, (tx_id,))
-        return None if row is None else str(row[0])
 
     def _check_pins(self, device_id: str, candidates: Sequence[dict[str, Any]]) -> dict[str, str]:
         """token -> ok | wrong | locked | other_shard, for the candidates with a PIN block."""
@@ -225,15 +212,15 @@ class Accounts:
             chosen = candidates[0]["token"]
         else:
             return Decision(False, "pin_required", None)
+        # The account row locked (two payments of one customer decide one after the other)
+        # with the terminal's shard in the same round trip.
         row = conn.execute(
-            "SELECT status, daily_limit, balance, shard_id FROM accounts WHERE token = ?"
-            " FOR UPDATE",
-            (chosen,),
+            "SELECT status, daily_limit, balance, shard_id,"
+            " (SELECT home_shard FROM devices WHERE device_id = ?)"
+            " FROM accounts WHERE token = ? FOR UPDATE",
+            (device_id, chosen),
         ).fetchone()
-        home = conn.execute(
-            "SELECT home_shard FROM devices WHERE device_id = ?", (device_id,)
-        ).fetchone()
-        if row is None or row[3] != (home[0] if home else None):
+        if row is None or row[3] != row[4]:
             return Decision(False, "unknown_account", None)  # another shard's customer
         status, daily_limit, balance = row[:3]
         if status != "active":
@@ -278,15 +265,13 @@ class Accounts:
         amount, token = int(tx.get("amount", 0)), tx.get("token")
         with self._db.transaction() as conn:
             conn.lock(tx_id)
-            reason = self._row_problem(conn, device_id, tx_id, tx, status)
+            who = tx_rules.owner(conn, tx_id)
+            reason = _row_problem(device_id, tx, status, who)
             if reason:
                 tx_rules.refuse(conn, device_id, tx_id, status, reason, tx)
                 return "rejected", reason, status
-            known = conn.execute(
-                "SELECT status, result FROM transactions WHERE tx_id = ?", (tx_id,)
-            ).fetchone()
-            if known is not None:
-                held_status, held_result = known
+            if who.row_status is not None:
+                held_status, held_result = who.row_status, who.row_result
                 if not (status == "voided" and held_status == "approved"):
                     return "duplicate", "", held_status
                 conn.execute(
@@ -300,7 +285,7 @@ class Accounts:
                 return "recorded", "", "voided"
             if status == "approved":
                 problem, offline = tx_rules.approval_problem(
-                    conn, device_id, tx, tx_rules.owner(conn, tx_id), self.offline_floor_limit
+                    conn, device_id, tx, who, self.offline_floor_limit
                 )
                 if problem:
                     tx_rules.refuse(conn, device_id, tx_id, status, problem, tx)
@@ -324,18 +309,27 @@ class Accounts:
             settle_row(conn, tx_id, token, amount, status)
         return "recorded", "", status
 
-    @staticmethod
-    def _row_problem(
-        conn: Conn, device_id: str, tx_id: str, tx: dict[str, Any], status: str
-    ) -> str:
-        if not _status_signed(tx.get("status", status), status):
-            return "status_not_signed"
-        if tx_rules.owner(conn, tx_id).foreign(device_id):
-            return "foreign_tx"  # another terminal's id: never recorded, never blocks it
-        return ""
-
     def transactions(self) -> list[dict[str, Any]]:
         return self._db.query("SELECT * FROM transactions ORDER BY received_at")
+
+
+def _row_problem(device_id: str, tx: dict[str, Any], status: str, who: tx_rules.Owner) -> str:
+    if not _status_signed(tx.get("status", status), status):
+        return "status_not_signed"
+    if who.foreign(device_id):
+        return "foreign_tx"  # another terminal's id: never recorded, never blocks it
+    return ""
+
+
+def _earlier(device_id: str, who: tx_rules.Owner) -> Decision | None:
+    """The decision already made for this tx id (or `duplicate`: another terminal's id)."""
+    if who.auth_device is None:
+        if who.row_device is not None and who.row_device != device_id:
+            return Decision(False, "duplicate", None)
+        return None
+    if who.auth_device != device_id:  # another terminal's transaction id
+        return Decision(False, "duplicate", None)
+    return Decision(who.auth_decision == "approved", who.auth_reason or "", who.auth_token)
 
 
 def _status_signed(signed: str, claimed: str) -> bool:

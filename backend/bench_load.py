@@ -5,9 +5,11 @@ server the bench starts in a temp dir, or a fresh schema on a server you name), 
 `blinkpay-host serve` worker processes sharing the terminals' requests through the MQTT 5
 shared subscription, and N registered terminals with an enrolled customer each
 (backend/bench_terminals.py, many paho clients per process). With --kill-worker one worker
-is SIGKILLed half-way and restarted like systemd would (same client id: its broker session
-and the requests queued in it come back). The report: authorizations per second, latency
-p50/p99, and the books (backend/bench_books.py)."""
+is SIGKILLed half-way and restarted like systemd would; its broker session ends with its
+connection (a host keeps none), so the other worker gets every request meanwhile and what
+the dead one held is made up for by the terminals (rows resent until acknowledged,
+unanswered authorizations decided offline). The report: authorizations per second, latency
+p50/p99, the CPU of each part (backend/bench_cpu.py) and the books (backend/bench_books.py)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import numpy as np
 import tomli_w
 
 from backend.bench_books import books
+from backend.bench_cpu import CpuMeter
 from backend.bench_terminals import Outcome, Spec, run_fleet
 from backend.config import load_host_config
 from backend.db import HostDb
@@ -104,6 +107,11 @@ class _Store:
         else:
             self.target = db  # a SQLite path of yours
 
+    @property
+    def server_pid(self) -> int | None:
+        """The PostgreSQL server the bench runs (its CPU is measured), else None."""
+        return self._server.pid if self._server is not None else None
+
     def close(self) -> None:
         if self._schema is not None:
             import psycopg
@@ -140,7 +148,11 @@ class _Workers:
     def start(self) -> None:
         self.processes = [self.spawn(i) for i in range(len(self.configs))]
 
-    def kill_and_restart(self, index: int, after_s: float) -> None:
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes if p.poll() is None]
+
+    def kill_and_restart(self, index: int, after_s: float, meter: CpuMeter) -> None:
+        meter.worker_ends(self.processes[index].pid)
         self.processes[index].send_signal(signal.SIGKILL)
         self.processes[index].wait(10)
         time.sleep(after_s)
@@ -236,7 +248,8 @@ def _merge(outcomes: list[Outcome]) -> Outcome:
     total = Outcome()
     for part in outcomes:
         for name in ("answered_in_run", "sent", "skipped_busy", "approved", "declined",
-                     "timeouts", "late_or_duplicate", "bad_signature", "row_resends"):  # fmt: skip
+                     "timeouts", "late_or_duplicate", "bad_signature", "row_resends",
+                     "cpu_s"):  # fmt: skip
             setattr(total, name, getattr(total, name) + getattr(part, name))
         total.latencies_ms.extend(part.latencies_ms)
         total.rows.update(part.rows)
@@ -306,17 +319,21 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for child in children:
             child.start()
+        meter = CpuMeter(broker.pid, store.server_pid)
+        time.sleep(max(0.0, start_at - time.time()))
+        meter.start(workers.pids())
         killed_at = None
         if args.kill_worker:
             time.sleep(max(0.0, start_at + args.duration / 2 - time.time()))
             killed_at = round(time.time() - start_at, 2)
-            workers.kill_and_restart(0, args.restart_after)
+            workers.kill_and_restart(0, args.restart_after, meter)
         outcomes = _fleet_results(children, results, start_at + args.duration + 600)
         for child in children:
             child.join(30)
+        out = _merge(outcomes)
+        cpu = meter.stop(workers.pids(), out.cpu_s, out.sent)
         crashed = workers.crashed()
         workers.stop()
-        out = _merge(outcomes)
         db = HostDb(store.target)
         try:
             start = {token: START_BALANCE for _, _, token in fleet}
@@ -347,6 +364,7 @@ def run_load(args: argparse.Namespace) -> dict[str, Any]:
         "bad_signatures": out.bad_signature,
         "row_resends": out.row_resends,
         **ledger,
+        "cpu_ms_per_payment": cpu,
         "worker_killed": bool(args.kill_worker),
         "killed_at_s": killed_at,
         "worker_restarts": workers.restarts,

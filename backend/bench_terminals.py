@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from uuid6 import uuid7
 
 from device.crypto.signing import sign_document, verify_document
+from device.net.client import no_delay
 from device.net.topics import DeviceTopics
 
 
@@ -80,6 +81,7 @@ class Outcome:
     late_or_duplicate: int = 0
     bad_signature: int = 0
     row_resends: int = 0
+    cpu_s: float = 0.0  # this process's processor time from the start of the load to its end
     rows: dict[str, tuple[str, str, int, bool]] = field(default_factory=dict)
     # tx id -> (row status, token, amount, acknowledged)
 
@@ -119,6 +121,7 @@ class Fleet:
         for terminal in self.terminals:
             terminal.client.connect(self.spec.host, self.spec.port, keepalive=60, clean_start=True)
             sock = terminal.client.socket()
+            no_delay(sock)
             self.selector.register(sock, selectors.EVENT_READ, terminal)
             self._write(terminal)
         deadline = time.monotonic() + timeout
@@ -143,6 +146,7 @@ class Fleet:
         rng = random.Random()
         while time.time() < self.spec.start_at:
             self._pump(0.01)
+        cpu_at_start = time.process_time()
         interval = 1.0 / self.spec.rate if self.spec.rate > 0 else float("inf")
         next_at = time.monotonic()
         run_ends = time.monotonic() + max(0.0, self.run_ends - time.time())
@@ -176,6 +180,7 @@ class Fleet:
                 self.out.rows[row["id"]] = (row["status"], row["token"], row["amount"], False)
             terminal.client.disconnect()
             self._write(terminal)
+        self.out.cpu_s = time.process_time() - cpu_at_start
         return self.out
 
     # -- a payment -------------------------------------------------------------------------

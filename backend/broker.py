@@ -217,6 +217,8 @@ def mosquitto_conf(
         *([f"user {user}"] if user else []),
         "per_listener_settings false",
         "allow_anonymous false",
+        "# small packets (a request, an answer, a PUBACK) go at once, not after a delayed ACK",
+        "set_tcp_nodelay true",
         f"password_file {out / 'passwords'}",
         f"acl_file {out / 'acl'}",
         f"listener {listener.port} {listener.host}",

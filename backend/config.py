@@ -18,7 +18,11 @@ from device.net.config import MqttConfig
 from device.net.schemas import ID_PATTERN
 from device.net.topics import SHARE_GROUP
 
-HOST_SESSION_EXPIRY_S = 60
+# A host worker's broker session ends with its connection (docs/scaling.md, "Many
+# workers"): a worker that dies leaves the shared subscription at once and the others get
+# every request. Nothing of the money waits in it: a terminal resends each ledger row until
+# the host's signed acknowledgement, and an authorization it no longer waits for is useless.
+HOST_SESSION_EXPIRY_S = 0
 
 
 class HostConfig(BaseModel):
@@ -67,7 +71,9 @@ class HostConfig(BaseModel):
     auth_burst: int = Field(default=10, ge=1)
     pin_blocks_per_min: float = Field(default=30.0, gt=0.0, allow_inf_nan=False)
     pin_block_burst: int = Field(default=16, ge=8)
-    auth_workers: int = Field(default=2, ge=1, le=64)
+    # Authorization threads per worker: each waits on the database most of its time (round
+    # trips, the commit's flush), so these bound a worker's authorizations per second.
+    auth_workers: int = Field(default=4, ge=1, le=64)
     auth_queue_per_device: int = Field(default=4, ge=1, le=1000)
     # What `device add --boot-dir` writes on a new terminal's card (docs/host.md, [boot]).
     boot: BootConfig = Field(default_factory=BootConfig)
@@ -96,9 +102,9 @@ class HostConfig(BaseModel):
 
     @model_validator(mode="after")
     def _short_host_sessions(self) -> Self:
-        # A host's broker session holds its place in the shared subscription: a dead host
-        # kept for days would be dealt a share of the terminals' requests that nobody
-        # answers. Long enough to ride out a restart, unless set explicitly.
+        # A host's broker session holds its place in the shared subscription: while a dead
+        # host's session lasts, mosquitto deals it a share of the terminals' requests that
+        # nobody answers. None kept, unless set explicitly.
         if "session_expiry_s" not in self.mqtt.model_fields_set:
             self.mqtt = self.mqtt.model_copy(update={"session_expiry_s": HOST_SESSION_EXPIRY_S})
         return self

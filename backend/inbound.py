@@ -67,12 +67,22 @@ class HostInbound:
         if not self.auth_rate.take(device_id) or not self.pin_rate.take(device_id, pin_blocks):
             self._auth_answer(device_id, message, "declined", "rate_limited", None)
             raise PayloadRejected("rate_limited", device_id)
-        if not self.queue.submit(device_id, lambda: self._authorize(device_id, message)):
+        # The request's MQTT 5 expiry is the terminal's wait for the answer: past it, the
+        # terminal has decided offline and an answer is useless (docs/scaling.md).
+        expiry = message.expires_in_s
+        deadline = None if expiry is None else time.monotonic() + expiry
+        if not self.queue.submit(device_id, lambda: self._authorize(device_id, message, deadline)):
             self._auth_answer(device_id, message, "declined", "rate_limited", None)
             raise PayloadRejected("busy", f"{device_id}: authorization backlog full")
 
-    def _authorize(self, device_id: str, message: Inbound) -> None:
+    def _authorize(self, device_id: str, message: Inbound, deadline: float | None = None) -> None:
+        """Decide and answer; a request whose terminal stopped waiting while it queued here
+        (an overloaded worker) is dropped undecided: no hold, no answer. Its terminal's
+        offline row settles it, and the work goes to requests still waited for."""
         request = message.payload
+        if deadline is not None and time.monotonic() > deadline:
+            self.host.rejects.add("auth_expired")
+            return
         decision = self.host.db.retry(
             self.host.accounts.authorize,
             device_id,

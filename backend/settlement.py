@@ -50,9 +50,13 @@ def _set(
     old = conn.execute(
         "SELECT token, held, charged FROM settlements WHERE tx_id = ? FOR UPDATE", (tx_id,)
     ).fetchone()
+    # The balance moves by the difference: a hold that becomes its charge moves nothing.
+    moves: dict[str | None, int] = {}
     if old is not None:
-        _move(conn, old[0], -(old[1] + old[2]))
-    _move(conn, token, held + charged)
+        moves[old[0]] = -(old[1] + old[2])
+    moves[token] = moves.get(token, 0) + held + charged
+    for who, difference in moves.items():
+        _move(conn, who, difference)
     conn.execute(
         "INSERT INTO settlements VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(tx_id) DO UPDATE SET"
         " token = excluded.token, amount = excluded.amount, held = excluded.held,"
@@ -63,19 +67,16 @@ def _set(
 
 
 def place_hold(conn: Conn, tx_id: str, token: str, amount: int, expires_at: float) -> bool:
-    """An online approval's hold; False (nothing moves) once anything is known of the tx."""
-    if conn.execute("SELECT 1 FROM settlements WHERE tx_id = ?", (tx_id,)).fetchone():
+    """An online approval's hold; False (nothing moves) once anything is known of the tx:
+    the settlement is inserted only where none is, and only an inserted one moves money."""
+    inserted = conn.execute(
+        "INSERT INTO settlements VALUES (?, ?, ?, ?, 0, ?, NULL) ON CONFLICT(tx_id) DO NOTHING"
+        " RETURNING tx_id",
+        (tx_id, token, amount, amount, expires_at),
+    ).fetchall()
+    if not inserted:
         return False
-    _set(
-        conn,
-        tx_id,
-        token,
-        amount,
-        held=amount,
-        charged=0,
-        hold_expires_at=expires_at,
-        row_status=None,
-    )
+    _move(conn, token, amount)
     return True
 
 

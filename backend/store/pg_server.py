@@ -92,6 +92,14 @@ class TempPostgres:
         self._started = True
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while the server runs (first line of postmaster.pid)."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def create_database(self, name: str) -> str:
         """A new empty database on this server; returns its URL."""
         import psycopg

@@ -21,6 +21,7 @@ try:
     import psycopg
     from psycopg import errors as pg_errors
     from psycopg.rows import dict_row
+    from psycopg.sql import Literal
     from psycopg.types.numeric import NumericLoader
 except ImportError:  # pragma: no cover - the postgresql extra is not installed
     psycopg = None  # type: ignore[assignment]
@@ -67,14 +68,38 @@ if psycopg is not None:
 
 
 class _PgConn:
+    """A transaction's statements, on two cursors made once per connection (a new cursor
+    per statement costs more than the statement's own client work): `execute` returns the
+    statement cursor, valid until the next `execute` (every caller reads its result, rows
+    or rowcount, first); BEGIN, the lock and COMMIT go on the control cursor."""
+
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._statements = conn.cursor()
+        self.control = conn.cursor()
+        self.begun = True  # False: a transaction() whose BEGIN has not been sent yet
+
+    def _begin(self) -> None:
+        if not self.begun:
+            self.control.execute("BEGIN")
+            self.begun = True
 
     def execute(self, sql: str, params: Params = ()) -> Any:
-        return self._conn.execute(pg_sql(sql), tuple(params))
+        self._begin()
+        return self._statements.execute(pg_sql(sql), tuple(params))
 
     def lock(self, key: str) -> None:
-        self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        if self.begun:
+            self.control.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            return
+        # A transaction that starts with its lock (every payment's does): BEGIN and the lock
+        # in one round trip, as two statements of one simple query, which takes no
+        # parameters, so the key goes as a quoted literal.
+        literal = Literal(key).as_string(self._conn)
+        self.control.execute(
+            f"BEGIN; SELECT pg_advisory_xact_lock(hashtextextended({literal}, 0))", prepare=False
+        )
+        self.begun = True
 
 
 class _PgDdl(_PgConn):
@@ -99,14 +124,16 @@ class PostgresStore(Store):
             raise BlinkpayError(f"cannot connect to PostgreSQL: {exc}".strip()) from None
         self.conn.adapters.register_loader("numeric", _WholeNumbers)
         self._wrapped = _PgConn(self.conn)
+        self._reader: Any = None
 
     @contextmanager
     def transaction(self) -> Iterator[Conn]:
         with self.lock:
-            self.conn.execute("BEGIN")
+            self._wrapped.begun = False  # sent with the first statement (or lock)
             try:
                 yield self._wrapped
-                self.conn.execute("COMMIT")
+                if self._wrapped.begun:
+                    self._wrapped.control.execute("COMMIT")
             except BaseException as exc:
                 if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     self.conn.execute("ROLLBACK")
@@ -115,9 +142,11 @@ class PostgresStore(Store):
                 raise
 
     def query(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
-        with self.lock, self.conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(pg_sql(sql), tuple(params))
-            return list(cursor.fetchall())
+        with self.lock:
+            if self._reader is None:  # one cursor for every read (its rows are copied out)
+                self._reader = self.conn.cursor(row_factory=dict_row)
+            self._reader.execute(pg_sql(sql), tuple(params))
+            return list(self._reader.fetchall())
 
     @contextmanager
     def ddl_transaction(self) -> Iterator[Conn]:

@@ -8,8 +8,10 @@ hand anything touching the store or the hardware to the app's thread through `pu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -42,6 +44,14 @@ log = logging.getLogger(__name__)
 _UNSUPPORTED_PROTOCOL = {132, 1}
 
 
+def no_delay(sock: Any) -> None:
+    """TCP_NODELAY on an MQTT socket: small packets (a PUBACK, an answer) go at once. With
+    Nagle's algorithm on, a packet written while an earlier one is unacknowledged waits
+    for the peer's delayed ACK, some 40 ms on Linux, on every request and answer."""
+    with contextlib.suppress(AttributeError, OSError):  # a test's fake, or already closed
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def _network_thread_writes(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     """paho's write hook: nothing to do, the network thread's loop() writes the queue."""
 
@@ -55,6 +65,8 @@ class Inbound:
     correlation_data: bytes | None = None
     response_topic: str | None = None
     retain: bool = False
+    # MQTT 5 message expiry left when the broker delivered it (None: it does not expire)
+    expires_in_s: int | None = None
 
 
 Handler = Callable[[Inbound], None]
@@ -95,9 +107,10 @@ class MqttLink:
 
         handler_pool: run the handlers there, several at a time (the host's workers),
         and acknowledge each QoS 1 message only once its handler has returned (paho's
-        manual ack): a process killed mid-handler leaves it unacknowledged in its broker
-        session, which the broker delivers again when the process comes back. Without a
-        pool the handlers run on the network thread and paho acknowledges after each."""
+        manual ack): a process killed mid-handler leaves it unacknowledged, delivered again
+        if its broker session is kept (session_expiry_s > 0) and it comes back; a host
+        keeps none, and the terminal's resend makes up for it. Without a pool the handlers
+        run on the network thread and paho acknowledges after each."""
         self.config = config
         self._signing_key = signing_key
         self._pool = handler_pool
@@ -257,7 +270,8 @@ class MqttLink:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            # MQTT 3.1.1 has no expiry: a session of none is a clean one
+            clean_session=None if v5 else self.config.session_expiry_s == 0,
             manual_ack=self._pool is not None,
         )
         if self._tls:
@@ -327,6 +341,7 @@ class MqttLink:
             )
         else:
             self._client.connect(self.host, self.port, keepalive=self.config.keepalive_s)
+        no_delay(self._client.socket())
 
     def _run(self) -> None:
         attempt = 0
@@ -462,7 +477,8 @@ class MqttLink:
         self._handle(route, message, None)
 
     def _ack(self, message: mqtt.MQTTMessage, generation: int | None) -> None:
-        """Manual ack, on the connection the message came on (a later one redelivers it)."""
+        """Manual ack, on the connection the message came on (a later one, with the session
+        kept, redelivers it)."""
         if self._pool is not None and generation == self._generation:
             self._client.ack(message.mid, message.qos)
 
@@ -477,6 +493,7 @@ class MqttLink:
                 correlation_data=getattr(props, "CorrelationData", None),
                 response_topic=getattr(props, "ResponseTopic", None),
                 retain=bool(message.retain),
+                expires_in_s=getattr(props, "MessageExpiryInterval", None),
             )
             route.handler(inbound)
         except PayloadRejected as exc:

@@ -44,6 +44,7 @@ class LocalBroker:
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "autosave_interval 1\n"
+            "set_tcp_nodelay true\n"
             f"log_dest file {workdir}/mosquitto.log\n"
         )
         self._process: subprocess.Popen[bytes] | None = None
@@ -56,6 +57,11 @@ class LocalBroker:
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (the load bench reads its CPU time)."""
+        return self._process.pid if self.running and self._process is not None else None
 
     @property
     def running(self) -> bool:

@@ -59,3 +59,9 @@ def test_the_command_prints_the_json_report(capsys: pytest.CaptureFixture[str]) 
                 "taken_twice", "holds_open", "workers", "worker_killed", "db"):  # fmt: skip
         assert key in report
     assert report["worker_killed"] is False and report["db"] == "sqlite"
+    cpu = report["cpu_ms_per_payment"]  # read from /proc (the broker may stay under one tick)
+    assert cpu["workers"] > 0 and cpu["terminals"] > 0 and cpu["broker"] >= 0
+    assert cpu["database"] is None  # SQLite runs inside the workers
+    assert cpu["total"] == pytest.approx(
+        cpu["workers"] + cpu["broker"] + cpu["terminals"], abs=0.05
+    )
