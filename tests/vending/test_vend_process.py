@@ -89,10 +89,17 @@ def sections(tmp: Path, url: str, keys: BackendKeys, clip: Path, port: str) -> d
     }
 
 
-def spawn(config: Path) -> subprocess.Popen[bytes]:
+def spawn(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`blinkpay run --sim`, its log in a file (a pipe nobody reads fills up and blocks the
+    terminal's next write: it would then hang, not stop, on SIGTERM)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BLINKPAY_", "NOTIFY_"))}
     command = [sys.executable, "-m", "device.cli", "run", "--sim", "--config", str(config)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("ab") as sink:
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def until(done, timeout: float) -> bool:
@@ -125,7 +132,8 @@ def test_run_vends_through_the_face_path_and_a_sigkill_charges_nothing_twice(
         balance=BALANCE,
         embedder_version=version,
     )
-    process = spawn(made.config_path)
+    log = tmp_path / "terminal.log"
+    process = spawn(made.config_path, log)
     customers: list[Customer] = []
     try:
         for index, price in enumerate(PRICES):
@@ -140,12 +148,15 @@ def test_run_vends_through_the_face_path_and_a_sigkill_charges_nothing_twice(
         held.release.set()
         assert held.done.wait(WAIT_S)
         customers.append(held)
-        process = spawn(made.config_path)  # restart: the ledger recovers, the link resyncs
+        process = spawn(made.config_path, log)  # restart: the ledger recovers, the link resyncs
         after = machine.serve(Customer(41, 120, "vend"))
         assert after.done.wait(WAIT_S * 2), (after, machine.why_reset)
         customers.append(after)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+        try:
+            assert process.wait(30) == 0, tail(log)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"no stop 30 s after SIGTERM:\n{tail(log)}") from None
     finally:
         if process.poll() is None:
             process.kill()
