@@ -430,6 +430,15 @@ class _ReadyOnFirstTick:
 
 def _stopper(loop: MainLoop) -> Callable[[int, FrameType | None], None]:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        loop.request_stop(signal.Signals(signum).name)
+        # A handler runs between two bytecodes of the main thread, which may hold the
+        # loop queue's lock at that instant (the loop lives in queue.get): taking that
+        # lock here would wait forever. A thread of its own takes it after the main thread
+        # lets go.
+        threading.Thread(
+            target=loop.request_stop,
+            args=(signal.Signals(signum).name,),
+            name="stop-on-signal",
+            daemon=True,
+        ).start()
 
     return on_signal
