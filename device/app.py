@@ -36,7 +36,7 @@ from device.hw.devices import Hardware, open_hardware
 from device.notify import Notifier
 from device.provisioning import read_pin_key
 from device.remote.loop_hooks import TerminalLoop
-from device.shell.effects import Observer
+from device.shell.effects import HostPort, Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
@@ -81,6 +81,25 @@ class Parts:
     vending: VendingController | None = None  # vending mode: the machine's link (not started)
 
     relay_energised_at_stop: bool | None = None  # read back from the pin after release
+
+    def terminal(
+        self, post: Post, host: HostPort | None, observer: Observer | None = None
+    ) -> Terminal:
+        """The terminal's decisions over these parts (the caller starts the vending
+        controller, the keypad and the camera once it exists)."""
+        return Terminal(
+            self.config,
+            pipeline=self.pipeline,
+            store=self.store,
+            hardware=self.hardware,
+            clock=self.clock,
+            signing_key=self.signing_key,
+            pin_key=self.pin_key,
+            post=post,
+            host=host,
+            observer=observer,
+            vending=self.vending,
+        )
 
     def close(self) -> None:
         try:
@@ -310,18 +329,10 @@ def run(
                 extra={"event": "ledger_recovered", "count": len(interrupted)},
             )
         host = start_net(parts, loop.post, hold_remote=True)
-        terminal = Terminal(
-            config,
-            pipeline=parts.pipeline,
-            store=parts.store,
-            hardware=parts.hardware,
-            clock=clock,
-            signing_key=parts.signing_key,
-            pin_key=parts.pin_key,
-            post=loop.post,
-            host=host,
-            observer=None if parts.net is None else telemetry_observer(parts.net.metrics),
-            vending=parts.vending,
+        terminal = parts.terminal(
+            loop.post,
+            host,
+            None if parts.net is None else telemetry_observer(parts.net.metrics),
         )
         if parts.vending is not None:
             parts.vending.start()  # the machine's events now have a terminal to go to

@@ -38,7 +38,6 @@ from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.notify import Notifier
 from device.provisioning import provision
 from device.shell.loop import MainLoop
-from device.shell.terminal import Terminal
 from device.vision.templates import template_from_images
 
 DEVICE_ID = "bench-gate-01"
@@ -132,17 +131,8 @@ def _run(root: Path, broker: LocalBroker, *, fps: float, ring: bool, customers: 
             passage_pin=config.hardware.pins.passage,
         )
         _enrol(parts, host, world)
-        terminal = Terminal(
-            config,
-            pipeline=parts.pipeline,
-            store=parts.store,
-            hardware=parts.hardware,
-            clock=clock,
-            signing_key=parts.signing_key,
-            pin_key=parts.pin_key,
-            post=loop.post,
-            host=net_host,
-            observer=lambda what, d: world.observe(what, d, clock.monotonic()),
+        terminal = parts.terminal(
+            loop.post, net_host, lambda what, d: world.observe(what, d, clock.monotonic())
         )
         parts.hardware.scheduler.start()
         parts.hardware.keypad.start(loop.post)
