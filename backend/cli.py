@@ -38,12 +38,10 @@ import base64
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -60,6 +58,7 @@ from device.crypto.signing import load_public_key, private_pem, public_pem, writ
 from device.crypto.template_box import generate_box_key, load_box_public_key
 from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
+from device.signals import event_setter, stop_on_signals
 
 log = logging.getLogger("blinkpay.host")
 
@@ -355,13 +354,8 @@ COMMANDS = {
 def _serve(config: HostConfig) -> int:
     _needs_mqtt(config, "serve")
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    return serve(config, stop)
+    with stop_on_signals(event_setter(stop)):
+        return serve(config, stop)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -40,6 +39,7 @@ from device.shell.effects import HostPort, Observer
 from device.shell.host import NetHost
 from device.shell.loop import MainLoop
 from device.shell.terminal import Post, Terminal
+from device.signals import STOP_SIGNALS, stop_handler
 from device.store.ledger_chain import LedgerIntegrityError
 from device.store.terminal_store import Store, check_at_start, open_store
 from device.vending.factory import open_controller
@@ -318,7 +318,7 @@ def run(
     vision: VisionWorker | None = None
     hooks: TerminalLoop | None = None
     previous = {
-        signum: signal.signal(signum, _stopper(loop)) for signum in (signal.SIGTERM, signal.SIGINT)
+        signum: signal.signal(signum, stop_handler(loop.request_stop)) for signum in STOP_SIGNALS
     }
     try:
         interrupted = parts.store.ledger.recover_interrupted()
@@ -437,19 +437,3 @@ class _ReadyOnFirstTick:
             self._ready = True
             self._notifier.ready(f"running as {self._config.device.id}")
         self._tick(now)
-
-
-def _stopper(loop: MainLoop) -> Callable[[int, FrameType | None], None]:
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # A handler runs between two bytecodes of the main thread, which may hold the
-        # loop queue's lock at that instant (the loop lives in queue.get): taking that
-        # lock here would wait forever. A thread of its own takes it after the main thread
-        # lets go.
-        threading.Thread(
-            target=loop.request_stop,
-            args=(signal.Signals(signum).name,),
-            name="stop-on-signal",
-            daemon=True,
-        ).start()
-
-    return on_signal

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import signal
 import sys
 import threading
 
 from device.cli._common import print_json
 from device.logs import setup_logging
+from device.signals import event_setter, stop_on_signals
 
 HELP = "the whole terminal on simulated hardware, with scenes"
 
@@ -50,8 +49,7 @@ def _listen(text: str) -> str:
 
 def _until_interrupted(url: str) -> None:
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the person stops it
+    with stop_on_signals(event_setter(stop)):  # Ctrl-C is how the person stops it
         stop.wait()
 
 

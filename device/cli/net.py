@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
-from types import FrameType
 
 from device.cli._common import add_config_argument, config_from_args
 from device.config import Config
 from device.errors import BlinkpayError
 from device.logs import setup_logging
+from device.signals import event_setter, stop_on_signals
 from device.store.terminal_store import open_store
 
 log = logging.getLogger("blinkpay.net")
@@ -51,12 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     config = config_from_args(args)
     setup_logging(config.device.log_level, config.device.log_format)
-    return serve(config, stop)
+    with stop_on_signals(event_setter(stop)):
+        return serve(config, stop)
