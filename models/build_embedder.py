@@ -14,7 +14,14 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from _common import LFW_DIR, MODELS_DIR, dlib_model, package_version, update_manifest
+from _common import (
+    LFW_DIR,
+    MODELS_DIR,
+    LiteRtModel,
+    dlib_model,
+    package_version,
+    update_manifest,
+)
 from dlib_resnet import CHIP_SIZE, DESCRIPTOR_FILE, build_keras, read_descriptor
 from face_chips import CHIP_PADDING, DlibFace, DlibPipeline, pair_images, people_of
 
@@ -43,23 +50,14 @@ def convert_int8(model, calibration_chips: np.ndarray) -> bytes:
     return converter.convert()
 
 
-class TfliteEmbedder:
+class TfliteEmbedder(LiteRtModel):
     """Runs the int8 model the way the terminal does (ai-edge-litert)."""
 
     def __init__(self, model: bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=model)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        super().__init__(model, threads=1)
 
     def __call__(self, chip: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self.input["index"], chip[None].astype(np.uint8))
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self.output["index"])[0].astype(np.float32)
-        scale, zero_point = self.output["quantization"]
-        return (raw - zero_point) * scale
+        return self.first_output(chip[None].astype(np.uint8))[0].astype(np.float32)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -32,6 +32,8 @@ from _common import (
     MODELS_DIR,
     REPO_ROOT,
     SHARED_DATA_DIR,
+    LiteRtModel,
+    ms_per_call,
     package_version,
     update_manifest,
 )
@@ -133,35 +135,15 @@ def convert(model, mode: str, calibration: np.ndarray | None = None) -> bytes:
     return converter.convert()
 
 
-class Tflite:
-    """A converted model run with ai-edge-litert, as on the terminal."""
-
-    def __init__(self, content: bytes, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.content = content
-        self.interpreter = Interpreter(model_content=content, num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+class Tflite(LiteRtModel):
+    """A converted MiniFASNet as the terminal runs it: class probabilities of one crop."""
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
-        tensor = crop[None].astype(self.input["dtype"])
-        self.interpreter.set_tensor(self.input["index"], tensor)
-        self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self.output["index"])[0].astype(np.float64)
-        scale, zero_point = self.output["quantization"]
-        probs = (raw - zero_point) * scale if scale else raw
-        probs = np.clip(probs, 0, None)
+        probs = np.clip(self.first_output(crop[None].astype(self.input["dtype"]))[0], 0, None)
         return probs / probs.sum()
 
     def ms_per_run(self, crop: np.ndarray, runs: int = 200) -> float:
-        for _ in range(10):
-            self(crop)
-        started = time.perf_counter()
-        for _ in range(runs):
-            self(crop)
-        return round((time.perf_counter() - started) * 1000 / runs, 3)
+        return round(ms_per_call(lambda: self(crop), runs, warmup=10), 3)
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -44,6 +44,8 @@ from _common import (
     LFW_DIR,
     MODELS_DIR,
     REPO_ROOT,
+    LiteRtModel,
+    ms_per_call,
     package_version,
     sha256_of,
     update_manifest,
@@ -92,40 +94,16 @@ def version_of(mode: str) -> str:
     return f"mobilefacenet-sirius-v1-{mode}-1"
 
 
-class Net:
-    """A flatbuffer run with ai-edge-litert, as on the terminal: face + mirror in one batch."""
-
-    def __init__(self, content: bytes, threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.content = content
-        self.interpreter = Interpreter(model_content=content, num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+class Net(LiteRtModel):
+    """The embedder as the terminal runs it: face + mirror in one batch."""
 
     def __call__(self, chip: np.ndarray) -> np.ndarray:
         batch = (np.stack([chip, chip[:, ::-1]]).astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
-        scale, zero_point = self.input["quantization"]
-        if scale:  # quantised input
-            info = np.iinfo(self.input["dtype"])
-            batch = np.clip(np.round(batch / scale + zero_point), info.min, info.max)
-        self.interpreter.set_tensor(self.input["index"], batch.astype(self.input["dtype"]))
-        self.interpreter.invoke()
-        rows = self.interpreter.get_tensor(self.output["index"]).astype(np.float64)
-        scale, zero_point = self.output["quantization"]
-        if scale:
-            rows = (rows - zero_point) * scale
-        vector = rows.sum(0)
+        vector = self.first_output(self.quantised_input(batch)).sum(0)
         return vector / np.linalg.norm(vector)
 
     def ms_per_face(self, chip: np.ndarray, runs: int = 50) -> float:
-        for _ in range(5):
-            self(chip)
-        started = time.perf_counter()
-        for _ in range(runs):
-            self(chip)
-        return round((time.perf_counter() - started) * 1000 / runs, 2)
+        return round(ms_per_call(lambda: self(chip), runs, warmup=5), 2)
 
 
 class Chips:

