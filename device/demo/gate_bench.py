@@ -34,6 +34,7 @@ from device.demo.pi_estimate import pi_estimates
 from device.demo.reference_net import ReferenceNet
 from device.errors import BlinkpayError
 from device.hw.camera import CameraRunner
+from device.net.config import MqttConfig
 from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.notify import Notifier
 from device.provisioning import provision
@@ -105,7 +106,9 @@ def _run(root: Path, broker: LocalBroker, *, fps: float, ring: bool, customers: 
     parts = open_parts(config, sim=True, clock=clock)
     embedder = parts.pipeline.embedder
     assert embedder is not None
-    host = reference_host(host_dir, broker.url, embedder.version, embedder.dim)
+    host = reference_host(
+        host_dir, MqttConfig(url=broker.url, shard_id=SHARD_ID), embedder.version, embedder.dim
+    )
     loop = MainLoop(clock, Notifier(env={}))
     runner: CameraRunner | None = None
     vision: VisionWorker | None = None

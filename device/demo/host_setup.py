@@ -1,5 +1,5 @@
-"""The reference payment host as the gate bench runs it: its keys in a throw-away
-directory, and the host on the bench's private (anonymous, loopback-only) broker."""
+"""The reference payment host as the demo and the gate bench run it: its keys in a
+throw-away directory, and the host on the demo's private loopback broker."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from device.crypto.signing import private_pem, public_pem, write_private_file
+from device.net.config import MqttConfig
 
 SHARD_ID = "demo"
+HOST_ID = "demo-host"
 
 
 def host_keys(host_dir: Path) -> bytes:
@@ -26,16 +28,15 @@ def host_keys(host_dir: Path) -> bytes:
     return pin_key
 
 
-def reference_host(host_dir: Path, broker_url: str, embedder_version: str, dim: int) -> Any:
-    """The reference payment host on the keys host_keys made (not started)."""
+def reference_host(host_dir: Path, mqtt: MqttConfig, embedder_version: str, dim: int) -> Any:
+    """The reference payment host on the keys host_keys made, on `mqtt` (not started)."""
     from backend.config import HostConfig
     from backend.host import PaymentHost
-    from device.net.config import MqttConfig
 
     return PaymentHost(
         HostConfig(
-            host_id="demo-host",
-            mqtt=MqttConfig(url=broker_url, shard_id=SHARD_ID),
+            host_id=HOST_ID,
+            mqtt=mqtt,
             db_path=host_dir / "host.db",
             signing_key_file=host_dir / "signing.pem",
             pin_key_file=host_dir / "pin.key",

@@ -27,9 +27,10 @@ import numpy as np
 from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
 from device.config import Config, load_config
-from device.crypto.signing import private_pem, public_pem, write_private_file
+from device.demo.host_setup import HOST_ID, SHARD_ID, host_keys, reference_host
 from device.hw.camera.frames import Frame
 from device.hw.camera.lighting import Exposure, Presentation, on_fraction
+from device.net.config import MqttConfig
 from device.net.local_broker import LocalBroker, mosquitto_binary
 from device.provisioning import provision
 from device.shell.terminal import Terminal
@@ -48,8 +49,6 @@ HOST_WAIT_S = 15.0  # real seconds to wait for the host over MQTT (authorization
 # gets more real time than a terminal would before the offline rules take over.
 DEMO_AUTH_TIMEOUT_S = 10.0
 DEVICE_ID = "demo-gate-01"
-SHARD_ID = "demo"
-HOST_ID = "demo-host"
 PREFIX = "blinkpay/v1"
 
 Narrate = Callable[[str], None]
@@ -81,16 +80,8 @@ class DemoRig:
 
     # -- setup ------------------------------------------------------------------------------
     def _setup(self) -> None:
-        import secrets
-
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
         host_dir = self.workdir / "host"
-        host_key = Ed25519PrivateKey.generate()
-        write_private_file(host_dir / "signing.pem", private_pem(host_key))
-        pin_key = secrets.token_bytes(32)
-        write_private_file(host_dir / "pin.key", pin_key.hex().encode())
-        (host_dir / "backend.pub").write_bytes(public_pem(host_key.public_key()))
+        pin_key = host_keys(host_dir)
         mqtt: dict[str, Any] = {"enabled": False, "shard_id": SHARD_ID}
         device_password = None
         if self.broker is not None:
@@ -187,10 +178,6 @@ class DemoRig:
         return {"controller": "mdb-uart", "port": os.ttyname(slave), "framing": "stuffed"}
 
     def _make_host(self, host_dir: Path, embedder_version: str, dim: int) -> Any:
-        from backend.config import HostConfig
-        from backend.host import PaymentHost
-        from device.net.config import MqttConfig
-
         mqtt = MqttConfig(url="mqtt://127.0.0.1:1", shard_id=SHARD_ID)
         if self.broker is not None:
             mqtt = MqttConfig(
@@ -199,17 +186,7 @@ class DemoRig:
                 username=HOST_ID,
                 password_file=host_dir / "mqtt.password",
             )
-        return PaymentHost(
-            HostConfig(
-                host_id=HOST_ID,
-                mqtt=mqtt,
-                db_path=host_dir / "host.db",
-                signing_key_file=host_dir / "signing.pem",
-                pin_key_file=host_dir / "pin.key",
-                embedder_version=embedder_version,
-                dim=dim,
-            )
-        )
+        return reference_host(host_dir, mqtt, embedder_version, dim)
 
     @property
     def online(self) -> bool:
