@@ -32,14 +32,18 @@ def duplicate_threshold(embedder_version: str) -> float:
     return MatchConfig().pin_threshold
 
 
+# The console shows it in the operator's language (backend/console/enrolment.py).
+DUPLICATE = (
+    "this face is already enrolled as {token} (similarity {similarity});"
+    " one person, one account: change that account instead"
+)
+
+
 class DuplicateFace(BlinkpayError):
     """This face is enrolled already, under another account."""
 
     def __init__(self, token: str, similarity: float, nearest: list[dict[str, Any]]) -> None:
-        super().__init__(
-            f"this face is already enrolled as {token} (similarity {similarity:.2f});"
-            " one person, one account: change that account instead"
-        )
+        super().__init__(DUPLICATE.format(token=token, similarity=f"{similarity:.2f}"))
         self.token = token
         self.similarity = similarity
         self.nearest = nearest

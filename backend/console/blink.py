@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.console.i18n import N_
 from device.core.config import LivenessConfig
-from device.core.liveness import EyeSample, LivenessResult, score_series
+from device.core.liveness import EyeSample, LivenessReason, LivenessResult, score_series
 from device.vision.pipeline import FacePipeline
 from device.vision.templates import weighted_fusion
 
@@ -31,6 +32,19 @@ MAX_FRAME_PIXELS = 1920 * 1080
 BLINK_SIDE = 640
 BURSTS_AT_ONCE = 2
 BURSTS_PER_MINUTE = 12  # per operator: a blink check takes a few seconds of a person
+
+# Why a burst is no proof, as the operator reads it (the page adds "try again").
+NOT_LIVE = {
+    LivenessReason.NO_BLINK: N_("the eyes stayed open, no blink seen"),
+    LivenessReason.WINK: N_("one eye closed, not both"),
+    LivenessReason.BLINK_TOO_FAST: N_("too quick for a blink"),
+    LivenessReason.BLINK_TOO_SLOW: N_("eyes closed too long for a blink"),
+    LivenessReason.FRAME_GAP: N_("frames were missing around the blink"),
+    LivenessReason.EYES_CLOSED: N_("the eyes were never seen open"),
+    LivenessReason.NO_FACE: N_("too few frames with the face's eyes measured"),
+    # a blink, but no frame of the face good enough to bind the proof to
+    LivenessReason.BLINK: N_("no sharp frame of the face: face the camera in good light"),
+}
 
 
 class BlinkBudget:

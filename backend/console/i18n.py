@@ -2,13 +2,15 @@
 cookie set from the language menu) or else the browser's Accept-Language. Strings are
 gettext messages; the catalogues are .po files (locale/<lang>/LC_MESSAGES/console.po,
 shipped as package data) read once at start with Babel. Money and numbers follow the
-language's conventions (Babel); times are shown in the site's time zone."""
+language's conventions (Babel); times are shown in the site's time zone. A message made
+before the language is known (an enrolment refusal, a photo's problems) is marked with
+`N_` and kept with its arguments, then translated where it is shown (`say`)."""
 
 from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ DOMAIN = "console"
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 DEFAULT = "en"
 COOKIE = "blinkpay_lang"
+
+Translate = Callable[..., str]  # _("text {name}", name=...), as `gettext` makes it
+Part = tuple[str, dict[str, Any]]  # a gettext message and its {arguments}
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:
@@ -71,6 +76,30 @@ def gettext(language: str) -> Callable[..., str]:
         return text.format(**args) if args else text
 
     return translate
+
+
+def N_(message: str) -> str:
+    """Marks `message` for the catalogue (gettext_noop, by gettext's usual name); it is
+    translated later, where it is shown
+    (tests/console/test_i18n.py finds every N_ message and wants its translation)."""
+    return message
+
+
+def say(_: Translate, message: str, args: Mapping[str, Any] | None = None) -> str:
+    """`message` in the language of `_` with its arguments; an argument that is a Part, or
+    a list of Parts (joined with "; "), is translated too."""
+    values = {}
+    for name, value in (args or {}).items():
+        if isinstance(value, tuple):
+            value = say(_, *value)
+        elif isinstance(value, list):
+            value = "; ".join(say(_, *part) for part in value)
+        values[name] = value
+    return _(message, **values)
+
+
+def english(message: str, args: Mapping[str, Any] | None = None) -> str:
+    return say(gettext(DEFAULT), message, args)
 
 
 def money(minor: int | None, currency: str, language: str) -> str:

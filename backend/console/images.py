@@ -13,10 +13,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from backend.console.enrolment import EnrolRefused
+from backend.console.i18n import N_
 
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
 MAX_PIXELS = 4096 * 4096
 FORMATS = {"JPEG", "PNG", "WEBP"}
+NOT_AN_IMAGE = N_("that file is not a JPEG, PNG or WebP image")
 
 
 def header_size(data: bytes) -> tuple[int, int]:
@@ -26,15 +28,15 @@ def header_size(data: bytes) -> tuple[int, int]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:  # lazy: the header only
                 if image.format not in FORMATS:
-                    raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image")
+                    raise EnrolRefused(NOT_AN_IMAGE, "not_an_image")
                 width, height = image.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise EnrolRefused(
-            "that image is too large (its header claims far more than 16 megapixels)",
+            N_("that image is too large (its header claims far more than 16 megapixels)"),
             "oversized_upload",
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image") from None
+        raise EnrolRefused(NOT_AN_IMAGE, "not_an_image") from None
     return int(width), int(height)
 
 
@@ -49,17 +51,19 @@ def decode_photo(
     decoding). `longest_side`: scaled down to it right after decoding (blink frames)."""
     if len(data) > max_bytes:
         limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes // 1024} KB"
-        raise EnrolRefused(f"an image may be at most {limit}", "oversized_upload")
+        raise EnrolRefused(
+            N_("an image may be at most {limit}"), "oversized_upload", args={"limit": limit}
+        )
     width, height = header_size(data)
     if width * height > max_pixels or width <= 0 or height <= 0:
         raise EnrolRefused(
-            f"that image is too large ({width}x{height}; at most "
-            f"{max_pixels / 1e6:.1f} megapixels)",
+            N_("that image is too large ({width}x{height}; at most {most} megapixels)"),
             "oversized_upload",
+            args={"width": width, "height": height, "most": f"{max_pixels / 1e6:.1f}"},
         )
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None or bgr.shape[0] * bgr.shape[1] > max_pixels:
-        raise EnrolRefused("that file is not a JPEG, PNG or WebP image", "not_an_image")
+        raise EnrolRefused(NOT_AN_IMAGE, "not_an_image")
     if longest_side is not None and max(bgr.shape[:2]) > longest_side:
         scale = longest_side / max(bgr.shape[:2])
         size = (max(1, round(bgr.shape[1] * scale)), max(1, round(bgr.shape[0] * scale)))

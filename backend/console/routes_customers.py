@@ -22,12 +22,14 @@ from backend.console.blink import (
     MAX_FRAME_BYTES,
     MAX_FRAME_PIXELS,
     MAX_FRAMES,
+    NOT_LIVE,
 )
 from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
-from backend.console.enrolment import MAX_PHOTOS, EnrolRefused
+from backend.console.enrolment import MAX_PHOTOS, NO_MODELS, PHOTO_COUNT, EnrolRefused
+from backend.console.i18n import N_
 from backend.console.images import decode_photo
 from backend.console.lists import page_number, search
-from backend.console.web import client, console, form_of, page, problem, render
+from backend.console.web import client, console, form_of, page, problem, render, translator
 from device.errors import BlinkpayError
 
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the contract's Token
@@ -36,6 +38,11 @@ LIMITS = {  # field: (default, maximum) in minor units
     "balance": (10_000, 100_000_000),
     "daily_limit": (10_000, 100_000_000),
     "offline_allowance": (1_000, 100_000_000),
+}
+FIELDS = {  # the limits' names in a refusal
+    "balance": N_("balance"),
+    "daily_limit": N_("daily limit"),
+    "offline_allowance": N_("offline allowance"),
 }
 OPS = {"suspend": "suspend", "resume": "reactivate", "erase": "delete"}
 
@@ -132,20 +139,24 @@ def _fields(form: FormData) -> tuple[str, str, dict[str, int]]:
     """Token, PIN and limits, validated; EnrolRefused names the first bad field."""
     token = str(form.get("token", "")).strip()
     if not TOKEN.match(token):
-        raise EnrolRefused("the account token is 1-128 of letters, digits and . _ : -", "bad_token")
+        raise EnrolRefused(
+            N_("the account token is 1-128 of letters, digits and . _ : -"), "bad_token"
+        )
     if form.get("consent") != "yes" or form.get("consent_version") != CONSENT_VERSION:
-        raise EnrolRefused("the customer's consent to this text is required", "no_consent")
+        raise EnrolRefused(N_("the customer's consent to this text is required"), "no_consent")
     pin = str(form.get("pin", ""))
     if not PIN.match(pin):
-        raise EnrolRefused("the PIN is 4 to 12 digits", "bad_pin")
+        raise EnrolRefused(N_("the PIN is 4 to 12 digits"), "bad_pin")
     if pin != str(form.get("pin_again", "")):
-        raise EnrolRefused("the two PINs differ", "pin_mismatch")
+        raise EnrolRefused(N_("the two PINs differ"), "pin_mismatch")
     limits = {}
     for name, (default, maximum) in LIMITS.items():
         raw = str(form.get(name, "") or default).strip()
         if not raw.isdigit() or int(raw) > maximum:
             raise EnrolRefused(
-                f"{name.replace('_', ' ')}: a whole number 0-{maximum}", "bad_amount"
+                N_("{field}: a whole number 0-{most}"),
+                "bad_amount",
+                args={"field": (FIELDS[name], {}), "most": maximum},
             )
         limits[name] = int(raw)
     return token, pin, limits
@@ -158,7 +169,8 @@ def _blink_proof(request: Request, operator: Operator, form: FormData) -> np.nda
     live = console(request).blinks.take(operator.csrf, str(form.get("blink_proof", "")))
     if live is None:
         raise EnrolRefused(
-            "camera photos need a blink: press 'Check a blink' and blink once", "blink_required"
+            N_("camera photos need a blink: press 'Check a blink' and blink once"),
+            "blink_required",
         )
     return live
 
@@ -166,7 +178,7 @@ def _blink_proof(request: Request, operator: Operator, form: FormData) -> np.nda
 async def _photos(form: FormData) -> list[bytes]:
     files = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and f.filename]
     if not 1 <= len(files) <= MAX_PHOTOS:
-        raise EnrolRefused(f"give 1 to {MAX_PHOTOS} photos", "photo_count")
+        raise EnrolRefused(PHOTO_COUNT, "photo_count", args={"most": MAX_PHOTOS})
     return [await f.read() for f in files]
 
 
@@ -177,11 +189,11 @@ async def enrol(request: Request, operator: Operator) -> Response:
     shown = {k: str(form.get(k, "")) for k in ("token", "shard_id", *LIMITS)}
     try:
         if c.enroller is None:
-            raise EnrolRefused("this console runs without the face models", "no_models")
+            raise EnrolRefused(NO_MODELS, "no_models")
         token, pin, limits = _fields(form)
         site = str(form.get("shard_id", "")) or None
         if site is not None and site not in c.sites():
-            raise EnrolRefused(f"no site {site}", "bad_site")
+            raise EnrolRefused(N_("no site {site}"), "bad_site", args={"site": site})
         live = _blink_proof(request, operator, form)
         blobs = await _photos(form)
         images = await asyncio.to_thread(_decode_all, blobs)
@@ -208,7 +220,7 @@ async def enrol(request: Request, operator: Operator) -> Response:
             operator,
             status=400,
             form=shown,
-            message=str(exc),
+            message=exc.text(translator(request)),
             reason=exc.reason,
             nearest=exc.detail.get("nearest"),
         )
@@ -234,18 +246,19 @@ async def quality(request: Request, operator: Operator) -> Response:
     c = console(request)
     form = await form_of(request)
     photo = form.get("photo")
+    _ = translator(request)
     try:
         if c.enroller is None:
-            raise EnrolRefused("this console runs without the face models", "no_models")
+            raise EnrolRefused(NO_MODELS, "no_models")
         if not isinstance(photo, UploadFile):
-            raise EnrolRefused("no photo", "photo_count")
+            raise EnrolRefused(N_("no photo"), "photo_count")
         data = await photo.read()
         enroller = c.enroller
         check = await asyncio.to_thread(lambda: enroller.check_photo(decode_photo(data)))
     except EnrolRefused as exc:
         c.refuse(exc.reason)
-        return JSONResponse({"ok": False, "problems": [str(exc)], "reason": exc.reason}, 400)
-    return JSONResponse(check.public())
+        return JSONResponse({"ok": False, "problems": [exc.text(_)], "reason": exc.reason}, 400)
+    return JSONResponse(check.public(_))
 
 
 def _decode_all(blobs: list[bytes]) -> list[np.ndarray]:
@@ -269,29 +282,33 @@ async def blink(request: Request, operator: Operator) -> Response:
     form = await form_of(request)
     frames = [f for f in form.getlist("frame") if isinstance(f, UploadFile)]
     times = form.getlist("t")
+    _ = translator(request)
     refused = c.blink_budget.take(operator.name)
     if refused is not None:
         c.refuse(refused)
-        message = "too many blink checks at once; wait a moment and try again"
+        message = _("too many blink checks at once; wait a moment and try again")
         return JSONResponse({"live": False, "reason": refused, "message": message}, 429)
     try:
         if c.enroller is None:
-            raise EnrolRefused("this console runs without the face models", "no_models")
+            raise EnrolRefused(NO_MODELS, "no_models")
         if not 5 <= len(frames) <= MAX_FRAMES or len(times) != len(frames):
-            raise EnrolRefused(f"send 5 to {MAX_FRAMES} frames with their times", "bad_burst")
-        stamps = [float(str(t)) / 1000.0 for t in times]
-        if not all(math.isfinite(s) for s in stamps):
-            raise ValueError("frame times must be finite numbers of milliseconds")
+            raise EnrolRefused(
+                N_("send 5 to {most} frames with their times"),
+                "bad_burst",
+                args={"most": MAX_FRAMES},
+            )
+        stamps = [_stamp(t) for t in times]
         blobs = []
         for frame in frames:  # each refused by its size before the next is read
             if frame.size is not None and frame.size > MAX_FRAME_BYTES:
-                raise EnrolRefused("a blink frame may be at most 512 KB", "oversized_upload")
+                raise EnrolRefused(N_("a blink frame may be at most 512 KB"), "oversized_upload")
             blobs.append(await frame.read(MAX_FRAME_BYTES + 1))
         check = await asyncio.to_thread(_measure_burst, c.enroller, stamps, blobs)
-    except (EnrolRefused, ValueError) as exc:
+    except (EnrolRefused, ValueError) as exc:  # ValueError: a frame the pipeline cannot take
         reason = exc.reason if isinstance(exc, EnrolRefused) else "bad_burst"
+        message = exc.text(_) if isinstance(exc, EnrolRefused) else str(exc)
         c.refuse(reason)
-        return JSONResponse({"live": False, "reason": reason, "message": str(exc)}, 400)
+        return JSONResponse({"live": False, "reason": reason, "message": message}, 400)
     finally:
         c.blink_budget.give_back()
     result = check.result
@@ -301,7 +318,19 @@ async def blink(request: Request, operator: Operator) -> Response:
     else:
         c.refuse(f"blink_{result.reason}")
         body["live"] = False
+        body["message"] = _(NOT_LIVE.get(result.reason, "{text}"), text=str(result.reason))
     return JSONResponse(body)
+
+
+def _stamp(t: object) -> float:
+    """A frame's time: milliseconds (a finite number) to seconds; EnrolRefused otherwise."""
+    try:
+        ms = float(str(t))
+    except ValueError:
+        ms = math.nan
+    if not math.isfinite(ms):
+        raise EnrolRefused(N_("frame times must be finite numbers of milliseconds"), "bad_burst")
+    return ms / 1000.0
 
 
 routes = [

@@ -23,6 +23,7 @@ from backend.console.delivery import Delivery
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
 from backend.console.history import History
+from backend.console.i18n import N_
 from backend.console.store import ConsoleStore
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
@@ -256,7 +257,9 @@ class Console:
         """Consent, account, template and PIN check value, then the shard delta. The checks
         ran before; a failure here rolls the consent back, so nothing is half-enrolled."""
         if self.customer(token) is not None:
-            raise EnrolRefused(f"account {token} exists already", "account_exists")
+            raise EnrolRefused(
+                N_("account {token} exists already"), "account_exists", args={"token": token}
+            )
         now = time.time()
         self.store.execute(
             "INSERT INTO consents (token, version, text_sha256, given_at, operator)"

@@ -83,11 +83,28 @@ JS_MESSAGES = [
     "failed",
     "timed_out",
     "expired",
+    # enrol.js: the camera, the photos' quality and the blink check
+    "Quality: {quality}",
+    "good: one face, {px} px, yaw {yaw}°, pitch {pitch}°, sharpness {sharpness}, eyes open",
+    "not yet: {problems}",
+    "{n} camera photo(s) taken",
+    "No camera: {error} (use photo files)",
+    "photo {n} taken",
+    "not taken: {why}",
+    "Blink: look at the camera and blink once now…",
+    "Blink: checking {n} frames…",
+    "Blink: seen, a live face ({n} frames)",
+    "Blink: not seen ({why}); try again",
 ]
 
 
 def language(request: Request) -> str:
     return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
+def translator(request: Request) -> i18n.Translate:
+    """_() in the request's language, for what a route sends as JSON or text."""
+    return i18n.gettext(language(request))
 
 
 def localize(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:

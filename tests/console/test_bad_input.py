@@ -114,6 +114,33 @@ def test_quality_feedback_and_csrf_on_scripts(rig: ConsoleRig, client: TestClien
     assert "embedding" not in good.json()
 
 
+def test_refusals_and_photo_problems_in_the_operators_language(
+    rig: ConsoleRig, client: TestClient
+) -> None:
+    zh = {"Accept-Language": "zh-CN", "X-CSRF-Token": csrf(client)}
+    blank = {"photo": ("b.jpg", jpeg(np.full((480, 640, 3), 128, np.uint8)), "image/jpeg")}
+    answer = client.post("/api/quality", files=blank, headers=zh)
+    assert answer.json()["ok"] is False and answer.json()["problems"] == ["未发现人脸"]
+    text = client.post(
+        "/api/quality", files={"photo": ("t.jpg", b"text", "image/jpeg")}, headers=zh
+    )
+    assert text.status_code == 400
+    assert text.json()["problems"] == ["该文件不是 JPEG、PNG 或 WebP 图像"]
+    still = [("frame", (f"{i}.jpg", jpeg(face_crop("collins")), "image/jpeg")) for i in range(8)]
+    times = {"t": [str(i * 66) for i in range(8)]}
+    blink = client.post("/api/blink", files=still, data=times, headers=zh).json()
+    assert blink["live"] is False and blink["reason"] == "no_blink"
+    assert blink["message"] == "眼睛一直睁着，未看到眨眼"
+    page = enrol(client, [("a.jpg", jpeg(face_crop("hopper")), "image/jpeg")], pin_again="9")
+    assert "the two PINs differ" in page.text
+    client.cookies.set("blinkpay_lang", "zh_CN")  # the operator's setting
+    try:
+        page = enrol(client, [("a.jpg", blank["photo"][1], "image/jpeg")])
+    finally:
+        client.cookies.delete("blinkpay_lang")
+    assert page.status_code == 400 and "第 1 张照片：未发现人脸" in page.text
+
+
 def test_a_logged_out_post_is_refused(rig: ConsoleRig) -> None:
     with TestClient(make_app(rig.console), base_url="https://testserver") as anonymous:
         response = anonymous.post("/customers/anyone/erase", data={"confirm": "anyone"})

@@ -1,9 +1,12 @@
 """Two languages: `/api/fleet` and the pages in Simplified Chinese from Accept-Language
-zh-CN, and from the operator's language setting in the browser; health reasons too."""
+zh-CN, and from the operator's language setting in the browser; health reasons too, and
+the enrolment page's live texts (the camera's quality line, a photo taken, the blink's
+answer, no camera) and its refusals."""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -11,7 +14,15 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.console.browser_steps import logged_in, text_of, texts, wait, wait_fleet_health
+from tests.console.browser_steps import (
+    fill_enrolment,
+    logged_in,
+    text_of,
+    texts,
+    wait,
+    wait_fleet_health,
+    wait_text,
+)
 from tests.console.conftest import ConsoleRig
 from tests.console.fake_terminal import fault_status, telemetry
 
@@ -67,3 +78,48 @@ def test_the_operators_language_setting(rig: ConsoleRig, browser: Any) -> None:
     Select(browser.find_element(By.ID, "lang")).select_by_value("en")
     browser.find_element(By.ID, "lang-set").click()
     wait(browser).until(lambda d: texts(d, "h1") == ["Fleet"])
+
+
+def _in_chinese(browser: Any) -> None:
+    Select(browser.find_element(By.ID, "lang")).select_by_value("zh_CN")
+    browser.find_element(By.ID, "lang-set").click()
+    wait(browser).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    )
+
+
+def test_the_enrolment_page_speaks_chinese(rig: ConsoleRig, browser: Any) -> None:
+    logged_in(browser, rig.url, "olga")
+    _in_chinese(browser)
+    fill_enrolment(browser, rig.url, "cust-zh")
+    assert "版本" in text_of(browser, "enrol-form")
+    browser.find_element(By.ID, "camera-start").click()
+    wait_text(browser, (By.ID, "quality"), "质量：合格（一张人脸，")
+    outcomes = []
+    for _ in range(10):  # a frame caught mid-blink is not taken (the clip blinks)
+        browser.find_element(By.ID, "camera-take").click()
+        wait(browser).until(lambda d: text_of(d, "take-result"))
+        outcomes.append(text_of(browser, "take-result"))
+        if outcomes[-1] == "已拍下第 1 张照片":
+            break
+        assert outcomes[-1].startswith("未采用：尚不合格（"), outcomes
+    assert outcomes[-1] == "已拍下第 1 张照片", outcomes
+    assert text_of(browser, "shots") == "已拍摄 1 张摄像头照片"
+    browser.find_element(By.ID, "enrol").click()  # camera photos without a blink
+    wait_text(browser, (By.ID, "message"), "摄像头照片需要眨眼检测")
+    assert rig.console.customer("cust-zh") is None
+
+    browser.find_element(By.ID, "camera-start").click()
+    wait(browser).until(lambda d: d.find_element(By.ID, "blink-start").is_enabled())
+    browser.find_element(By.ID, "blink-start").click()
+    answer = re.compile(
+        r"眨眼：(已检测到，确认为活体人脸（\d+ 帧）|未检测到（[^A-Za-z]+），请重试)"
+    )
+    wait(browser).until(lambda d: answer.fullmatch(text_of(d, "blink")))
+
+    browser.get(f"{rig.url}/enrol")  # a browser without a camera
+    browser.execute_script(
+        "navigator.mediaDevices.getUserMedia = () => Promise.reject(new Error('NotFoundError'))"
+    )
+    browser.find_element(By.ID, "camera-start").click()
+    wait_text(browser, (By.ID, "quality"), "无法使用摄像头：NotFoundError（请改用照片文件）")

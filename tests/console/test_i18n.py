@@ -1,24 +1,47 @@
 """The console's languages: the choice from the setting or Accept-Language, a complete
-Chinese catalogue for every message the pages, scripts and health reasons use, money and
-times as the language and the site write them."""
+Chinese catalogue for every message the pages, scripts, health reasons and enrolment
+refusals use (every script's blink.t message reaches its page), money and times as the
+language and the site write them."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 from babel.messages.pofile import read_po
 
 from backend.console import i18n
+from backend.console.enrolment import EnrolRefused, PhotoCheck
 from backend.console.health import LABELS
 from backend.console.web import JS_MESSAGES
+from backend.duplicates import DUPLICATE
 
 CONSOLE = Path(__file__).resolve().parents[2] / "backend" / "console"
 HEALTH_MESSAGES = re.findall(r'"([^"]+)"', (CONSOLE / "health.py").read_text())
 
 
+def marked_messages() -> set[str]:
+    """Every N_("...") of the console's modules: messages translated where they are shown."""
+    found = set()
+    for source in CONSOLE.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "N_":
+                assert isinstance(node.args[0], ast.Constant), f"{source.name}: N_ of a literal"
+                found.add(node.args[0].value)
+    return found
+
+
+def script_messages() -> set[str]:
+    """Every literal blink.t("...") message of the pages' scripts."""
+    found = set()
+    for script in (CONSOLE / "static").glob("*.js"):
+        found |= set(re.findall(r'blink\.t\(\s*"((?:[^"\\]|\\.)*)"', script.read_text()))
+    return found
+
+
 def used_messages() -> set[str]:
-    found = set(JS_MESSAGES) | set(LABELS.values())
+    found = set(JS_MESSAGES) | set(LABELS.values()) | marked_messages() | {DUPLICATE}
     for template in (CONSOLE / "templates").glob("*.html"):
         found |= {
             m.replace('\\"', '"')
@@ -38,6 +61,33 @@ def test_every_message_has_a_chinese_translation() -> None:
     assert missing == []
     for message, text in translated.items():  # the same {arguments} on both sides
         assert set(re.findall(r"\{\w+\}", message)) == set(re.findall(r"\{\w+\}", text))
+
+
+def test_every_script_message_reaches_the_page() -> None:
+    scripts = script_messages()
+    assert "Blink: checking {n} frames…" in scripts  # enrol.js is read
+    assert sorted(scripts - set(JS_MESSAGES)) == []
+
+
+def test_enrolment_refusals_and_photo_problems_in_chinese() -> None:
+    _ = i18n.gettext("zh_CN")
+    refused = EnrolRefused(
+        i18n.N_("photo {index}: {problems}"),
+        "poor_quality",
+        args={"index": 2, "problems": [("blurred: hold still", {}), ("too dark", {})]},
+    )
+    assert str(refused) == "photo 2: blurred: hold still; too dark"
+    assert refused.text(_) == "第 2 张照片：图像模糊，请保持不动; 光线太暗"
+    field = EnrolRefused(
+        i18n.N_("{field}: a whole number 0-{most}"),
+        "bad_amount",
+        args={"field": ("daily limit", {}), "most": 100},
+    )
+    assert str(field) == "daily limit: a whole number 0-100"
+    assert field.text(_) == "每日限额：须为 0 至 100 之间的整数"
+    check = PhotoCheck(False, 2, [("{n} faces: one person only", {"n": 2})])
+    assert check.public(_)["problems"] == ["发现 2 张人脸，只能有一个人"]
+    assert check.public(i18n.gettext("en"))["problems"] == ["2 faces: one person only"]
 
 
 def test_language_from_setting_then_accept_language() -> None:

@@ -1,5 +1,7 @@
 // Enrolment photos from the browser camera (getUserMedia) or files, with the server's live
 // quality feedback. Camera shots join the form's file input, so one form posts everything.
+// Every text goes through blink.t (its messages: JS_MESSAGES in backend/console/web.py);
+// the server sends the photo's problems and the blink's answer in the page's language.
 "use strict";
 (() => {
   const csrf = document.getElementById("csrf").value;
@@ -34,9 +36,18 @@
   }
 
   function describe(q) {
-    if (q.ok) return "good: one face, " + Math.round(q.face_px) + " px, yaw " + q.yaw_deg +
-      "°, pitch " + q.pitch_deg + "°, sharpness " + Math.round(q.sharpness) + ", eyes open";
-    return "not yet: " + q.problems.join("; ");
+    if (q.ok) {
+      return blink.t("good: one face, {px} px, yaw {yaw}°, pitch {pitch}°, sharpness {sharpness}, eyes open", {
+        px: Math.round(q.face_px), yaw: q.yaw_deg, pitch: q.pitch_deg,
+        sharpness: Math.round(q.sharpness),
+      });
+    }
+    return blink.t("not yet: {problems}", { problems: q.problems.join("; ") });
+  }
+
+  function showQuality(q) {
+    quality.textContent = blink.t("Quality: {quality}", { quality: describe(q) });
+    quality.className = q.ok ? "good" : "bad";
   }
 
   function sync() {
@@ -44,23 +55,21 @@
     taken.forEach((blob, i) => dt.items.add(new File([blob], "camera-" + (i + 1) + ".jpg",
       { type: "image/jpeg" })));
     files.files = dt.files;
-    shots.textContent = taken.length + " camera photo(s) taken";
+    shots.textContent = blink.t("{n} camera photo(s) taken", { n: taken.length });
     document.getElementById("camera").value = taken.length > 0 ? "1" : "0";
     take.disabled = taken.length >= MAX;
   }
 
   async function live() {
     if (video.readyState < 2) return;
-    const q = await check(await frame());
-    quality.textContent = "Quality: " + describe(q);
-    quality.className = q.ok ? "good" : "bad";
+    showQuality(await check(await frame()));
   }
 
   start.addEventListener("click", async () => {
     try {
       video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
     } catch (err) {
-      quality.textContent = "No camera: " + err.message + " (use photo files)";
+      quality.textContent = blink.t("No camera: {error} (use photo files)", { error: err.message });
       return;
     }
     take.disabled = false;
@@ -74,10 +83,11 @@
     outcome.textContent = "";
     const blob = await frame();
     const q = await check(blob);
-    quality.textContent = "Quality: " + describe(q);
-    quality.className = q.ok ? "good" : "bad";
+    showQuality(q);
     if (q.ok && taken.length < MAX) { taken.push(blob); sync(); }
-    outcome.textContent = q.ok ? "photo " + taken.length + " taken" : "not taken: " + describe(q);
+    outcome.textContent = q.ok
+      ? blink.t("photo {n} taken", { n: taken.length })
+      : blink.t("not taken: {why}", { why: describe(q) });
   });
 
   // Every camera frame for a few seconds, with its time, while the customer blinks.
@@ -96,9 +106,9 @@
 
   blinkButton.addEventListener("click", async () => {
     blinkButton.disabled = true;
-    blinkLine.textContent = "Blink: look at the camera and blink once now…";
+    blinkLine.textContent = blink.t("Blink: look at the camera and blink once now…");
     const frames = await burst();
-    blinkLine.textContent = "Blink: checking " + frames.length + " frames…";
+    blinkLine.textContent = blink.t("Blink: checking {n} frames…", { n: frames.length });
     const body = new FormData();
     const stride = Math.ceil(frames.length / 60); // the server takes 60 frames at most
     frames.filter((_, i) => i % stride === 0).forEach(([t, blob], i) => {
@@ -111,8 +121,8 @@
     const answer = await response.json();
     document.getElementById("blink-proof").value = answer.proof || "";
     blinkLine.textContent = answer.live
-      ? "Blink: seen, a live face (" + answer.frames + " frames)"
-      : "Blink: not seen (" + (answer.message || answer.reason) + "); try again";
+      ? blink.t("Blink: seen, a live face ({n} frames)", { n: answer.frames })
+      : blink.t("Blink: not seen ({why}); try again", { why: answer.message || answer.reason });
     blinkLine.className = answer.live ? "good" : "bad";
     blinkButton.disabled = false;
   });
