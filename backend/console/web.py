@@ -90,6 +90,8 @@ JS_MESSAGES = [
     "{n} camera photo(s) taken",
     "No camera: {error} (use photo files)",
     "photo {n} taken",
+    "Not checked: {error}",
+    "the console did not answer ({status}): reload the page or log in again",
     "not taken: {why}",
     "Blink: look at the camera and blink once now…",
     "Blink: checking {n} frames…",

@@ -61,6 +61,21 @@ def test_camera_photos_without_a_blink_are_refused(rig: ConsoleRig, browser) -> 
     assert "cust-still" not in _accounts(rig)
 
 
+def test_a_session_that_ended_shows_on_the_camera_lines(rig: ConsoleRig, browser) -> None:
+    """The quality and blink checks answer with the console's login problem page (401, HTML)
+    once the session is gone: the page says so instead of keeping its last line."""
+    _camera_photos(rig, browser, "cust-gone")
+    browser.delete_all_cookies()  # the session ends (logout elsewhere, expiry)
+    browser.find_element(By.ID, "camera-take").click()
+    ended = "Not checked: the console did not answer (401): reload the page or log in again"
+    wait_text(browser, (By.ID, "take-result"), ended)
+    wait_text(browser, (By.ID, "quality"), ended)  # the live check every 1.5 s
+    browser.find_element(By.ID, "blink-start").click()
+    wait_text(browser, (By.ID, "blink"), ended)
+    assert browser.find_element(By.ID, "blink-start").is_enabled()
+    assert "cust-gone" not in _accounts(rig)
+
+
 def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) -> None:
     _camera_photos(rig, browser, "cust-collins")
     assert "Blink: seen" in check_blink(browser)

@@ -42,6 +42,19 @@ const blink = {
     const digits = fmt.resolvedOptions().maximumFractionDigits;
     return fmt.format(minor / 10 ** digits);
   },
+  // POST a form and take its JSON answer (any status: the API answers refusals in JSON).
+  // Anything else, a login page after the session ended, a proxy's error page, is an Error
+  // the page can show, never a line left stale.
+  async postForm(url, body, csrf) {
+    const response = await fetch(url, {
+      method: "POST", body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
+    });
+    if (!(response.headers.get("content-type") || "").includes("application/json")) {
+      throw new Error(blink.t("the console did not answer ({status}): reload the page or log in again",
+        { status: response.status }));
+    }
+    return response.json();
+  },
   show(v) { return v === null || v === undefined ? "-" : String(v); },
   pairs(obj, fmt) {
     return Object.entries(obj || {}).map(([k, v]) => k + " " + (fmt ? fmt(v) : v)).join(" ");

@@ -29,10 +29,12 @@
   async function check(blob) {
     const body = new FormData();
     body.append("photo", blob, "frame.jpg");
-    const response = await fetch("/api/quality", {
-      method: "POST", body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
-    });
-    return response.json();
+    return blink.postForm("/api/quality", body, csrf);
+  }
+
+  function failed(line, err) {
+    line.textContent = blink.t("Not checked: {error}", { error: err.message });
+    line.className = "bad";
   }
 
   function describe(q) {
@@ -62,7 +64,11 @@
 
   async function live() {
     if (video.readyState < 2) return;
-    showQuality(await check(await frame()));
+    try {
+      showQuality(await check(await frame()));
+    } catch (err) {
+      failed(quality, err);
+    }
   }
 
   start.addEventListener("click", async () => {
@@ -82,7 +88,13 @@
     const outcome = document.getElementById("take-result");
     outcome.textContent = "";
     const blob = await frame();
-    const q = await check(blob);
+    let q;
+    try {
+      q = await check(blob);
+    } catch (err) {
+      failed(outcome, err);
+      return;
+    }
     showQuality(q);
     if (q.ok && taken.length < MAX) { taken.push(blob); sync(); }
     outcome.textContent = q.ok
@@ -115,10 +127,14 @@
       body.append("t", String(Math.round(t)));
       body.append("frame", blob, "f" + i + ".jpg");
     });
-    const response = await fetch("/api/blink", {
-      method: "POST", body, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
-    });
-    const answer = await response.json();
+    let answer;
+    try {
+      answer = await blink.postForm("/api/blink", body, csrf);
+    } catch (err) {
+      failed(blinkLine, err);
+      blinkButton.disabled = false;
+      return;
+    }
     document.getElementById("blink-proof").value = answer.proof || "";
     blinkLine.textContent = answer.live
       ? blink.t("Blink: seen, a live face ({n} frames)", { n: answer.frames })
