@@ -10,6 +10,7 @@ reports. The outcome is read back from the ledger, the host's balance and the ma
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from device.demo.rig import DemoRig, Narrate
 from device.demo.scenes import COLLINS, DEMO_PIN, PIN_AMOUNT, Director, Person, SceneResult
@@ -114,7 +115,8 @@ def _money_left(rig: DemoRig) -> int:
     assert rig.parts is not None
     ledger = rig.parts.store.ledger
     if not rig.online:
-        return ledger.offline_remaining(COLLINS)
+        day = datetime.fromtimestamp(rig.clock.time(), UTC).strftime("%Y-%m-%d")
+        return ledger.offline_remaining(COLLINS, day)
     if ledger.pending_sync():
         return -1
     return int(rig.host.accounts.balance(COLLINS))

@@ -337,7 +337,7 @@ class Terminal:
             status=state.status,  # type: ignore[arg-type]
             spent_today=ledger.spent_today(token, day),
             payments_in_window=ledger.approved_since(token, window_start),
-            offline_allowance_left=ledger.offline_remaining(token),
+            offline_allowance_left=ledger.offline_remaining(token, day),
             daily_limit=state.daily_limit,
         )
 

@@ -161,8 +161,16 @@ def _v5(db: Database) -> None:
     db.execute("ALTER TABLE shard ADD COLUMN migration TEXT")
 
 
+def _v6(db: Database) -> None:
+    """accounts.offline_used goes: it restarted at 0 with every account record from the
+    host, while the host counts a customer's offline spending per terminal per UTC day, so
+    a terminal offline twice in a day could approve rows the host then refused. The ledger
+    now says what was spent (Ledger.offline_spent), by the host's own rule."""
+    db.execute("ALTER TABLE accounts DROP COLUMN offline_used")
+
+
 # Index i migrates schema version i to i + 1. Append only; never edit a shipped step.
-MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -260,9 +260,7 @@ class Ledger:
             final.update(status="voided", reasons=[*row.reasons, *reasons])
             final["signature"] = sign(final)
             self.void(tx_id, final["reasons"], final)
-            if final.get("authorization") == "offline" and row.token is not None:
-                self.release_offline_allowance(row.token, row.amount)
-            return Settlement("voided")
+            return Settlement("voided")  # an offline one's amount is no longer spent
         stored: TxStatus = "declined" if status == "voided" else status
         final.update(status=stored, reasons=list(reasons))
         if token is not None:
@@ -273,7 +271,10 @@ class Ledger:
         self.set_status(tx_id, stored, reasons, token=token, body=final)
         payer = token or row.token
         if offline and stored == "approved" and payer is not None:
-            return Settlement(stored, not self.consume_offline_allowance(payer, row.amount))
+            # this row now counts in offline_spent: past the allowance, it was short
+            allowance = self._offline_allowance(payer)
+            spent = self.offline_spent(payer, row.created_at[:10])
+            return Settlement(stored, allowance is None or spent > allowance)
         return Settlement(stored)
 
     def recover_interrupted(self) -> list[str]:
@@ -361,33 +362,32 @@ class Ledger:
             ).fetchone()
         return int(row[0])
 
-    def consume_offline_allowance(self, token: str, amount: int) -> bool:
-        """Take `amount` from the user's offline allowance if it covers it (atomic)."""
-        if amount < 0:
-            raise LedgerError("malformed_tx", "amount must be >= 0")
-        with self.database.transaction() as db:
-            cursor = db.execute(
-                "UPDATE accounts SET offline_used = offline_used + ? "
-                "WHERE token = ? AND status = 'active' AND offline_used + ? <= offline_allowance",
-                [amount, token, amount],
-            )
-            return cursor.rowcount == 1
-
-    def release_offline_allowance(self, token: str, amount: int) -> None:
-        """Give back what a voided offline payment took from the allowance."""
-        with self.database.transaction() as db:
-            db.execute(
-                "UPDATE accounts SET offline_used = max(0, offline_used - ?) WHERE token = ?",
-                [max(0, int(amount)), token],
-            )
-
-    def offline_remaining(self, token: str) -> int:
+    def offline_spent(self, token: str, day: str) -> int:
+        """What `token` paid offline at this terminal on `day` (YYYY-MM-DD, the UTC date of
+        created_at): approved rows authorised offline, voided ones not. The host counts
+        exactly these rows against the customer's offline allowance at this terminal
+        (backend/tx_rules.py), so the two can never disagree on what is left."""
         with self.database.lock:
             row = self.database.db.execute(
-                "SELECT max(0, offline_allowance - offline_used) FROM accounts WHERE token = ?",
+                "SELECT coalesce(sum(amount), 0) FROM ledger WHERE token = ? AND day = ? "
+                "AND status = 'approved' AND json_extract(body, '$.authorization') = 'offline'",
+                [token, day],
+            ).fetchone()
+        return int(row[0])
+
+    def offline_remaining(self, token: str, day: str) -> int:
+        """The offline allowance `token` has left at this terminal on `day` (0 for a
+        customer the shard does not hold, or one not active)."""
+        allowance = self._offline_allowance(token)
+        return 0 if allowance is None else max(0, allowance - self.offline_spent(token, day))
+
+    def _offline_allowance(self, token: str) -> int | None:
+        with self.database.lock:
+            row = self.database.db.execute(
+                "SELECT offline_allowance FROM accounts WHERE token = ? AND status = 'active'",
                 [token],
             ).fetchone()
-        return int(row[0]) if row else 0
+        return None if row is None else int(row[0])
 
     def prune_acked(self, before_day: str) -> int:
         """Forget acknowledged rows older than before_day (kept until then for daily caps):

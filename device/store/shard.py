@@ -71,18 +71,13 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class StoredAccount:
-    """An account row of the shard: the host's settings for it and the offline allowance
-    this terminal has used since the host last set it."""
+    """An account row of the shard: the host's settings for it (what is left of the offline
+    allowance comes from the ledger: Ledger.offline_remaining)."""
 
     token: str
     status: str
     daily_limit: int
     offline_allowance: int
-    offline_used: int
-
-    @property
-    def offline_remaining(self) -> int:
-        return max(0, self.offline_allowance - self.offline_used)
 
 
 def _delta_summary(parsed: ParsedDelta) -> dict[str, Any]:
@@ -159,8 +154,8 @@ class TemplateShard:
     def account(self, token: str) -> StoredAccount | None:
         with self.database.lock:
             row = self.database.db.execute(
-                "SELECT token, status, daily_limit, offline_allowance, offline_used "
-                "FROM accounts WHERE token = ?",
+                "SELECT token, status, daily_limit, offline_allowance FROM accounts "
+                "WHERE token = ?",
                 [token],
             ).fetchone()
         return StoredAccount(*row) if row else None

@@ -167,12 +167,13 @@ def write_delta(
         "ciphertext = excluded.ciphertext",
         templates,
     )
-    # An account record from the host restates the allowance: local usage restarts.
+    # What was spent offline stays in the ledger (per UTC day, as the host counts it): an
+    # account record from the host changes the allowance, not what was spent against it.
     db.conn.executemany(
         "INSERT INTO accounts (token, status, daily_limit, offline_allowance) "
         "VALUES (?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET status = excluded.status, "
         "daily_limit = excluded.daily_limit, offline_allowance = excluded.offline_allowance, "
-        f"offline_used = 0, updated_at = {_NOW}",
+        f"updated_at = {_NOW}",
         accounts,
     )
     db.conn.executemany(

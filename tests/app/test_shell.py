@@ -117,7 +117,6 @@ def test_a_voided_pending_payment_is_declined(store: Store, hardware: Hardware) 
 def test_an_offline_approval_spends_the_offline_allowance(store: Store, hardware: Hardware) -> None:
     record = _record(amount=250)
     executor = _executor(hardware, store.ledger, [])
-    assert store.ledger.offline_remaining("cust-1") == 300
     executor.run(
         [
             WriteLedger(record),
@@ -128,7 +127,9 @@ def test_an_offline_approval_spends_the_offline_allowance(store: Store, hardware
         ],
         0.0,
     )
-    assert store.ledger.offline_remaining("cust-1") == 50
+    row = store.ledger.get(record.tx_id)
+    assert row is not None
+    assert store.ledger.offline_remaining("cust-1", row.created_at[:10]) == 50  # of 300
     assert hardware.relay.energised
     assert executor.counters["relay_pulses"] == 1
 
@@ -334,7 +335,8 @@ def test_a_voided_approval_is_kept_re_signed_and_gives_the_allowance_back(
     row = store.ledger.get(record.tx_id)
     assert row is not None and row.body["status"] == "approved"
     assert row.body["authorization"] == "offline" and row.body["signature"] == "sig-approved"
-    assert store.ledger.offline_remaining("cust-1") == 50
+    day = row.created_at[:10]
+    assert store.ledger.offline_remaining("cust-1", day) == 50
     assert store.ledger.mark_acked(record.tx_id, "approved")
 
     executor.run([UpdateLedger(record.tx_id, "voided", (Reason.PASSAGE_TIMEOUT,))], 9.0)
@@ -343,7 +345,7 @@ def test_a_voided_approval_is_kept_re_signed_and_gives_the_allowance_back(
     assert row.reasons == ("approved_offline", "passage_timeout")
     assert row.body["status"] == "voided" and row.body["signature"] == "sig-voided"
     assert signed[-1]["status"] == "voided"  # what was signed is what the host is sent
-    assert store.ledger.offline_remaining("cust-1") == 300
+    assert store.ledger.offline_remaining("cust-1", day) == 300
 
 
 def test_from_config_reads_timeouts_from_their_sections() -> None:

@@ -38,7 +38,6 @@ def test_accounts_hold_no_biometric_data_and_templates_no_account_data(tmp_path:
             "status",
             "daily_limit",
             "offline_allowance",
-            "offline_used",
             "updated_at",
         }
         assert columns(database, "templates") == {"token", "nonce", "ciphertext"}

@@ -91,15 +91,44 @@ def test_full_outbox_refuses_new_payments_and_keeps_old_rows(store: Store) -> No
     assert ledger.depth() == 2
 
 
-def test_offline_allowance_is_consumed_atomically(store: Store) -> None:
-    from .conftest import snapshot, unit_vectors
+def _settle_offline(store: Store, amount: int, created_at: str) -> tuple[str, bool]:
+    tx_id = store.ledger.write_pending(tx(amount=amount, created_at=created_at))
+    settled = store.ledger.settle(
+        tx_id, "approved", ["approved_offline"], token="user-000", offline=True, sign=_sign
+    )
+    assert settled is not None and settled.status == "approved"
+    return tx_id, settled.allowance_short
+
+
+def _sign(document: dict) -> str:
+    return "signed"
+
+
+def test_the_offline_allowance_left_is_what_the_days_offline_rows_left(store: Store) -> None:
+    """Counted as the host counts it (backend/tx_rules.py): this terminal's approved offline
+    rows of the customer on that UTC day; a void gives its amount back."""
+    from .conftest import ACCOUNT, delta, snapshot, unit_vectors
 
     store.shard.apply_snapshot(snapshot(["user-000"], unit_vectors(1)))
-    assert store.ledger.offline_remaining("user-000") == 1000
-    assert store.ledger.consume_offline_allowance("user-000", 600)
-    assert not store.ledger.consume_offline_allowance("user-000", 600)
-    assert store.ledger.offline_remaining("user-000") == 400
-    assert not store.ledger.consume_offline_allowance("nobody", 1)
+    day, morning, evening = "2026-11-23", "2026-11-23T08:00:00.000Z", "2026-11-23T18:00:00.000Z"
+    assert store.ledger.offline_remaining("user-000", day) == 1000
+    first, short = _settle_offline(store, 600, morning)
+    assert not short and store.ledger.offline_remaining("user-000", day) == 400
+    online = store.ledger.write_pending(tx(amount=300, created_at=morning))
+    store.ledger.settle(online, "approved", [], token="user-000", offline=False, sign=_sign)
+    assert store.ledger.offline_remaining("user-000", day) == 400  # online rows do not count
+    assert store.ledger.offline_remaining("user-000", "2026-11-24") == 1000  # a new UTC day
+    assert store.ledger.offline_remaining("nobody", day) == 0
+
+    # back online: the host restates the account; what was spent that day stays spent
+    account = {"op": "account", "token": "user-000", "account": ACCOUNT}
+    assert store.shard.apply_delta(delta(2, [account])).outcome == "applied"
+    assert store.ledger.offline_remaining("user-000", day) == 400
+    _, short = _settle_offline(store, 600, evening)  # offline again the same day
+    assert short and store.ledger.offline_remaining("user-000", day) == 0
+
+    store.ledger.settle(first, "voided", ["passage_timeout"], token=None, offline=False, sign=_sign)
+    assert store.ledger.offline_remaining("user-000", day) == 400  # the void gave 600 back
 
 
 def test_prune_forgets_only_old_acknowledged_rows(store: Store) -> None:
