@@ -19,10 +19,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from backend.console.app import make_app
 from device.remote.loop_hooks import RESTART_EXIT_CODE
 from tests.conftest import Broker, mosquitto_available
 from tests.console.conftest import ConsoleRig, open_rig
 from tests.console.partition import Partition
+from tests.console.test_hardening import TestClient, login
 from tests.net.test_e2e import wait_until
 from tests.net.test_remote_run import Watcher
 
@@ -133,6 +135,10 @@ def test_a_result_lost_on_the_way_lands_after_the_terminal_is_back_and_it_ran_on
     pulses = published(watcher, DEVICE, "events", type="gate_test")
     assert [p["outcome"] for p in pulses] == ["pulsed"]  # the relay pulsed once
     assert terminal.poll() is None
+    with TestClient(make_app(console), base_url="https://testserver") as http:
+        assert login(http, "olga").status_code == 200
+        page = http.get(f"/devices/{DEVICE}").text
+    assert "sent 2 times" in page and first["detail"] in page
 
 
 def test_a_terminal_that_restarts_before_its_result_goes_answers_after_and_restarts_once(
