@@ -1,7 +1,8 @@
 """A command's request id arriving again (the console re-sends a delivered command whose
 result it never got), against a real mosquitto: never run twice; while it runs, no answer
 until it finishes; once it ran, the recorded result again; after a stop interrupted it,
-`failed` with why; an id from a state file without outcomes, refused as before."""
+`failed` with why; an id from a state file without outcomes, refused as before; one that
+found the terminal too busy to take it, `failed` with why, also when it comes again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from device.net.remote_control import INTERRUPTED, CommandOutcome
+from device.net.remote_control import BUSY, INTERRUPTED, MAX_HELD, CommandOutcome
 from device.net.remote_state import load_state
 from device.net.service import STATE_FILE
 from tests.conftest import Broker
@@ -123,4 +124,42 @@ def test_a_run_a_stop_interrupted_is_answered_failed_and_never_run_again(
     finally:
         selftest.release.set()
         again.stop()
+        host.stop()
+
+
+def test_a_command_the_terminal_is_too_busy_to_take_is_answered_failed(
+    broker: Broker, backend_keys: BackendKeys, tmp_path: Path
+) -> None:
+    host = make_host(broker.url, backend_keys, tmp_path / "host").start()
+    terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev", hold_remote=True)
+    terminal.register(host)
+    runs: list[dict[str, Any]] = []
+
+    def selftest(args: dict[str, Any]) -> CommandOutcome:
+        runs.append(args)
+        return CommandOutcome(True, "all ok")
+
+    terminal.net.register_command("selftest", selftest)
+    rejects = terminal.net.link.rejects
+    try:
+        terminal.net.start()
+        assert terminal.net.link.wait_connected(WAIT_S)
+        # Starting (its handlers not in place yet), it holds at most MAX_HELD requests.
+        held = [host.send_command("gate-01", "selftest") for _ in range(MAX_HELD)]
+        assert wait_until(lambda: terminal.net.remote.held == MAX_HELD, WAIT_S)
+        busy = host.send_command("gate-01", "selftest")
+        assert host.wait_for(lambda h: len(h.command_results) == 1, WAIT_S)
+        answer = host.command_results[0]
+        assert (answer["request_id"], answer["ok"], answer["detail"]) == (busy, False, BUSY)
+        assert rejects["queue_full"] == 1
+
+        terminal.net.remote.release()
+        assert host.wait_for(lambda h: len(h.command_results) == MAX_HELD + 1, WAIT_S)
+        assert {r["request_id"] for r in host.command_results[1:]} == set(held)
+        assert host.publish_command("gate-01", "selftest", busy)  # sent again: same answer
+        assert host.wait_for(lambda h: len(h.command_results) == MAX_HELD + 2, WAIT_S)
+        assert host.command_results[-1] == answer
+        assert len(runs) == MAX_HELD  # the busy one never ran
+    finally:
+        terminal.stop()
         host.stop()
