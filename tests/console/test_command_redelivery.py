@@ -95,7 +95,9 @@ def test_a_result_lost_on_the_way_lands_after_the_terminal_is_back_and_it_ran_on
 ) -> None:
     rig_, partition = rig
     console = rig_.console
-    terminal = rig_.start_terminal("run", rig_.terminal_config(DEVICE))
+    # A keepalive longer than the freeze below: the broker keeps its connection meanwhile.
+    config = rig_.terminal_config(DEVICE, mqtt={"keepalive_s": 60})
+    terminal = rig_.start_terminal("run", config)
     wait_running(watcher, DEVICE, set())
     assert wait_until(lambda: console.fleet.state_of(DEVICE) == "online", WAIT_S)
 
@@ -128,10 +130,10 @@ def test_a_result_lost_on_the_way_lands_after_the_terminal_is_back_and_it_ran_on
     assert done["detail"] == first["detail"] and done["deliveries"] == 2, done
 
     results = lambda: published(watcher, DEVICE, "cmd/gate-test/result", request_id=request)  # noqa: E731
-    assert wait_until(lambda: len(results()) == 2, WAIT_S)  # the recorded one, again
-    assert [(r["ok"], r["detail"], r["result"]) for r in results()] == [
-        (first["ok"], first["detail"], first["result"])
-    ] * 2
+    assert wait_until(lambda: len(results()) >= 2, WAIT_S)  # the recorded one, again
+    assert {(r["ok"], r["detail"], str(r["result"])) for r in results()} == {
+        (first["ok"], first["detail"], str(first["result"]))
+    }
     pulses = published(watcher, DEVICE, "events", type="gate_test")
     assert [p["outcome"] for p in pulses] == ["pulsed"]  # the relay pulsed once
     assert terminal.poll() is None
