@@ -253,7 +253,8 @@ class PaymentHost:
         self, device_id: str, name: str, request_id: str, args: dict[str, Any] | None = None
     ) -> bool:
         """Sign and publish a command, issued now; the same request id published again (a
-        command held while its terminal was away) runs once: the terminal remembers it.
+        command held while its terminal was away, or sent again for want of a result) runs
+        once: the terminal remembers it and answers a repeat with the result it recorded.
         False when the broker link is down (nothing was queued)."""
         body = {
             "kind": "cmd",

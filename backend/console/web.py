@@ -57,6 +57,7 @@ JS_MESSAGES = [
     "{label}: no data in this range.",
     "{label}: {n} points from {first} to {last}; lowest {low}, highest {high}, latest {latest}.",
     "waits until {when}",
+    "sent {n} times",
     "Page {page} of {pages}",
     "terminals shown: {n}",
     "live updates: on",

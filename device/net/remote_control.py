@@ -7,14 +7,18 @@ cmd/{name}: resync, selftest, gate-test, reboot; each request id runs once, only
 fresh (issued_at a finite number within command_max_age_s); the handler's outcome goes to
 cmd/{name}/result, and a handler's `after` step (a restart) runs once that is delivered.
 
-The last applied config version and the request ids seen within the age limit are kept in
-a small state file (written atomically and fsynced before a command runs), so a replay
-stays a replay after a restart.
+A request id that arrives again (the console re-sends a command whose result it never got,
+newly signed) never runs again and is counted as a `replay`: when it ran, the outcome
+recorded for it is published again; when it was accepted but its run never finished (the
+terminal stopped mid-command), it is answered as failed, saying so; while it is still
+running, the result follows when it finishes. The last applied config version and the
+request ids accepted lately with their outcomes are kept in a small state file
+(device/net/remote_state.py; written atomically and fsynced before a command runs and
+again before its result is published), so this holds across a restart.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -26,18 +30,22 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from device.crypto.signing import write_private_file
 from device.net.client import Inbound, MqttLink
 from device.net.envelope import open_envelope
+from device.net.remote_state import Seen, load_state, prune, save_state
 from device.net.schemas import PayloadRejected
-from device.net.topics import COMMAND_NAMES, DeviceTopics
+from device.net.topics import COMMAND_MEMORY_S, COMMAND_NAMES, DeviceTopics
 from device.net.worker import Worker
 
 log = logging.getLogger(__name__)
 
-MAX_SEEN = 4096  # request ids remembered; only those younger than the age limit matter
 MAX_HELD = 64  # requests kept while the terminal starts (before its handlers are in place)
 RESULT_FLUSH_S = 3.0  # how long an `after` step waits for the result to reach the broker
+INTERRUPTED = (
+    "this terminal stopped after it accepted the command and before the command finished;"
+    " it is not run again: check the terminal and send a new command if it is still needed"
+)
+BUSY = "this terminal was busy (too many remote requests waiting); the command did not run"
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ class RemoteControl:
         self._handlers: dict[str, CommandHandler] = {}
         self._applier: ConfigApplier | None = None
         self._held: list[Callable[[], None]] | None = [] if hold else None
-        self.config_version, self._seen = self._load_state()
+        self._running: set[str] = set()  # accepted by this process, not finished
+        self.config_version, self._seen = load_state(self._state_path)
         for name in COMMAND_NAMES:
             link.subscribe(topics.cmd(name), "Command", self._on_command)
         link.subscribe(topics.config_set, "ConfigSet", self._on_config)
@@ -125,16 +134,18 @@ class RemoteControl:
         for job in held:
             self._worker.submit(job)
 
-    def _submit(self, job: Callable[[], None]) -> None:
+    def _submit(self, job: Callable[[], None]) -> bool:
         with self._lock:
             if self._held is not None:
                 if len(self._held) >= MAX_HELD:
                     self._link.rejects.add("queue_full")
-                    return
+                    return False
                 self._held.append(job)
-                return
+                return True
         if not self._worker.submit(job):
             self._link.rejects.add("queue_full")
+            return False
+        return True
 
     # -- commands ---------------------------------------------------------------------
 
@@ -147,12 +158,36 @@ class RemoteControl:
         age = self._wall_clock() - stamp
         if abs(age) > self._max_age_s:
             raise PayloadRejected("stale", f"command issued {age:.0f} s ago")
+        request_id = body["request_id"]
+        again: dict[str, Any] | None = None
+        why = ""
         with self._lock:
-            if body["request_id"] in self._seen:
-                raise PayloadRejected("replay", f"command {body['request_id']} already ran")
-            self._seen[body["request_id"]] = stamp
-            self._save_state()  # before it runs: a crash mid-command never runs it twice
-        self._submit(lambda: self._run_command(name, body))
+            seen = self._seen.get(request_id)
+            if seen is None:
+                self._seen[request_id] = Seen(self._wall_clock())
+                self._running.add(request_id)
+                self._save_state()  # before it runs: a crash mid-command never runs it twice
+            else:
+                again, why = self._repeat(request_id, seen)
+        if seen is not None:
+            if again is not None:
+                self._publish_result(name, request_id, again)
+            raise PayloadRejected("replay", f"command {request_id} {why}")
+        if not self._submit(lambda: self._run_command(name, body)):
+            self._finish(name, request_id, CommandOutcome(False, BUSY))
+
+    def _repeat(self, request_id: str, seen: Seen) -> tuple[dict[str, Any] | None, str]:
+        """Caller holds the lock. What a repeated request id is answered with (None: no
+        answer now) and why it does not run."""
+        if seen.legacy:
+            return None, "already ran"
+        if seen.outcome is not None:
+            return seen.outcome, "already ran: its recorded result is sent again"
+        if request_id in self._running:
+            return None, "is running: its result follows"
+        seen.outcome = {"ok": False, "detail": INTERRUPTED, "result": {}}
+        self._save_state()
+        return seen.outcome, "was interrupted by a stop: answered as failed"
 
     def _run_command(self, name: str, body: dict[str, Any]) -> None:
         handler = self._handlers.get(name)
@@ -164,20 +199,34 @@ class RemoteControl:
             except Exception as exc:
                 log.exception("command %s failed", name)
                 outcome = CommandOutcome(False, f"{type(exc).__name__}: {exc}"[:500])
+        self._finish(name, body["request_id"], outcome)
+        self._then(outcome.after)
+
+    def _finish(self, name: str, request_id: str, outcome: CommandOutcome) -> None:
+        """Record the outcome (a repeat of the request id gets it again), then publish it."""
+        recorded = {"ok": outcome.ok, "detail": outcome.detail[:512], "result": outcome.result}
+        with self._lock:
+            self._running.discard(request_id)
+            seen = self._seen.get(request_id)
+            if seen is not None:
+                seen.outcome = recorded
+                self._save_state()
+        self._publish_result(name, request_id, recorded)
+
+    def _publish_result(self, name: str, request_id: str, outcome: dict[str, Any]) -> None:
         self._link.publish_signed(
             self._topics.cmd_result(name),
             {
                 "v": 1,
                 "device_id": self._topics.device_id,
                 "name": name,
-                "request_id": body["request_id"],
-                "ok": outcome.ok,
-                "detail": outcome.detail[:512],
-                "result": outcome.result,
+                "request_id": request_id,
+                "ok": outcome["ok"],
+                "detail": outcome["detail"],
+                "result": outcome["result"],
             },
             qos=1,
         )
-        self._then(outcome.after)
 
     def _then(self, after: Callable[[], None] | None) -> None:
         if after is None:
@@ -235,26 +284,9 @@ class RemoteControl:
 
     # -- state file ---------------------------------------------------------------------
 
-    def _load_state(self) -> tuple[int, dict[str, float]]:
-        try:
-            state = json.loads(self._state_path.read_text())
-            version = int(state["config_version"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0, {}
-        seen = state.get("seen", {})
-        if not isinstance(seen, dict):
-            seen = {}
-        kept = {
-            str(k): float(v)
-            for k, v in seen.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        }
-        return version, kept
-
     def _save_state(self) -> None:
-        """Caller holds the lock. Ids older than the age limit are refused as stale anyway."""
-        horizon = self._wall_clock() - self._max_age_s - 60.0
-        fresh = sorted(((t, r) for r, t in self._seen.items() if t >= horizon), reverse=True)
-        self._seen = {r: t for t, r in fresh[:MAX_SEEN]}
-        state = {"config_version": self.config_version, "seen": self._seen}
-        write_private_file(self._state_path, json.dumps(state).encode(), overwrite=True)
+        """Caller holds the lock. A request id is kept at least COMMAND_MEMORY_S (and past
+        the age limit, beyond which a repeat is refused as stale anyway)."""
+        horizon = self._wall_clock() - max(COMMAND_MEMORY_S, self._max_age_s + 60.0)
+        self._seen = prune(self._seen, horizon)
+        save_state(self._state_path, self.config_version, self._seen)

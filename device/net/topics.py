@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 SHARE_GROUP = "blinkpay-hosts"
 COMMAND_NAMES = ("resync", "selftest", "gate-test", "reboot")
+# A terminal remembers a command's request id (and the outcome it recorded) at least this
+# long after it accepted it: the console re-sends a delivered command with no result only
+# well within it (backend/console/commands.py), so a re-sent command never runs twice.
+COMMAND_MEMORY_S = 86400.0
 
 
 @dataclass(frozen=True)

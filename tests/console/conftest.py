@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +122,12 @@ def rig() -> Iterator[ConsoleRig]:
 
 
 @contextmanager
-def open_rig(console_settings: dict[str, Any] | None = None) -> Iterator[ConsoleRig]:
+def open_rig(
+    console_settings: dict[str, Any] | None = None,
+    console_via: Callable[[Broker], int] | None = None,
+) -> Iterator[ConsoleRig]:
+    """console_via: given the rig's broker, the loopback port the console (only) reaches it
+    on instead (a test's proxy in front of the broker: the console's link can be cut)."""
     # Not under pytest's 0700 tree: mosquitto started as root drops to its own user.
     workdir = Path(tempfile.mkdtemp(prefix="blinkpay-console-"))
     os.chmod(workdir, 0o755)
@@ -144,7 +149,13 @@ def open_rig(console_settings: dict[str, Any] | None = None) -> Iterator[Console
         pin_key_file=workdir / "keys" / "pin.key",
         console=console_settings or {},
     )
-    console = Console(config, load_pipeline(None)).start()
+    console_config = config
+    if console_via is not None:
+        url = f"mqtt://127.0.0.1:{console_via(broker)}"
+        console_config = config.model_copy(
+            update={"mqtt": config.mqtt.model_copy(update={"url": url})}
+        )
+    console = Console(console_config, load_pipeline(None)).start()
     host = PaymentHost(config).start()
     server = ConsoleServer(console, "127.0.0.1", free_port()).start()
     _wait_http(server.url)

@@ -288,8 +288,10 @@ def make_terminal(
     keys: BackendKeys,
     folder: Path,
     device_id: str = "gate-01",
+    hold_remote: bool = False,
     **mqtt: Any,
 ) -> Terminal:
+    """hold_remote: remote requests wait for `net.remote.release()` (as `blinkpay run`'s)."""
     config = config_from_mapping(
         {
             "device": {"id": device_id, "data_dir": str(folder)},
@@ -313,6 +315,7 @@ def make_terminal(
         state_dir=config.device.data_dir,
         signing_key=load_signing_key(paths.signing_key),
         template_key=box_key,
+        hold_remote=hold_remote,
     )
     return Terminal(config, store, net, load_signing_key(paths.signing_key), box_key)
 

@@ -255,7 +255,13 @@ def test_signed_commands_run_once_while_fresh(
     terminal = make_terminal(broker.url, backend_keys, tmp_path / "dev")
     terminal.register(host)
     net = terminal.net
-    net.register_command("gate-test", lambda args: CommandOutcome(True, "pulsed", {"ms": 300}))
+    pulses: list[dict[str, Any]] = []
+
+    def pulse(args: dict[str, Any]) -> CommandOutcome:
+        pulses.append(args)
+        return CommandOutcome(True, "pulsed", {"ms": 300})
+
+    net.register_command("gate-test", pulse)
     attacker = Client(broker, "attacker")
     try:
         net.start()
@@ -277,8 +283,12 @@ def test_signed_commands_run_once_while_fresh(
             attacker.client.publish(TOPICS.cmd("gate-test"), schemas.dumps(envelope), qos=1)
         rejects = net.link.rejects
         assert wait_until(lambda: rejects["replay"] == 1 and rejects["stale"] == 1)
-        time.sleep(0.2)
-        assert len(host.command_results) == 3  # neither ran
+        # the repeated request id did not run again: its recorded result went out again
+        assert wait_until(lambda: len(host.command_results) == 4)
+        again = host.command_results[-1]
+        assert again["request_id"] == gate and again["result"] == {"ms": 300}, again
+        assert (again["ok"], again["detail"]) == (results[gate]["ok"], results[gate]["detail"])
+        assert pulses == [{"pulse_ms": 300}]  # one pulse
     finally:
         attacker.close()
         terminal.stop()
