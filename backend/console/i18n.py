@@ -21,6 +21,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.support import NullTranslations, Translations
 
+from device.errors import fill
+
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "console"
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
@@ -88,18 +90,11 @@ def N_(message: str) -> str:
 def say(_: Translate, message: str, args: Mapping[str, Any] | None = None) -> str:
     """`message` in the language of `_` with its arguments; an argument that is a Part, or
     a list of Parts (joined with "; "), is translated too."""
-    values = {}
-    for name, value in (args or {}).items():
-        if isinstance(value, tuple):
-            value = say(_, *value)
-        elif isinstance(value, list):
-            value = "; ".join(say(_, *part) for part in value)
-        values[name] = value
-    return _(message, **values)
+    return fill(message, args, _)
 
 
 def english(message: str, args: Mapping[str, Any] | None = None) -> str:
-    return say(gettext(DEFAULT), message, args)
+    return fill(message, args)
 
 
 def money(minor: int | None, currency: str, language: str) -> str:
