@@ -1,7 +1,7 @@
 """Problem pages and refusal lines in the operator's language (Accept-Language zh-CN): a
 role refusal, an unknown account, an erasure without its confirmation, a refusal of the
-host's migrations, a config change refused, a wrong password, an expired session on an
-API call; the same pages in English keep their words; the reasons counted stay fixed."""
+host's migrations, a config change refused, an unknown command, a weak password for a new
+operator, a wrong password, an expired session on an API call; the same pages in English keep their words; the reasons counted stay fixed."""
 
 from __future__ import annotations
 
@@ -80,6 +80,11 @@ def test_refusals_of_an_operator_and_an_admin_in_chinese(client: TestClient) -> 
     assert shown(erase.text, "reason") == "erase_unconfirmed"
     command = client.post("/devices/gate-1/cmd/launch", data={"csrf": token})
     assert shown(command.text, "problem") == "没有命令 launch"
+    weak = client.post(
+        "/operators", data={"csrf": token, "name": "wen", "role": "viewer", "password": "short"}
+    )
+    assert weak.status_code == 400
+    assert shown(weak.text, "message") == "密码须为 10 至 256 个字符"  # an AuthError
 
 
 def test_a_role_refusal_names_the_command(client: TestClient) -> None:
