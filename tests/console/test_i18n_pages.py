@@ -1,7 +1,8 @@
 """Problem pages and refusal lines in the operator's language (Accept-Language zh-CN): a
 role refusal, an unknown account, an erasure without its confirmation, a refusal of the
 host's migrations, a config change refused, an unknown command, a weak password for a new
-operator, a wrong password, an expired session on an API call; the same pages in English keep their words; the reasons counted stay fixed."""
+operator, a wrong password, an expired session on an API call; the same pages in English
+keep their words; the reasons counted stay fixed."""
 
 from __future__ import annotations
 
