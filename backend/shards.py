@@ -27,7 +27,7 @@ from device.crypto.template_box import (
     seal_template,
     wrap_content_key,
 )
-from device.errors import BlinkpayError, Refusal
+from device.errors import BlinkpayError, TranslatableError
 from device.net.envelope import seal
 
 STATUS_OPS = {"suspend": "suspended", "revoke": "revoked", "reactivate": "active"}
@@ -123,11 +123,11 @@ class ShardPublisher:
             else:
                 args = {"version": version, "shard_id": shard_id, "current": state.version}
                 if state.migrating_to is None:
-                    raise Refusal(
+                    raise TranslatableError(
                         "template from embedder {version}, shard {shard_id} uses {current}",
                         args=args,
                     )
-                raise Refusal(
+                raise TranslatableError(
                     "template from embedder {version}, shard {shard_id} uses {current} and"
                     " migrates to {next}",
                     args={**args, "next": state.migrating_to},

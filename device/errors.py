@@ -33,7 +33,7 @@ def fill(
     return message.format(**filled) if filled else message
 
 
-class Refusal(BlinkpayError):
+class TranslatableError(BlinkpayError):
     """A refusal a person reads: a message with {named} values kept apart (`message`,
     `values`), so an interface can show it in the reader's language (`text`), and the
     reason a counter counts (`reason`, a fixed value). str() is the English text."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from backend.console.i18n import N_
 from backend.console.store import ConsoleStore
-from device.errors import Refusal
+from device.errors import TranslatableError
 
 ROLES = ("viewer", "operator", "admin")
 ROLE_LIST = ", ".join(ROLES)
@@ -28,7 +28,7 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 
 
-class AuthError(Refusal):
+class AuthError(TranslatableError):
     """A refused login or operator change (an N_ message with its arguments), with the
     reason counted by the console."""
 

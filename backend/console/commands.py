@@ -20,14 +20,14 @@ from typing import Any
 from backend.console.i18n import N_
 from backend.console.settings import ConsoleSettings
 from backend.console.store import ConsoleStore
-from device.errors import Refusal
+from device.errors import TranslatableError
 from device.net.topics import COMMAND_NAMES
 
 STATUSES = ("pending", "delivered", "done", "failed", "timed_out", "expired")
 Publish = Callable[[str, str, str], bool]  # (device id, name, request id) -> broker took it
 
 
-class CommandRefused(Refusal):
+class CommandRefused(TranslatableError):
     """A command not stored: an N_ message with its arguments and the counted reason."""
 
 

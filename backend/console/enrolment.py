@@ -17,7 +17,7 @@ from backend.console.i18n import N_, Part, Translate, say
 from backend.console.store import ConsoleStore
 from backend.duplicates import DUPLICATE, DuplicateFace, nearest_enrolled, refuse_duplicate
 from device.core.config import LivenessConfig, MatchConfig
-from device.errors import Refusal
+from device.errors import TranslatableError
 from device.vision.pipeline import FacePipeline, FaceResult
 from device.vision.templates import Template, fuse, same_person_min
 
@@ -31,7 +31,7 @@ NO_MODELS = N_("this console runs without the face models")
 EYES_OPEN = 0.15  # eye aspect ratio below this: shut or half-shut (device/vision/eyes.py)
 
 
-class EnrolRefused(Refusal):
+class EnrolRefused(TranslatableError):
     """An enrolment refused before anything was written, with the counted reason. The
     message is an N_ message with {arguments} (`args`; a Part or a list of Parts is
     translated too): `str()` gives it in English, `text(_)` in the operator's language."""

@@ -3,9 +3,9 @@ cookie set from the language menu) or else the browser's Accept-Language. String
 gettext messages; the catalogues are .po files (locale/<lang>/LC_MESSAGES/console.po,
 shipped as package data) read once at start with Babel. Money and numbers follow the
 language's conventions (Babel); times are shown in the site's time zone. A message made
-before the language is known (a problem page's, a Refusal's, a photo's problems) is marked
-with `N_` and kept with its named arguments, then translated where it is shown (`say`,
-`Refusal.text`; device/errors.py `fill`)."""
+before the language is known (a problem page's, a TranslatableError's, a photo's
+problems) is marked with `N_` and kept with its named arguments, then translated where it
+is shown (`say`, `TranslatableError.text`; device/errors.py `fill`)."""
 
 from __future__ import annotations
 

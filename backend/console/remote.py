@@ -10,13 +10,13 @@ from typing import Any
 
 from backend.console.i18n import N_
 from device.config import Config, ConfigError, config_from_mapping, merge_sections
-from device.errors import Refusal
+from device.errors import TranslatableError
 
 MAX_TOML = 8192
 MAX_SECTIONS = 16  # ConfigEnvelope body.config maxProperties
 
 
-class ConfigRefused(Refusal):
+class ConfigRefused(TranslatableError):
     """A config change refused: an N_ message with its arguments and the counted reason.
     What TOML or the config model says is wrong stays in English ({error})."""
 

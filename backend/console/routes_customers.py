@@ -39,7 +39,7 @@ from backend.console.web import (
     render,
     translator,
 )
-from device.errors import BlinkpayError, Refusal
+from device.errors import BlinkpayError, TranslatableError
 
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the contract's Token
 PIN = re.compile(r"^\d{4,12}$")
@@ -241,7 +241,7 @@ async def enrol(request: Request, operator: Operator) -> Response:
         )
     except BlinkpayError as exc:  # from the host's layer: shown as it is, after a lead-in
         c.refuse("enrol_failed")
-        message = exc.text(_) if isinstance(exc, Refusal) else _(FAILED, error=str(exc))
+        message = exc.text(_) if isinstance(exc, TranslatableError) else _(FAILED, error=str(exc))
         return _enrol_page(
             request, operator, status=400, form=shown, message=message, reason="enrol_failed"
         )

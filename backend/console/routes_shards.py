@@ -14,7 +14,7 @@ from starlette.routing import Route
 from backend.console.auth import Operator
 from backend.console.i18n import N_
 from backend.console.web import audit, console, form_of, page, problem, refused, render
-from device.errors import BlinkpayError, Refusal
+from device.errors import BlinkpayError, TranslatableError
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
 
@@ -49,7 +49,7 @@ async def shard_action(request: Request, operator: Operator) -> Response:
         if action == "migrate":
             version, dim = str(form.get("to", "")).strip(), str(form.get("dim", "")).strip()
             if not VERSION.match(version) or not dim.isdigit():
-                raise Refusal(N_("give the new embedder's version and its dim"))
+                raise TranslatableError(N_("give the new embedder's version and its dim"))
             migrations.start(shard_id, version, int(dim))
             detail = {"to": version, "dim": int(dim)}
         elif action == "cancel":
@@ -58,9 +58,9 @@ async def shard_action(request: Request, operator: Operator) -> Response:
             try:
                 least = float(str(form.get("min_coverage", "0")).strip() or 0) / 100.0
             except ValueError:
-                raise Refusal(N_("the least coverage is a percentage")) from None
+                raise TranslatableError(N_("the least coverage is a percentage")) from None
             if not 0.0 <= least <= 1.0:
-                raise Refusal(N_("the least coverage is a percentage from 0 to 100"))
+                raise TranslatableError(N_("the least coverage is a percentage from 0 to 100"))
             done = migrations.switch(shard_id, least)
             detail = {
                 "embedder_version": done["switched_to"],
@@ -71,7 +71,9 @@ async def shard_action(request: Request, operator: Operator) -> Response:
             return problem(
                 request, N_("no action {action}"), "unknown_action", 404, operator, action=action
             )
-    except BlinkpayError as exc:  # Refusals of this page and of the migrations, translated
+    except (
+        BlinkpayError
+    ) as exc:  # TranslatableErrors of this page and of the migrations, translated
         return refused(request, exc, 400, operator, "shard_refused")
     audit(request, operator, f"shard_{action}", shard_id, **detail)
     c.host.publish_snapshot(shard_id)

@@ -20,7 +20,7 @@ from backend.console import i18n
 from backend.console.auth import Operator, csrf_ok
 from backend.console.health import LABELS
 from backend.console.service import Console
-from device.errors import BlinkpayError, Refusal
+from device.errors import BlinkpayError, TranslatableError
 from device.net.schemas import ID_RULE, valid_id
 
 HERE = Path(__file__).parent
@@ -197,7 +197,7 @@ def refused(
     """The page of a refusal: its message in the operator's language, its reason (or
     `reason`) counted. Another BlinkpayError comes from a layer that speaks English only
     (a database failure, say): its text is shown as it is, under the translated heading."""
-    if isinstance(exc, Refusal):
+    if isinstance(exc, TranslatableError):
         text = exc.text(translator(request))
         return _problem_page(request, text, reason or exc.reason, status, operator)
     return _problem_page(request, str(exc), reason or "refused", status, operator)
@@ -237,7 +237,7 @@ def set_session_cookie(request: Request, response: Response, session_id: str) ->
     response.set_cookie(COOKIE, session_id, httponly=True, secure=True, samesite="strict", path="/")
 
 
-class FormRefused(Refusal):
+class FormRefused(TranslatableError):
     """A form larger than any of the console's, or unreadable."""
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-import backend.console.app  # noqa: F401  (every console module: their Refusal classes)
+import backend.console.app  # noqa: F401  (every console module and its error classes)
 from backend.console import i18n
 from backend.console.enrolment import EnrolRefused, PhotoCheck
 from backend.console.health import LABELS
 from backend.console.web import JS_MESSAGES
 from backend.duplicates import DUPLICATE
-from device.errors import Refusal
+from device.errors import TranslatableError
 from device.net.schemas import ID_RULE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,8 @@ def _subclasses(cls: type) -> set[str]:
     return found
 
 
-REFUSALS = {"Refusal"} | _subclasses(Refusal)  # every Refusal class imported above
+# every TranslatableError class imported above
+REFUSALS = {"TranslatableError"} | _subclasses(TranslatableError)
 
 
 def _module(source: Path) -> str:
@@ -78,9 +79,10 @@ def _placeholders(message: str) -> set[str]:
 
 
 def check_messages(text: str, module: str) -> tuple[set[str], list[str]]:
-    """The messages problem() pages and Refusals of a module's source show, and what is
-    wrong: a message that is not N_-marked (problem() in the console: N_ only; a Refusal
-    outside the console: a literal), or {arguments} that differ from those given."""
+    """The messages problem() pages and TranslatableErrors of a module's source show, and
+    what is wrong: a message that is not N_-marked (problem() in the console: N_ only; a
+    TranslatableError outside the console: a literal), or {arguments} that differ from
+    those given."""
     found: set[str] = set()
     wrong: list[str] = []
     console_module = module.startswith("backend.console.")
@@ -168,7 +170,7 @@ def test_problem_pages_and_refusals_say_marked_messages() -> None:
         "{name} needs the {role} role",
         "unknown command {name}",  # a CommandRefused
         "wrong name or password",  # an AuthError
-        "shard {shard_id} is not migrating",  # a Refusal of the host's migrations
+        "shard {shard_id} is not migrating",  # a TranslatableError of the host's migrations
     ):
         assert message in found, message
 
@@ -188,8 +190,10 @@ CommandRefused(N_("unknown command {name}"), "unknown_command", {"name": name})
     found, wrong = check_messages(source, "backend.console.example")
     assert [w.split(":", 1)[1].split(":")[0] for w in wrong] == ["2", "3", "4", "5", "7"]
     assert found == {"no account {token}", "unknown command {name}"}
-    # outside the console (no N_ there) a Refusal's literal is the message
-    found, wrong = check_messages('Refusal("shard {s} is gone", args={"s": s})', "backend.x")
+    # outside the console (no N_ there) a TranslatableError's literal is the message
+    found, wrong = check_messages(
+        'TranslatableError("shard {s} is gone", args={"s": s})', "backend.x"
+    )
     assert (found, wrong) == ({"shard {s} is gone"}, [])
 
 

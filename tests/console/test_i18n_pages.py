@@ -68,7 +68,7 @@ def test_refusals_of_an_operator_and_an_admin_in_chinese(client: TestClient) -> 
     token = csrf_of(client)
     shard = client.post("/shards/site-a/cancel", data={"csrf": token})
     assert shard.status_code == 400
-    assert shown(shard.text, "problem") == "分片 site-a 没有在迁移"  # the host's Refusal
+    assert shown(shard.text, "problem") == "分片 site-a 没有在迁移"  # a refusal of the host
     assert shown(shard.text, "reason") == "shard_refused"
     preview = client.post(
         "/devices/gate-1/config/preview",
