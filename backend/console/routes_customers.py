@@ -239,7 +239,7 @@ async def enrol(request: Request, operator: Operator) -> Response:
             reason=exc.reason,
             nearest=exc.detail.get("nearest"),
         )
-    except BlinkpayError as exc:  # from the host's layer: shown as it is, after a lead-in
+    except BlinkpayError as exc:  # the host's: a refusal translated, else after a lead-in
         c.refuse("enrol_failed")
         message = exc.text(_) if isinstance(exc, TranslatableError) else _(FAILED, error=str(exc))
         return _enrol_page(

@@ -71,9 +71,7 @@ async def shard_action(request: Request, operator: Operator) -> Response:
             return problem(
                 request, N_("no action {action}"), "unknown_action", 404, operator, action=action
             )
-    except (
-        BlinkpayError
-    ) as exc:  # TranslatableErrors of this page and of the migrations, translated
+    except BlinkpayError as exc:  # this page's and the migrations' refusals, translated
         return refused(request, exc, 400, operator, "shard_refused")
     audit(request, operator, f"shard_{action}", shard_id, **detail)
     c.host.publish_snapshot(shard_id)
