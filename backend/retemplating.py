@@ -27,7 +27,7 @@ import numpy as np
 
 from backend.db import HostDb
 from backend.store import Conn
-from device.errors import BlinkpayError
+from device.errors import BlinkpayError, TranslatableError
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +122,19 @@ class Migrations:
         """Begin collecting `version` templates for the shard; bumps the shard's sequence
         (the caller publishes a snapshot, which tells the terminals)."""
         if not version or len(version) > 64 or not 0 < dim <= 4096:
-            raise BlinkpayError("an embedder version of 1..64 characters and a dim of 1..4096")
+            raise TranslatableError("an embedder version of 1..64 characters and a dim of 1..4096")
         with self._db.transaction() as conn:
             current = shard_embedder(conn, shard_id, *self._defaults)
             if version == current.version:
-                raise BlinkpayError(f"shard {shard_id} already uses {version}")
+                raise TranslatableError(
+                    "shard {shard_id} already uses {version}",
+                    args={"shard_id": shard_id, "version": version},
+                )
             if current.migrating_to not in (None, version):
-                raise BlinkpayError(
-                    f"shard {shard_id} is migrating to {current.migrating_to}; "
-                    "cancel that first (`blinkpay-host shard cancel`)"
+                raise TranslatableError(
+                    "shard {shard_id} is migrating to {other}; cancel that first"
+                    " (`blinkpay-host shard cancel`)",
+                    args={"shard_id": shard_id, "other": current.migrating_to},
                 )
             self._ensure_row(conn, current)
             conn.execute(
@@ -145,7 +149,9 @@ class Migrations:
         with self._db.transaction() as conn:
             current = shard_embedder(conn, shard_id, *self._defaults)
             if current.migrating_to is None:
-                raise BlinkpayError(f"shard {shard_id} is not migrating")
+                raise TranslatableError(
+                    "shard {shard_id} is not migrating", args={"shard_id": shard_id}
+                )
             self._drop_next(conn, shard_id, current.migrating_to)
             conn.execute(
                 "UPDATE shards SET migrating_to = NULL, migrating_dim = NULL, seq = seq + 1"
@@ -190,16 +196,22 @@ class Migrations:
         a template (they re-enrol). Bumps the sequence; the caller publishes a snapshot."""
         cover = self.coverage(shard_id)
         if cover["migrating_to"] is None:
-            raise BlinkpayError(f"shard {shard_id} is not migrating")
+            raise TranslatableError(
+                "shard {shard_id} is not migrating", args={"shard_id": shard_id}
+            )
         if cover["coverage"] < min_coverage:
-            raise BlinkpayError(
-                f"coverage {cover['coverage']:.1%} is below the {min_coverage:.1%} asked for"
+            raise TranslatableError(
+                "coverage {coverage} is below the {least} asked for",
+                args={"coverage": f"{cover['coverage']:.1%}", "least": f"{min_coverage:.1%}"},
             )
         version, dim = cover["migrating_to"], cover["migrating_dim"]
         with self._db.transaction() as conn:
             now = shard_embedder(conn, shard_id, *self._defaults)
             if now.migrating_to != version:  # changed since the coverage was read
-                raise BlinkpayError(f"shard {shard_id}: the migration changed; try again")
+                raise TranslatableError(
+                    "shard {shard_id}: the migration changed; try again",
+                    args={"shard_id": shard_id},
+                )
             conn.execute(
                 "DELETE FROM templates WHERE token IN"
                 " (SELECT token FROM accounts WHERE shard_id = ?)",

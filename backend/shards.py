@@ -27,7 +27,7 @@ from device.crypto.template_box import (
     seal_template,
     wrap_content_key,
 )
-from device.errors import BlinkpayError
+from device.errors import BlinkpayError, TranslatableError
 from device.net.envelope import seal
 
 STATUS_OPS = {"suspend": "suspended", "revoke": "revoked", "reactivate": "active"}
@@ -121,9 +121,16 @@ class ShardPublisher:
             elif version == state.migrating_to and state.migrating_dim is not None:
                 dim = state.migrating_dim
             else:
-                raise BlinkpayError(
-                    f"template from embedder {version}, shard {shard_id} uses {state.version}"
-                    + (f" and migrates to {state.migrating_to}" if state.migrating_to else "")
+                args = {"version": version, "shard_id": shard_id, "current": state.version}
+                if state.migrating_to is None:
+                    raise TranslatableError(
+                        "template from embedder {version}, shard {shard_id} uses {current}",
+                        args=args,
+                    )
+                raise TranslatableError(
+                    "template from embedder {version}, shard {shard_id} uses {current} and"
+                    " migrates to {next}",
+                    args={**args, "next": state.migrating_to},
                 )
             vec = unit_vector(vector, dim)
             existed = self._accounts.upsert(

@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class BlinkpayError(Exception):
     """Base for errors the CLI prints as one clear line instead of a traceback."""
 
     exit_code = 1
+
+
+def fill(
+    message: str,
+    values: Mapping[str, Any] | None = None,
+    translate: Callable[..., str] | None = None,
+) -> str:
+    """`message` with its {named} values, through `translate(message, **values)` when given
+    (a user interface's language, backend/console/i18n.py); a value that is a (message,
+    values) pair, or a list of them (joined with "; "), is filled and translated too."""
+    filled: dict[str, Any] = {}
+    for name, value in (values or {}).items():
+        if isinstance(value, tuple):
+            value = fill(*value, translate=translate)
+        elif isinstance(value, list):
+            value = "; ".join(fill(*part, translate=translate) for part in value)
+        filled[name] = value
+    if translate is not None:
+        return translate(message, **filled)
+    return message.format(**filled) if filled else message
+
+
+class TranslatableError(BlinkpayError):
+    """A refusal a person reads: a message with {named} values kept apart (`message`,
+    `values`), so an interface can show it in the reader's language (`text`), and the
+    reason a counter counts (`reason`, a fixed value). str() is the English text."""
+
+    def __init__(
+        self, message: str, reason: str = "", args: Mapping[str, Any] | None = None
+    ) -> None:
+        self.message = message
+        self.values = dict(args or {})
+        self.reason = reason
+        super().__init__(fill(message, self.values))
+
+    def text(self, translate: Callable[..., str]) -> str:
+        """The message in the language of `translate` (_("text {name}", name=...))."""
+        return fill(self.message, self.values, translate)
 
 
 def os_error_line(exc: OSError) -> str:

@@ -22,6 +22,7 @@ from backend.console import (
     routes_lists,
     routes_shards,
 )
+from backend.console.i18n import N_
 from backend.console.metrics import render_metrics
 from backend.console.service import Console
 from backend.console.web import HERE, console, problem
@@ -41,7 +42,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    return problem(request, "there is no such page", "not_found", 404)
+    return problem(request, N_("there is no such page"), "not_found", 404)
 
 
 def make_app(console_: Console) -> Starlette:

@@ -17,21 +17,20 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from backend.console.i18n import N_
 from backend.console.store import ConsoleStore
-from device.errors import BlinkpayError
+from device.errors import TranslatableError
 
 ROLES = ("viewer", "operator", "admin")
+ROLE_LIST = ", ".join(ROLES)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,31}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 
 
-class AuthError(BlinkpayError):
-    """A refused login or operator change, with the reason counted by the console."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class AuthError(TranslatableError):
+    """A refused login or operator change (an N_ message with its arguments), with the
+    reason counted by the console."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,9 @@ def _session_hash(session_id: str) -> str:
 def check_new_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AuthError(
-            f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters", "weak_password"
+            N_("a password has {least} to {most} characters"),
+            "weak_password",
+            {"least": MIN_PASSWORD, "most": MAX_PASSWORD},
         )
 
 
@@ -101,12 +102,12 @@ class Auth:
 
     def add_operator(self, name: str, role: str, password: str) -> None:
         if not NAME_PATTERN.match(name):
-            raise AuthError("a name is 2-32 of a-z, 0-9, _ . - (a letter first)", "bad_name")
+            raise AuthError(N_("a name is 2-32 of a-z, 0-9, _ . - (a letter first)"), "bad_name")
         if role not in ROLES:
-            raise AuthError(f"the role is one of {', '.join(ROLES)}", "bad_role")
+            raise AuthError(N_("the role is one of {roles}"), "bad_role", {"roles": ROLE_LIST})
         check_new_password(password)
         if self.store.one("SELECT name FROM operators WHERE name = ?", (name,)):
-            raise AuthError(f"operator {name} exists already", "operator_exists")
+            raise AuthError(N_("operator {name} exists already"), "operator_exists", {"name": name})
         salt = os.urandom(16)
         self.store.execute(
             "INSERT INTO operators (name, role, pw_salt, pw_hash, created_at)"
@@ -117,7 +118,7 @@ class Auth:
     def _known(self, name: str) -> dict[str, object]:
         row = self.store.one("SELECT name, role, disabled FROM operators WHERE name = ?", (name,))
         if row is None:
-            raise AuthError(f"no operator {name}", "unknown_operator")
+            raise AuthError(N_("no operator {name}"), "unknown_operator", {"name": name})
         return row
 
     def _keeps_an_admin(self, name: str) -> None:
@@ -128,12 +129,16 @@ class Auth:
             (name,),
         )
         if not others or not others["n"]:
-            raise AuthError(f"{name} is the last enabled admin; make another first", "last_admin")
+            raise AuthError(
+                N_("{name} is the last enabled admin; make another first"),
+                "last_admin",
+                {"name": name},
+            )
 
     def set_role(self, name: str, role: str) -> None:
         """Promote or demote; the operator's sessions end (the next page asks to log in)."""
         if role not in ROLES:
-            raise AuthError(f"the role is one of {', '.join(ROLES)}", "bad_role")
+            raise AuthError(N_("the role is one of {roles}"), "bad_role", {"roles": ROLE_LIST})
         row = self._known(name)
         if row["role"] == "admin" and role != "admin" and not row["disabled"]:
             self._keeps_an_admin(name)
@@ -198,7 +203,7 @@ class Auth:
         """A new session id for the right password; AuthError otherwise (rate-limited)."""
         keys = [f"name:{name.lower()}", f"client:{client}"]
         if self.limiter.blocked(keys):
-            raise AuthError("too many failed logins; wait a few minutes", "login_rate_limited")
+            raise AuthError(N_("too many failed logins; wait a few minutes"), "login_rate_limited")
         row = self.store.one(
             "SELECT role, pw_salt, pw_hash, disabled FROM operators WHERE name = ?", (name,)
         )
@@ -208,7 +213,7 @@ class Auth:
         ok = hmac.compare_digest(hash_password(password[:MAX_PASSWORD], salt), expected)
         if not ok or row is None or row["disabled"]:
             self.limiter.failed(keys)
-            raise AuthError("wrong name or password", "wrong_login")
+            raise AuthError(N_("wrong name or password"), "wrong_login")
         self.limiter.clear(keys[0])
         session_id = secrets.token_urlsafe(32)
         now = time.time()

@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from backend.console.i18n import N_
 from backend.console.settings import ConsoleSettings
 from backend.console.store import ConsoleStore
-from device.errors import BlinkpayError
+from device.errors import TranslatableError
 from device.net.topics import COMMAND_MEMORY_S, COMMAND_NAMES
 
 STATUSES = ("pending", "delivered", "done", "failed", "timed_out", "expired")
@@ -36,10 +37,8 @@ Publish = Callable[[str, str, str], bool]  # (device id, name, request id) -> br
 REDELIVER_WITHIN_S = COMMAND_MEMORY_S / 2
 
 
-class CommandRefused(BlinkpayError):
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class CommandRefused(TranslatableError):
+    """A command not stored: an N_ message with its arguments and the counted reason."""
 
 
 class Commands:
@@ -60,15 +59,18 @@ class Commands:
         """Store the command and deliver it now when the terminal can hear it; else it
         waits (or CommandRefused when waiting is off)."""
         if name not in COMMAND_NAMES:
-            raise CommandRefused(f"unknown command {name}", "unknown_command")
+            raise CommandRefused(N_("unknown command {name}"), "unknown_command", {"name": name})
         now = time.time() if now is None else now
         reachable = self._reachable(device_id)
         ttl = self.settings.command_ttl_s
         if not reachable and ttl <= 0:
             raise CommandRefused(
-                f"{device_id} is not online and commands do not wait ([console] command_ttl_s"
-                " = 0); try again when it is",
+                N_(
+                    "{device_id} is not online and commands do not wait ([console]"
+                    " command_ttl_s = 0); try again when it is"
+                ),
                 "terminal_offline",
+                {"device_id": device_id},
             )
         request_id = uuid.uuid4().hex
         self.store.execute(

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 
 from backend.console.blink import BlinkCheck, measure
-from backend.console.i18n import N_, Part, Translate, english, say
+from backend.console.i18n import N_, Part, Translate, say
 from backend.console.store import ConsoleStore
 from backend.duplicates import DUPLICATE, DuplicateFace, nearest_enrolled, refuse_duplicate
 from device.core.config import LivenessConfig, MatchConfig
-from device.errors import BlinkpayError
+from device.errors import TranslatableError
 from device.vision.pipeline import FacePipeline, FaceResult
 from device.vision.templates import Template, fuse, same_person_min
 
@@ -31,7 +31,7 @@ NO_MODELS = N_("this console runs without the face models")
 EYES_OPEN = 0.15  # eye aspect ratio below this: shut or half-shut (device/vision/eyes.py)
 
 
-class EnrolRefused(BlinkpayError):
+class EnrolRefused(TranslatableError):
     """An enrolment refused before anything was written, with the counted reason. The
     message is an N_ message with {arguments} (`args`; a Part or a list of Parts is
     translated too): `str()` gives it in English, `text(_)` in the operator's language."""
@@ -43,14 +43,8 @@ class EnrolRefused(BlinkpayError):
         detail: dict[str, Any] | None = None,
         args: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(english(message, args))
-        self.message = message
-        self.values = args or {}
-        self.reason = reason
+        super().__init__(message, reason, args)
         self.detail = detail or {}
-
-    def text(self, _: Translate) -> str:
-        return say(_, self.message, self.values)
 
 
 @dataclass

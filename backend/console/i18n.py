@@ -3,8 +3,9 @@ cookie set from the language menu) or else the browser's Accept-Language. String
 gettext messages; the catalogues are .po files (locale/<lang>/LC_MESSAGES/console.po,
 shipped as package data) read once at start with Babel. Money and numbers follow the
 language's conventions (Babel); times are shown in the site's time zone. A message made
-before the language is known (an enrolment refusal, a photo's problems) is marked with
-`N_` and kept with its arguments, then translated where it is shown (`say`)."""
+before the language is known (a problem page's, a TranslatableError's, a photo's
+problems) is marked with `N_` and kept with its named arguments, then translated where it
+is shown (`say`, `TranslatableError.text`; device/errors.py `fill`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from babel.support import NullTranslations, Translations
+
+from device.errors import fill
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "console"
@@ -88,18 +91,11 @@ def N_(message: str) -> str:
 def say(_: Translate, message: str, args: Mapping[str, Any] | None = None) -> str:
     """`message` in the language of `_` with its arguments; an argument that is a Part, or
     a list of Parts (joined with "; "), is translated too."""
-    values = {}
-    for name, value in (args or {}).items():
-        if isinstance(value, tuple):
-            value = say(_, *value)
-        elif isinstance(value, list):
-            value = "; ".join(say(_, *part) for part in value)
-        values[name] = value
-    return _(message, **values)
+    return fill(message, args, _)
 
 
 def english(message: str, args: Mapping[str, Any] | None = None) -> str:
-    return say(gettext(DEFAULT), message, args)
+    return fill(message, args)
 
 
 def money(minor: int | None, currency: str, language: str) -> str:

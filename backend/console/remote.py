@@ -8,37 +8,42 @@ import json
 import tomllib
 from typing import Any
 
+from backend.console.i18n import N_
 from device.config import Config, ConfigError, config_from_mapping, merge_sections
-from device.errors import BlinkpayError
+from device.errors import TranslatableError
 
 MAX_TOML = 8192
 MAX_SECTIONS = 16  # ConfigEnvelope body.config maxProperties
 
 
-class ConfigRefused(BlinkpayError):
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class ConfigRefused(TranslatableError):
+    """A config change refused: an N_ message with its arguments and the counted reason.
+    What TOML or the config model says is wrong stays in English ({error})."""
 
 
 def parse_partial(text: str) -> dict[str, Any]:
     """The operator's partial config, or ConfigRefused with what is wrong."""
     if len(text) > MAX_TOML:
-        raise ConfigRefused(f"at most {MAX_TOML} characters", "config_too_long")
+        raise ConfigRefused(N_("at most {most} characters"), "config_too_long", {"most": MAX_TOML})
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigRefused(f"not valid TOML: {exc}", "config_not_toml") from None
+        raise ConfigRefused(
+            N_("not valid TOML: {error}"), "config_not_toml", {"error": str(exc)}
+        ) from None
     if not data:
-        raise ConfigRefused("nothing to change", "config_empty")
+        raise ConfigRefused(N_("nothing to change"), "config_empty")
     if len(data) > MAX_SECTIONS or not all(isinstance(v, dict) for v in data.values()):
         raise ConfigRefused(
-            "give [section] tables of keys, e.g. [payment] fare = 300", "config_shape"
+            N_("give [section] tables of keys, e.g. [payment] fare = 300"), "config_shape"
         )
     try:
         config_from_mapping(data, "the change")
     except ConfigError as exc:
-        raise ConfigRefused(str(exc), "config_invalid") from None
+        problems = "; ".join(exc.problems)  # the config model's words, in English
+        raise ConfigRefused(
+            N_("the change: {problems}"), "config_invalid", {"problems": problems}
+        ) from None
     return data
 
 

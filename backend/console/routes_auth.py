@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import ROLES, AuthError, Operator
+from backend.console.i18n import N_
 from backend.console.lists import page_number, search
 from backend.console.web import (
     COOKIE,
@@ -22,11 +23,14 @@ from backend.console.web import (
     page,
     problem,
     read_form,
+    refused,
     render,
     set_session_cookie,
+    translator,
 )
 
 LOGIN_COOKIE = "blinkpay_login"
+EXPIRED = N_("Your session expired; log in again.")
 
 
 def _login_form(request: Request, status: int = 200, **ctx: object) -> Response:
@@ -42,7 +46,7 @@ def _login_form(request: Request, status: int = 200, **ctx: object) -> Response:
 
 async def login_page(request: Request) -> Response:
     expired = request.query_params.get("expired") == "1"
-    message = "Your session expired; log in again." if expired else None
+    message = translator(request)(EXPIRED) if expired else None
     return _login_form(request, message=message)
 
 
@@ -50,16 +54,15 @@ async def login(request: Request) -> Response:
     try:
         form = await read_form(request)
     except FormRefused as exc:
-        return problem(request, str(exc), exc.reason, 413)
+        return refused(request, exc, 413)
     name = str(form.get("name", ""))[:64]
     password = str(form.get("password", ""))
     c = console(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
         c.refuse("csrf_mismatch")
-        return _login_form(
-            request, 403, message="the login form was out of date; try again", name=name
-        )
+        message = translator(request)(N_("the login form was out of date; try again"))
+        return _login_form(request, 403, message=message, name=name)
     try:
         # scrypt takes tens of milliseconds: on a worker thread, never on the event loop
         session_id = await asyncio.to_thread(c.auth.login, name, password, client(request))
@@ -67,7 +70,7 @@ async def login(request: Request) -> Response:
         c.refuse(exc.reason)
         c.store.audit(None, "login_refused", name, client(request), reason=exc.reason)
         status = 429 if exc.reason == "login_rate_limited" else 401
-        return _login_form(request, status, message=str(exc), name=name)
+        return _login_form(request, status, message=exc.text(translator(request)), name=name)
     c.store.audit(name, "login", name, client(request))
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, session_id)
@@ -98,7 +101,7 @@ async def add_operator(request: Request, operator: Operator) -> Response:
         await asyncio.to_thread(c.auth.add_operator, name, role, str(form.get("password", "")))
     except AuthError as exc:
         c.refuse(exc.reason)
-        return _operators_page(request, operator, 400, str(exc))
+        return _operators_page(request, operator, 400, exc.text(translator(request)))
     audit(request, operator, "operator_add", name, role=role)
     return RedirectResponse("/operators", status_code=303)
 
@@ -125,7 +128,9 @@ async def change_operator(request: Request, operator: Operator) -> Response:
     """Promote/demote, disable/enable, reset the password, end the sessions (audited)."""
     name, action = request.path_params["name"], request.path_params["action"]
     if action not in ACTIONS:
-        return problem(request, f"no action {action}", "unknown_action", 404, operator)
+        return problem(
+            request, N_("no action {action}"), "unknown_action", 404, operator, action=action
+        )
     form = await form_of(request)
     auth = console(request).auth
     detail: dict[str, object] = {}
@@ -141,7 +146,7 @@ async def change_operator(request: Request, operator: Operator) -> Response:
             detail["sessions"] = await asyncio.to_thread(auth.end_sessions, name)
     except AuthError as exc:
         console(request).refuse(exc.reason)
-        return _operators_page(request, operator, 400, str(exc))
+        return _operators_page(request, operator, 400, exc.text(translator(request)))
     audit(request, operator, f"operator_{action}", name, **detail)
     if name == operator.name and action != "enable":
         return RedirectResponse("/login", status_code=303)  # their own session just ended

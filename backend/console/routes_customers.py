@@ -29,8 +29,17 @@ from backend.console.enrolment import MAX_PHOTOS, NO_MODELS, PHOTO_COUNT, EnrolR
 from backend.console.i18n import N_
 from backend.console.images import decode_photo
 from backend.console.lists import page_number, search
-from backend.console.web import client, console, form_of, page, problem, render, translator
-from device.errors import BlinkpayError
+from backend.console.web import (
+    client,
+    console,
+    form_of,
+    page,
+    problem,
+    refused,
+    render,
+    translator,
+)
+from device.errors import BlinkpayError, TranslatableError
 
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")  # the contract's Token
 PIN = re.compile(r"^\d{4,12}$")
@@ -45,6 +54,7 @@ FIELDS = {  # the limits' names in a refusal
     "offline_allowance": N_("offline allowance"),
 }
 OPS = {"suspend": "suspend", "resume": "reactivate", "erase": "delete"}
+FAILED = N_("the enrolment failed: {error}")
 
 
 @page("viewer")
@@ -62,7 +72,9 @@ async def customer(request: Request, operator: Operator) -> Response:
     account = c.customer(token)
     erasures = c.erasures(token)
     if account is None and not erasures:
-        return problem(request, f"no account {token}", "unknown_account", 404, operator)
+        return problem(
+            request, N_("no account {token}"), "unknown_account", 404, operator, token=token
+        )
     return render(
         request,
         "customer.html",
@@ -78,11 +90,13 @@ async def customer(request: Request, operator: Operator) -> Response:
 async def change(request: Request, operator: Operator) -> Response:
     token, action = request.path_params["token"], request.path_params["action"]
     if action not in OPS:
-        return problem(request, f"no action {action}", "unknown_action", 404, operator)
+        return problem(
+            request, N_("no action {action}"), "unknown_action", 404, operator, action=action
+        )
     if action == "erase" and (await form_of(request)).get("confirm") != token:
         return problem(
             request,
-            "type the account token to confirm the erasure",
+            N_("type the account token to confirm the erasure"),
             "erase_unconfirmed",
             400,
             operator,
@@ -90,7 +104,7 @@ async def change(request: Request, operator: Operator) -> Response:
     try:
         console(request).change(operator.name, token, OPS[action], client(request))
     except BlinkpayError as exc:
-        return problem(request, str(exc), "change_refused", 400, operator)
+        return refused(request, exc, 400, operator, "change_refused")
     return RedirectResponse(f"/customers/{token}", status_code=303)
 
 
@@ -186,6 +200,7 @@ async def _photos(form: FormData) -> list[bytes]:
 async def enrol(request: Request, operator: Operator) -> Response:
     form = await form_of(request)
     c = console(request)
+    _ = translator(request)
     shown = {k: str(form.get(k, "")) for k in ("token", "shard_id", *LIMITS)}
     try:
         if c.enroller is None:
@@ -220,14 +235,15 @@ async def enrol(request: Request, operator: Operator) -> Response:
             operator,
             status=400,
             form=shown,
-            message=exc.text(translator(request)),
+            message=exc.text(_),
             reason=exc.reason,
             nearest=exc.detail.get("nearest"),
         )
-    except BlinkpayError as exc:
+    except BlinkpayError as exc:  # the host's: a refusal translated, else after a lead-in
         c.refuse("enrol_failed")
+        message = exc.text(_) if isinstance(exc, TranslatableError) else _(FAILED, error=str(exc))
         return _enrol_page(
-            request, operator, status=400, form=shown, message=str(exc), reason="enrol_failed"
+            request, operator, status=400, form=shown, message=message, reason="enrol_failed"
         )
     return _enrol_page(
         request,

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from backend.console.auth import Operator
 from backend.console.commands import CommandRefused
+from backend.console.i18n import N_
 from backend.console.remote import ConfigRefused, baseline, diff, parse_partial
 from backend.console.web import (
     COOKIE,
@@ -26,7 +27,9 @@ from backend.console.web import (
     localize,
     page,
     problem,
+    refused,
     render,
+    translator,
 )
 from device.net.topics import COMMAND_NAMES
 
@@ -141,10 +144,12 @@ async def device_history(request: Request, operator: Operator) -> Response:
             raise ValueError("since must be before until")
     except (KeyError, ValueError) as exc:
         c.refuse("bad_range")
-        return JSONResponse(
-            {"error": f"give range as one of {', '.join(RANGES)}, or since < until ({exc})"},
-            status_code=400,
+        error = translator(request)(
+            N_("give range as one of {ranges}, or since < until ({error})"),
+            ranges=", ".join(RANGES),
+            error=str(exc),
         )
+        return JSONResponse({"error": error}, status_code=400)
     return JSONResponse(c.history.series(request.path_params["device_id"], since, until, now))
 
 
@@ -154,7 +159,12 @@ async def device_page(request: Request, operator: Operator) -> Response:
     view = _device_view(request, device_id)
     if view is None:
         return problem(
-            request, f"no terminal {device_id} has been seen", "unknown_device", 404, operator
+            request,
+            N_("no terminal {device_id} has been seen"),
+            "unknown_device",
+            404,
+            operator,
+            device_id=device_id,
         )
     return render(
         request, "device.html", operator, d=view, commands=COMMAND_NAMES, ranges=list(RANGES)
@@ -186,7 +196,7 @@ async def config_preview(request: Request, operator: Operator) -> Response:
             operator,
             device_id=device_id,
             text=text,
-            message=str(exc),
+            message=exc.text(translator(request)),
             status=400,
         )
     rows = diff(baseline(_applied(request, device_id)), change)
@@ -208,7 +218,7 @@ async def config_send(request: Request, operator: Operator) -> Response:
     try:
         change = parse_partial(text)
     except ConfigRefused as exc:
-        return problem(request, str(exc), exc.reason, 400, operator)
+        return refused(request, exc, 400, operator)
     console(request).send_config(operator.name, device_id, change, client(request))
     return RedirectResponse(f"/devices/{device_id}#config", status_code=303)
 
@@ -217,15 +227,23 @@ async def config_send(request: Request, operator: Operator) -> Response:
 async def command(request: Request, operator: Operator) -> Response:
     device_id, name = request.path_params["device_id"], request.path_params["name"]
     if name not in COMMAND_NAMES:
-        return problem(request, f"no command {name}", "unknown_command", 404, operator)
+        return problem(
+            request, N_("no command {name}"), "unknown_command", 404, operator, name=name
+        )
     if not operator.can(COMMAND_ROLE[name]):
         return problem(
-            request, f"{name} needs the {COMMAND_ROLE[name]} role", "forbidden", 403, operator
+            request,
+            N_("{name} needs the {role} role"),
+            "forbidden",
+            403,
+            operator,
+            name=name,
+            role=COMMAND_ROLE[name],
         )
     try:
         console(request).send_command(operator.name, device_id, name, client(request))
     except CommandRefused as exc:
-        return problem(request, str(exc), exc.reason, 409, operator)
+        return refused(request, exc, 409, operator)
     return RedirectResponse(f"/devices/{device_id}#commands", status_code=303)
 
 
@@ -240,29 +258,39 @@ async def bulk_command(request: Request, operator: Operator) -> Response:
     form = await form_of(request)
     site, name = str(form.get("site", "")), str(form.get("name", ""))
     if name not in COMMAND_NAMES:
-        return problem(request, f"no command {name}", "unknown_command", 404, operator)
+        return problem(
+            request, N_("no command {name}"), "unknown_command", 404, operator, name=name
+        )
     if not operator.can(COMMAND_ROLE[name]):
         return problem(
-            request, f"{name} needs the {COMMAND_ROLE[name]} role", "forbidden", 403, operator
+            request,
+            N_("{name} needs the {role} role"),
+            "forbidden",
+            403,
+            operator,
+            name=name,
+            role=COMMAND_ROLE[name],
         )
     devices = _site_devices(request, site)
     if not devices:
-        return problem(request, f"no terminal of site {site!r} is known", "no_terminals", 404)
-    sent, refused = 0, []
+        return problem(
+            request, N_("no terminal of site {site} is known"), "no_terminals", 404, site=repr(site)
+        )
+    sent, refusals, _ = 0, [], translator(request)
     for device_id in devices:
         try:
             console(request).send_command(operator.name, device_id, name, client(request))
             sent += 1
         except CommandRefused as exc:
-            refused.append(f"{device_id}: {exc}")
+            refusals.append(f"{device_id}: {exc.text(_)}")
     return render(
         request,
         "bulk.html",
         operator,
-        what=f"{name} to site {site}",
+        what=_(N_("{name} to site {site}"), name=name, site=site),
         sent=sent,
         devices=devices,
-        refused=refused,
+        refused=refusals,
     )
 
 
@@ -274,17 +302,19 @@ async def bulk_config(request: Request, operator: Operator) -> Response:
     try:
         change = parse_partial(text)
     except ConfigRefused as exc:
-        return problem(request, str(exc), exc.reason, 400, operator)
+        return refused(request, exc, 400, operator)
     devices = _site_devices(request, site)
     if not devices:
-        return problem(request, f"no terminal of site {site!r} is known", "no_terminals", 404)
+        return problem(
+            request, N_("no terminal of site {site} is known"), "no_terminals", 404, site=repr(site)
+        )
     for device_id in devices:
         console(request).send_config(operator.name, device_id, change, client(request))
     return render(
         request,
         "bulk.html",
         operator,
-        what=f"config to site {site}",
+        what=translator(request)(N_("config to site {site}"), site=site),
         sent=len(devices),
         devices=devices,
         refused=[],

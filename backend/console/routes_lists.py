@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import Operator
-from backend.console.i18n import COOKIE, LANGUAGES
+from backend.console.i18n import COOKIE, LANGUAGES, N_
 from backend.console.lists import TERMINAL_COLUMNS, export, page_number, search, to_csv
 from backend.console.web import audit, console, page, problem, render, same_site_path
 
@@ -30,9 +30,13 @@ async def transactions(request: Request, operator: Operator) -> Response:
 async def export_csv(request: Request, operator: Operator) -> Response:
     name = request.path_params["name"]
     if name not in EXPORT_ROLE:
-        return problem(request, f"there is no {name} export", "not_found", 404, operator)
+        return problem(
+            request, N_("there is no {name} export"), "not_found", 404, operator, name=name
+        )
     if not operator.can(EXPORT_ROLE[name]):
-        return problem(request, f"this needs the {EXPORT_ROLE[name]} role", "forbidden", 403)
+        return problem(
+            request, N_("this needs the {role} role"), "forbidden", 403, role=EXPORT_ROLE[name]
+        )
     c = console(request)
     q = request.query_params.get("q", "")[:128]
     if name == "terminals":

@@ -12,8 +12,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from backend.console.auth import Operator
-from backend.console.web import audit, console, form_of, page, problem, render
-from device.errors import BlinkpayError
+from backend.console.i18n import N_
+from backend.console.web import audit, console, form_of, page, problem, refused, render
+from device.errors import BlinkpayError, TranslatableError
 
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
 
@@ -38,7 +39,9 @@ async def shard_action(request: Request, operator: Operator) -> Response:
     shard_id, action = request.path_params["shard_id"], request.path_params["action"]
     c = console(request)
     if shard_id not in c.sites():
-        return problem(request, f"no shard {shard_id}", "unknown_shard", 404, operator)
+        return problem(
+            request, N_("no shard {shard_id}"), "unknown_shard", 404, operator, shard_id=shard_id
+        )
     form = await form_of(request)
     migrations = c.host.migrations
     detail: dict[str, Any] = {}
@@ -46,7 +49,7 @@ async def shard_action(request: Request, operator: Operator) -> Response:
         if action == "migrate":
             version, dim = str(form.get("to", "")).strip(), str(form.get("dim", "")).strip()
             if not VERSION.match(version) or not dim.isdigit():
-                raise BlinkpayError("give the new embedder's version and its dim")
+                raise TranslatableError(N_("give the new embedder's version and its dim"))
             migrations.start(shard_id, version, int(dim))
             detail = {"to": version, "dim": int(dim)}
         elif action == "cancel":
@@ -55,9 +58,9 @@ async def shard_action(request: Request, operator: Operator) -> Response:
             try:
                 least = float(str(form.get("min_coverage", "0")).strip() or 0) / 100.0
             except ValueError:
-                raise BlinkpayError("the least coverage is a percentage") from None
+                raise TranslatableError(N_("the least coverage is a percentage")) from None
             if not 0.0 <= least <= 1.0:
-                raise BlinkpayError("the least coverage is a percentage from 0 to 100")
+                raise TranslatableError(N_("the least coverage is a percentage from 0 to 100"))
             done = migrations.switch(shard_id, least)
             detail = {
                 "embedder_version": done["switched_to"],
@@ -65,9 +68,11 @@ async def shard_action(request: Request, operator: Operator) -> Response:
                 "customers": done["customers"],
             }
         else:
-            return problem(request, f"no action {action}", "unknown_action", 404, operator)
-    except BlinkpayError as exc:
-        return problem(request, str(exc), "shard_refused", 400, operator)
+            return problem(
+                request, N_("no action {action}"), "unknown_action", 404, operator, action=action
+            )
+    except BlinkpayError as exc:  # this page's and the migrations' refusals, translated
+        return refused(request, exc, 400, operator, "shard_refused")
     audit(request, operator, f"shard_{action}", shard_id, **detail)
     c.host.publish_snapshot(shard_id)
     return RedirectResponse("/shards", status_code=303)

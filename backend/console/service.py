@@ -27,7 +27,7 @@ from backend.console.i18n import N_
 from backend.console.store import ConsoleStore
 from backend.host import PaymentHost
 from backend.shards import STATUS_OPS
-from device.errors import BlinkpayError
+from device.errors import TranslatableError
 from device.net.refusals import RejectCounter
 from device.vision.pipeline import FacePipeline
 
@@ -296,10 +296,10 @@ class Console:
     def change(self, operator: str, token: str, op: str, client: str) -> dict[str, Any]:
         """suspend | reactivate | delete (erase; consent withdrawal is an erase)."""
         if op not in (*STATUS_OPS, "delete"):
-            raise BlinkpayError(f"unknown operation {op}")
+            raise TranslatableError(N_("unknown operation {op}"), "change_refused", {"op": op})
         customer = self.customer(token)
         if customer is None:
-            raise BlinkpayError(f"no account {token}")
+            raise TranslatableError(N_("no account {token}"), "change_refused", {"token": token})
         delta = self.host.change(token, op)
         if op == "delete":
             now = time.time()

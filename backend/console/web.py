@@ -20,6 +20,7 @@ from backend.console import i18n
 from backend.console.auth import Operator, csrf_ok
 from backend.console.health import LABELS
 from backend.console.service import Console
+from device.errors import BlinkpayError, TranslatableError
 from device.net.schemas import ID_RULE, valid_id
 
 HERE = Path(__file__).parent
@@ -172,16 +173,47 @@ SECURITY_HEADERS = {
 
 
 def problem(
-    request: Request, message: str, reason: str, status: int, operator: Operator | None = None
+    request: Request,
+    message: str,
+    reason: str,
+    status: int,
+    operator: Operator | None = None,
+    /,
+    **args: Any,
 ) -> HTMLResponse:
-    """A clear message on a page, and the reason counted."""
+    """A clear message on a page, in the operator's language, and the reason counted.
+    `message` is an N_ message, its {arguments} given by name (a Part is translated too);
+    tests/console/test_i18n.py checks every call and wants the message's translation."""
+    text = i18n.say(translator(request), message, args)
+    return _problem_page(request, text, reason, status, operator)
+
+
+def refused(
+    request: Request,
+    exc: BlinkpayError,
+    status: int,
+    operator: Operator | None = None,
+    reason: str | None = None,
+) -> HTMLResponse:
+    """The page of a refusal: its message in the operator's language, its reason (or
+    `reason`) counted. Another BlinkpayError comes from a layer that speaks English only
+    (a database failure, say): its text is shown as it is, under the translated heading."""
+    if isinstance(exc, TranslatableError):
+        text = exc.text(translator(request))
+        return _problem_page(request, text, reason or exc.reason, status, operator)
+    return _problem_page(request, str(exc), reason or "refused", status, operator)
+
+
+def _problem_page(
+    request: Request, text: str, reason: str, status: int, operator: Operator | None
+) -> HTMLResponse:
     console(request).refuse(reason)
     return render(
         request,
         "problem.html",
         operator,
         status=status,
-        problem=message,
+        problem=text,
         reason=reason,
         back=same_site_path(request.headers.get("referer"), request),
     )
@@ -206,22 +238,24 @@ def set_session_cookie(request: Request, response: Response, session_id: str) ->
     response.set_cookie(COOKIE, session_id, httponly=True, secure=True, samesite="strict", path="/")
 
 
-class FormRefused(Exception):
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class FormRefused(TranslatableError):
+    """A form larger than any of the console's, or unreadable."""
 
 
 async def read_form(request: Request) -> FormData:
     """The form; FormRefused when it is larger than any form of the console or unreadable."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise FormRefused("the upload is too large (at most five 4 MB photos)", "oversized_upload")
+        raise FormRefused(
+            i18n.N_("the upload is too large (at most five 4 MB photos)"), "oversized_upload"
+        )
     try:
         # room for a blink burst; the photo count has its own clear message
         return await request.form(max_files=64, max_fields=100, max_part_size=MAX_BODY)
     except HTTPException as exc:
-        raise FormRefused(f"the form could not be read: {exc.detail}", "bad_form") from None
+        raise FormRefused(
+            i18n.N_("the form could not be read: {detail}"), "bad_form", {"detail": exc.detail}
+        ) from None
 
 
 def page(role: str) -> Callable[[Page], Endpoint]:
@@ -238,7 +272,7 @@ def page(role: str) -> Callable[[Page], Endpoint]:
                 if request.method != "GET" or request.url.path.startswith(("/api/", "/events/")):
                     return problem(
                         request,
-                        "your session has expired; log in again",
+                        i18n.N_("your session has expired; log in again"),
                         "session_expired" if found else "not_logged_in",
                         401,
                     )
@@ -247,21 +281,35 @@ def page(role: str) -> Callable[[Page], Endpoint]:
             device_id = request.path_params.get("device_id")
             if device_id is not None and not valid_id(device_id):
                 return problem(
-                    request, f"not a device id: {ID_RULE}", "bad_device_id", 404, operator
+                    request,
+                    i18n.N_("not a device id: {rule}"),
+                    "bad_device_id",
+                    404,
+                    operator,
+                    rule=(ID_RULE, {}),
                 )
             if not operator.can(role):
-                return problem(request, f"this needs the {role} role", "forbidden", 403, operator)
+                return problem(
+                    request,
+                    i18n.N_("this needs the {role} role"),
+                    "forbidden",
+                    403,
+                    operator,
+                    role=role,
+                )
             if request.method == "POST":
                 try:
                     request.state.form = form = await read_form(request)
                 except FormRefused as exc:
-                    return problem(request, str(exc), exc.reason, 413, operator)
+                    return refused(request, exc, 413, operator)
                 supplied = request.headers.get("x-csrf-token") or str(form.get("csrf", ""))
                 if not csrf_ok(operator, supplied):
                     return problem(
                         request,
-                        "the form was out of date (security token mismatch); reload the page"
-                        " and try again",
+                        i18n.N_(
+                            "the form was out of date (security token mismatch); reload the"
+                            " page and try again"
+                        ),
                         "csrf_mismatch",
                         403,
                         operator,

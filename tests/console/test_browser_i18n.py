@@ -123,3 +123,14 @@ def test_the_enrolment_page_speaks_chinese(rig: ConsoleRig, browser: Any) -> Non
     )
     browser.find_element(By.ID, "camera-start").click()
     wait_text(browser, (By.ID, "quality"), "无法使用摄像头：NotFoundError（请改用照片文件）")
+
+
+def test_problem_pages_speak_chinese(rig: ConsoleRig, browser: Any) -> None:
+    logged_in(browser, rig.url, "vic")
+    _in_chinese(browser)
+    browser.get(f"{rig.url}/customers/nobody-zh")
+    wait_text(browser, (By.ID, "problem"), "没有账户 nobody-zh")
+    assert texts(browser, "h1") == ["未完成"]
+    assert text_of(browser, "reason") == "unknown_account"  # the counted reason stays
+    browser.get(f"{rig.url}/operators")  # an admin's page
+    wait_text(browser, (By.ID, "problem"), "此操作需要 admin 角色")

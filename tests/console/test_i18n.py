@@ -6,19 +6,30 @@ language and the site write them."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+import backend.console.app  # noqa: F401  (every console module and its error classes)
 from backend.console import i18n
 from backend.console.enrolment import EnrolRefused, PhotoCheck
 from backend.console.health import LABELS
 from backend.console.web import JS_MESSAGES
 from backend.duplicates import DUPLICATE
+from device.errors import TranslatableError
+from device.net.schemas import ID_RULE
 
-CONSOLE = Path(__file__).resolve().parents[2] / "backend" / "console"
+ROOT = Path(__file__).resolve().parents[2]
+CONSOLE = ROOT / "backend" / "console"
 HEALTH_MESSAGES = re.findall(r'"([^"]+)"', (CONSOLE / "health.py").read_text())
+
+
+def _is_n(node: ast.AST) -> bool:
+    """N_(...) or i18n.N_(...)."""
+    func = node.func if isinstance(node, ast.Call) else None
+    return getattr(func, "id", None) == "N_" or getattr(func, "attr", None) == "N_"
 
 
 def marked_messages() -> set[str]:
@@ -26,10 +37,94 @@ def marked_messages() -> set[str]:
     found = set()
     for source in CONSOLE.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "N_":
+            if isinstance(node, ast.Call) and _is_n(node):
                 assert isinstance(node.args[0], ast.Constant), f"{source.name}: N_ of a literal"
                 found.add(node.args[0].value)
     return found
+
+
+def _subclasses(cls: type) -> set[str]:
+    found: set[str] = set()
+    for sub in cls.__subclasses__():
+        found |= {sub.__name__} | _subclasses(sub)
+    return found
+
+
+# every TranslatableError class imported above
+REFUSALS = {"TranslatableError"} | _subclasses(TranslatableError)
+
+
+def _module(source: Path) -> str:
+    return ".".join(source.resolve().relative_to(ROOT).with_suffix("").parts)
+
+
+def _message(node: ast.AST, where: str, marked: bool) -> tuple[str | None, list[str]]:
+    """The message an argument gives: N_("...") (or, where not `marked`, a plain literal),
+    or a module constant holding one; else a complaint."""
+    if isinstance(node, ast.Call) and _is_n(node) and isinstance(node.args[0], ast.Constant):
+        return str(node.args[0].value), []
+    if not marked and isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value, []
+    if isinstance(node, ast.Name):
+        module, _, _name = where.partition(":")
+        value = getattr(importlib.import_module(module), node.id, None)
+        if isinstance(value, str):
+            return value, []
+    shown = ast.unparse(node)
+    return None, [f"{where}: {shown} is not an N_-marked message with named arguments"]
+
+
+def _placeholders(message: str) -> set[str]:
+    return set(re.findall(r"\{(\w+)\}", message))
+
+
+def check_messages(text: str, module: str) -> tuple[set[str], list[str]]:
+    """The messages problem() pages and TranslatableErrors of a module's source show, and
+    what is wrong: a message that is not N_-marked (problem() in the console: N_ only; a
+    TranslatableError outside the console: a literal), or {arguments} that differ from
+    those given."""
+    found: set[str] = set()
+    wrong: list[str] = []
+    console_module = module.startswith("backend.console.")
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        where = f"{module}:{node.lineno}"
+        if name == "problem" and len(node.args) >= 2:
+            message, complaints = _message(node.args[1], where, marked=True)
+            given = {k.arg for k in node.keywords if k.arg}
+        elif name in REFUSALS and node.args:
+            message, complaints = _message(node.args[0], where, marked=console_module)
+            values = next((k.value for k in node.keywords if k.arg == "args"), None)
+            if values is None and name != "EnrolRefused" and len(node.args) >= 3:
+                values = node.args[2]
+            if isinstance(values, ast.Dict) and all(k is not None for k in values.keys):
+                given = {ast.literal_eval(k) for k in values.keys if k is not None}
+            elif values is None:
+                given = set()
+            else:
+                given = None  # built elsewhere: not checked here
+        else:
+            continue
+        wrong += complaints
+        if message is None:
+            continue
+        found.add(message)
+        if given is not None and _placeholders(message) != given:
+            wrong.append(f"{where}: {message!r} is given {sorted(given)}")
+    return found, wrong
+
+
+def shown_messages() -> tuple[set[str], list[str]]:
+    """check_messages over the console and the host's modules."""
+    found: set[str] = set()
+    wrong: list[str] = []
+    for source in sorted((ROOT / "backend").rglob("*.py")):
+        messages, complaints = check_messages(source.read_text(), _module(source))
+        found |= messages
+        wrong += complaints
+    return found, wrong
 
 
 def script_messages() -> set[str]:
@@ -41,7 +136,8 @@ def script_messages() -> set[str]:
 
 
 def used_messages() -> set[str]:
-    found = set(JS_MESSAGES) | set(LABELS.values()) | marked_messages() | {DUPLICATE}
+    found = set(JS_MESSAGES) | set(LABELS.values()) | marked_messages() | {DUPLICATE, ID_RULE}
+    found |= shown_messages()[0]
     for template in (CONSOLE / "templates").glob("*.html"):
         found |= {
             m.replace('\\"', '"')
@@ -61,6 +157,44 @@ def test_every_message_has_a_chinese_translation() -> None:
     assert missing == []
     for message, text in translated.items():  # the same {arguments} on both sides
         assert set(re.findall(r"\{\w+\}", message)) == set(re.findall(r"\{\w+\}", text))
+
+
+def test_problem_pages_and_refusals_say_marked_messages() -> None:
+    found, wrong = shown_messages()
+    assert wrong == []
+    assert {"AuthError", "CommandRefused", "ConfigRefused", "EnrolRefused", "FormRefused"} <= (
+        REFUSALS
+    )
+    for message in (
+        "no account {token}",  # a problem() page
+        "{name} needs the {role} role",
+        "unknown command {name}",  # a CommandRefused
+        "wrong name or password",  # an AuthError
+        "shard {shard_id} is not migrating",  # a TranslatableError of the host's migrations
+    ):
+        assert message in found, message
+
+
+def test_the_check_refuses_an_english_literal() -> None:
+    """problem() with a literal or an f-string, or arguments that are not the message's:
+    each is found (so test_problem_pages_and_refusals_say_marked_messages would fail)."""
+    source = """
+problem(request, "no account", "unknown_account", 404, operator)
+problem(request, f"no account {token}", "unknown_account", 404, operator)
+problem(request, str(exc), exc.reason, 400)
+problem(request, N_("no account {token}"), "unknown_account", 404, operator)
+problem(request, N_("no account {token}"), "unknown_account", 404, operator, token=token)
+CommandRefused(f"unknown command {name}", "unknown_command")
+CommandRefused(N_("unknown command {name}"), "unknown_command", {"name": name})
+"""
+    found, wrong = check_messages(source, "backend.console.example")
+    assert [w.split(":", 1)[1].split(":")[0] for w in wrong] == ["2", "3", "4", "5", "7"]
+    assert found == {"no account {token}", "unknown command {name}"}
+    # outside the console (no N_ there) a TranslatableError's literal is the message
+    found, wrong = check_messages(
+        'TranslatableError("shard {s} is gone", args={"s": s})', "backend.x"
+    )
+    assert (found, wrong) == ({"shard {s} is gone"}, [])
 
 
 def test_every_script_message_reaches_the_page() -> None:

@@ -1,0 +1,113 @@
+"""Problem pages and refusal lines in the operator's language (Accept-Language zh-CN): a
+role refusal, an unknown account, an erasure without its confirmation, a refusal of the
+host's migrations, a config change refused, an unknown command, a weak password for a new
+operator, a wrong password, an expired session on an API call; the same pages in English
+keep their words; the reasons counted stay fixed."""
+
+from __future__ import annotations
+
+import html
+import re
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+with warnings.catch_warnings():  # starlette would like httpx2; httpx still works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from backend.console.app import make_app
+from tests.console.conftest import ConsoleRig
+from tests.console.test_hardening import csrf_of, login
+
+pytestmark = pytest.mark.mqtt
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+EN = {"Accept-Language": "en-GB"}
+
+
+def shown(page: str, element: str) -> str:
+    found = re.search(rf'id="{element}"[^>]*>(.*?)</', page, re.S)
+    assert found, f"no #{element} on the page"
+    return html.unescape(found[1]).strip()
+
+
+@pytest.fixture
+def client(rig: ConsoleRig) -> Iterator[TestClient]:
+    with TestClient(make_app(rig.console), base_url="https://testserver", headers=ZH) as http:
+        yield http
+
+
+def test_problem_pages_in_chinese(rig: ConsoleRig, client: TestClient) -> None:
+    assert login(client, "vic").status_code == 200
+    page = client.get("/customers/nobody-here")
+    assert page.status_code == 404 and "未完成" in page.text
+    assert shown(page.text, "problem") == "没有账户 nobody-here"
+    assert shown(page.text, "reason") == "unknown_account"
+    english = client.get("/customers/nobody-here", headers=EN)
+    assert shown(english.text, "problem") == "no account nobody-here"
+
+    token = csrf_of_viewer(client)
+    refused = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token})
+    assert refused.status_code == 403
+    assert shown(refused.text, "problem") == "此操作需要 operator 角色"
+    assert shown(refused.text, "reason") == "forbidden"
+    english = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token}, headers=EN)
+    assert shown(english.text, "problem") == "this needs the operator role"
+
+
+def csrf_of_viewer(http: TestClient) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', http.get("/").text)
+    assert match, "no form with a token on the fleet page"
+    return match.group(1)
+
+
+def test_refusals_of_an_operator_and_an_admin_in_chinese(client: TestClient) -> None:
+    assert login(client, "ada").status_code == 200
+    token = csrf_of(client)
+    shard = client.post("/shards/site-a/cancel", data={"csrf": token})
+    assert shard.status_code == 400
+    assert shown(shard.text, "problem") == "分片 site-a 没有在迁移"  # a refusal of the host
+    assert shown(shard.text, "reason") == "shard_refused"
+    preview = client.post(
+        "/devices/gate-1/config/preview",
+        data={"csrf": token, "config": "[payment]\nfare = -3"},
+    )
+    assert preview.status_code == 400
+    assert shown(preview.text, "message").startswith("此更改：payment.fare = -3")
+    erase = client.post("/customers/nobody-here/erase", data={"csrf": token})
+    assert shown(erase.text, "problem") == "请输入账户标识以确认删除"
+    assert shown(erase.text, "reason") == "erase_unconfirmed"
+    command = client.post("/devices/gate-1/cmd/launch", data={"csrf": token})
+    assert shown(command.text, "problem") == "没有命令 launch"
+    weak = client.post(
+        "/operators", data={"csrf": token, "name": "wen", "role": "viewer", "password": "short"}
+    )
+    assert weak.status_code == 400
+    assert shown(weak.text, "message") == "密码须为 10 至 256 个字符"  # an AuthError
+
+
+def test_a_role_refusal_names_the_command(client: TestClient) -> None:
+    assert login(client, "olga").status_code == 200
+    token = csrf_of_viewer(client)
+    page = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token})
+    assert page.status_code == 403
+    assert shown(page.text, "problem") == "reboot 需要 admin 角色"
+
+
+def test_login_and_an_expired_session_in_chinese(rig: ConsoleRig, client: TestClient) -> None:
+    wrong = login(client, "vic", "not the password at all")
+    assert wrong.status_code == 401
+    assert shown(wrong.text, "message") == "用户名或密码错误"
+    assert login(client, "vic").status_code == 200
+    assert client.get("/api/fleet").status_code == 200
+    rig.console.auth.expire_all("vic")
+    api = client.get("/api/fleet")
+    assert api.status_code == 401
+    assert shown(api.text, "problem") == "会话已过期，请重新登录"
+    assert shown(api.text, "reason") == "session_expired"
+    assert login(client, "vic").status_code == 200
+    rig.console.auth.expire_all("vic")
+    page = client.get("/", follow_redirects=True)  # a page goes to the login form
+    assert shown(page.text, "message") == "会话已过期，请重新登录。"
