@@ -48,21 +48,20 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend import pin_tries
+from backend.cli_common import connected_host, finish, needs_mqtt, open_db
+from backend.cli_devices import device_add, device_list
 from backend.cli_parser import parser as _parser
 from backend.config import HostConfig, load_host_config
-from backend.db import HostDb
 from backend.duplicates import refuse_duplicate
 from backend.host import PaymentHost
 from backend.store import database_errors
-from device.crypto.signing import load_public_key, private_pem, public_pem, write_private_file
-from device.crypto.template_box import generate_box_key, load_box_public_key
+from device.crypto.signing import private_pem, public_pem, write_private_file
+from device.crypto.template_box import generate_box_key
 from device.errors import BlinkpayError, os_error_line
 from device.logs import setup_logging
 from device.signals import event_setter, stop_on_signals
 
 log = logging.getLogger("blinkpay.host")
-
-CONNECT_WAIT_S = 10.0
 
 
 def make_keys(folder: Path) -> dict[str, str]:
@@ -89,45 +88,6 @@ def make_keys(folder: Path) -> dict[str, str]:
     except OSError as exc:
         raise BlinkpayError(f"{folder}: cannot write the keys ({exc.strerror})") from None
     return {name: str(path) for name, path in paths.items()}
-
-
-def _client_config(config: HostConfig) -> HostConfig:
-    """A one-shot command's identity: its own client id (a serving host stays connected)
-    and no session kept on the broker after it leaves."""
-    mqtt = config.mqtt.model_copy(update={"session_expiry_s": 0})
-    host_id = f"{config.host_id[:40]}-cli-{os.getpid()}"
-    return config.model_copy(update={"host_id": host_id, "mqtt": mqtt})
-
-
-def _connected_host(config: HostConfig) -> PaymentHost:
-    host = PaymentHost(_client_config(config), serve=False)
-    if not config.mqtt.enabled:  # the database only; terminals catch up from a snapshot
-        return host
-    try:
-        host.start(CONNECT_WAIT_S)
-    except BaseException:
-        host.link.stop()
-        host.db.close()
-        raise
-    return host
-
-
-def _finish(host: PaymentHost) -> dict[str, Any]:
-    """Flush what was published and close; {"published": ...} or {"mqtt": "disabled"}."""
-    if not host.config.mqtt.enabled:
-        host.db.close()
-        return {"published": False, "mqtt": "disabled"}
-    try:
-        return {"published": host.link.flush(CONNECT_WAIT_S)}
-    finally:
-        host.stop()
-
-
-def _needs_mqtt(config: HostConfig, command: str) -> None:
-    if not config.mqtt.enabled:
-        raise BlinkpayError(
-            f"`{command}` needs the broker, and the config has [mqtt] enabled = false"
-        )
 
 
 def _template(args: argparse.Namespace) -> tuple[np.ndarray, str | None]:
@@ -160,7 +120,7 @@ def _read_pin() -> str:
 def _enrol(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     vector, embedder_version = _template(args)
     pin = _read_pin() if args.pin_stdin else None
-    host = _connected_host(config)
+    host = connected_host(config)
     try:
         # as the console does; a template file that names no embedder is the host default's
         refuse_duplicate(host.db, vector, args.token, embedder_version or config.embedder_version)
@@ -176,31 +136,21 @@ def _enrol(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
             publish=config.mqtt.enabled,
         )
     finally:
-        outcome = _finish(host)
+        outcome = finish(host)
     return {"token": args.token, "shard_id": delta["shard_id"], "seq": delta["seq"], **outcome}
 
 
 def _account_set(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    host = _connected_host(config)
+    host = connected_host(config)
     try:
         delta = host.change(args.token, args.op, publish=config.mqtt.enabled)
     finally:
-        outcome = _finish(host)
+        outcome = finish(host)
     return {"token": args.token, "op": args.op, "seq": delta["seq"], **outcome}
 
 
-def _open_db(config: HostConfig) -> HostDb:
-    """The host database for a listing: it must exist (a listing never creates one)."""
-    if config.db_url is None and not config.db_path.is_file():
-        raise BlinkpayError(
-            f"no host database at {config.db_path} (db_path); enrol a customer or run "
-            "`blinkpay-host serve` first, or pass --config"
-        )
-    return HostDb(config.database)
-
-
 def _account_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
-    db = _open_db(config)
+    db = open_db(config)
     try:
         return db.accounts(args.shard)
     finally:
@@ -211,7 +161,7 @@ def _account_unlock(config: HostConfig, args: argparse.Namespace) -> dict[str, A
     """The operator's unlock of a PIN locked by wrong tries: counted, recorded, audited."""
     from backend.console.store import ConsoleStore
 
-    db = _open_db(config)
+    db = open_db(config)
     try:
         outcome = pin_tries.unlock(db, args.token, args.operator)
         if outcome["unlocked"]:
@@ -230,71 +180,13 @@ def _account_unlock(config: HostConfig, args: argparse.Namespace) -> dict[str, A
         db.close()
 
 
-def _device_list(config: HostConfig, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from backend.broker import broker_users
-
-    db = _open_db(config)
-    try:
-        users = {u["username"] for u in broker_users(db) if u["role"] == "terminal"}
-        # broker_credential: `device add` issued it a broker password (docs/broker.md)
-        return [{**row, "broker_credential": row["device_id"] in users} for row in db.devices()]
-    finally:
-        db.close()
-
-
-def _device_boot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    from backend.cards import write_card
-
-    if args.x25519 is not None:
-        raise BlinkpayError("--x25519 goes with PUBLIC_KEY: a card's terminal sends its own")
-    if args.mqtt_password_out is not None:
-        raise BlinkpayError("--mqtt-password-out goes with PUBLIC_KEY: a card carries its own")
-    written = write_card(config, args.device_id, args.boot_dir, args.bundle, args.ttl, args.shard)
-    return {"device_id": args.device_id, "boot_dir": str(args.boot_dir), "written": written}
-
-
-def _device_add(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    if (args.public_key is None) == (args.boot_dir is None):
-        raise BlinkpayError("give the terminal's PUBLIC_KEY file, or --boot-dir DIR for a new card")
-    if args.boot_dir is not None:
-        return _device_boot(config, args)
-    try:
-        key = load_public_key(args.public_key)
-        box = None if args.x25519 is None else args.x25519.read_bytes()
-        if box is not None:
-            load_box_public_key(box, str(args.x25519))
-    except OSError as exc:
-        raise BlinkpayError(os_error_line(exc)) from None
-    except ValueError as exc:
-        raise BlinkpayError(f"{args.public_key}: not an Ed25519 public key ({exc})") from None
-    from backend.broker_cli import terminal_credential
-
-    shard = args.shard or config.mqtt.shard_id
-    out = args.mqtt_password_out or args.public_key.with_name(f"{args.device_id}.mqtt-password")
-    host = PaymentHost(config, serve=False)  # no broker needed: the database only
-    try:
-        host.register_device(args.device_id, key, box, args.shard)
-        credential = terminal_credential(
-            config, host.db, args.device_id, shard, out, args.new_mqtt_password
-        )
-    finally:
-        host.db.close()
-    return {
-        "device_id": args.device_id,
-        "registered": True,
-        "shard_id": shard,
-        "templates_sealed_to_it": box is not None,
-        **credential,
-    }
-
-
 def _snapshot(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
-    _needs_mqtt(config, "snapshot")
-    host = _connected_host(config)
+    needs_mqtt(config, "snapshot")
+    host = connected_host(config)
     try:
         version = host.publish_snapshot(args.shard or config.mqtt.shard_id)
     finally:
-        outcome = _finish(host)
+        outcome = finish(host)
     return {
         "shard_id": args.shard or config.mqtt.shard_id,
         "version": version,
@@ -316,7 +208,7 @@ def _ledger_export(config: HostConfig, args: argparse.Namespace) -> dict[str, An
     from backend.ledger_export import ledger_export
     from device.crypto.signing import load_signing_key
 
-    db = _open_db(config)
+    db = open_db(config)
     try:
         export = ledger_export(db, args.device_id, load_signing_key(config.signing_key_file))
     finally:
@@ -334,7 +226,7 @@ def _broker_config(config: HostConfig, args: argparse.Namespace) -> dict[str, An
 def _shard(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     from backend.cli_shard import run
 
-    return run(config, args, _connected_host, _finish)
+    return run(config, args)
 
 
 COMMANDS = {
@@ -342,8 +234,8 @@ COMMANDS = {
     ("account", "set"): _account_set,
     ("account", "list"): _account_list,
     ("account", "unlock"): _account_unlock,
-    ("device", "add"): _device_add,
-    ("device", "list"): _device_list,
+    ("device", "add"): device_add,
+    ("device", "list"): device_list,
     ("snapshot", None): _snapshot,
     ("ledger", "export"): _ledger_export,
     ("broker-config", None): _broker_config,
@@ -352,7 +244,7 @@ COMMANDS = {
 
 
 def _serve(config: HostConfig) -> int:
-    _needs_mqtt(config, "serve")
+    needs_mqtt(config, "serve")
     stop = threading.Event()
     with stop_on_signals(event_setter(stop)):
         return serve(config, stop)

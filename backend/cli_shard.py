@@ -9,11 +9,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from backend.cli_common import connected_host, finish
 from backend.config import HostConfig
 from device.errors import BlinkpayError
-
-Connected = Callable[[HostConfig], Any]  # backend.cli._connected_host
-Finish = Callable[[Any], dict[str, Any]]  # backend.cli._finish
 
 
 def add_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -40,13 +38,11 @@ def add_parser(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> Non
         each.add_argument("--shard", default=None, help="shard id (default: mqtt.shard_id)")
 
 
-def run(
-    config: HostConfig, args: argparse.Namespace, connected: Connected, finish: Finish
-) -> dict[str, Any]:
+def run(config: HostConfig, args: argparse.Namespace) -> dict[str, Any]:
     from backend.console.store import ConsoleStore
 
     shard_id = args.shard or config.mqtt.shard_id
-    host = connected(config)
+    host = connected_host(config)
     try:
         migrations = host.migrations
         if args.action == "status":

@@ -3,7 +3,8 @@
 A row is `pending` when the payment starts, then `approved` or `declined`; decided rows
 wait in the outbox (oldest first) until the host acknowledges their id. Rows are never
 dropped: when the outbox is full, new payments are refused with OUTBOX_FULL instead.
-The day's spending and the offline allowance per user come from here too.
+The day's spending and the offline allowance per user come from its rows too
+(device/store/ledger_limits.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from device.errors import BlinkpayError
 from device.store.db import StoreDatabase
 from device.store.ledger_chain import Anchor, ChainHead, read_anchor, row_link, verify, write_anchor
+from device.store.ledger_limits import SpendingLimits
 
 OUTBOX_FULL = "outbox_full"
 INTERRUPTED = "interrupted"  # a pending row found at start: the session died with the process
@@ -81,7 +83,7 @@ def _reasons(reasons: Sequence[str]) -> str:
     return json.dumps(list(reasons))
 
 
-class Ledger:
+class Ledger(SpendingLimits):
     def __init__(
         self, database: StoreDatabase, max_rows: int, anchor_path: Path | None = None
     ) -> None:
@@ -340,54 +342,6 @@ class Ledger:
         """Transactions not yet acknowledged by the host (pending ones included)."""
         with self.database.lock:
             return self._depth(self.database.db)
-
-    def spent_today(self, token: str, day: str) -> int:
-        """Approved amount of `token` on `day` (YYYY-MM-DD, the UTC date of created_at)."""
-        with self.database.lock:
-            row = self.database.db.execute(
-                "SELECT coalesce(sum(amount), 0) FROM ledger "
-                "WHERE token = ? AND day = ? AND status = 'approved'",
-                [token, day],
-            ).fetchone()
-        return int(row[0])
-
-    def approved_since(self, token: str, since: str) -> int:
-        """Approved payments of `token` created at or after `since` (an ISO-8601 UTC time in
-        the shell's created_at format): the velocity rule's count."""
-        with self.database.lock:
-            row = self.database.db.execute(
-                "SELECT count(*) FROM ledger "
-                "WHERE token = ? AND created_at >= ? AND status = 'approved'",
-                [token, since],
-            ).fetchone()
-        return int(row[0])
-
-    def offline_spent(self, token: str, day: str) -> int:
-        """What `token` paid offline at this terminal on `day` (YYYY-MM-DD, the UTC date of
-        created_at): approved rows authorised offline, voided ones not. The host counts
-        exactly these rows against the customer's offline allowance at this terminal
-        (backend/tx_rules.py), so the two can never disagree on what is left."""
-        with self.database.lock:
-            row = self.database.db.execute(
-                "SELECT coalesce(sum(amount), 0) FROM ledger WHERE token = ? AND day = ? "
-                "AND status = 'approved' AND json_extract(body, '$.authorization') = 'offline'",
-                [token, day],
-            ).fetchone()
-        return int(row[0])
-
-    def offline_remaining(self, token: str, day: str) -> int:
-        """The offline allowance `token` has left at this terminal on `day` (0 for a
-        customer the shard does not hold, or one not active)."""
-        allowance = self._offline_allowance(token)
-        return 0 if allowance is None else max(0, allowance - self.offline_spent(token, day))
-
-    def _offline_allowance(self, token: str) -> int | None:
-        with self.database.lock:
-            row = self.database.db.execute(
-                "SELECT offline_allowance FROM accounts WHERE token = ? AND status = 'active'",
-                [token],
-            ).fetchone()
-        return None if row is None else int(row[0])
 
     def prune_acked(self, before_day: str) -> int:
         """Forget acknowledged rows older than before_day (kept until then for daily caps):
