@@ -59,6 +59,14 @@ JS_MESSAGES = [
     "{label}: {n} points from {first} to {last}; lowest {low}, highest {high}, latest {latest}.",
     "waits until {when}",
     "sent {n} times",
+    # the console's own command details (commands.py), shown in the Result column
+    "the terminal did not come back in time",
+    "no result from the terminal",
+    # the terminal's answer to the last config change
+    "version {version}: {status}",
+    "applied",
+    "refused",
+    "none yet",
     "Page {page} of {pages}",
     "terminals shown: {n}",
     "live updates: on",

@@ -75,6 +75,9 @@ def test_the_operators_language_setting(rig: ConsoleRig, browser: Any) -> None:
     wait(browser).until(lambda d: "终端总览" in texts(d, "h1"))
     # the live table (script-built rows) speaks it too
     wait(browser).until(lambda d: "实时更新" in text_of(d, "live"))
+    telemetry(rig, "gate-zh-page", interval_s=60.0)
+    browser.get(f"{rig.url}/devices/gate-zh-page")  # a script-filled terminal page
+    wait(browser).until(lambda d: text_of(d, "config-state") == "暂无")
     Select(browser.find_element(By.ID, "lang")).select_by_value("en")
     browser.find_element(By.ID, "lang-set").click()
     wait(browser).until(lambda d: texts(d, "h1") == ["Fleet"])

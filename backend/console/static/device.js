@@ -101,8 +101,9 @@
     document.getElementById("shard-lag").textContent = blink.show(d.shard_lag);
     const cs = d.config_state;
     document.getElementById("config-state").textContent = cs
-      ? "version " + cs.version + " " + cs.status + (cs.reason ? ": " + cs.reason : "")
-      : "none yet";
+      ? blink.t("version {version}: {status}", { version: cs.version, status: blink.t(cs.status) })
+        + (cs.reason ? " (" + cs.reason + ")" : "")
+      : blink.t("none yet");
     const results = document.querySelector("#results tbody");
     const labels = [...document.querySelectorAll("#results thead th")].map((th) => th.textContent);
     results.replaceChildren(...d.commands.map((c) => {
@@ -113,7 +114,7 @@
         ? " (" + blink.t("waits until {when}", { when: blink.when(c.expires_at) }) + ")" : "")
         + ((c.deliveries || 0) > 1 ? " (" + blink.t("sent {n} times", { n: c.deliveries }) + ")" : "");
       [["Sent", blink.when(c.created_at)], ["Command", c.name], ["By", c.operator],
-        ["Status", status, "cmd " + c.status], ["Result", c.detail || ""]].forEach(([, text, cls], i) => {
+        ["Status", status, "cmd " + c.status], ["Result", c.detail ? blink.t(c.detail) : ""]].forEach(([, text, cls], i) => {
         blink.cell(tr, text, cls).dataset.label = labels[i];
       });
       return tr;
