@@ -79,8 +79,9 @@ def test_the_operators_language_setting(rig: ConsoleRig, browser: Any) -> None:
     browser.get(f"{rig.url}/devices/gate-zh-page")  # a script-filled terminal page
     wait(browser).until(lambda d: text_of(d, "config-state") == "暂无")
     Select(browser.find_element(By.ID, "lang")).select_by_value("en")
-    browser.find_element(By.ID, "lang-set").click()
-    wait(browser).until(lambda d: texts(d, "h1") == ["Fleet"])
+    browser.find_element(By.ID, "lang-set").click()  # back to the same page, in English
+    wait(browser).until(lambda d: texts(d, "#config-state") == ["none yet"])
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
 
 
 def _in_chinese(browser: Any) -> None:
@@ -137,3 +138,25 @@ def test_problem_pages_speak_chinese(rig: ConsoleRig, browser: Any) -> None:
     assert text_of(browser, "reason") == "unknown_account"  # the counted reason stays
     browser.get(f"{rig.url}/operators")  # an admin's page
     wait_text(browser, (By.ID, "problem"), "此操作需要 admin 角色")
+
+
+def test_the_operators_page_speaks_chinese(rig: ConsoleRig, browser: Any) -> None:
+    """Its buttons, labels, states and roles translated; the role set by its fixed value."""
+    from tests.console.conftest import PASSWORD
+
+    rig.console.auth.add_operator("zhou", "operator", PASSWORD)
+    logged_in(browser, rig.url, "ada")
+    _in_chinese(browser)
+    browser.get(f"{rig.url}/operators")
+    row = text_of(browser, "op-zhou")
+    for word in ("操作员", "已启用", "设置角色", "停用", "重置密码", "结束会话"):
+        assert word in row, (word, row)
+    password = browser.find_element(By.CSS_SELECTOR, "#op-zhou input[name=password]")
+    assert password.get_attribute("placeholder") == "新密码"
+    assert password.get_attribute("aria-label") == "zhou 的新密码"
+    role = Select(browser.find_element(By.CSS_SELECTOR, "#op-zhou select[name=role]"))
+    role.select_by_visible_text("只读")
+    browser.find_element(By.CSS_SELECTOR, "#op-zhou form[action$='/role'] button").click()
+    wait_text(browser, (By.ID, "op-zhou"), "只读")
+    roles = {o["name"]: o["role"] for o in rig.console.auth.operators()}
+    assert roles["zhou"] == "viewer"

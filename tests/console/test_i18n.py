@@ -14,10 +14,12 @@ from babel.messages.pofile import read_po
 
 import backend.console.app  # noqa: F401  (every console module and its error classes)
 from backend.console import i18n
+from backend.console.auth import ROLES
 from backend.console.enrolment import EnrolRefused, PhotoCheck
 from backend.console.health import LABELS
 from backend.console.web import JS_MESSAGES
 from backend.duplicates import DUPLICATE
+from backend.shards import STATUS_OPS
 from device.errors import TranslatableError
 from device.net.schemas import ID_RULE
 
@@ -137,6 +139,8 @@ def script_messages() -> set[str]:
 
 def used_messages() -> set[str]:
     found = set(JS_MESSAGES) | set(LABELS.values()) | marked_messages() | {DUPLICATE, ID_RULE}
+    # fixed values the pages show translated: roles, account and alert delivery states
+    found |= set(ROLES) | set(STATUS_OPS.values()) | {"delivered", "failed", "dropped"}
     found |= shown_messages()[0]
     for template in (CONSOLE / "templates").glob("*.html"):
         found |= {

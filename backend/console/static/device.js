@@ -121,7 +121,7 @@
     }));
     rows(document.querySelector("#configs tbody"), d.configs, (c) =>
       [c.version, blink.when(c.sent_at), c.operator, c.config,
-        c.status + (c.reason ? ": " + c.reason : "")]);
+        blink.t(c.status) + (c.reason ? ": " + c.reason : "")]);
     rows(document.querySelector("#events tbody"), d.events, (e) =>
       [blink.when(e.ts), e.type, e.outcome || "", (e.reasons || []).join(", "), e.amount === undefined ? "" : blink.money(e.amount, charts.dataset.currency)]);
     if (Date.now() - fetchedAt > 5000) load();  // charts follow, at most every 5 s
