@@ -22,6 +22,7 @@ from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha25
 from backend.console.delivery import Delivery
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
+from backend.console.fleet_figures import FleetFigures
 from backend.console.history import History
 from backend.console.i18n import N_
 from backend.console.store import ConsoleStore
@@ -57,6 +58,7 @@ class Console:
         self._shard_seq: dict[str, tuple[float, int | None]] = {}
         self._refused_cache: tuple[float, set[str]] | None = None
         self.history = History(self.store, config.console)
+        self.figures = FleetFigures(self.store, self.history)
         self.delivery = Delivery(self.store, config.console, config.host_id)
         self.alerts = Alerts(self.store, self.delivery.notify)
         self.commands = Commands(
@@ -182,22 +184,8 @@ class Console:
         now = time.time() if now is None else now
         snap = self.fleet.snapshot(now)
         midnight = now - now % 86400
-        refusals = self.history.refusals_since(midnight)
-        today: dict[str, dict[str, int]] = {}
-        for r in self.store.query(
-            "SELECT device_id, status, COUNT(*) AS n FROM transactions WHERE received_at >= ?"
-            " GROUP BY device_id, status",
-            (midnight,),
-        ):
-            today.setdefault(r["device_id"], {})[r["status"]] = int(r["n"])
-        last = {
-            r["device_id"]: r
-            for r in self.store.query(
-                "SELECT t.device_id, t.amount, t.status, t.received_at FROM transactions t"
-                " JOIN (SELECT device_id, MAX(received_at) AS at FROM transactions"
-                " GROUP BY device_id) m ON t.device_id = m.device_id AND t.received_at = m.at"
-            )
-        }
+        figures = self.figures.get(midnight)
+        today, refusals, last = figures.today, figures.refusals, figures.last
         for row in snap["terminals"]:
             mine = today.get(row["device_id"], {})
             row["today"] = {
