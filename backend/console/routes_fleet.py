@@ -228,9 +228,8 @@ async def config_send(request: Request, operator: Operator) -> Response:
     return RedirectResponse(f"/devices/{device_id}#config", status_code=303)
 
 
-@page("operator")
-async def command(request: Request, operator: Operator) -> Response:
-    device_id, name = request.path_params["device_id"], request.path_params["name"]
+def _command_refused(request: Request, operator: Operator, name: str) -> Response | None:
+    """A command this console does not know, or one the operator's role may not send."""
     if name not in COMMAND_NAMES:
         return problem(
             request, N_("no command {name}"), "unknown_command", 404, operator, name=name
@@ -245,6 +244,14 @@ async def command(request: Request, operator: Operator) -> Response:
             name=name,
             role=COMMAND_ROLE[name],
         )
+    return None
+
+
+@page("operator")
+async def command(request: Request, operator: Operator) -> Response:
+    device_id, name = request.path_params["device_id"], request.path_params["name"]
+    if (refusal := _command_refused(request, operator, name)) is not None:
+        return refusal
     try:
         console(request).send_command(operator.name, device_id, name, client(request))
     except CommandRefused as exc:
@@ -262,20 +269,8 @@ async def bulk_command(request: Request, operator: Operator) -> Response:
     """One command to every terminal of a site; each is stored and waits or goes."""
     form = await form_of(request)
     site, name = str(form.get("site", "")), str(form.get("name", ""))
-    if name not in COMMAND_NAMES:
-        return problem(
-            request, N_("no command {name}"), "unknown_command", 404, operator, name=name
-        )
-    if not operator.can(COMMAND_ROLE[name]):
-        return problem(
-            request,
-            N_("{name} needs the {role} role"),
-            "forbidden",
-            403,
-            operator,
-            name=name,
-            role=COMMAND_ROLE[name],
-        )
+    if (refusal := _command_refused(request, operator, name)) is not None:
+        return refusal
     devices = _site_devices(request, site)
     if not devices:
         return problem(
