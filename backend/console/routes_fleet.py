@@ -242,7 +242,7 @@ def _command_refused(request: Request, operator: Operator, name: str) -> Respons
             403,
             operator,
             name=name,
-            role=COMMAND_ROLE[name],
+            role=(COMMAND_ROLE[name], {}),  # shown translated
         )
     return None
 

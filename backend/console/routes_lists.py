@@ -35,7 +35,11 @@ async def export_csv(request: Request, operator: Operator) -> Response:
         )
     if not operator.can(EXPORT_ROLE[name]):
         return problem(
-            request, N_("this needs the {role} role"), "forbidden", 403, role=EXPORT_ROLE[name]
+            request,
+            N_("this needs the {role} role"),
+            "forbidden",
+            403,
+            role=(EXPORT_ROLE[name], {}),
         )
     c = console(request)
     q = request.query_params.get("q", "")[:128]

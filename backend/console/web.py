@@ -303,7 +303,7 @@ def page(role: str) -> Callable[[Page], Endpoint]:
                     "forbidden",
                     403,
                     operator,
-                    role=role,
+                    role=(role, {}),  # the role's name in the reader's language
                 )
             if request.method == "POST":
                 try:

@@ -139,7 +139,7 @@ def test_problem_pages_speak_chinese(rig: ConsoleRig, browser: Any) -> None:
     assert texts(browser, "h1") == ["未完成"]
     assert text_of(browser, "reason") == "unknown_account"  # the counted reason stays
     browser.get(f"{rig.url}/operators")  # an admin's page
-    wait_text(browser, (By.ID, "problem"), "此操作需要 admin 角色")
+    wait_text(browser, (By.ID, "problem"), "此操作需要管理员角色")
 
 
 def test_the_operators_page_speaks_chinese(rig: ConsoleRig, browser: Any) -> None:

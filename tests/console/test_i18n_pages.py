@@ -51,7 +51,7 @@ def test_problem_pages_in_chinese(rig: ConsoleRig, client: TestClient) -> None:
     token = csrf_of_viewer(client)
     refused = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token})
     assert refused.status_code == 403
-    assert shown(refused.text, "problem") == "此操作需要 operator 角色"
+    assert shown(refused.text, "problem") == "此操作需要操作员角色"
     assert shown(refused.text, "reason") == "forbidden"
     english = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token}, headers=EN)
     assert shown(english.text, "problem") == "this needs the operator role"
@@ -93,7 +93,7 @@ def test_a_role_refusal_names_the_command(client: TestClient) -> None:
     token = csrf_of_viewer(client)
     page = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token})
     assert page.status_code == 403
-    assert shown(page.text, "problem") == "reboot 需要 admin 角色"
+    assert shown(page.text, "problem") == "reboot 需要管理员角色"
 
 
 def test_login_and_an_expired_session_in_chinese(rig: ConsoleRig, client: TestClient) -> None:
