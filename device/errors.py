@@ -52,18 +52,21 @@ class TranslatableError(BlinkpayError):
 
 
 def os_error_line(exc: OSError) -> str:
-    """One line for a file problem: the path, what is wrong, and the fix."""
-    path = exc.filename if exc.filename is not None else "(a file)"
+    """One line for a file problem: the path (when the error names one), what is wrong, and
+    the fix."""
+    path = exc.filename
+    where = "" if path is None else f"{path}: "
     if isinstance(exc, FileNotFoundError):
-        return f"{path}: no such file or directory; check the path (keys: `blinkpay provision`)"
+        return f"{where}no such file or directory; check the path (keys: `blinkpay provision`)"
     if isinstance(exc, IsADirectoryError):
-        return f"{path}: is a directory; a file was expected there"
+        return f"{where}is a directory; a file was expected there"
     if isinstance(exc, NotADirectoryError):
-        return f"{path}: part of this path is a file, not a directory"
+        return f"{where}part of this path is a file, not a directory"
     if isinstance(exc, PermissionError):
         user = os.getuid() if hasattr(os, "getuid") else "?"
+        look = "" if path is None else f" (ls -l {path})"
         return (
-            f"{path}: permission denied (uid {user}); run as the service user "
-            f"(sudo -u blinkpay blinkpay ...), or fix the owner and mode (ls -l {path})"
+            f"{where}permission denied (uid {user}); run as the service user "
+            f"(sudo -u blinkpay blinkpay ...), or fix the owner and mode{look}"
         )
-    return f"{path}: {exc.strerror or exc}"
+    return f"{where}{exc.strerror or exc}"
