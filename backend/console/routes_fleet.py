@@ -241,8 +241,8 @@ def _command_refused(request: Request, operator: Operator, name: str) -> Respons
             "forbidden",
             403,
             operator,
-            name=name,
-            role=(COMMAND_ROLE[name], {}),  # shown translated
+            name=(name, {}),  # the command and the role shown translated
+            role=(COMMAND_ROLE[name], {}),
         )
     return None
 

@@ -59,6 +59,11 @@ JS_MESSAGES = [
     "{label}: {n} points from {first} to {last}; lowest {low}, highest {high}, latest {latest}.",
     "waits until {when}",
     "sent {n} times",
+    # the commands (device.net.topics.COMMAND_NAMES), as the device page lists them
+    "resync",
+    "selftest",
+    "gate-test",
+    "reboot",
     # the console's own command details (commands.py), shown in the Result column
     "the terminal did not come back in time",
     "no result from the terminal",

@@ -22,6 +22,7 @@ from backend.duplicates import DUPLICATE
 from backend.shards import STATUS_OPS
 from device.errors import TranslatableError
 from device.net.schemas import ID_RULE
+from device.net.topics import COMMAND_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "backend" / "console"
@@ -205,6 +206,8 @@ def test_every_script_message_reaches_the_page() -> None:
     scripts = script_messages()
     assert "Blink: checking {n} frames…" in scripts  # enrol.js is read
     assert sorted(scripts - set(JS_MESSAGES)) == []
+    # the device page's command buttons and results (device.js: blink.t(c.name))
+    assert set(COMMAND_NAMES) <= set(JS_MESSAGES)
 
 
 def test_enrolment_refusals_and_photo_problems_in_chinese() -> None:

@@ -19,7 +19,9 @@ with warnings.catch_warnings():  # starlette would like httpx2; httpx still work
 
 from backend.console.app import make_app
 from tests.console.conftest import ConsoleRig
+from tests.console.fake_terminal import telemetry
 from tests.console.test_hardening import csrf_of, login
+from tests.net.test_e2e import wait_until
 
 pytestmark = pytest.mark.mqtt
 
@@ -88,12 +90,17 @@ def test_refusals_of_an_operator_and_an_admin_in_chinese(client: TestClient) -> 
     assert shown(weak.text, "message") == "密码须为 10 至 256 个字符"  # an AuthError
 
 
-def test_a_role_refusal_names_the_command(client: TestClient) -> None:
+def test_a_role_refusal_names_the_command(rig: ConsoleRig, client: TestClient) -> None:
     assert login(client, "olga").status_code == 200
     token = csrf_of_viewer(client)
     page = client.post("/devices/gate-1/cmd/reboot", data={"csrf": token})
     assert page.status_code == 403
-    assert shown(page.text, "problem") == "reboot 需要管理员角色"
+    assert shown(page.text, "problem") == "重启 需要管理员角色"
+    telemetry(rig, "gate-cmds", interval_s=60.0)
+    assert wait_until(lambda: client.get("/devices/gate-cmds").status_code == 200)
+    device = client.get("/devices/gate-cmds")  # the commands an operator may send, translated
+    assert shown(device.text, "cmd-resync") == "重新同步"
+    assert shown(device.text, "cmd-selftest") == "自检"
 
 
 def test_login_and_an_expired_session_in_chinese(rig: ConsoleRig, client: TestClient) -> None:

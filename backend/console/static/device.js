@@ -113,7 +113,7 @@
       const status = blink.t(c.status) + (c.status === "pending"
         ? " (" + blink.t("waits until {when}", { when: blink.when(c.expires_at) }) + ")" : "")
         + ((c.deliveries || 0) > 1 ? " (" + blink.t("sent {n} times", { n: c.deliveries }) + ")" : "");
-      [["Sent", blink.when(c.created_at)], ["Command", c.name], ["By", c.operator],
+      [["Sent", blink.when(c.created_at)], ["Command", blink.t(c.name)], ["By", c.operator],
         ["Status", status, "cmd " + c.status], ["Result", c.detail ? blink.t(c.detail) : ""]].forEach(([, text, cls], i) => {
         blink.cell(tr, text, cls).dataset.label = labels[i];
       });
