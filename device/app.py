@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -83,12 +83,19 @@ class Parts:
     relay_energised_at_stop: bool | None = None  # read back from the pin after release
 
     def terminal(
-        self, post: Post, host: HostPort | None, observer: Observer | None = None
+        self,
+        post: Post,
+        host: HostPort | None,
+        observer: Observer | None = None,
+        *,
+        config: Config | None = None,
+        vending: VendingController | Literal["parts"] | None = "parts",
     ) -> Terminal:
         """The terminal's decisions over these parts (the caller starts the vending
-        controller, the keypad and the camera once it exists)."""
+        controller, the keypad and the camera once it exists). `config` and `vending`
+        replace the parts' own (the demo runs one terminal per mode over one set of parts)."""
         return Terminal(
-            self.config,
+            config or self.config,
             pipeline=self.pipeline,
             store=self.store,
             hardware=self.hardware,
@@ -98,7 +105,7 @@ class Parts:
             post=post,
             host=host,
             observer=observer,
-            vending=self.vending,
+            vending=self.vending if vending == "parts" else vending,
         )
 
     def close(self) -> None:

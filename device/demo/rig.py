@@ -128,17 +128,11 @@ class DemoRig:
                 raise RuntimeError("the terminal could not reach the demo broker")
         self.vending = open_controller(self.config.vending, self.clock)
         self.terminals = {
-            mode: Terminal(
-                _with_mode(self.config, mode),
-                pipeline=parts.pipeline,
-                store=parts.store,
-                hardware=parts.hardware,
-                clock=self.clock,
-                signing_key=parts.signing_key,
-                pin_key=parts.pin_key,
-                post=self._posted.append,
-                host=net_host,
-                observer=self._observe,
+            mode: parts.terminal(
+                self._posted.append,
+                net_host,
+                self._observe,
+                config=_with_mode(self.config, mode),
                 vending=self.vending if mode == "vending" else None,
             )
             for mode in ("turnstile", "vending")
