@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from backend.console import labels
 from backend.console.auth import Operator
 from backend.console.commands import CommandRefused
 from backend.console.i18n import N_
@@ -126,6 +127,9 @@ def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
     detail["events"] = c.history.events(device_id)  # kept in the store: across restarts
     detail["commands"] = c.commands.of_device(device_id)
     localize([detail], language(request))
+    _ = translator(request)
+    for event in detail["events"]:  # the codes in words, for the page's script
+        event["shown"] = labels.event_shown(event, _)
     return detail
 
 

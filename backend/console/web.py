@@ -11,12 +11,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from backend.console import i18n
+from backend.console import i18n, labels
 from backend.console.auth import Operator, csrf_ok
 from backend.console.health import LABELS
 from backend.console.service import Console
@@ -44,8 +45,46 @@ def _money(ctx: Context, minor: int | None, currency: str) -> str:
     return i18n.money(minor, currency, ctx.get("lang") or i18n.DEFAULT)
 
 
+def coded(kind: str, code: object, _: i18n.Translate) -> Markup:
+    """A code in words, the code beside it in small type (a field engineer greps the logs
+    for it); a code without words (a newer terminal's) as it is."""
+    text = str(code)
+    words = labels.label(kind, text, _)
+    if words is None:
+        return Markup('<span class="coded" data-code="{0}"><code>{0}</code></span>').format(text)
+    return Markup(
+        '<span class="coded" data-code="{0}">{1} <small><code>{0}</code></small></span>'
+    ).format(text, words)
+
+
+def _translator(ctx: Context) -> i18n.Translate:
+    translate: i18n.Translate | None = ctx.get("_")
+    return translate or i18n.gettext(ctx.get("lang") or i18n.DEFAULT)
+
+
+@pass_context
+def _label(ctx: Context, code: object, kind: str) -> Markup:
+    """{{ e.type|label("event") }}: one code of a kind of backend/console/labels.py."""
+    if code is None or code == "":
+        return Markup("")
+    return coded(kind, code, _translator(ctx))
+
+
+@pass_context
+def _labels(ctx: Context, codes: object, kind: str) -> Markup:
+    """{{ e.reasons|labels("reason") }}: a list of codes, one under the other."""
+    if not isinstance(codes, list | tuple) or not codes:
+        return Markup("")
+    _ = _translator(ctx)
+    return Markup('<span class="coded-list">{0}</span>').format(
+        Markup("").join(coded(kind, code, _) for code in codes)
+    )
+
+
 templates.filters["when"] = _when
 templates.filters["money"] = _money
+templates.filters["label"] = _label
+templates.filters["labels"] = _labels
 
 # Strings the pages' scripts show, translated into the page's language (a JSON island).
 JS_MESSAGES = [
@@ -132,6 +171,9 @@ def localize(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
         if parts is not None:
             row["health_reason"] = ", ".join(_(message, **args) for message, args in parts)
         row["health_label"] = _(LABELS.get(row["health"], row["health"]))
+        last = row.get("last_tx")
+        if last:  # a copy: the fleet's figures keep theirs between requests
+            row["last_tx"] = {**last, "status_shown": labels.shown("status", last["status"], _)}
     return rows
 
 

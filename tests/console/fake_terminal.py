@@ -85,3 +85,32 @@ def telemetry_body(device_id: str, seq: int = 1, **fields: Any) -> dict[str, Any
         "interval_s": 1.0,
         **fields,
     }
+
+
+def event_body(
+    device_id: str,
+    seq: int,
+    kind: str,
+    outcome: str | None = None,
+    reasons: tuple[str, ...] = (),
+    **fields: Any,
+) -> dict[str, Any]:
+    """An `events` message as device/net/service.py publish_event writes it."""
+    body: dict[str, Any] = {
+        "v": 1,
+        "device_id": device_id,
+        "boot_id": "0" * 32,
+        "seq": seq,
+        "ts": time.time(),
+        "type": kind,
+        **fields,
+    }
+    if outcome is not None:
+        body["outcome"] = outcome
+    if reasons:
+        body["reasons"] = list(reasons)
+    return body
+
+
+def events(rig: ConsoleRig, device_id: str, bodies: list[dict[str, Any]]) -> None:
+    publish_many(rig, [(topics(rig, device_id).events, body) for body in bodies])

@@ -2,14 +2,17 @@
 role refusal, an unknown account, an erasure without its confirmation, a refusal of the
 host's migrations, a config change refused, an unknown command, a weak password for a new
 operator, a wrong password, an expired session on an API call; the same pages in English
-keep their words; the reasons counted stay fixed."""
+keep their words; the reasons counted stay fixed. A terminal's events (type, outcome, reason
+codes) and the ledger rows' status and result in words, the code beside them."""
 
 from __future__ import annotations
 
 import html
 import re
+import time
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -19,7 +22,7 @@ with warnings.catch_warnings():  # starlette would like httpx2; httpx still work
 
 from backend.console.app import make_app
 from tests.console.conftest import ConsoleRig
-from tests.console.fake_terminal import telemetry
+from tests.console.fake_terminal import event_body, events, telemetry
 from tests.console.test_hardening import csrf_of, login
 from tests.net.test_e2e import wait_until
 
@@ -118,3 +121,61 @@ def test_login_and_an_expired_session_in_chinese(rig: ConsoleRig, client: TestCl
     rig.console.auth.expire_all("vic")
     page = client.get("/", follow_redirects=True)  # a page goes to the login form
     assert shown(page.text, "message") == "会话已过期，请重新登录。"
+
+
+def decision_events(device_id: str) -> list[dict[str, Any]]:
+    """What a terminal publishes on `events` (device/core/session_*.py Notify, the shell's
+    void), and one event of a newer terminal with codes this console has no words for."""
+    return [
+        event_body(device_id, 1, "session_aborted", reasons=("challenge_unavailable",)),
+        event_body(device_id, 2, "auth_fallback", None, ("auth_unavailable", "offline_allowance")),
+        event_body(device_id, 3, "void", "voided", ("passage_timeout",)),
+        event_body(device_id, 4, "queue_jump", "held", ("crowd_detected",)),
+    ]
+
+
+def coded(page: str) -> list[tuple[str, str]]:
+    """(code, its words) of every coded span on a page, in order."""
+    found = []
+    for code, inner in re.findall(r'<span class="coded" data-code="([^"]*)">(.*?)</span>', page):
+        words = re.sub(r"<small>.*?</small>|<code>.*?</code>", "", inner)
+        found.append((html.unescape(code), html.unescape(words).strip()))
+    return found
+
+
+def test_a_terminals_events_in_words(rig: ConsoleRig, client: TestClient) -> None:
+    events(rig, "gate-words", decision_events("gate-words"))
+    assert login(client, "vic").status_code == 200
+    assert wait_until(lambda: len(rig.console.history.events("gate-words")) == 4)
+    page = client.get("/devices/gate-words").text
+    shown = coded(page)
+    for code, words in (
+        ("session_aborted", "付款前尝试已结束"),
+        ("challenge_unavailable", "无法判定光线挑战"),
+        ("offline_allowance", "离线：离线额度不足"),
+        ("void", "已向主机报告作废"),
+        ("voided", "已作废（已退款）"),
+        ("passage_timeout", "无人通过闸门：本次乘车已作废"),
+    ):
+        assert (code, words) in shown, (code, shown)
+    assert "<code>challenge_unavailable</code>" in page  # the code stays, for support
+    # a newer terminal's codes: shown as they are
+    for code in ("queue_jump", "held", "crowd_detected"):
+        assert (code, "") in shown, (code, shown)
+    english = coded(client.get("/devices/gate-words", headers=EN).text)
+    assert ("challenge_unavailable", "Light challenge could not be judged") in english
+    assert ("offline_allowance", "Offline: the offline allowance does not cover it") in english
+
+
+def test_ledger_rows_in_words(rig: ConsoleRig, client: TestClient) -> None:
+    rig.console.store.execute(
+        "INSERT INTO transactions (tx_id, device_id, token, amount, status, result, body,"
+        " received_at, host_id) VALUES (?, 'gate-ledger', 'tok', 250, ?, 'recorded', '{}', ?,"
+        " 'host-a')",
+        ("0192f0c4-6a53-7cc1-b3f2-5d1e2a3b4c5d", "voided", time.time()),
+    )
+    assert login(client, "vic").status_code == 200
+    shown = coded(client.get("/transactions?q=gate-ledger").text)
+    assert shown == [("voided", "已作废（已退款）"), ("recorded", "已入账")]
+    english = coded(client.get("/transactions?q=gate-ledger", headers=EN).text)
+    assert english == [("voided", "Voided (refunded)"), ("recorded", "Recorded")]

@@ -59,6 +59,24 @@ const blink = {
   pairs(obj, fmt) {
     return Object.entries(obj || {}).map(([k, v]) => k + " " + (fmt ? fmt(v) : v)).join(" ");
   },
+  // A code in words ({code, label} from the server, in the page's language), the code in
+  // small type beside it (as the templates' `label` filter writes it); a code without words
+  // (a newer terminal's) as it is.
+  coded(item) {
+    const span = document.createElement("span");
+    span.className = "coded";
+    span.dataset.code = item.code;
+    const code = document.createElement("code");
+    code.textContent = item.code;
+    if (item.label && item.label !== item.code) {
+      const small = document.createElement("small");
+      small.appendChild(code);
+      span.append(item.label, " ", small);
+    } else {
+      span.appendChild(code);
+    }
+    return span;
+  },
   cell(tr, text, cls) {
     const td = document.createElement("td");
     td.textContent = text;

@@ -122,8 +122,20 @@
     rows(document.querySelector("#configs tbody"), d.configs, (c) =>
       [c.version, blink.when(c.sent_at), c.operator, c.config,
         blink.t(c.status) + (c.reason ? ": " + c.reason : "")]);
-    rows(document.querySelector("#events tbody"), d.events, (e) =>
-      [blink.when(e.ts), e.type, e.outcome || "", (e.reasons || []).join(", "), e.amount === undefined ? "" : blink.money(e.amount, charts.dataset.currency)]);
+    const events = document.querySelector("#events tbody");
+    events.replaceChildren(...d.events.map((e) => {
+      const tr = document.createElement("tr");
+      blink.cell(tr, blink.when(e.ts));
+      blink.cell(tr, "").appendChild(blink.coded(e.shown.type));
+      const outcome = blink.cell(tr, "");
+      if (e.shown.outcome) outcome.appendChild(blink.coded(e.shown.outcome));
+      const reasons = document.createElement("span");
+      reasons.className = "coded-list";
+      reasons.append(...e.shown.reasons.map(blink.coded));
+      blink.cell(tr, "").appendChild(reasons);
+      blink.cell(tr, e.amount === undefined ? "" : blink.money(e.amount, charts.dataset.currency));
+      return tr;
+    }));
     if (Date.now() - fetchedAt > 5000) load();  // charts follow, at most every 5 s
   }
 

@@ -104,8 +104,8 @@
     cell("Today", r.today
       ? blink.t("{n} approved, {m} refused", { n: r.today.approved, m: r.today.refused }) : "-");
     const tx = r.last_tx;
-    cell("Last tx", tx ? blink.money(tx.amount, snap.currency) + " " + blink.t(tx.status) + ", "
-      + blink.ago(tx.received_at, now) : "-");
+    const last = cell("Last tx", tx ? blink.money(tx.amount, snap.currency) + " " : "-");
+    if (tx) last.append(blink.coded(tx.status_shown), ", " + blink.ago(tx.received_at, now));
     cell("CPU", r.cpu_temp_c === null || r.cpu_temp_c === undefined ? "-" : blink.num(r.cpu_temp_c, 1) + " °C");
     return tr;
   }

@@ -1,0 +1,189 @@
+"""The terminal's codes in words (backend/console/labels.py): every reason code, event type
+and outcome a terminal sends has a phrase, translated; the pages' `label` and `labels`
+filters show it with the code beside it, and a code without a phrase as it is; no template
+shows such a code raw."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from backend.console import i18n, labels
+from backend.console.web import templates
+from device.core.reasons import Reason
+
+ROOT = Path(__file__).resolve().parents[2]
+EN = i18n.gettext("en")
+ZH = i18n.gettext("zh_CN")
+
+
+def render(source: str, language: str, **values: object) -> str:
+    return templates.from_string(source).render(lang=language, _=i18n.gettext(language), **values)
+
+
+def test_every_reason_has_words() -> None:
+    """A Reason added without a phrase fails here."""
+    missing = sorted(r.value for r in Reason if r.value not in labels.REASONS)
+    assert missing == []
+    # and nothing but a Reason, or a reason the terminal's source gives, has one
+    extra = set(labels.REASONS) - {r.value for r in Reason}
+    assert extra == {"remote"}
+    assert '"remote"' in (ROOT / "device" / "remote" / "commands.py").read_text()
+
+
+def _strings(node: ast.AST) -> set[str]:
+    return {
+        n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+def sent_by_the_terminal() -> tuple[set[str], set[str]]:
+    """The event types and outcomes in the device's source: the first argument of every
+    Notify(...) (the core) and publish_event(...) (the shell, remote commands), and the
+    strings an `outcome=` of publish_event may take."""
+    kinds: set[str] = set()
+    outcomes: set[str] = set()
+    for source in sorted((ROOT / "device").rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in ("Notify", "publish_event") or not node.args:
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                kinds.add(first.value)
+            for keyword in node.keywords:
+                if keyword.arg == "outcome":
+                    outcomes |= _strings(keyword.value)
+    return kinds, outcomes
+
+
+def test_every_event_type_and_outcome_the_terminal_sends_has_words() -> None:
+    """An event type or outcome added to the terminal without a phrase fails here."""
+    kinds, outcomes = sent_by_the_terminal()
+    assert {"session_aborted", "liveness_rejected", "void", "gate_test"} <= kinds  # found
+    assert sorted(kinds - set(labels.EVENTS)) == []
+    assert sorted(set(labels.EVENTS) - kinds) == []  # no words for a type nobody sends
+    assert {"voided", "pulsed", "refused"} <= outcomes
+    assert sorted(outcomes - set(labels.OUTCOMES)) == []
+
+
+def test_every_phrase_is_translated() -> None:
+    for kind, phrases in labels.KINDS.items():
+        for code, message in phrases.items():
+            assert labels.label(kind, code, EN) == message
+            chinese = labels.label(kind, code, ZH)
+            assert chinese and chinese != message, (kind, code)
+            assert not re.search(r"[A-Za-z]{4,}", chinese.replace("PIN", "")), chinese
+
+
+def test_a_known_code_in_words_with_the_code_beside_it() -> None:
+    page = render('{{ code|label("reason") }}', "zh_CN", code="challenge_unavailable")
+    assert page == (
+        '<span class="coded" data-code="challenge_unavailable">无法判定光线挑战'
+        " <small><code>challenge_unavailable</code></small></span>"
+    )
+    english = render('{{ code|label("reason") }}', "en", code=Reason.CHALLENGE_UNAVAILABLE)
+    assert "Light challenge could not be judged <small><code>" in english
+    assert render('{{ s|label("status") }}', "en", s="voided").startswith(
+        '<span class="coded" data-code="voided">Voided (refunded) '
+    )
+    assert "售货机未能出货：付款已作废" in render(
+        '{{ r|labels("reason") }}', "zh_CN", r=["vend_failed"]
+    )
+
+
+def test_an_unknown_code_is_shown_as_it_is() -> None:
+    """A newer terminal's code: the code itself, escaped; never an error."""
+    assert render('{{ c|label("reason") }}', "zh_CN", c="crowd_detected") == (
+        '<span class="coded" data-code="crowd_detected"><code>crowd_detected</code></span>'
+    )
+    odd = render('{{ c|label("event") }}', "en", c='<b x="1">')
+    assert "<b" not in odd and "&lt;b x=&#34;1&#34;&gt;" in odd
+    assert render('{{ c|label("outcome") }}', "en", c=None) == ""
+    assert render('{{ c|label("outcome") }}', "en", c="") == ""
+    assert render('{{ c|label("reason") }}', "en", c=7) == (
+        '<span class="coded" data-code="7"><code>7</code></span>'
+    )
+    assert labels.shown("reason", "crowd_detected", ZH) == {
+        "code": "crowd_detected",
+        "label": "crowd_detected",
+    }
+
+
+def test_a_list_of_reasons() -> None:
+    page = render(
+        '{{ r|labels("reason") }}', "en", r=["auth_unavailable", "offline_allowance", "new_one"]
+    )
+    assert page.startswith('<span class="coded-list"><span class="coded" data-code="auth_')
+    assert re.findall(r'data-code="(\w+)"', page) == [
+        "auth_unavailable",
+        "offline_allowance",
+        "new_one",
+    ]
+    for nothing in (None, [], "offline_allowance", {"a": 1}):  # none, or not a list
+        assert render('{{ r|labels("reason") }}', "en", r=nothing) == ""
+
+
+def test_an_event_for_the_script() -> None:
+    event = {"type": "void", "outcome": "voided", "reasons": ["passage_timeout", "zzz"]}
+    assert labels.event_shown(event, ZH) == {
+        "type": {"code": "void", "label": "已向主机报告作废"},
+        "outcome": {"code": "voided", "label": "已作废（已退款）"},
+        "reasons": [
+            {"code": "passage_timeout", "label": "无人通过闸门：本次乘车已作废"},
+            {"code": "zzz", "label": "zzz"},
+        ],
+    }
+    bare = labels.event_shown({"type": "passage", "reasons": "not a list"}, EN)
+    assert bare == {
+        "type": {"code": "passage", "label": "Customer passed the gate"},
+        "outcome": None,
+        "reasons": [],
+    }
+
+
+def test_an_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(KeyError):
+        labels.label("nope", "x", EN)
+
+
+CODE_FIELD = re.compile(
+    r"(_\(\s*)?[\w.]*\.(?:type|outcome|reasons|status|result)\b(\s*\|\s*labels?\()?"
+)
+
+
+def raw_codes(source: str) -> list[str]:
+    """Each {{ ... }} in a page's text (not inside a tag: a class, a data- attribute) that
+    shows an event's type, outcome or reasons, or a status or result, not through `label`,
+    `labels` or `_()`."""
+    found = []
+    for tag in re.finditer(r"\{\{(.*?)\}\}", source, re.S):
+        before = source[: tag.start()]
+        if before.rfind("<") > before.rfind(">"):
+            continue  # an attribute's value
+        for field in CODE_FIELD.finditer(tag.group(1)):
+            if not (field.group(1) or field.group(2)):
+                found.append(tag.group(0))
+    return found
+
+
+def test_no_template_shows_a_code_raw() -> None:
+    """A terminal's code, a ledger status or result reaches the page's text only through
+    `label`, `labels` or `_()` (a fixed value of the console's own: a command's status)."""
+    found = []
+    for template in sorted((ROOT / "backend" / "console" / "templates").glob("*.html")):
+        found += [f"{template.name}: {raw}" for raw in raw_codes(template.read_text())]
+    assert found == []
+    source = """<td class="cmd {{ c.status }}">{{ _(c.status) }}</td><td>{{ t.status }}</td>
+<td>{{ (e.reasons or [])|join(', ') }}</td><td>{{ e.type|label("event") }}</td>
+<td>{{ e.outcome or '' }}</td><td>{{ r.last_tx.status|label("status") }}</td>"""
+    assert raw_codes(source) == [
+        "{{ t.status }}",
+        "{{ (e.reasons or [])|join(', ') }}",
+        "{{ e.outcome or '' }}",
+    ]
