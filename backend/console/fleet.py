@@ -148,9 +148,13 @@ class Fleet:
             self._record_telemetry(message.payload)
 
     def _on_event(self, message: Inbound) -> None:
-        self._update(message, lambda t, p: t.events.appendleft(p))
-        if self._record_event is not None:
-            self._record_event(message.payload)
+        # stored before the version bump: a page's stream woken by it reads the event from
+        # the store (routes_fleet._device_view), and nothing else may wake it after
+        try:
+            if self._record_event is not None:
+                self._record_event(message.payload)
+        finally:
+            self._update(message, lambda t, p: t.events.appendleft(p))
 
     def _signed(self, message: Inbound) -> None:
         """A report that changes what the console records (a config applied, an erasure

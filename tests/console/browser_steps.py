@@ -97,3 +97,19 @@ def check_blink(driver: WebDriver) -> str:
     driver.find_element(By.ID, "blink-start").click()
     wait(driver).until(lambda d: any(s in text_of(d, "blink") for s in ("seen,", "not seen")))
     return text_of(driver, "blink")
+
+
+EVENT_CELLS = """return [...document.querySelectorAll('#events tbody tr')].map(tr =>
+  [...tr.querySelectorAll('.coded')].map(s => [s.dataset.code,
+    s.querySelector('code').textContent, s.firstChild.nodeType === 3 ? s.firstChild.data : '']))"""
+
+
+def event_cells(browser: WebDriver) -> list[list[tuple[str, str]]]:
+    """Per row of the events table, newest first: (code, its words) of each coded cell; the
+    code shown beside the words must be the code."""
+    rows = []
+    for row in browser.execute_script(EVENT_CELLS):
+        for code, shown_code, _words in row:
+            assert shown_code == code, row
+        rows.append([(code, words.strip()) for code, _shown, words in row])
+    return rows

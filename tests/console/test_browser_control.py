@@ -1,5 +1,6 @@
 """Remote control of a running `blinkpay run --sim` from the device page: a config change
-(checked, diff shown, signed, answered on config/state) and commands with their results.
+(checked, diff shown, signed, answered on config/state) and commands with their results
+(a gate test's event in the events table, in words with its codes).
 
 The terminal side of config/set, selftest, gate-test and reboot in `blinkpay run` is the
 payment-integrity work (issue 10); until it is merged, the tests that need it skip and say
@@ -13,6 +14,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.console.browser_steps import (
+    event_cells,
     logged_in,
     text_of,
     wait,
@@ -85,6 +87,10 @@ def test_command_shows_its_result(
 ) -> None:
     row = _run_command(rig, browser, name)
     assert name in row and NOT_SUPPORTED not in row, row
+    if name == "gate-test":  # the terminal's event, in words with its codes beside them
+        pulse = [("gate_test", "Gate test"), ("pulsed", "Gate relay pulsed")]
+        pulse.append(("remote", "Sent from the console"))
+        wait(browser).until(lambda d: pulse in event_cells(d))
     if name == "reboot":  # simulated: the terminal exits for systemd to start it again
         assert _terminal_process["process"].wait(30) == RESTART_EXIT
 

@@ -1,12 +1,15 @@
 """Two languages: `/api/fleet` and the pages in Simplified Chinese from Accept-Language
 zh-CN, and from the operator's language setting in the browser; health reasons too, and
 the enrolment page's live texts (the camera's quality line, a photo taken, the blink's
-answer, no camera) and its refusals."""
+answer, no camera) and its refusals; a terminal's events (type, outcome, reason codes) and
+the fleet's last transaction in words, the code beside them, also as the scripts re-render
+them live."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from typing import Any
 
@@ -15,6 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tests.console.browser_steps import (
+    event_cells,
     fill_enrolment,
     logged_in,
     text_of,
@@ -24,7 +28,9 @@ from tests.console.browser_steps import (
     wait_text,
 )
 from tests.console.conftest import ConsoleRig
-from tests.console.fake_terminal import fault_status, telemetry
+from tests.console.fake_terminal import event_body, events, fault_status, telemetry
+from tests.console.test_i18n_pages import decision_events
+from tests.net.test_e2e import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.mqtt]
 
@@ -162,3 +168,68 @@ def test_the_operators_page_speaks_chinese(rig: ConsoleRig, browser: Any) -> Non
     wait_text(browser, (By.ID, "op-zhou"), "只读")
     roles = {o["name"]: o["role"] for o in rig.console.auth.operators()}
     assert roles["zhou"] == "viewer"
+
+
+def test_a_terminals_events_in_words(rig: ConsoleRig, browser: Any) -> None:
+    device = "gate-zh-events"
+    rig.terminal_config(device)  # registered with the host: the fleet shows its ledger
+    events(rig, device, decision_events(device))
+    telemetry(rig, device, interval_s=60.0)
+    rig.console.store.execute(
+        "INSERT INTO transactions (tx_id, device_id, token, amount, status, result, body,"
+        " received_at, host_id) VALUES (?, ?, 'tok', 250, 'approved', 'recorded', '{}', ?,"
+        " 'host-a')",
+        ("0192f0c4-6a53-7cc1-b3f2-5d1e2a3b4c5e", device, time.time()),
+    )
+    assert wait_until(lambda: len(rig.console.history.events(device)) == 4)
+    logged_in(browser, rig.url, "vic")
+    _in_chinese(browser)
+    # the fleet's last transaction (script-built rows)
+    last_tx = (
+        "const s = document.querySelector('tr[data-device=\"gate-zh-events\"] .coded');"
+        " return s ? [s.dataset.code, s.firstChild.data.trim()] : null"
+    )
+    wait(browser).until(lambda d: d.execute_script(last_tx) == ["approved", "已批准"])
+
+    browser.get(f"{rig.url}/devices/{device}")
+    wait(browser).until(lambda d: len(event_cells(d)) == 4)
+    rows = event_cells(browser)  # newest first
+    assert rows[3] == [
+        ("session_aborted", "付款前尝试已结束"),
+        ("challenge_unavailable", "无法判定光线挑战"),
+    ]
+    assert rows[2] == [
+        ("auth_fallback", "离线决定（未连上主机）"),
+        ("auth_unavailable", "无法连接主机"),
+        ("offline_allowance", "离线：离线额度不足"),
+    ]
+    assert rows[1] == [
+        ("void", "已向主机报告作废"),
+        ("voided", "已作废（已退款）"),
+        ("passage_timeout", "无人通过闸门：本次乘车已作废"),
+    ]
+    # a newer terminal's codes, shown as they are
+    assert rows[0] == [("queue_jump", ""), ("held", ""), ("crowd_detected", "")]
+
+    # an event that arrives while the page is open: the script renders it in words too
+    events(rig, device, [event_body(device, 5, "liveness_rejected", None, ("replay_suspected",))])
+    wait(browser).until(lambda d: len(event_cells(d)) == 5)
+    assert event_cells(browser)[0] == [
+        ("liveness_rejected", "活体检测拒绝"),
+        ("replay_suspected", "疑似照片或屏幕翻拍"),
+    ]
+
+    Select(browser.find_element(By.ID, "lang")).select_by_value("en")
+    browser.find_element(By.ID, "lang-set").click()  # back to the same page, in English
+    wait(browser).until(lambda d: d.execute_script("return document.documentElement.lang") == "en")
+    wait(browser).until(lambda d: len(event_cells(d)) == 5)
+    rows = event_cells(browser)
+    assert rows[0] == [
+        ("liveness_rejected", "Liveness refusal"),
+        ("replay_suspected", "Suspected photo or screen replay"),
+    ]
+    assert rows[4] == [
+        ("session_aborted", "Attempt ended before payment"),
+        ("challenge_unavailable", "Light challenge could not be judged"),
+    ]
+    assert ("offline_allowance", "Offline: the offline allowance does not cover it") in rows[3]
