@@ -5,9 +5,10 @@ status and the host's result. Each phrase is an `N_` message (translated where i
 in the page's language); the code itself stays beside it on the page, so a field engineer
 can grep the logs for it. A code without a phrase (a newer terminal's) is shown as it is.
 
-The pages show them through the `label` and `labels` template filters (backend/console/web.py)
-and, for what a script re-renders (the device page's events, the fleet's last transaction),
-through `shown`: {code, label} in the request's language."""
+The pages show them through the `label` and `labels` template filters (backend/console/web.py;
+`words` inside a sentence: the words alone) and, for what a script re-renders (the device
+page's events, the fleet's last transaction), through `shown`: {code, label} in the
+request's language."""
 
 from __future__ import annotations
 
@@ -101,12 +102,16 @@ RESULTS: dict[str, str] = {
     "rejected": N_("Refused by the host"),
 }
 
+# What an alert's delivery (webhook, mail) told (backend/console/alerts.py).
+ALERT_EVENTS: dict[str, str] = {"raised": N_("alert raised"), "cleared": N_("alert cleared")}
+
 KINDS: dict[str, dict[str, str]] = {
     "reason": REASONS,
     "event": EVENTS,
     "outcome": OUTCOMES,
     "status": STATUSES,
     "result": RESULTS,
+    "alert": ALERT_EVENTS,
 }
 
 

@@ -81,10 +81,18 @@ def _labels(ctx: Context, codes: object, kind: str) -> Markup:
     )
 
 
+@pass_context
+def _words(ctx: Context, code: object, kind: str) -> str:
+    """{{ d.event|words("alert") }}: the words alone, inside a translated sentence (the code
+    itself when it has none)."""
+    return labels.label(kind, code, _translator(ctx)) or str(code)
+
+
 templates.filters["when"] = _when
 templates.filters["money"] = _money
 templates.filters["label"] = _label
 templates.filters["labels"] = _labels
+templates.filters["words"] = _words
 
 # Strings the pages' scripts show, translated into the page's language (a JSON island).
 JS_MESSAGES = [

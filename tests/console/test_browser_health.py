@@ -116,7 +116,9 @@ def test_fault_out_of_service_and_silence_show_as_health(
     # the alerts page lists what is open, and the history with each delivery
     browser.get(f"{rig.url}/alerts")
     assert "gate-fault" in text_of(browser, "open-alerts")
-    assert "delivered (2 tries)" in text_of(browser, "alert-history")  # the first got a 500
+    history = text_of(browser, "alert-history")
+    assert "delivered (2 tries)" in history  # the first got a 500
+    assert f"alert raised → {hook.url}" in history and "alert cleared → " in history
 
 
 def test_a_stopped_broker_makes_every_terminal_stale(

@@ -115,6 +115,15 @@ def test_an_unknown_code_is_shown_as_it_is() -> None:
     }
 
 
+def test_words_inside_a_sentence() -> None:
+    """An alert delivery's event inside its translated line: the words alone."""
+    line = '{{ _("{event} → {target}: {status} ({n} tries)", event=e|words("alert"),'
+    line += ' target="https://hook", status=_("delivered"), n=2) }}'
+    assert render(line, "zh_CN", e="raised") == "告警发生 → https://hook：已送达（尝试 2 次）"
+    assert render(line, "en", e="cleared") == "alert cleared → https://hook: delivered (2 tries)"
+    assert render(line, "en", e="muted").startswith("muted → ")  # no words: the code
+
+
 def test_a_list_of_reasons() -> None:
     page = render(
         '{{ r|labels("reason") }}', "en", r=["auth_unavailable", "offline_allowance", "new_one"]
