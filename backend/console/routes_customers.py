@@ -24,7 +24,7 @@ from backend.console.blink import (
     MAX_FRAMES,
     NOT_LIVE,
 )
-from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION
+from backend.console.consent import CONSENT_TEXTS, CONSENT_VERSION, consent_language
 from backend.console.enrolment import MAX_PHOTOS, NO_MODELS, PHOTO_COUNT, EnrolRefused
 from backend.console.i18n import N_
 from backend.console.images import decode_photo
@@ -33,6 +33,7 @@ from backend.console.web import (
     client,
     console,
     form_of,
+    language,
     page,
     problem,
     refused,
@@ -125,13 +126,24 @@ def attachment(filename: str) -> str:
 # -- enrolment -------------------------------------------------------------------------
 
 
-def _enrol_page(request: Request, operator: Operator, status: int = 200, **ctx: Any) -> Response:
+def _enrol_page(
+    request: Request,
+    operator: Operator,
+    status: int = 200,
+    consent_wanted: str | None = None,
+    **ctx: Any,
+) -> Response:
+    """The form; the consent text in the language asked for (the customer's, which may not
+    be the operator's), else the page's."""
+    shown = consent_language(consent_wanted, language(request))
     return render(
         request,
         "enrol.html",
         operator,
         status=status,
-        consent_text=CONSENT_TEXT,
+        consent_language=shown,
+        consent_languages=list(CONSENT_TEXTS),
+        consent_text=CONSENT_TEXTS[shown],
         consent_version=CONSENT_VERSION,
         sites=console(request).sites(),
         max_photos=MAX_PHOTOS,
@@ -146,17 +158,24 @@ def _enrol_page(request: Request, operator: Operator, status: int = 200, **ctx: 
 
 @page("operator")
 async def enrol_form(request: Request, operator: Operator) -> Response:
-    return _enrol_page(request, operator, form={})
+    wanted = request.query_params.get("consent")
+    return _enrol_page(request, operator, consent_wanted=wanted, form={})
 
 
-def _fields(form: FormData) -> tuple[str, str, dict[str, int]]:
-    """Token, PIN and limits, validated; EnrolRefused names the first bad field."""
+def _fields(form: FormData) -> tuple[str, str, str, dict[str, int]]:
+    """Token, the consent text's language, PIN and limits, validated; EnrolRefused names
+    the first bad field."""
     token = str(form.get("token", "")).strip()
     if not TOKEN.match(token):
         raise EnrolRefused(
             N_("the account token is 1-128 of letters, digits and . _ : -"), "bad_token"
         )
-    if form.get("consent") != "yes" or form.get("consent_version") != CONSENT_VERSION:
+    agreed_in = str(form.get("consent_language", ""))
+    if (
+        form.get("consent") != "yes"
+        or form.get("consent_version") != CONSENT_VERSION
+        or agreed_in not in CONSENT_TEXTS
+    ):
         raise EnrolRefused(N_("the customer's consent to this text is required"), "no_consent")
     pin = str(form.get("pin", ""))
     if not PIN.match(pin):
@@ -173,7 +192,7 @@ def _fields(form: FormData) -> tuple[str, str, dict[str, int]]:
                 args={"field": (FIELDS[name], {}), "most": maximum},
             )
         limits[name] = int(raw)
-    return token, pin, limits
+    return token, agreed_in, pin, limits
 
 
 def _blink_proof(request: Request, operator: Operator, form: FormData) -> np.ndarray | None:
@@ -202,10 +221,11 @@ async def enrol(request: Request, operator: Operator) -> Response:
     c = console(request)
     _ = translator(request)
     shown = {k: str(form.get(k, "")) for k in ("token", "shard_id", *LIMITS)}
+    consent_wanted = str(form.get("consent_language", "")) or None
     try:
         if c.enroller is None:
             raise EnrolRefused(NO_MODELS, "no_models")
-        token, pin, limits = _fields(form)
+        token, agreed_in, pin, limits = _fields(form)
         site = str(form.get("shard_id", "")) or None
         if site is not None and site not in c.sites():
             raise EnrolRefused(N_("no site {site}"), "bad_site", args={"site": site})
@@ -226,6 +246,7 @@ async def enrol(request: Request, operator: Operator) -> Response:
                 limits=limits,
                 client=client(request),
                 shard_id=site,
+                consent_language=agreed_in,
             )
         )
     except EnrolRefused as exc:
@@ -234,6 +255,7 @@ async def enrol(request: Request, operator: Operator) -> Response:
             request,
             operator,
             status=400,
+            consent_wanted=consent_wanted,
             form=shown,
             message=exc.text(_),
             reason=exc.reason,
@@ -243,11 +265,18 @@ async def enrol(request: Request, operator: Operator) -> Response:
         c.refuse("enrol_failed")
         message = exc.text(_) if isinstance(exc, TranslatableError) else _(FAILED, error=str(exc))
         return _enrol_page(
-            request, operator, status=400, form=shown, message=message, reason="enrol_failed"
+            request,
+            operator,
+            status=400,
+            consent_wanted=consent_wanted,
+            form=shown,
+            message=message,
+            reason="enrol_failed",
         )
     return _enrol_page(
         request,
         operator,
+        consent_wanted=consent_wanted,
         form={},
         enrolled=token,
         seq=delta["seq"],

@@ -18,7 +18,7 @@ from backend.console.alerts import Alerts
 from backend.console.auth import Auth
 from backend.console.blink import BlinkBudget, BlinkProofs
 from backend.console.commands import Commands
-from backend.console.consent import CONSENT_TEXT, CONSENT_VERSION, consent_sha256
+from backend.console.consent import CONSENT_TEXTS, CONSENT_VERSION, consent_sha256
 from backend.console.delivery import Delivery
 from backend.console.enrolment import Checked, Enroller, EnrolRefused
 from backend.console.fleet import Fleet
@@ -241,18 +241,21 @@ class Console:
         limits: dict[str, int],
         client: str,
         shard_id: str | None = None,
+        consent_language: str = "en",
     ) -> dict[str, Any]:
-        """Consent, account, template and PIN check value, then the shard delta. The checks
-        ran before; a failure here rolls the consent back, so nothing is half-enrolled."""
+        """Consent (the version, and the language and SHA-256 of the text the customer read),
+        account, template and PIN check value, then the shard delta. The checks ran before;
+        a failure here rolls the consent back, so nothing is half-enrolled."""
+        text = CONSENT_TEXTS[consent_language]
         if self.customer(token) is not None:
             raise EnrolRefused(
                 N_("account {token} exists already"), "account_exists", args={"token": token}
             )
         now = time.time()
         self.store.execute(
-            "INSERT INTO consents (token, version, text_sha256, given_at, operator)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (token, CONSENT_VERSION, consent_sha256(CONSENT_TEXT), now, operator),
+            "INSERT INTO consents (token, version, language, text_sha256, given_at, operator)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (token, CONSENT_VERSION, consent_language, consent_sha256(text), now, operator),
         )
         try:
             delta = self.host.enrol(
@@ -274,6 +277,7 @@ class Console:
             token,
             client,
             consent=CONSENT_VERSION,
+            consent_language=consent_language,
             seq=delta["seq"],
             photos=checked.template.count,
             pairwise_min=round(checked.pairwise_min, 3),

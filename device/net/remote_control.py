@@ -8,11 +8,13 @@ fresh (issued_at a finite number within command_max_age_s); the handler's outcom
 cmd/{name}/result, and a handler's `after` step (a restart) runs once that is delivered.
 
 A request id that arrives again (the console re-sends a command whose result it never got,
-newly signed) never runs again and is counted as a `replay`: when it ran, the outcome
+newly signed) never runs again and is counted as a `repeat` (not a `replay`: the fleet's
+telemetry should not show the console's own re-sends as an attack): when it ran, the outcome
 recorded for it is published again; when it was accepted but its run never finished (the
 terminal stopped mid-command), it is answered as failed, saying so; while it is still
-running, the result follows when it finishes. The last applied config version and the
-request ids accepted lately with their outcomes are kept in a small state file
+running, the result follows when it finishes. An id kept from before outcomes were
+recorded is refused without an answer and counted as a `replay`. The last applied config
+version and the request ids accepted lately with their outcomes are kept in a small state file
 (device/net/remote_state.py; written atomically and fsynced before a command runs and
 again before its result is published), so this holds across a restart.
 """
@@ -160,7 +162,7 @@ class RemoteControl:
             raise PayloadRejected("stale", f"command issued {age:.0f} s ago")
         request_id = body["request_id"]
         again: dict[str, Any] | None = None
-        why = ""
+        why = reason = ""
         with self._lock:
             seen = self._seen.get(request_id)
             if seen is None:
@@ -169,10 +171,11 @@ class RemoteControl:
                 self._save_state()  # before it runs: a crash mid-command never runs it twice
             else:
                 again, why = self._repeat(request_id, seen)
+                reason = "replay" if seen.legacy else "repeat"
         if seen is not None:
             if again is not None:
                 self._publish_result(name, request_id, again)
-            raise PayloadRejected("replay", f"command {request_id} {why}")
+            raise PayloadRejected(reason, f"command {request_id} {why}")
         if not self._submit(lambda: self._run_command(name, body)):
             self._finish(name, request_id, CommandOutcome(False, BUSY))
 

@@ -65,8 +65,18 @@ def wait_fleet_up(driver: WebDriver, device_id: str) -> None:
     wait(driver).until(lambda d: fleet_health(d, device_id) in ("ok", "degraded"))
 
 
-def fill_enrolment(driver: WebDriver, url: str, token: str, pin: str = "2468") -> None:
+def fill_enrolment(
+    driver: WebDriver, url: str, token: str, pin: str = "2468", consent_in: str | None = None
+) -> None:
+    """consent_in: the name of the language to switch the consent text to (as the link says)."""
     driver.get(f"{url}/enrol")
+    if consent_in is not None:
+        driver.find_element(By.LINK_TEXT, consent_in).click()
+        wait(driver).until(
+            lambda d: (
+                d.find_element(By.CSS_SELECTOR, "#consent-languages strong").text == consent_in
+            )
+        )
     driver.find_element(By.ID, "consent").click()
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "pin").send_keys(pin)

@@ -53,6 +53,7 @@ def enrol(client: TestClient, photos: list[tuple[str, bytes, str]], **fields: st
         "csrf": csrf(client),
         "consent": "yes",
         "consent_version": "2026-12-v2",
+        "consent_language": "en",
         "token": "cust-http",
         "pin": "1357",
         "pin_again": "1357",
@@ -96,6 +97,8 @@ def test_field_problems_are_refused(rig: ConsoleRig, client: TestClient) -> None
         ({"token": "bad token!"}, "account token", "bad_token"),
         ({"consent": ""}, "consent to this text is required", "no_consent"),
         ({"consent_version": "2020-old"}, "consent to this text is required", "no_consent"),
+        ({"consent_language": "fr"}, "consent to this text is required", "no_consent"),
+        ({"consent_language": ""}, "consent to this text is required", "no_consent"),
         ({"pin": "12", "pin_again": "12"}, "4 to 12 digits", "bad_pin"),
         ({"pin_again": "9999"}, "the two PINs differ", "pin_mismatch"),
         ({"daily_limit": "-1"}, "daily limit: a whole number", "bad_amount"),
@@ -181,6 +184,7 @@ def test_suspend_resume_export_and_erase_over_http(rig: ConsoleRig, client: Test
     data = client.get("/customers/cust-life/export").json()
     assert data["account"]["status"] == "active" and data["template"]["dim"] == 192
     assert data["consents"][0]["version"] == "2026-12-v2"
+    assert data["consents"][0]["language"] == "en"
     assert "pin_hash" not in data["account"] and "pin_salt" not in data["account"]
     unconfirmed = client.post("/customers/cust-life/erase", data={"csrf": token})
     assert unconfirmed.status_code == 400 and "type the account token" in unconfirmed.text

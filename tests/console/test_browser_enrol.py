@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
+from backend.console.consent import CONSENT_TEXTS, consent_sha256
 from tests.console.browser_steps import (
     check_blink,
     enrol_with_files,
@@ -46,9 +47,9 @@ def _accounts(rig: ConsoleRig) -> list[str]:
     return [r["token"] for r in rig.console.customers()]
 
 
-def _camera_photos(rig: ConsoleRig, browser, token: str) -> None:
+def _camera_photos(rig: ConsoleRig, browser, token: str, consent_in: str | None = None) -> None:
     logged_in(browser, rig.url, "olga")
-    fill_enrolment(browser, rig.url, token)
+    fill_enrolment(browser, rig.url, token, consent_in=consent_in)
     browser.find_element(By.ID, "camera-start").click()
     wait_text(browser, (By.ID, "quality"), "good: one face")
     take_camera_photos(browser, 3)
@@ -77,7 +78,12 @@ def test_a_session_that_ended_shows_on_the_camera_lines(rig: ConsoleRig, browser
 
 
 def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) -> None:
-    _camera_photos(rig, browser, "cust-collins")
+    """The operator's page is in English; the customer reads the consent in Chinese."""
+    _camera_photos(rig, browser, "cust-collins", consent_in="简体中文")
+    shown = text_of(browser, "consent-text")
+    assert shown.startswith("在 blinkpay 终端刷脸支付") and "参与完全自愿" in shown
+    assert browser.find_element(By.ID, "consent-text").get_attribute("lang") == "zh-CN"
+    assert text_of(browser, "enrol") == "Check and enrol"  # the page itself stays English
     assert "Blink: seen" in check_blink(browser)
     browser.find_element(By.ID, "enrol").click()
     wait_text(browser, (By.ID, "enrolled"), "cust-collins is enrolled")
@@ -85,7 +91,10 @@ def test_enrolment_by_camera_with_consent_and_a_blink(rig: ConsoleRig, browser) 
     gallery = text_of(browser, "gallery")  # counted after this enrolment: it is there
     assert f"{len(_accounts(rig))} accounts" in gallery
     consents = rig.console.consents("cust-collins")
-    assert [c["version"] for c in consents] == ["2026-12-v2"]
+    assert [(c["version"], c["language"]) for c in consents] == [("2026-12-v2", "zh_CN")]
+    assert consents[0]["text_sha256"] == consent_sha256(CONSENT_TEXTS["zh_CN"])
+    browser.get(f"{rig.url}/customers/cust-collins")
+    assert "简体中文" in text_of(browser, "consents")
     account = rig.console.customer("cust-collins")
     assert account is not None and account["has_pin"] and account["status"] == "active"
 

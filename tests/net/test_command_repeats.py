@@ -61,7 +61,7 @@ def test_a_repeat_while_running_waits_then_gets_the_recorded_result(
         request = host.send_command("gate-01", "selftest")
         assert selftest.started.wait(WAIT_S)
         assert host.publish_command("gate-01", "selftest", request)  # newly signed, same id
-        assert wait_until(lambda: rejects["replay"] == 1, WAIT_S)
+        assert wait_until(lambda: rejects["repeat"] == 1, WAIT_S)
         assert host.command_results == []  # still running: its one result follows
         selftest.release.set()
         assert host.wait_for(lambda h: len(h.command_results) == 1, WAIT_S)
@@ -70,7 +70,8 @@ def test_a_repeat_while_running_waits_then_gets_the_recorded_result(
 
         assert host.publish_command("gate-01", "selftest", request)
         assert host.wait_for(lambda h: len(h.command_results) == 2, WAIT_S)
-        assert host.command_results[1] == first and rejects["replay"] == 2
+        assert host.command_results[1] == first and rejects["repeat"] == 2
+        assert rejects["replay"] == 0  # the console's re-sends are not counted as an attack
         assert selftest.runs == 1
         _, seen = load_state(tmp_path / "dev" / STATE_FILE)
         assert seen[request].outcome == {
@@ -115,7 +116,8 @@ def test_a_run_a_stop_interrupted_is_answered_failed_and_never_run_again(
         assert answer["request_id"] == request and not answer["ok"]
         assert answer["detail"] == INTERRUPTED and "not run again" in answer["detail"]
         assert host.publish_command("gate-01", "selftest", legacy)
-        assert wait_until(lambda: rejects["replay"] == 2, WAIT_S)
+        assert wait_until(lambda: rejects["replay"] == 1, WAIT_S)  # no outcome kept: refused
+        assert rejects["repeat"] == 1
         assert host.publish_command("gate-01", "selftest", request)  # the same answer again
         assert host.wait_for(lambda h: len(h.command_results) == 2, WAIT_S)
         assert host.command_results[1] == answer
@@ -158,7 +160,7 @@ def test_a_command_the_terminal_is_too_busy_to_take_is_answered_failed(
         assert {r["request_id"] for r in host.command_results[1:]} == set(held)
         assert host.publish_command("gate-01", "selftest", busy)  # sent again: same answer
         assert host.wait_for(lambda h: len(h.command_results) == MAX_HELD + 2, WAIT_S)
-        assert host.command_results[-1] == answer
+        assert host.command_results[-1] == answer and rejects["repeat"] == 1
         assert len(runs) == MAX_HELD  # the busy one never ran
     finally:
         terminal.stop()
