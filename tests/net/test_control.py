@@ -282,7 +282,7 @@ def test_signed_commands_run_once_while_fresh(
         for envelope in (replayed, seal(backend_keys.signing_key, stale)):
             attacker.client.publish(TOPICS.cmd("gate-test"), schemas.dumps(envelope), qos=1)
         rejects = net.link.rejects
-        assert wait_until(lambda: rejects["replay"] == 1 and rejects["stale"] == 1)
+        assert wait_until(lambda: rejects["repeat"] == 1 and rejects["stale"] == 1)
         # the repeated request id did not run again: its recorded result went out again
         assert wait_until(lambda: len(host.command_results) == 4)
         again = host.command_results[-1]
