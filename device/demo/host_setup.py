@@ -1,13 +1,17 @@
 """The reference payment host as the demo and the gate bench run it: its keys in a
-throw-away directory, and the host on the demo's private loopback broker."""
+throw-away directory, the host on the demo's private loopback broker, and that broker set
+up as on a site (passwords, the terminal kept to its own topics)."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 from typing import Any
 
 from device.crypto.signing import private_pem, public_pem, write_private_file
 from device.net.config import MqttConfig
+from device.net.local_broker import LocalBroker
 
 SHARD_ID = "demo"
 HOST_ID = "demo-host"
@@ -44,3 +48,25 @@ def reference_host(host_dir: Path, mqtt: MqttConfig, embedder_version: str, dim:
             dim=dim,
         )
     )
+
+
+def site_broker(broker: LocalBroker, host_dir: Path, device_id: str, prefix: str) -> str:
+    """What `blinkpay-host device add` and `broker-config` do on a site: a broker password
+    for the host and one for the terminal (only their hashes in the host database), and
+    mosquitto on the configuration written from it: no anonymous client, the terminal
+    to its own topics and its shard's. Returns the terminal's password."""
+    from backend.broker import Listener, issue_password, write_password, write_site_config
+    from backend.db import HostDb
+
+    db = HostDb(host_dir / "host.db")
+    try:
+        write_password(host_dir / "mqtt.password", issue_password(db, HOST_ID, "host", None))
+        device_password = issue_password(db, device_id, "terminal", SHARD_ID)
+        listener = Listener("127.0.0.1", broker.port)
+        # a private broker: it runs as whoever runs the demo, in the demo's own folder
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        write_site_config(db, prefix, broker.workdir, listener, "mosquitto", user=me)
+    finally:
+        db.close()
+    broker.configure(broker.workdir / "mosquitto.conf").start()
+    return device_password

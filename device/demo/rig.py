@@ -16,7 +16,6 @@ import collections
 import contextlib
 import logging
 import os
-import pwd
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,8 @@ import numpy as np
 from device.app import Parts, open_parts, start_net
 from device.clock import FakeClock
 from device.config import Config, load_config
-from device.demo.host_setup import HOST_ID, SHARD_ID, host_keys, reference_host
+from device.demo.host_setup import HOST_ID, SHARD_ID, host_keys, reference_host, site_broker
+from device.demo.narration import narration
 from device.hw.camera.frames import Frame
 from device.hw.camera.lighting import Exposure, Presentation, on_fraction
 from device.net.config import MqttConfig
@@ -62,7 +62,7 @@ class DemoRig:
         self.events: list[tuple[str, dict[str, Any]]] = []  # what the effects did (observer)
         self.scene_started = self.clock.monotonic()  # narration shows demo time from here
         binary = mosquitto_binary() if use_broker else None
-        # started once the site's credentials exist (_site_broker)
+        # started once the site's credentials exist (host_setup.site_broker)
         self.broker = LocalBroker(workdir / "broker", binary) if binary else None
         self.host: Any = None
         self.parts: Parts | None = None
@@ -85,7 +85,7 @@ class DemoRig:
         mqtt: dict[str, Any] = {"enabled": False, "shard_id": SHARD_ID}
         device_password = None
         if self.broker is not None:
-            device_password = self._site_broker(host_dir)
+            device_password = site_broker(self.broker, host_dir, DEVICE_ID, PREFIX)
             mqtt.update(
                 enabled=True,
                 url=self.broker.url,
@@ -140,28 +140,6 @@ class DemoRig:
         self.terminal = self.terminals["turnstile"]
         self.vending.start()
         self.machine.start()  # type: ignore[union-attr]
-
-    def _site_broker(self, host_dir: Path) -> str:
-        """What `blinkpay-host device add` and `broker-config` do on a site: a broker password
-        for the host and one for the terminal (only their hashes in the host database), and
-        mosquitto on the configuration written from it: no anonymous client, the terminal
-        to its own topics and its shard's. Returns the terminal's password."""
-        from backend.broker import Listener, issue_password, write_password, write_site_config
-        from backend.db import HostDb
-
-        assert self.broker is not None
-        db = HostDb(host_dir / "host.db")
-        try:
-            write_password(host_dir / "mqtt.password", issue_password(db, HOST_ID, "host", None))
-            device_password = issue_password(db, DEVICE_ID, "terminal", SHARD_ID)
-            listener = Listener("127.0.0.1", self.broker.port)
-            # a private broker: it runs as whoever runs the demo, in the demo's own folder
-            me = pwd.getpwuid(os.geteuid()).pw_name
-            write_site_config(db, PREFIX, self.broker.workdir, listener, "mosquitto", user=me)
-        finally:
-            db.close()
-        self.broker.configure(self.broker.workdir / "mosquitto.conf").start()
-        return device_password
 
     def _vending_section(self) -> dict[str, Any]:
         """The machine on the pty's master end; the terminal opens the slave end, as it
@@ -354,59 +332,10 @@ class DemoRig:
 
     def _observe(self, what: str, details: dict[str, Any]) -> None:
         self.events.append((what, details))
-        line = _narration(what, details)
+        line = narration(what, details)
         if line:
             self.narrate(f"   {self.clock.monotonic() - self.scene_started:6.2f}s  {line}")
 
 
 def _with_mode(config: Config, mode: str) -> Config:
     return config.model_copy(update={"device": config.device.model_copy(update={"mode": mode})})
-
-
-def _narration(what: str, d: dict[str, Any]) -> str | None:
-    match what:
-        case "state":
-            reasons = f" ({', '.join(d['reasons'])})" if d.get("reasons") else ""
-            return f"session -> {d['state']}{reasons}"
-        case "leds":
-            return f"LEDs: {d['pattern']}"
-        case "prompt":
-            return f'display: "{d["text"]}"' if d.get("text") else None
-        case "relay":
-            return f"relay: pulse {d['ms']} ms (gate opens)"
-        case "vend":
-            return f"VEND APPROVED to the machine ({d['amount']} cents)"
-        case "vend_session":
-            return f"BEGIN SESSION to the machine: up to {d['funds']} cents online"
-        case "ledger":
-            extra = " offline" if d.get("offline") else ""
-            return f"ledger: {d['tx_id'][:13]}... {d['status']}{extra}"
-        case "authorize":
-            return f"authorization request: {d['amount']} cents"
-        case "notify":
-            return _NOTICES.get(d["kind"])
-        case "challenge":
-            figures = (
-                f", contrast on-off {d['contrast']:+.3f}, margin {d['margin']:+.3f}, "
-                f"lag {d['lag_frames']} frame(s)"
-                if d["contrast"] is not None
-                else ""
-            )
-            seen = f"{d['frames']} frames at {d['fps']} fps"
-            if d.get("bits") and d.get("seconds") is not None:
-                seen += f", {d['bits']} bits judged {d['seconds']:.2f} s after the code began"
-            return f"challenge light: {d['reason']}{figures}, {seen}"
-        case "error":
-            return f"ERROR in {d['effect']}: {d['error']}"
-        case _:
-            return None
-
-
-_NOTICES = {
-    "passage": "gate: the customer walked through",
-    "vended": "vending machine: VEND SUCCESS, product delivered",
-    "voided": "payment voided",
-    "unknown_face": "match: nobody enrolled looks like this face",
-    "liveness_rejected": "liveness: refused",
-    "auth_fallback": "host unreachable: offline rules decide",
-}

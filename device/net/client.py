@@ -1,6 +1,9 @@
 """The MQTT link: paho-mqtt 2.x with MQTT 5 (3.1.1 fallback), TLS / mutual TLS, a retained
 status with a last will, reconnects with exponential backoff and jitter, QoS 1 sessions
-that survive reconnects, and a validating inbound dispatcher that counts what it refuses.
+that survive reconnects. Its parts: the inbound side (routes, validation, counted
+refusals, acks) in device/net/dispatch.py, the QoS 1 publishes in flight in
+device/net/pubacks.py, the status documents in device/net/link_status.py, the paho client
+itself in device/net/paho_client.py.
 
 One network thread runs paho's loop; handlers run on it and must be quick (the services
 hand anything touching the store or the hardware to the app's thread through `pump`).
@@ -15,16 +18,13 @@ import socket
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -33,10 +33,14 @@ from device.crypto.signing import sign_document
 from device.errors import BlinkpayError
 from device.net import schemas
 from device.net.config import MqttConfig, broker_password
+from device.net.dispatch import Dispatcher, Handler, Inbound
+from device.net.link_status import LinkStatus
+from device.net.paho_client import new_client, publish_properties
+from device.net.pubacks import Pubacks
 from device.net.refusals import RefusalLog, RejectCounter
-from device.net.schemas import PayloadRejected
 
-__all__ = ["Inbound", "MqttLink", "RejectCounter", "backoff_delay"]
+# Inbound: the handlers' argument, part of this link's interface
+__all__ = ["Inbound", "MqttLink", "backoff_delay", "no_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -50,35 +54,6 @@ def no_delay(sock: Any) -> None:
     for the peer's delayed ACK, some 40 ms on Linux, on every request and answer."""
     with contextlib.suppress(AttributeError, OSError):  # a test's fake, or already closed
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _network_thread_writes(client: mqtt.Client, userdata: Any, sock: Any) -> None:
-    """paho's write hook: nothing to do, the network thread's loop() writes the queue."""
-
-
-@dataclass(frozen=True)
-class Inbound:
-    """A validated inbound message."""
-
-    topic: str
-    payload: dict[str, Any]
-    correlation_data: bytes | None = None
-    response_topic: str | None = None
-    retain: bool = False
-    # MQTT 5 message expiry left when the broker delivered it (None: it does not expire)
-    expires_in_s: int | None = None
-
-
-Handler = Callable[[Inbound], None]
-
-
-@dataclass
-class _Route:
-    filter: str  # the filter as matched against topics (no $share/<group>/ prefix)
-    subscribe_as: str
-    message: str  # components/messages/<message> in docs/asyncapi.yaml
-    handler: Handler
-    qos: int
 
 
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
@@ -113,28 +88,24 @@ class MqttLink:
         run on the network thread and paho acknowledges after each."""
         self.config = config
         self._signing_key = signing_key
-        self._pool = handler_pool
-        self._generation = 0  # connections so far: an ack never crosses to a new one
         self.client_id = client_id
         self.status_topic = status_topic
-        self.software = software
-        self.boot_id = uuid.uuid4().hex
+        self._status_docs = LinkStatus(client_id, software)
         self.rejects = rejects or RejectCounter()
         self.refusal_log = RefusalLog()
+        self.dispatcher = Dispatcher(
+            config.max_payload_bytes, self.rejects, self.refusal_log, handler_pool
+        )
+        self._pubacks = Pubacks()
         self.protocol: str = "3.1.1" if config.protocol == "3.1.1" else "5"
-        self.broker_rtt_ms: float | None = None
         self._rng = rng or random.Random()
-        self._routes: list[_Route] = []
         self._connect_listeners: list[Callable[[bool], None]] = []
-        self._lock = threading.Lock()
-        self._status_seq = 0
         self._connected = threading.Event()
         self._subscribed = threading.Event()  # every route's SUBACK is in
         self._suback_pending: set[int] = set()
         self._stop = threading.Event()
         self._ever_connected = False
         self._connack_refused: int | None = None
-        self._sent_at: dict[int, float] = {}
         self._thread: threading.Thread | None = None
         url = urlparse(config.url)
         self._tls = url.scheme == "mqtts"
@@ -148,6 +119,15 @@ class MqttLink:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def boot_id(self) -> str:
+        return self._status_docs.boot_id
+
+    @property
+    def broker_rtt_ms(self) -> float | None:
+        """The round trip of the last QoS 1 publish the broker acknowledged."""
+        return self._pubacks.rtt_ms
 
     def wait_connected(self, timeout: float) -> bool:
         """Connected and subscribed: from then on, nothing sent to our topics is missed."""
@@ -164,11 +144,7 @@ class MqttLink:
         """Route messages on `topic_filter` through the `message` schema to `handler`.
 
         Call before start(); subscriptions are renewed on every connect."""
-        schemas.validator(message)  # fail fast on a name the spec does not have
-        match_filter = topic_filter
-        if topic_filter.startswith("$share/"):
-            match_filter = topic_filter.split("/", 2)[2]
-        self._routes.append(_Route(match_filter, topic_filter, message, handler, qos))
+        self.dispatcher.add(topic_filter, message, handler, qos)
 
     def publish(
         self,
@@ -186,24 +162,15 @@ class MqttLink:
         if not self.connected:
             return False
         properties = None
-        if self.protocol == "5" and (response_topic or correlation_data or expiry_s):
-            properties = Properties(PacketTypes.PUBLISH)
-            if response_topic:
-                properties.ResponseTopic = response_topic
-            if correlation_data:
-                properties.CorrelationData = correlation_data
-            if expiry_s:
-                properties.MessageExpiryInterval = expiry_s
+        if self.protocol == "5":  # MQTT 3.1.1 has no properties
+            properties = publish_properties(response_topic, correlation_data, expiry_s)
         info = self._client.publish(
             topic, schemas.dumps(payload), qos=qos, retain=retain, properties=properties
         )
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return False
         if qos > 0:
-            with self._lock:
-                self._sent_at[info.mid] = time.monotonic()
-                if len(self._sent_at) > 10_000:  # PUBACKs lost with a dropped session
-                    self._sent_at.clear()
+            self._pubacks.sent(info.mid)
         return True
 
     def publish_signed(self, topic: str, payload: dict[str, Any], **kwargs: Any) -> bool:
@@ -218,15 +185,7 @@ class MqttLink:
 
     def flush(self, timeout: float) -> bool:
         """Wait until the broker has acknowledged every QoS 1 publish; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._sent_at:
-                    return True
-            if not self.connected:
-                return False
-            time.sleep(0.02)
-        return False
+        return self._pubacks.wait(timeout, lambda: self.connected)
 
     def start(self) -> None:
         """Connect in the background. The broker credential ([mqtt] username and
@@ -265,36 +224,19 @@ class MqttLink:
     # -- connection supervision -------------------------------------------------------
 
     def _new_client(self) -> mqtt.Client:
-        v5 = self.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            # MQTT 3.1.1 has no expiry: a session of none is a clean one
-            clean_session=None if v5 else self.config.session_expiry_s == 0,
-            manual_ack=self._pool is not None,
+        client = new_client(
+            self.config,
+            self.client_id,
+            self.protocol,
+            tls=self._tls,
+            manual_ack=self.dispatcher.manual_ack,
+            credential=self._credential,
         )
-        if self._tls:
-            cfg = self.config
-            client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                certfile=str(cfg.cert_file) if cfg.cert_file else None,
-                keyfile=str(cfg.key_file) if cfg.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        if self._credential is not None:
-            client.username_pw_set(*self._credential)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
+        client.on_message = self.dispatcher.on_message
+        client.on_publish = self._pubacks.on_publish
         client.on_subscribe = self._on_subscribe
-        # Only the network thread touches the socket. Without a write hook, paho writes a
-        # publish from the caller's thread while the network thread reads: on a TLS socket
-        # two threads in one OpenSSL connection corrupt it ("Unspecified error" disconnects
-        # under load). With the hook, publish() only queues and wakes the loop's select().
-        client.on_socket_register_write = _network_thread_writes
         return client
 
     def publish_fault(self, topic: str, reason: str, detail: str, timeout: float = 5.0) -> bool:
@@ -304,30 +246,11 @@ class MqttLink:
         return self.publish(topic, status, qos=1, retain=True) and self.flush(timeout)
 
     def _status(self, state: str, reason: str | None = None) -> dict[str, Any]:
-        with self._lock:
-            self._status_seq += 1
-            seq = self._status_seq
-        status: dict[str, Any] = {
-            "v": 1,
-            "device_id": self.client_id,
-            "state": state,
-            "boot_id": self.boot_id,
-            "seq": seq,
-        }
-        if reason:
-            status["reason"] = reason
-        if state == "online":
-            status.update(ts=time.time(), protocol=self.protocol)
-            if self.software:
-                status["software"] = self.software
-        else:
-            status["ts"] = time.time()
-        return status
+        return self._status_docs.document(state, self.protocol, reason)
 
     def _connect_once(self) -> None:
         if self.status_topic:
-            will = self._status("offline", reason="lost")
-            will.pop("ts")  # the broker sends it later; a connect-time stamp would mislead
+            will = self._status_docs.last_will(self.protocol)
             self._client.will_set(self.status_topic, schemas.dumps(will), qos=1, retain=True)
         if self.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
@@ -399,13 +322,8 @@ class MqttLink:
             log.warning("broker refused the connection: %s", reason_code)
             return
         self._ever_connected = True
-        self._generation += 1
         self._subscribed.clear()
-        self._suback_pending.clear()
-        for route in self._routes:
-            _rc, mid = client.subscribe(route.subscribe_as, qos=route.qos)
-            if mid is not None:
-                self._suback_pending.add(mid)
+        self._suback_pending = self.dispatcher.subscribe_all(client)
         if not self._suback_pending:
             self._subscribed.set()
         if self.status_topic:
@@ -447,60 +365,3 @@ class MqttLink:
         self._suback_pending.discard(mid)
         if not self._suback_pending:
             self._subscribed.set()
-
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        with self._lock:
-            sent = self._sent_at.pop(mid, None)
-        if sent is not None:
-            self.broker_rtt_ms = (time.monotonic() - sent) * 1000.0
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        topic = message.topic
-        route = next(
-            (r for r in self._routes if mqtt.topic_matches_sub(r.filter, topic)),
-            None,
-        )
-        if route is None:
-            self.rejects.add("unrouted")
-            self._ack(message, self._generation)
-            return
-        if self._pool is not None:
-            self._pool.submit(self._handle, route, message, self._generation)
-            return
-        self._handle(route, message, None)
-
-    def _ack(self, message: mqtt.MQTTMessage, generation: int | None) -> None:
-        """Manual ack, on the connection the message came on (a later one, with the session
-        kept, redelivers it)."""
-        if self._pool is not None and generation == self._generation:
-            self._client.ack(message.mid, message.qos)
-
-    def _handle(self, route: _Route, message: mqtt.MQTTMessage, generation: int | None) -> None:
-        topic = message.topic
-        try:
-            payload = schemas.parse(route.message, message.payload, self.config.max_payload_bytes)
-            props = getattr(message, "properties", None)
-            inbound = Inbound(
-                topic=topic,
-                payload=payload,
-                correlation_data=getattr(props, "CorrelationData", None),
-                response_topic=getattr(props, "ResponseTopic", None),
-                retain=bool(message.retain),
-                expires_in_s=getattr(props, "MessageExpiryInterval", None),
-            )
-            route.handler(inbound)
-        except PayloadRejected as exc:
-            self.rejects.add(exc.reason)
-            self.refusal_log.refused(route.message, topic, exc.reason, exc.detail)
-        except Exception:
-            self.rejects.add("handler_error")
-            log.exception("handler for %s failed", topic)
-        finally:
-            self._ack(message, generation)

@@ -1,6 +1,6 @@
 """One terminal: the pure session wired to the vision pipeline, the store and the hardware.
 
-`Terminal` is what both `blinkpay run` (device/app.py, threads around a MainLoop) and
+`Terminal` is what both `blinkpay run` (device/app/runtime.py, threads around a MainLoop) and
 `blinkpay demo` (device/demo/scenes.py, frames fed one by one) drive. Everything except
 `process_frame` runs on one thread (the main loop), so the session needs no lock:
 

@@ -62,14 +62,14 @@ def test_the_link_hands_the_expiry_left_to_the_handler(
     try:
         link = host.link
         link.subscribe("test/+/auth/req", "AuthRequest", seen.append)
-        route = link._routes[-1]
+        route = link.dispatcher.routes[-1]
         message = mqtt.MQTTMessage(topic=b"test/gate-01/auth/req")
         message.payload = dumps(_request(Ed25519PrivateKey.generate(), str(uuid.uuid4())))
         message.properties = Properties(PacketTypes.PUBLISH)
         message.properties.MessageExpiryInterval = 2
-        link._handle(route, message, None)
+        link.dispatcher.handle(route, message)
         message.properties = Properties(PacketTypes.PUBLISH)  # a row: no expiry
-        link._handle(route, message, None)
+        link.dispatcher.handle(route, message)
     finally:
         host.db.close()
     assert [m.expires_in_s for m in seen] == [2, None]

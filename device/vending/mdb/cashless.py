@@ -5,26 +5,19 @@ States (Section 7.2): INACTIVE -> (SETUP config) DISABLED -> (READER ENABLE) ENA
 (BEGIN SESSION taken) SESSION_IDLE -> (VEND REQUEST) VEND -> (VEND SUCCESS / FAILURE)
 SESSION_IDLE -> (SESSION COMPLETE) ENABLED. Bad input never raises: it gets the
 protocol's own answer (NAK, VEND DENIED, CMD OUT OF SEQUENCE) and a counted reason in
-`stats`.
+`stats`. The link layer under it (blocks in, answers kept until ACKed) is
+device/vending/mdb/link.py.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Sequence
+from collections import Counter
 
 from device.vending.mdb import frames as f
 from device.vending.mdb.config import ReaderSetup
 from device.vending.mdb.frames import Block, Word
-from device.vending.mdb.state import (
-    IN_SESSION,
-    MAX_BLOCK,
-    SESSION_ANSWERS,
-    Answer,
-    Output,
-    State,
-    Vend,
-)
+from device.vending.mdb.link import Answers, BlockAssembler
+from device.vending.mdb.state import IN_SESSION, Output, State, Vend
 from device.vending.port import (
     CashSale,
     ReaderDisabled,
@@ -48,11 +41,8 @@ class CashlessDevice:
         self.vmc_level = 1
         self.vmc_max_price: int | None = None  # minor units, from SETUP max/min prices
         self.vmc_min_price: int | None = None
-        self._outbox: deque[tuple[int, ...]] = deque([(f.JUST_RESET,)])  # power-up = reset
-        self._sent: Answer | None = None  # our data answer waiting for the VMC's ACK
-        self._partial: list[int] | None = None
-        self._partial_since = 0.0
-        self._foreign = False  # inside a block for another peripheral
+        self._blocks = BlockAssembler(self.setup, self.stats)
+        self._answers = Answers(self.stats)
         self._vend: Vend | None = None
         self._funds = 0
         self._disable_pending = False
@@ -68,19 +58,16 @@ class CashlessDevice:
     def receive(self, word: Word, now: float) -> Output:
         byte, mode = word
         if mode:
-            out = self._abandon()
-            self._foreign = (byte & f.ADDRESS_MASK) != self.setup.address
-            if self._foreign:
-                return out
-            self._partial, self._partial_since = [byte], now
-            out += self._maybe_complete(now)
-            return out
-        if self._partial is not None:
-            self._partial.append(byte)
-            return self._maybe_complete(now)
-        if self._foreign:
+            # A new address byte: whatever was half-received or unacknowledged is given up.
+            ours = self._blocks.start(byte, now)
+            self._answers.abandon()
+            return self._take_block(now) if ours else Output()
+        if self._blocks.receiving:
+            self._blocks.add(byte)
+            return self._take_block(now)
+        if self._blocks.foreign:
             return Output()  # data of a block for another peripheral
-        if self._sent is not None:
+        if self._answers.sent is not None:
             return self._vmc_reply(byte, now)
         self.stats["garbage"] += 1
         return Output()
@@ -88,9 +75,7 @@ class CashlessDevice:
     def tick(self, now: float) -> Output:
         """Timeouts: a half-received block, a vend request nobody answered in time."""
         out = Output()
-        if self._partial is not None and now - self._partial_since > self.setup.block_gap_s:
-            self._partial = None
-            self.stats["truncated"] += 1
+        self._blocks.expire(now)
         vend = self._vend
         limit = max(1.0, self.setup.max_response_time_s - 1.0)  # answer before the VMC gives up
         if self.state == State.VEND and vend and not vend.decided and now - vend.since > limit:
@@ -102,14 +87,14 @@ class CashlessDevice:
     # ------------------------------------------------------------------ the terminal side
 
     def begin_session(self, funds: int, now: float) -> bool:
-        if self.state != State.ENABLED or self._queued(f.BEGIN_SESSION):
+        if self.state != State.ENABLED or self._answers.queued(f.BEGIN_SESSION):
             return self._refuse("begin_session")
         self._funds = min(funds, self.setup.max_price)
         scaled = min(self.setup.to_scaled(self._funds), 0xFFFE)  # FFFFH would mean "unknown"
         data = [f.BEGIN_SESSION, *f.u16(scaled)]
         if self.level >= 2:  # payment media ID (4), payment type (1), payment data (2)
             data += [0, 0, 0, 0, 0x00, 0, 0]
-        self._outbox.append(tuple(data))
+        self._answers.queue(tuple(data))
         return True
 
     def approve_vend(self, amount: int, now: float) -> bool:
@@ -130,67 +115,31 @@ class CashlessDevice:
 
     def end_session(self, now: float) -> bool:
         """SESSION CANCEL REQUEST on the next POLL; the VMC answers with SESSION COMPLETE."""
-        if self._sent is not None and self._sent.data[0] == f.BEGIN_SESSION:
+        sent = self._answers.sent
+        if sent is not None and sent.data[0] == f.BEGIN_SESSION:
             self._end_when_started = True  # the VMC may be ACKing it right now
             return True
-        if self._drop_queued(f.BEGIN_SESSION):
+        if self._answers.drop(f.BEGIN_SESSION):
             return True  # offered but not yet taken: withdraw the offer
-        if self.state not in IN_SESSION or self._queued(f.SESSION_CANCEL_REQUEST):
+        if self.state not in IN_SESSION or self._answers.queued(f.SESSION_CANCEL_REQUEST):
             return self._refuse("end_session")
         if self._vend is not None and not self._vend.decided:
             self._decide(False)
-        self._outbox.append((f.SESSION_CANCEL_REQUEST,))
+        self._answers.queue((f.SESSION_CANCEL_REQUEST,))
         return True
 
     def cancel(self, now: float) -> bool:
         return self.end_session(now)
 
-    # ------------------------------------------------------------------ block assembly
+    # ------------------------------------------------------------------ the link layer
 
-    def _maybe_complete(self, now: float) -> Output:
-        data = self._partial
-        assert data is not None
-        length = f.expected_length(data)
-        if length is not None:
-            if len(data) < length + 1:
-                return Output()
-            self._partial = None
-            return self._on_block(Block(tuple(data[:length]), data[length]), now)
-        # Unknown command: its length is unknown too. Take the first byte that is the
-        # checksum of those before it as its CHK (MDB's own framing), and NAK it.
-        if len(data) >= 2 and data[-1] == f.checksum(data[:-1]):
-            self._partial = None
-            self.stats["unknown_command"] += 1
-            return Output(send=f.peripheral_nak())
-        if len(data) > MAX_BLOCK:
-            self._partial = None
-            self.stats["malformed"] += 1
-        return Output()
-
-    def _abandon(self) -> Output:
-        """A new address byte: whatever was half-received or unacknowledged is given up."""
-        if self._partial is not None:
-            self._partial = None
-            self.stats["truncated"] += 1
-        if self._sent is not None:
-            self.stats["unacked_answer"] += 1  # a poll answer stays queued for the next POLL
-            self._sent = None
-        return Output()
+    def _take_block(self, now: float) -> Output:
+        got = self._blocks.take()
+        return self._on_block(got, now) if isinstance(got, Block) else got
 
     def _vmc_reply(self, byte: int, now: float) -> Output:
-        sent = self._sent
-        assert sent is not None
-        if byte == f.RET:
-            self.stats["retransmit"] += 1
-            return Output(send=f.peripheral_answer(sent.data))
-        self._sent = None
-        if byte != f.ACK:
-            self.stats["vmc_nak" if byte == f.NAK else "garbage"] += 1
-            return Output()
-        if sent.polled and self._outbox and self._outbox[0] == sent.data:
-            self._outbox.popleft()
-            return Output(events=self._delivered(sent.data, now))
-        return Output()
+        send, taken = self._answers.reply(byte)
+        return Output(send=send, events=[] if taken is None else self._delivered(taken, now))
 
     # ------------------------------------------------------------------ commands
 
@@ -204,7 +153,7 @@ class CashlessDevice:
             case f.SETUP:
                 return self._setup(block)
             case f.POLL:
-                return self._poll()
+                return self._answers.poll()
             case f.VEND:
                 return self._vend_command(block, now)
             case f.READER:
@@ -212,7 +161,7 @@ class CashlessDevice:
             case f.REVALUE if self.level >= 2:
                 return self._revalue(block)
             case f.EXPANSION if block.subcommand == f.EXPANSION_REQUEST_ID:
-                return self._answer([f.PERIPHERAL_ID, *self.setup.identity()])
+                return self._answers.send([f.PERIPHERAL_ID, *self.setup.identity()])
         self.stats["unknown_command"] += 1
         return Output(send=f.peripheral_nak())
 
@@ -236,7 +185,7 @@ class CashlessDevice:
             out.events.append(ReaderDisabled(now, "bus_reset"))
         self.state, self._vend, self._disable_pending = State.INACTIVE, None, False
         self._end_when_started = False
-        self._outbox = deque([(f.JUST_RESET,)])
+        self._answers.reset()
         return out
 
     def _setup(self, block: Block) -> Output:
@@ -248,7 +197,7 @@ class CashlessDevice:
             if self.state == State.INACTIVE:
                 self.state = State.DISABLED
             s = self.setup
-            return self._answer(
+            return self._answers.send(
                 [
                     f.READER_CONFIG_DATA,
                     s.feature_level,
@@ -263,11 +212,6 @@ class CashlessDevice:
         self.vmc_min_price = self.setup.to_minor(f.read_u16(d, 4))
         return Output(send=f.peripheral_ack())
 
-    def _poll(self) -> Output:
-        if not self._outbox:
-            return Output(send=f.peripheral_ack())
-        return self._answer(self._outbox[0], polled=True)
-
     def _vend_command(self, block: Block, now: float) -> Output:
         sub, d = block.subcommand, block.data
         vend = self._vend
@@ -277,9 +221,9 @@ class CashlessDevice:
             # VEND CANCEL (7.4.6): answered at once with VEND DENIED; an approval still
             # queued is withdrawn (the machine never saw it: the terminal must void it).
             self._vend, self.state = None, State.SESSION_IDLE
-            self._drop_queued(f.VEND_APPROVED)
-            self._drop_queued(f.VEND_DENIED)
-            out = self._answer([f.VEND_DENIED])
+            self._answers.drop(f.VEND_APPROVED)
+            self._answers.drop(f.VEND_DENIED)
+            out = self._answers.send([f.VEND_DENIED])
             if not vend.decided or vend.approved:
                 out.events.append(VendCancelled(now, "vmc"))
             return out
@@ -319,10 +263,10 @@ class CashlessDevice:
         if vend is not None and not vend.decided:
             events.append(VendCancelled(now, "vmc"))
         self._vend = None
-        self._outbox = deque(d for d in self._outbox if d[0] not in SESSION_ANSWERS)
+        self._answers.end_session()
         self.state = State.DISABLED if self._disable_pending else State.ENABLED
         self._disable_pending = False
-        out = self._answer([f.END_SESSION])
+        out = self._answers.send([f.END_SESSION])
         out.events += [*events, SessionEnded(now)]
         return out
 
@@ -339,42 +283,38 @@ class CashlessDevice:
             events: list[VendingEvent] = []
             if self.state == State.ENABLED:
                 self.state = State.DISABLED
-                self._drop_queued(f.BEGIN_SESSION)
+                self._answers.drop(f.BEGIN_SESSION)
                 events.append(ReaderDisabled(now))
             elif self.state in IN_SESSION:
                 self._disable_pending = True  # takes effect when the session ends
                 events.append(ReaderDisabled(now))
             return Output(send=f.peripheral_ack(), events=events)
         # READER CANCEL (7.4.14): stop what the reader was doing, answer CANCELLED
-        out = self._answer([f.CANCELLED])
-        if self._drop_queued(f.BEGIN_SESSION):
+        out = self._answers.send([f.CANCELLED])
+        if self._answers.drop(f.BEGIN_SESSION):
             out.events.append(SessionCancelled(now, "reader_cancel"))
         return out
 
     def _revalue(self, block: Block) -> Output:
         """Level 2: the terminal does not put money back on an account from the machine."""
         if block.subcommand == f.REVALUE_LIMIT:
-            return self._answer([f.REVALUE_LIMIT_AMOUNT, 0, 0])
+            return self._answers.send([f.REVALUE_LIMIT_AMOUNT, 0, 0])
         self.stats["revalue_refused"] += 1
         if self.state not in IN_SESSION:
             return self._out_of_sequence()
-        self._outbox.append((f.REVALUE_DENIED,))
+        self._answers.queue((f.REVALUE_DENIED,))
         return Output(send=f.peripheral_ack())
 
     # ------------------------------------------------------------------ helpers
-
-    def _answer(self, data: Sequence[int], polled: bool = False) -> Output:
-        self._sent = Answer(tuple(data), polled)
-        return Output(send=f.peripheral_answer(data))
 
     def _out_of_sequence(self, vend_request: bool = False) -> Output:
         """Level 2+: CMD OUT OF SEQUENCE at once. Level 1 has no such answer: a misplaced
         VEND REQUEST is refused with VEND DENIED, anything else with NAK."""
         self.stats["out_of_sequence"] += 1
         if self.level >= 2:
-            return self._answer([f.CMD_OUT_OF_SEQUENCE])
+            return self._answers.send([f.CMD_OUT_OF_SEQUENCE])
         if vend_request:
-            return self._answer([f.VEND_DENIED])
+            return self._answers.send([f.VEND_DENIED])
         return Output(send=f.peripheral_nak())
 
     def _decide(self, approved: bool, amount: int = 0) -> None:
@@ -382,9 +322,9 @@ class CashlessDevice:
         assert vend is not None
         vend.decided, vend.approved = True, approved
         if approved:
-            self._outbox.append((f.VEND_APPROVED, *f.u16(self.setup.to_scaled(amount))))
+            self._answers.queue((f.VEND_APPROVED, *f.u16(self.setup.to_scaled(amount))))
         else:
-            self._outbox.append((f.VEND_DENIED,))
+            self._answers.queue((f.VEND_DENIED,))
 
     def _delivered(self, data: tuple[int, ...], now: float) -> list[VendingEvent]:
         """The VMC ACKed a poll answer: only now has it taken effect on its side."""
@@ -392,22 +332,13 @@ class CashlessDevice:
             self.state = State.SESSION_IDLE
             if self._end_when_started:
                 self._end_when_started = False
-                self._outbox.append((f.SESSION_CANCEL_REQUEST,))
+                self._answers.queue((f.SESSION_CANCEL_REQUEST,))
             return [SessionStarted(now, self._funds)]
         if data[0] == f.VEND_DENIED and self.state == State.VEND:
             self.state, self._vend = State.SESSION_IDLE, None
         if data[0] == f.VEND_APPROVED and self._vend is not None:
             self._vend.delivered = True
         return []
-
-    def _queued(self, code: int) -> bool:
-        return any(d[0] == code for d in self._outbox)
-
-    def _drop_queued(self, code: int) -> bool:
-        kept = deque(d for d in self._outbox if d[0] != code)
-        dropped = len(kept) != len(self._outbox)
-        self._outbox = kept
-        return dropped
 
     def _refuse(self, call: str) -> bool:
         self.stats[f"refused_{call}"] += 1
