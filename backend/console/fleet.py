@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.console.health import Observed, health, problem_first
+from backend.console.health import Health, Observed, health, problem_first
 from backend.trust import Gate
 from device.net.client import Inbound, MqttLink
 from device.net.topics import device_id_of
@@ -236,15 +236,18 @@ class Fleet:
             self.broker_down_since = now
         return {"up": up, "down_since": self.broker_down_since}
 
-    def tick(self, now: float | None = None) -> dict[str, tuple[str, str]]:
+    def tick(self, now: float | None = None) -> dict[str, Health]:
         """Recompute every health (silence and the broker link change with time alone);
-        a change wakes the live pages. Returns device id -> (health, reason)."""
+        a change wakes the live pages. Returns device id -> its health (and reason)."""
         now = time.time() if now is None else now
         refused = self._refused_rows(now)  # the store, read outside the lock
         with self._lock:
             rows = [self._row(t, now, refused) for t in self._terminals.values()]
-            found = {r["device_id"]: (r["health"], r["health_reason"]) for r in rows}
-            healths = {d: h for d, (h, _) in found.items()}
+            found = {
+                r["device_id"]: Health(r["health"], tuple((m, a) for m, a in r["health_parts"]))
+                for r in rows
+            }
+            healths = {d: h.health for d, h in found.items()}
             if healths != self._healths:
                 self._healths = healths
                 self.version += 1

@@ -10,6 +10,7 @@ frame rate, a stale shard, a signed row the host refused in the last hour), else
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 HEALTHS = ("ok", "degraded", "fault", "out_of_service", "offline", "stale")
@@ -46,8 +47,17 @@ class Health:
 
     @property
     def reason(self) -> str:
-        """In English; backend/console/i18n.py renders the parts in another language."""
-        return ", ".join(message.format(**args) for message, args in self.parts)
+        """In English; `reason_in` renders the parts in the page's language."""
+        return reason_in(self.parts, _english)
+
+
+def _english(message: str, **args: str) -> str:
+    return message.format(**args) if args else message
+
+
+def reason_in(parts: Iterable[Part], _: Callable[..., str]) -> str:
+    """A health's (or an alert's) reason in the language of `_` (a gettext)."""
+    return ", ".join(_(message, **args) for message, args in parts)
 
 
 def _one(health_name: str, message: str, **args: str) -> Health:

@@ -179,3 +179,45 @@ def test_ledger_rows_in_words(rig: ConsoleRig, client: TestClient) -> None:
     assert shown == [("voided", "已作废（已退款）"), ("recorded", "已入账")]
     english = coded(client.get("/transactions?q=gate-ledger", headers=EN).text)
     assert english == [("voided", "Voided (refunded)"), ("recorded", "Recorded")]
+
+
+def alert_reasons(page: str, table: str) -> dict[str, str]:
+    """Terminal -> the Reason cell of each row of the alerts page's `table`."""
+    body = re.search(rf'<table id="{table}".*?</table>', page, re.S)
+    assert body, f"no #{table} on the page"
+    found = {}
+    for row in re.findall(r"<tr>(.*?)</tr>|<tr data-[^>]*>(.*?)</tr>", body[0], re.S):
+        cells = re.findall(r'<td data-label="([^"]*)"[^>]*>(.*?)</td>', row[0] or row[1], re.S)
+        named = {html.unescape(k): re.sub(r"<[^>]+>", "", v) for k, v in cells}
+        terminal = named.get("终端", named.get("Terminal"))
+        reason = named.get("原因", named.get("Reason"))
+        if terminal is not None and reason is not None:
+            found[html.unescape(terminal).strip()] = html.unescape(reason).strip()
+    return found
+
+
+def test_alert_reasons_in_the_readers_language(rig: ConsoleRig, client: TestClient) -> None:
+    """An alert raised by the console (a terminal gone silent) reads in Chinese on the
+    alerts page and in /api/alerts; the English it was raised with stays in `reason`, what
+    the deliveries carry; an alert stored before its parts were kept reads as stored."""
+    rig.console.store.execute(
+        "INSERT INTO alerts (device_id, kind, reason, raised_at, cleared_at)"
+        " VALUES ('gate-old', 'offline', 'connection lost (last will)', 1.0, 2.0)"
+    )
+    telemetry(rig, "gate-alert", interval_s=1.0)  # one report, then silence: stale
+    assert wait_until(lambda: "gate-alert" in rig.console.alerts.open(), timeout=30)
+    assert login(client, "vic").status_code == 200
+    page = client.get("/alerts").text
+    reason = alert_reasons(page, "open-alerts")["gate-alert"]
+    assert re.fullmatch(r"\d+ 秒没有遥测（3 个上报间隔为 3 秒）", reason), reason
+    history = alert_reasons(page, "alert-history")
+    assert "秒没有遥测" in history["gate-alert"]
+    assert history["gate-old"] == "connection lost (last will)"  # from before: as stored
+    api = client.get("/api/alerts").json()
+    mine = next(a for a in api["open"] if a["device_id"] == "gate-alert")
+    assert mine["reason"].startswith("no telemetry for ")  # the English, as delivered
+    assert "秒没有遥测" in mine["reason_shown"] and "reason_parts" not in mine
+
+    english = client.get("/alerts", headers=EN).text
+    reason = alert_reasons(english, "open-alerts")["gate-alert"]
+    assert re.fullmatch(r"no telemetry for \d+ s \(3 intervals are 3 s\)", reason), reason
