@@ -221,3 +221,24 @@ def test_alert_reasons_in_the_readers_language(rig: ConsoleRig, client: TestClie
     english = client.get("/alerts", headers=EN).text
     reason = alert_reasons(english, "open-alerts")["gate-alert"]
     assert re.fullmatch(r"no telemetry for \d+ s \(3 intervals are 3 s\)", reason), reason
+
+
+def test_audit_actions_in_words(rig: ConsoleRig, client: TestClient) -> None:
+    """The audit log's actions in words, the code beside them; an action of another host
+    version as it is."""
+    assert login(client, "vic", "not the password at all").status_code == 401
+    rig.console.store.audit("cli", "purge_everything", "x", "cli")
+    assert login(client, "ada").status_code == 200
+    page = client.get("/audit").text
+    found = coded(page)
+    for code, words in (
+        ("login", "已登录"),
+        ("login_refused", "登录被拒绝"),
+        ("purge_everything", ""),
+    ):
+        assert (code, words) in found, (code, found)
+    english = coded(client.get("/audit", headers=EN).text)
+    assert ("login_refused", "Login refused") in english
+    assert ("login", "Logged in") in english
+    # the search still finds an action by its code
+    assert [c for c, _ in coded(client.get("/audit?q=login_refused").text)] == ["login_refused"]
