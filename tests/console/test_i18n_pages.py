@@ -3,7 +3,9 @@ role refusal, an unknown account, an erasure without its confirmation, a refusal
 host's migrations, a config change refused, an unknown command, a weak password for a new
 operator, a wrong password, an expired session on an API call; the same pages in English
 keep their words; the reasons counted stay fixed. A terminal's events (type, outcome, reason
-codes) and the ledger rows' status and result in words, the code beside them."""
+codes), the ledger rows' status and result, and the audit log's actions in words, the code
+beside them; an alert's reason in the reader's language; a config refusal in the terminal's
+own words, as it came."""
 
 from __future__ import annotations
 
@@ -21,8 +23,11 @@ with warnings.catch_warnings():  # starlette would like httpx2; httpx still work
     from starlette.testclient import TestClient
 
 from backend.console.app import make_app
+from device.config import load_config
+from device.crypto.signing import load_signing_key, sign_document
+from device.remote.config_set import refusals
 from tests.console.conftest import ConsoleRig
-from tests.console.fake_terminal import event_body, events, telemetry
+from tests.console.fake_terminal import event_body, events, publish, telemetry, topics
 from tests.console.test_hardening import csrf_of, login
 from tests.net.test_e2e import wait_until
 
@@ -242,3 +247,35 @@ def test_audit_actions_in_words(rig: ConsoleRig, client: TestClient) -> None:
     assert ("login", "Logged in") in english
     # the search still finds an action by its code
     assert [c for c, _ in coded(client.get("/audit?q=login_refused").text)] == ["login_refused"]
+
+
+def test_a_config_refusal_in_the_terminals_own_words(rig: ConsoleRig, client: TestClient) -> None:
+    """config/state's reason is the terminal's free text (no code on the wire): the status
+    is translated, the reason shown as it came, on the page and in what its script gets."""
+    device = "gate-cfg"
+    config = load_config(rig.terminal_config(device))  # registered: its signature counts
+    key = load_signing_key(config.device.data_dir / config.store.signing_key_file)
+    version = rig.console.send_config("ada", device, {"device": {"id": "gate-other"}}, "test")
+    reason = "; ".join(refusals({"device": {"id": "gate-other"}}, {}))  # the terminal's own
+    assert reason == "device.id cannot change remotely"
+    state = {
+        "v": 1,
+        "device_id": device,
+        "version": version,
+        "status": "refused",
+        "reason": reason,
+        "ts": time.time(),
+    }
+    publish(
+        rig, topics(rig, device).config_state, {**state, "signature": sign_document(state, key)}
+    )
+    assert wait_until(lambda: rig.console.configs(device)[0]["status"] == "refused")
+    assert login(client, "vic").status_code == 200
+    page = client.get(f"/devices/{device}").text
+    assert shown(page, "config-state") == f"版本 {version}：已拒绝 ({reason})"
+    table = re.search(r'<table id="configs">.*?</table>', page, re.S)
+    assert table and f"已拒绝: {reason}</td>" in table[0]
+    detail = rig.console.fleet.detail(device)  # what the page's stream sends its script
+    assert detail and detail["config_state"]["reason"] == reason
+    english = client.get(f"/devices/{device}", headers=EN).text
+    assert shown(english, "config-state") == f"version {version}: refused ({reason})"
