@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.console.health import Health, Observed, health, problem_first
+from backend.console.i18n import N_
 from backend.trust import Gate
 from device.net.client import Inbound, MqttLink
 from device.net.topics import device_id_of
@@ -352,13 +353,13 @@ class Fleet:
 def _alerts(t: Terminal, row: dict[str, Any], now: float, rows_refused: bool) -> list[str]:
     alerts = []
     if rows_refused:  # signed by its key yet against the rules: a rogue or broken terminal
-        alerts.append("rows refused by the host in the last hour")
+        alerts.append(N_("rows refused by the host in the last hour"))
     if t.behind_since is not None and now - t.behind_since > STALE_SHARD_S:
-        alerts.append("shard stale")
+        alerts.append(N_("shard stale"))
     depths = [h["outbox_depth"] for h in list(t.history)[-4:]]
     if len(depths) == 4 and depths[-1] > 0 and all(b > a for a, b in itertools.pairwise(depths)):
-        alerts.append("outbox growing")
+        alerts.append(N_("outbox growing"))
     refusals = [h["liveness_rejections"] for h in list(t.history)[-2:]]
     if len(refusals) == 2 and refusals[1] - refusals[0] >= REFUSAL_SPIKE:
-        alerts.append("refusal spike")
+        alerts.append(N_("refusal spike"))
     return alerts

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from backend.console.i18n import N_
+
 HEALTHS = ("ok", "degraded", "fault", "out_of_service", "offline", "stale")
 PROBLEM_ORDER = {"fault": 0, "out_of_service": 1, "offline": 2, "stale": 3, "degraded": 4, "ok": 5}
 STALE_INTERVALS = 3
@@ -37,7 +39,7 @@ class Observed:
 
 
 Part = tuple[str, dict[str, str]]  # a gettext message and its arguments
-TERMINAL_TEXT = "{text}"  # the terminal's own words (a fault's detail): not translated
+TERMINAL_TEXT = N_("{text}")  # the terminal's own words (a fault's detail): not translated
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def health(o: Observed, now: float) -> Health:
         return _one("out_of_service", "takes no payments")
     problems: list[Part] = [(p, {}) for p in o.degradations]
     if o.fps is not None and o.fps < LOW_FPS:
-        problems.append(("low frame rate ({fps} fps)", {"fps": f"{o.fps:g}"}))
+        problems.append((N_("low frame rate ({fps} fps)"), {"fps": f"{o.fps:g}"}))
     if problems:
         return Health("degraded", tuple(problems))
     return Health("ok")
