@@ -246,7 +246,8 @@ def test_audit_actions_in_words(rig: ConsoleRig, client: TestClient) -> None:
     assert ("login_refused", "Login refused") in english
     assert ("login", "Logged in") in english
     # the search still finds an action by its code
-    assert [c for c, _ in coded(client.get("/audit?q=login_refused").text)] == ["login_refused"]
+    searched = [c for c, _ in coded(client.get("/audit?q=login_refused").text)]
+    assert searched and set(searched) == {"login_refused"}
 
 
 def test_a_config_refusal_in_the_terminals_own_words(rig: ConsoleRig, client: TestClient) -> None:
