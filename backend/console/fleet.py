@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.console.health import Observed, health, problem_first
+from backend.console.health import Health, Observed, health, problem_first
+from backend.console.i18n import N_
 from backend.trust import Gate
 from device.net.client import Inbound, MqttLink
 from device.net.topics import device_id_of
@@ -236,15 +237,18 @@ class Fleet:
             self.broker_down_since = now
         return {"up": up, "down_since": self.broker_down_since}
 
-    def tick(self, now: float | None = None) -> dict[str, tuple[str, str]]:
+    def tick(self, now: float | None = None) -> dict[str, Health]:
         """Recompute every health (silence and the broker link change with time alone);
-        a change wakes the live pages. Returns device id -> (health, reason)."""
+        a change wakes the live pages. Returns device id -> its health (and reason)."""
         now = time.time() if now is None else now
         refused = self._refused_rows(now)  # the store, read outside the lock
         with self._lock:
             rows = [self._row(t, now, refused) for t in self._terminals.values()]
-            found = {r["device_id"]: (r["health"], r["health_reason"]) for r in rows}
-            healths = {d: h for d, (h, _) in found.items()}
+            found = {
+                r["device_id"]: Health(r["health"], tuple((m, a) for m, a in r["health_parts"]))
+                for r in rows
+            }
+            healths = {d: h.health for d, h in found.items()}
             if healths != self._healths:
                 self._healths = healths
                 self.version += 1
@@ -349,13 +353,13 @@ class Fleet:
 def _alerts(t: Terminal, row: dict[str, Any], now: float, rows_refused: bool) -> list[str]:
     alerts = []
     if rows_refused:  # signed by its key yet against the rules: a rogue or broken terminal
-        alerts.append("rows refused by the host in the last hour")
+        alerts.append(N_("rows refused by the host in the last hour"))
     if t.behind_since is not None and now - t.behind_since > STALE_SHARD_S:
-        alerts.append("shard stale")
+        alerts.append(N_("shard stale"))
     depths = [h["outbox_depth"] for h in list(t.history)[-4:]]
     if len(depths) == 4 and depths[-1] > 0 and all(b > a for a, b in itertools.pairwise(depths)):
-        alerts.append("outbox growing")
+        alerts.append(N_("outbox growing"))
     refusals = [h["liveness_rejections"] for h in list(t.history)[-2:]]
     if len(refusals) == 2 and refusals[1] - refusals[0] >= REFUSAL_SPIKE:
-        alerts.append("refusal spike")
+        alerts.append(N_("refusal spike"))
     return alerts

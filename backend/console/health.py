@@ -10,7 +10,10 @@ frame rate, a stale shard, a signed row the host refused in the last hour), else
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from backend.console.i18n import N_
 
 HEALTHS = ("ok", "degraded", "fault", "out_of_service", "offline", "stale")
 PROBLEM_ORDER = {"fault": 0, "out_of_service": 1, "offline": 2, "stale": 3, "degraded": 4, "ok": 5}
@@ -36,7 +39,7 @@ class Observed:
 
 
 Part = tuple[str, dict[str, str]]  # a gettext message and its arguments
-TERMINAL_TEXT = "{text}"  # the terminal's own words (a fault's detail): not translated
+TERMINAL_TEXT = N_("{text}")  # the terminal's own words (a fault's detail): not translated
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,17 @@ class Health:
 
     @property
     def reason(self) -> str:
-        """In English; backend/console/i18n.py renders the parts in another language."""
-        return ", ".join(message.format(**args) for message, args in self.parts)
+        """In English; `reason_in` renders the parts in the page's language."""
+        return reason_in(self.parts, _english)
+
+
+def _english(message: str, **args: str) -> str:
+    return message.format(**args) if args else message
+
+
+def reason_in(parts: Iterable[Part], _: Callable[..., str]) -> str:
+    """A health's (or an alert's) reason in the language of `_` (a gettext)."""
+    return ", ".join(_(message, **args) for message, args in parts)
 
 
 def _one(health_name: str, message: str, **args: str) -> Health:
@@ -90,7 +102,7 @@ def health(o: Observed, now: float) -> Health:
         return _one("out_of_service", "takes no payments")
     problems: list[Part] = [(p, {}) for p in o.degradations]
     if o.fps is not None and o.fps < LOW_FPS:
-        problems.append(("low frame rate ({fps} fps)", {"fps": f"{o.fps:g}"}))
+        problems.append((N_("low frame rate ({fps} fps)"), {"fps": f"{o.fps:g}"}))
     if problems:
         return Health("degraded", tuple(problems))
     return Health("ok")

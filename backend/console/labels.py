@@ -1,9 +1,10 @@
 """The words a fleet manager reads for the terminal's codes: one catalogue of short phrases
 for the reason codes (device/core/reasons.py `Reason`, explained in docs/payment.md), the
-event types and outcomes a terminal publishes on its `events` topic, and the ledger row's
-status and the host's result. Each phrase is an `N_` message (translated where it is shown,
-in the page's language); the code itself stays beside it on the page, so a field engineer
-can grep the logs for it. A code without a phrase (a newer terminal's) is shown as it is.
+event types and outcomes a terminal publishes on its `events` topic, the ledger row's
+status and the host's result, what an alert's delivery told, and the actions of the audit
+log. Each phrase is an `N_` message (translated where it is shown, in the page's language);
+the code itself stays beside it on the page, so a field engineer can grep the logs for it.
+A code without a phrase (a newer terminal's) is shown as it is.
 
 The pages show them through the `label` and `labels` template filters (backend/console/web.py;
 `words` inside a sentence: the words alone) and, for what a script re-renders (the device
@@ -105,6 +106,35 @@ RESULTS: dict[str, str] = {
 # What an alert's delivery (webhook, mail) told (backend/console/alerts.py).
 ALERT_EVENTS: dict[str, str] = {"raised": N_("alert raised"), "cleared": N_("alert cleared")}
 
+# The `action` of an audit log row: what the console's pages and the host's command line
+# record (`audit(...)`, `ConsoleStore.audit(...)`; tests/console/test_labels.py finds every
+# one in the source).
+AUDIT_ACTIONS: dict[str, str] = {
+    "login": N_("Logged in"),
+    "login_refused": N_("Login refused"),
+    "logout": N_("Logged out"),
+    "enrol": N_("Customer enrolled"),
+    "suspend": N_("Account suspended"),
+    "revoke": N_("Account revoked"),
+    "reactivate": N_("Account reactivated"),
+    "delete": N_("Customer erased"),
+    "export": N_("Customer's data exported"),
+    "export_csv": N_("List exported (CSV)"),
+    "config": N_("Config change sent to a terminal"),
+    "command": N_("Command sent to a terminal"),
+    "operator_add": N_("Operator added"),
+    "operator_role": N_("Operator's role changed"),
+    "operator_disable": N_("Operator disabled"),
+    "operator_enable": N_("Operator enabled"),
+    "operator_password": N_("Operator's password reset"),
+    "operator_reset_password": N_("Operator's password reset"),
+    "operator_logout": N_("Operator's sessions ended"),
+    "shard_migrate": N_("Embedder migration started"),
+    "shard_cancel": N_("Embedder migration cancelled"),
+    "shard_switch": N_("Shard switched to the new embedder"),
+    "account.pin_unlock": N_("PIN unlocked"),
+}
+
 KINDS: dict[str, dict[str, str]] = {
     "reason": REASONS,
     "event": EVENTS,
@@ -112,6 +142,7 @@ KINDS: dict[str, dict[str, str]] = {
     "status": STATUSES,
     "result": RESULTS,
     "alert": ALERT_EVENTS,
+    "audit": AUDIT_ACTIONS,
 }
 
 

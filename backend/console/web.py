@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from backend.console import i18n, labels
 from backend.console.auth import Operator, csrf_ok
-from backend.console.health import LABELS
+from backend.console.health import LABELS, reason_in
 from backend.console.service import Console
 from device.errors import BlinkpayError, TranslatableError
 from device.net.schemas import ID_RULE, valid_id
@@ -177,7 +177,7 @@ def localize(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     for row in rows:
         parts = row.pop("health_parts", None)
         if parts is not None:
-            row["health_reason"] = ", ".join(_(message, **args) for message, args in parts)
+            row["health_reason"] = reason_in(parts, _)
         row["health_label"] = _(LABELS.get(row["health"], row["health"]))
         last = row.get("last_tx")
         if last:  # a copy: the fleet's figures keep theirs between requests

@@ -233,3 +233,21 @@ def test_a_terminals_events_in_words(rig: ConsoleRig, browser: Any) -> None:
         ("challenge_unavailable", "Light challenge could not be judged"),
     ]
     assert ("offline_allowance", "Offline: the offline allowance does not cover it") in rows[3]
+
+
+def test_an_alerts_reason_in_chinese(rig: ConsoleRig, browser: Any) -> None:
+    """The alerts page in Chinese: an alert the console raised (a terminal gone silent)
+    gives its reason in Chinese, the English it was raised with kept for the deliveries."""
+    telemetry(rig, "gate-zh-alert", interval_s=1.0)  # one report, then silence: stale
+    assert wait_until(lambda: "gate-zh-alert" in rig.console.alerts.open(), timeout=30)
+    logged_in(browser, rig.url, "vic")
+    _in_chinese(browser)
+    browser.get(f"{rig.url}/alerts")
+    cell = (
+        "const r = document.querySelector('#open-alerts tr[data-device=\"gate-zh-alert\"]');"
+        " return r ? r.querySelector('td[data-label=\"原因\"]').innerText : null"
+    )
+    wait(browser).until(lambda d: d.execute_script(cell))
+    reason = browser.execute_script(cell)
+    assert re.fullmatch(r"\d+ 秒没有遥测（3 个上报间隔为 3 秒）", reason), reason
+    assert rig.console.alerts.open()["gate-zh-alert"]["reason"].startswith("no telemetry for")

@@ -30,8 +30,8 @@ def test_a_retained_online_status_is_not_stale_right_after_a_restart() -> None:
     assert health_of(fleet, "gate-1", start + 5) == "ok"
     assert health_of(fleet, "gate-1", start + 91) == "stale"  # 3 x the default 30 s
     link["up"] = False
-    assert fleet.tick(start + 92)["gate-1"][0] == "stale"
-    assert "broker link is down" in fleet.tick(start + 95)["gate-1"][1]
+    assert fleet.tick(start + 92)["gate-1"].health == "stale"
+    assert "broker link is down" in fleet.tick(start + 95)["gate-1"].reason
     link["up"] = True
     status(fleet, "gate-1", "offline", start + 96)
     assert health_of(fleet, "gate-1", start + 97) == "offline"
@@ -46,8 +46,9 @@ def test_a_terminal_whose_signed_rows_the_host_refused_is_degraded() -> None:
     assert health_of(fleet, "gate-rogue", start + 1) == "ok"
     refused.add("gate-rogue")  # e.g. it voided gate-1's sale (foreign_tx)
     found = fleet.tick(start + 2)
-    assert found["gate-rogue"] == ("degraded", "rows refused by the host in the last hour")
-    assert found["gate-1"][0] == "ok"
+    assert found["gate-rogue"].health == "degraded"
+    assert found["gate-rogue"].parts == (("rows refused by the host in the last hour", {}),)
+    assert found["gate-1"].health == "ok"
 
 
 def test_the_store_names_terminals_with_rows_refused_since_a_time(host_db_url: str) -> None:

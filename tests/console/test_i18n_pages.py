@@ -3,7 +3,9 @@ role refusal, an unknown account, an erasure without its confirmation, a refusal
 host's migrations, a config change refused, an unknown command, a weak password for a new
 operator, a wrong password, an expired session on an API call; the same pages in English
 keep their words; the reasons counted stay fixed. A terminal's events (type, outcome, reason
-codes) and the ledger rows' status and result in words, the code beside them."""
+codes), the ledger rows' status and result, and the audit log's actions in words, the code
+beside them; an alert's reason in the reader's language; a config refusal in the terminal's
+own words, as it came."""
 
 from __future__ import annotations
 
@@ -21,8 +23,11 @@ with warnings.catch_warnings():  # starlette would like httpx2; httpx still work
     from starlette.testclient import TestClient
 
 from backend.console.app import make_app
+from device.config import load_config
+from device.crypto.signing import load_signing_key, sign_document
+from device.remote.config_set import refusals
 from tests.console.conftest import ConsoleRig
-from tests.console.fake_terminal import event_body, events, telemetry
+from tests.console.fake_terminal import event_body, events, publish, telemetry, topics
 from tests.console.test_hardening import csrf_of, login
 from tests.net.test_e2e import wait_until
 
@@ -179,3 +184,99 @@ def test_ledger_rows_in_words(rig: ConsoleRig, client: TestClient) -> None:
     assert shown == [("voided", "已作废（已退款）"), ("recorded", "已入账")]
     english = coded(client.get("/transactions?q=gate-ledger", headers=EN).text)
     assert english == [("voided", "Voided (refunded)"), ("recorded", "Recorded")]
+
+
+def alert_reasons(page: str, table: str) -> dict[str, str]:
+    """Terminal -> the Reason cell of each row of the alerts page's `table`."""
+    body = re.search(rf'<table id="{table}".*?</table>', page, re.S)
+    assert body, f"no #{table} on the page"
+    found = {}
+    for row in re.findall(r"<tr>(.*?)</tr>|<tr data-[^>]*>(.*?)</tr>", body[0], re.S):
+        cells = re.findall(r'<td data-label="([^"]*)"[^>]*>(.*?)</td>', row[0] or row[1], re.S)
+        named = {html.unescape(k): re.sub(r"<[^>]+>", "", v) for k, v in cells}
+        terminal = named.get("终端", named.get("Terminal"))
+        reason = named.get("原因", named.get("Reason"))
+        if terminal is not None and reason is not None:
+            found[html.unescape(terminal).strip()] = html.unescape(reason).strip()
+    return found
+
+
+def test_alert_reasons_in_the_readers_language(rig: ConsoleRig, client: TestClient) -> None:
+    """An alert raised by the console (a terminal gone silent) reads in Chinese on the
+    alerts page and in /api/alerts; the English it was raised with stays in `reason`, what
+    the deliveries carry; an alert stored before its parts were kept reads as stored."""
+    rig.console.store.execute(
+        "INSERT INTO alerts (device_id, kind, reason, raised_at, cleared_at)"
+        " VALUES ('gate-old', 'offline', 'connection lost (last will)', 1.0, 2.0)"
+    )
+    telemetry(rig, "gate-alert", interval_s=1.0)  # one report, then silence: stale
+    assert wait_until(lambda: "gate-alert" in rig.console.alerts.open(), timeout=30)
+    assert login(client, "vic").status_code == 200
+    page = client.get("/alerts").text
+    reason = alert_reasons(page, "open-alerts")["gate-alert"]
+    assert re.fullmatch(r"\d+ 秒没有遥测（3 个上报间隔为 3 秒）", reason), reason
+    history = alert_reasons(page, "alert-history")
+    assert "秒没有遥测" in history["gate-alert"]
+    assert history["gate-old"] == "connection lost (last will)"  # from before: as stored
+    api = client.get("/api/alerts").json()
+    mine = next(a for a in api["open"] if a["device_id"] == "gate-alert")
+    assert mine["reason"].startswith("no telemetry for ")  # the English, as delivered
+    assert "秒没有遥测" in mine["reason_shown"] and "reason_parts" not in mine
+
+    english = client.get("/alerts", headers=EN).text
+    reason = alert_reasons(english, "open-alerts")["gate-alert"]
+    assert re.fullmatch(r"no telemetry for \d+ s \(3 intervals are 3 s\)", reason), reason
+
+
+def test_audit_actions_in_words(rig: ConsoleRig, client: TestClient) -> None:
+    """The audit log's actions in words, the code beside them; an action of another host
+    version as it is."""
+    assert login(client, "vic", "not the password at all").status_code == 401
+    rig.console.store.audit("cli", "purge_everything", "x", "cli")
+    assert login(client, "ada").status_code == 200
+    page = client.get("/audit").text
+    found = coded(page)
+    for code, words in (
+        ("login", "已登录"),
+        ("login_refused", "登录被拒绝"),
+        ("purge_everything", ""),
+    ):
+        assert (code, words) in found, (code, found)
+    english = coded(client.get("/audit", headers=EN).text)
+    assert ("login_refused", "Login refused") in english
+    assert ("login", "Logged in") in english
+    # the search still finds an action by its code
+    searched = [c for c, _ in coded(client.get("/audit?q=login_refused").text)]
+    assert searched and set(searched) == {"login_refused"}
+
+
+def test_a_config_refusal_in_the_terminals_own_words(rig: ConsoleRig, client: TestClient) -> None:
+    """config/state's reason is the terminal's free text (no code on the wire): the status
+    is translated, the reason shown as it came, on the page and in what its script gets."""
+    device = "gate-cfg"
+    config = load_config(rig.terminal_config(device))  # registered: its signature counts
+    key = load_signing_key(config.device.data_dir / config.store.signing_key_file)
+    version = rig.console.send_config("ada", device, {"device": {"id": "gate-other"}}, "test")
+    reason = "; ".join(refusals({"device": {"id": "gate-other"}}, {}))  # the terminal's own
+    assert reason == "device.id cannot change remotely"
+    state = {
+        "v": 1,
+        "device_id": device,
+        "version": version,
+        "status": "refused",
+        "reason": reason,
+        "ts": time.time(),
+    }
+    publish(
+        rig, topics(rig, device).config_state, {**state, "signature": sign_document(state, key)}
+    )
+    assert wait_until(lambda: rig.console.configs(device)[0]["status"] == "refused")
+    assert login(client, "vic").status_code == 200
+    page = client.get(f"/devices/{device}").text
+    assert shown(page, "config-state") == f"版本 {version}：已拒绝 ({reason})"
+    table = re.search(r'<table id="configs">.*?</table>', page, re.S)
+    assert table and f"已拒绝: {reason}</td>" in table[0]
+    detail = rig.console.fleet.detail(device)  # what the page's stream sends its script
+    assert detail and detail["config_state"]["reason"] == reason
+    english = client.get(f"/devices/{device}", headers=EN).text
+    assert shown(english, "config-state") == f"version {version}: refused ({reason})"

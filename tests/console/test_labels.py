@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.console import i18n, labels
+from backend.console import cli, i18n, labels, routes_auth
 from backend.console.web import templates
+from backend.shards import STATUS_OPS
 from device.core.reasons import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,15 +162,98 @@ def test_an_unknown_kind_is_a_programming_error() -> None:
         labels.label("nope", "x", EN)
 
 
+SHARD_ACTIONS = ("migrate", "cancel", "switch")  # routes_shards.py, cli_shard.py
+
+# An audit action the source builds (not a literal): the values it takes, from the code.
+# A new one fails the test below until its values are named here.
+BUILT_ACTIONS: dict[tuple[str, str], set[str]] = {
+    ("backend/console/routes_auth.py", "f'operator_{action}'"): {
+        f"operator_{a}" for a in routes_auth.ACTIONS
+    },
+    ("backend/console/cli.py", "f\"operator_{args.action.replace('-', '_')}\""): {
+        f"operator_{a.replace('-', '_')}" for a in cli.CHANGES
+    },
+    ("backend/console/routes_shards.py", "f'shard_{action}'"): {
+        f"shard_{a}" for a in SHARD_ACTIONS
+    },
+    ("backend/cli_shard.py", "f'shard_{args.action}'"): {f"shard_{a}" for a in SHARD_ACTIONS},
+    ("backend/console/service.py", "op"): {*STATUS_OPS, "delete"},  # Console.change
+}
+
+
+def audited() -> tuple[set[str], list[str]]:
+    """The actions every audit call of the host's source records: the action argument of
+    `ConsoleStore.audit(operator, action, ...)` and of the pages' `audit(request, operator,
+    action, ...)`, a literal or one of BUILT_ACTIONS; and the calls whose action is neither."""
+    found: set[str] = set()
+    unread: list[str] = []
+    for source in sorted((ROOT / "backend").rglob("*.py")):
+        where = str(source.relative_to(ROOT))
+        tree = ast.parse(source.read_text())
+        helpers = {  # web.audit's own call, handing its `action` on
+            id(call)
+            for fn in ast.walk(tree)
+            if isinstance(fn, ast.FunctionDef) and fn.name == "audit"
+            for call in ast.walk(fn)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or id(node) in helpers:
+                continue
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "audit":
+                position = 1  # store.audit(operator, action, target, client, **detail)
+            elif isinstance(node.func, ast.Name) and node.func.id == "audit":
+                position = 2  # web.audit(request, operator, action, target, **detail)
+            else:
+                continue
+            if len(node.args) <= position:
+                unread.append(f"{where}:{node.lineno}: no action")
+                continue
+            action = node.args[position]
+            if isinstance(action, ast.Constant) and isinstance(action.value, str):
+                found.add(action.value)
+            elif (where, ast.unparse(action)) in BUILT_ACTIONS:
+                found |= BUILT_ACTIONS[(where, ast.unparse(action))]
+            else:
+                unread.append(f"{where}:{node.lineno}: {ast.unparse(action)}")
+    return found, unread
+
+
+def test_every_audit_action_has_words() -> None:
+    """An audit action added to the source without a phrase fails here, and so does an
+    action the test cannot read (name its values in BUILT_ACTIONS)."""
+    actions, unread = audited()
+    assert unread == []
+    assert {"login", "login_refused", "enrol", "suspend", "delete", "export"} <= actions
+    assert {"operator_role", "shard_switch", "account.pin_unlock"} <= actions
+    assert sorted(actions - set(labels.AUDIT_ACTIONS)) == []
+    assert sorted(set(labels.AUDIT_ACTIONS) - actions) == []  # no words for an unused action
+    # the built ones' values are the code's: a shard action is one the page takes
+    shards = (ROOT / "backend" / "console" / "routes_shards.py").read_text()
+    assert all(f'action == "{a}"' in shards for a in SHARD_ACTIONS)
+
+
+def test_an_audit_action_in_words() -> None:
+    page = render('{{ a|label("audit") }}', "zh_CN", a="operator_role")
+    assert page == (
+        '<span class="coded" data-code="operator_role">已更改操作员角色'
+        " <small><code>operator_role</code></small></span>"
+    )
+    assert "Login refused <small>" in render('{{ a|label("audit") }}', "en", a="login_refused")
+    # an action of an older or newer host, as it is
+    assert render('{{ a|label("audit") }}', "zh_CN", a="purge") == (
+        '<span class="coded" data-code="purge"><code>purge</code></span>'
+    )
+
+
 CODE_FIELD = re.compile(
-    r"(_\(\s*)?[\w.]*\.(?:type|outcome|reasons|status|result)\b(\s*\|\s*labels?\()?"
+    r"(_\(\s*)?[\w.]*\.(?:type|outcome|reasons|status|result|action)\b(\s*\|\s*labels?\()?"
 )
 
 
 def raw_codes(source: str) -> list[str]:
     """Each {{ ... }} in a page's text (not inside a tag: a class, a data- attribute) that
-    shows an event's type, outcome or reasons, or a status or result, not through `label`,
-    `labels` or `_()`."""
+    shows an event's type, outcome or reasons, a status or result, or an audit row's action,
+    not through `label`, `labels` or `_()`."""
     found = []
     for tag in re.finditer(r"\{\{(.*?)\}\}", source, re.S):
         before = source[: tag.start()]
@@ -190,9 +274,11 @@ def test_no_template_shows_a_code_raw() -> None:
     assert found == []
     source = """<td class="cmd {{ c.status }}">{{ _(c.status) }}</td><td>{{ t.status }}</td>
 <td>{{ (e.reasons or [])|join(', ') }}</td><td>{{ e.type|label("event") }}</td>
-<td>{{ e.outcome or '' }}</td><td>{{ r.last_tx.status|label("status") }}</td>"""
+<td>{{ e.outcome or '' }}</td><td>{{ r.last_tx.status|label("status") }}</td>
+<td>{{ r.action }}</td><td>{{ r.action|label("audit") }}</td>"""
     assert raw_codes(source) == [
         "{{ t.status }}",
         "{{ (e.reasons or [])|join(', ') }}",
         "{{ e.outcome or '' }}",
+        "{{ r.action }}",
     ]
