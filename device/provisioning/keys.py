@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -35,26 +36,17 @@ from device.store.keys import generate_data_key, load_data_key
 from device.store.ledger_chain import GENESIS, Anchor, write_anchor
 from device.store.terminal_store import db_path, ledger_anchor_path, store_key_paths
 
+KeyT = TypeVar("KeyT", Ed25519PrivateKey, X25519PrivateKey)
 PIN_KEY_BYTES = 32  # AES-256 for the ISO 9564 format 4 PIN block
 
 
-def _existing_signing_key(path: Path) -> Ed25519PrivateKey:
-    """The kept signing key, for its public half. Read directly: root re-provisioning an
-    installed terminal reads a key the service user owns (`load_signing_key` refuses that)."""
+def _existing_key(path: Path, read: Callable[[bytes, Path], KeyT], what: str) -> KeyT:
+    """A kept key, for its public half. Read directly: root re-provisioning an installed
+    terminal reads a key the service user owns (`load_signing_key` refuses that)."""
     try:
-        return private_key_from_pem(path.read_bytes(), path)
+        return read(path.read_bytes(), path)
     except OSError as exc:
-        raise BlinkpayError(f"{path}: cannot use the existing signing key ({exc})") from None
-    except KeyFileError as exc:
-        raise BlinkpayError(f"{exc}; use --force to make new keys") from None
-
-
-def _existing_box_key(path: Path) -> X25519PrivateKey:
-    """The kept X25519 key, read directly for the same reason as the signing key."""
-    try:
-        return box_key_from_pem(path.read_bytes(), path)
-    except OSError as exc:
-        raise BlinkpayError(f"{path}: cannot use the existing X25519 key ({exc})") from None
+        raise BlinkpayError(f"{path}: cannot use the existing {what} ({exc})") from None
     except KeyFileError as exc:
         raise BlinkpayError(f"{exc}; use --force to make new keys") from None
 
@@ -78,7 +70,7 @@ def make_keys(
         signing_key = generate_signing_key(paths.signing_key, overwrite=True)
         made.append("signing key")
     else:
-        signing_key = _existing_signing_key(paths.signing_key)
+        signing_key = _existing_key(paths.signing_key, private_key_from_pem, "signing key")
         kept.append("signing key")
     if not pin_key_file.exists() or force or pin_key is not None:
         key = pin_key if pin_key is not None else secrets.token_bytes(PIN_KEY_BYTES)
@@ -91,7 +83,7 @@ def make_keys(
         box_key = generate_box_key(box_file, overwrite=True)
         made.append("X25519 key")
     else:
-        box_key = _existing_box_key(box_file)
+        box_key = _existing_key(box_file, box_key_from_pem, "X25519 key")
         kept.append("X25519 key")
     anchor = ledger_anchor_path(config.device.data_dir)
     if not anchor.exists():

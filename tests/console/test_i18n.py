@@ -26,7 +26,6 @@ from device.net.topics import COMMAND_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "backend" / "console"
-HEALTH_MESSAGES = re.findall(r'"([^"]+)"', (CONSOLE / "health.py").read_text())
 
 
 def _is_n(node: ast.AST) -> bool:
