@@ -280,3 +280,20 @@ def test_a_config_refusal_in_the_terminals_own_words(rig: ConsoleRig, client: Te
     assert detail and detail["config_state"]["reason"] == reason
     english = client.get(f"/devices/{device}", headers=EN).text
     assert shown(english, "config-state") == f"version {version}: refused ({reason})"
+
+
+def test_the_device_page_names_the_embedder_in_use(rig: ConsoleRig, client: TestClient) -> None:
+    """The terminal reports every shipped model and, apart, the embedder it matches with:
+    the page says which one that is instead of listing it twice."""
+    models = {
+        "embedder_dlib": "dlib-resnet-v1-int8-1",
+        "embedder_mobilefacenet": "mobilefacenet-sirius-v1-float16-1",
+        "embedder": "mobilefacenet-sirius-v1-float16-1",
+    }
+    telemetry(rig, "gate-models", versions={"software": "blinkpay 0.1.0", "models": models})
+    assert login(client, "vic").status_code == 200
+    assert wait_until(lambda: client.get("/devices/gate-models").status_code == 200)
+    page = client.get("/devices/gate-models").text
+    assert shown(page, "embedder-in-use") == "mobilefacenet-sirius-v1-float16-1"
+    assert "特征模型" in page and page.count("mobilefacenet-sirius-v1-float16-1") == 2
+    assert "embedder_dlib dlib-resnet-v1-int8-1" in page
