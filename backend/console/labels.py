@@ -135,6 +135,36 @@ AUDIT_ACTIONS: dict[str, str] = {
     "account.pin_unlock": N_("PIN unlocked"),
 }
 
+# Why a terminal refused an inbound message (telemetry's `rejected` counts, this boot): the
+# PayloadRejected reasons and rejects.add(...) of device/net (tests/console/test_labels.py
+# finds every one in the source).
+REFUSALS: dict[str, str] = {
+    "bad_signature": N_("Bad signature (forged or altered)"),
+    "bad_timestamp": N_("Command without a valid time"),
+    "stale": N_("Command too old"),
+    "replay": N_("Replayed (already applied)"),
+    "repeat": N_("Command sent again (answered, not run twice)"),
+    "wrong_target": N_("Meant for another terminal"),
+    "wrong_shard": N_("For another shard"),
+    "wrong_kind": N_("Wrong kind of signed message"),
+    "wrong_request": N_("Answer to another request"),
+    "foreign_ack": N_("Acknowledgement of another terminal's payment"),
+    "malformed": N_("Unreadable message"),
+    "schema": N_("Message outside the contract"),
+    "oversize": N_("Message too large"),
+    "unrouted": N_("Message on an unexpected topic"),
+    "handler_error": N_("Message the terminal failed to handle"),
+    "queue_full": N_("Terminal too busy to take a command"),
+    "bad_hash": N_("Shard snapshot damaged in transit"),
+    "gap": N_("Shard update missed (full copy requested)"),
+    "store_refused": N_("Shard update refused by the store"),
+    "unrequested_snapshot": N_("Shard copy this terminal did not ask for"),
+    "not_sealed": N_("Face templates not encrypted"),
+    "no_device_key": N_("No key to open face templates"),
+    "not_a_recipient": N_("Face templates encrypted for other terminals"),
+    "bad_seal": N_("Face templates damaged or forged"),
+}
+
 KINDS: dict[str, dict[str, str]] = {
     "reason": REASONS,
     "event": EVENTS,
@@ -143,6 +173,7 @@ KINDS: dict[str, dict[str, str]] = {
     "result": RESULTS,
     "alert": ALERT_EVENTS,
     "audit": AUDIT_ACTIONS,
+    "refusal": REFUSALS,
 }
 
 

@@ -130,6 +130,10 @@ def _device_view(request: Request, device_id: str) -> dict[str, Any] | None:
     _ = translator(request)
     for event in detail["events"]:  # the codes in words, for the page's script
         event["shown"] = labels.event_shown(event, _)
+    detail["refused_shown"] = [
+        {**labels.shown("refusal", reason, _), "n": n}
+        for reason, n in sorted((detail.get("rejected") or {}).items())
+    ]
     return detail
 
 

@@ -119,6 +119,7 @@ JS_MESSAGES = [
     "applied",
     "refused",
     "none yet",
+    "none refused",  # the device page's refused messages
     "Page {page} of {pages}",
     "terminals shown: {n}",
     "live updates: on",

@@ -251,3 +251,32 @@ def test_an_alerts_reason_in_chinese(rig: ConsoleRig, browser: Any) -> None:
     reason = browser.execute_script(cell)
     assert re.fullmatch(r"\d+ 秒没有遥测（3 个上报间隔为 3 秒）", reason), reason
     assert rig.console.alerts.open()["gate-zh-alert"]["reason"].startswith("no telemetry for")
+
+
+REFUSED_ROWS = """return [...document.querySelectorAll('#refusals tbody tr')].map(tr => {
+  const s = tr.querySelector('.coded'), n = tr.querySelector('td.amount');
+  return s ? [s.dataset.code, s.firstChild.nodeType === 3 ? s.firstChild.data.trim() : '',
+    n.textContent] : [tr.textContent]; })"""
+
+
+def test_the_messages_a_terminal_refused_in_words(rig: ConsoleRig, browser: Any) -> None:
+    """The device page lists what the terminal would not accept from the network (its
+    telemetry's `rejected`), in words, and follows new telemetry while open."""
+    device = "gate-zh-refusals"
+    telemetry(rig, device, interval_s=60.0)
+    logged_in(browser, rig.url, "vic")
+    _in_chinese(browser)
+    browser.get(f"{rig.url}/devices/{device}")
+    wait(browser).until(lambda d: d.execute_script(REFUSED_ROWS) == [["没有拒收"]])
+    rejected = {"bad_signature": 4, "repeat": 1, "brand_new_reason": 2}
+    telemetry(rig, device, seq=2, interval_s=60.0, rejected=rejected)
+    wait(browser).until(lambda d: len(d.execute_script(REFUSED_ROWS)) == 3)
+    forged = ["bad_signature", "签名无效（伪造或被篡改）", "4"]
+    assert browser.execute_script(REFUSED_ROWS) == [
+        forged,
+        ["brand_new_reason", "", "2"],  # a newer terminal's reason, as it is
+        ["repeat", "命令重发（已答复，不会执行两次）", "1"],
+    ]
+    browser.refresh()  # the page as the server renders it says the same
+    wait(browser).until(lambda d: len(d.execute_script(REFUSED_ROWS)) == 3)
+    assert browser.execute_script(REFUSED_ROWS)[0] == forged

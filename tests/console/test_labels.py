@@ -73,6 +73,45 @@ def test_every_event_type_and_outcome_the_terminal_sends_has_words() -> None:
     assert sorted(outcomes - set(labels.OUTCOMES)) == []
 
 
+def refused_by_the_terminal() -> set[str]:
+    """Every reason a terminal counts a refused message under: the first argument of
+    PayloadRejected(...) and rejects.add(...) in device/, every string a variable one may
+    hold (remote_control's `reason`, sealed_shard's `reason`) taken from its assignments."""
+    found: set[str] = set()
+    for source in sorted((ROOT / "device").rglob("*.py")):
+        tree = ast.parse(source.read_text())
+        variables: dict[str, set[str]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and node.value is not None:
+                        variables.setdefault(target.id, set()).update(_strings(node.value))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            owner = getattr(getattr(node.func, "value", None), "attr", None)
+            if name != "PayloadRejected" and not (name == "add" and owner == "rejects"):
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                found.add(first.value)
+            elif isinstance(first, ast.Name):
+                assert variables.get(first.id), f"{source}: cannot read {first.id}"
+                found |= {v for v in variables[first.id] if re.fullmatch(r"[a-z_]+", v)}
+    return found
+
+
+def test_every_refusal_the_terminal_counts_has_words() -> None:
+    """A terminal's refused-message reason (telemetry `rejected`, the device page) added
+    without a phrase fails here."""
+    reasons = refused_by_the_terminal()
+    assert {"bad_signature", "repeat", "replay", "not_a_recipient", "unrouted"} <= reasons
+    assert sorted(reasons - set(labels.REFUSALS)) == []
+    assert sorted(set(labels.REFUSALS) - reasons) == []
+
+
 def test_every_phrase_is_translated() -> None:
     for kind, phrases in labels.KINDS.items():
         for code, message in phrases.items():

@@ -122,6 +122,17 @@
     rows(document.querySelector("#configs tbody"), d.configs, (c) =>
       [c.version, blink.when(c.sent_at), c.operator, c.config,
         blink.t(c.status) + (c.reason ? ": " + c.reason : "")]);
+    const refused = document.querySelector("#refusals tbody");
+    refused.replaceChildren(...(d.refused_shown.length ? d.refused_shown.map((r) => {
+      const tr = document.createElement("tr");
+      blink.cell(tr, "").appendChild(blink.coded(r));
+      blink.cell(tr, String(r.n), "amount");
+      return tr;
+    }) : [(() => {
+      const tr = document.createElement("tr");
+      blink.cell(tr, blink.t("none refused"));
+      return tr;
+    })()]));
     const events = document.querySelector("#events tbody");
     events.replaceChildren(...d.events.map((e) => {
       const tr = document.createElement("tr");
