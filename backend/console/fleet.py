@@ -23,6 +23,12 @@ HISTORY = 360  # telemetry points kept per terminal (an hour at the default 10 s
 EVENTS = 50
 STALE_SHARD_S = 600.0  # a shard behind the host this long is an alert
 REFUSAL_SPIKE = 5  # liveness refusals between two telemetry reports
+# Refusals no working host, broker or outage causes: a message signed by a key the terminal
+# does not trust, sealed for others or forged, or a genuine one copied to this terminal's
+# topics (telemetry's `rejected`; the device page lists them all in words).
+FORGED_REASONS = frozenset(
+    {"bad_signature", "bad_seal", "not_a_recipient", "wrong_target", "wrong_shard", "foreign_ack"}
+)
 
 
 @dataclass
@@ -139,6 +145,7 @@ class Fleet:
                     "cpu_temp_c": p["cpu_temp_c"],
                     "outbox_depth": p["outbox_depth"],
                     "liveness_rejections": p["liveness_rejections"],
+                    "forged": _forged(p),
                     "embed_p95": _latency(p, "embed", "p95"),
                     "detect_p95": _latency(p, "detect", "p95"),
                 }
@@ -362,4 +369,12 @@ def _alerts(t: Terminal, row: dict[str, Any], now: float, rows_refused: bool) ->
     refusals = [h["liveness_rejections"] for h in list(t.history)[-2:]]
     if len(refusals) == 2 and refusals[1] - refusals[0] >= REFUSAL_SPIKE:
         alerts.append(N_("refusal spike"))
+    forged = [h.get("forged", 0) for h in list(t.history)[-2:]]
+    if len(forged) == 2 and forged[1] > forged[0]:  # counted per boot: a restart resets it
+        alerts.append(N_("forged or misdirected messages refused since the last report"))
     return alerts
+
+
+def _forged(telemetry: dict[str, Any]) -> int:
+    rejected = telemetry.get("rejected") or {}
+    return sum(int(n) for reason, n in rejected.items() if reason in FORGED_REASONS)

@@ -5,8 +5,9 @@ silent, the console's own broker link, and the time now. No I/O, no clock of its
 Precedence, first that holds: the console's broker link is down (nothing it shows is
 current: `stale`), `fault` (the terminal refused to start), `offline` (last will or clean
 stop), `stale` (no status or telemetry for three report intervals), `out_of_service` (its
-telemetry says it takes no payments), `degraded` (a growing outbox, a refusal spike, a low
-frame rate, a stale shard, a signed row the host refused in the last hour), else `ok`."""
+telemetry says it takes no payments), `degraded` (a growing outbox, a refusal spike, forged
+or misdirected messages refused since the last report, a low frame rate, a stale shard, a
+signed row the host refused in the last hour), else `ok`."""
 
 from __future__ import annotations
 

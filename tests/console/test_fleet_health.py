@@ -8,6 +8,7 @@ import time
 
 from backend.console.fleet import Fleet
 from device.net.client import Inbound
+from tests.console.fake_terminal import telemetry_body
 
 PREFIX = "blinkpay/v1"
 
@@ -63,3 +64,31 @@ def test_the_store_names_terminals_with_rows_refused_since_a_time(host_db_url: s
     now = time.time()
     assert store.terminals_with_refused_rows(now - 60) == {"gate-rogue"}
     assert store.terminals_with_refused_rows(now + 60) == set()
+
+
+def telemetry(fleet: Fleet, device_id: str, seq: int, ts: float, **fields: object) -> None:
+    body = telemetry_body(device_id, seq, ts=ts, interval_s=10.0, **fields)
+    fleet._on_telemetry(Inbound(f"{PREFIX}/dev/{device_id}/telemetry", body))
+
+
+def test_forged_or_misdirected_messages_degrade_a_terminal_while_they_come() -> None:
+    """Refusals no working host or outage causes (a bad signature, templates sealed for
+    others, a genuine command copied to this terminal's topic): degraded while the count
+    rises between two reports; stale or repeated commands after an outage are not."""
+    fleet = Fleet(PREFIX, lambda _shard: None)
+    start = fleet.started_at
+    status(fleet, "gate-1", "online", start)
+    telemetry(fleet, "gate-1", 1, start + 1)
+    after_outage = {"stale": 3, "repeat": 2, "replay": 1, "gap": 1}
+    telemetry(fleet, "gate-1", 2, start + 11, rejected=after_outage)
+    assert fleet.tick(start + 12)["gate-1"].health == "ok"
+    telemetry(fleet, "gate-1", 3, start + 21, rejected={**after_outage, "bad_signature": 40})
+    found = fleet.tick(start + 22)["gate-1"]
+    assert found.health == "degraded"
+    assert found.parts == (("forged or misdirected messages refused since the last report", {}),)
+    telemetry(fleet, "gate-1", 4, start + 31, rejected={**after_outage, "bad_signature": 40})
+    assert fleet.tick(start + 32)["gate-1"].health == "ok"  # it stopped: ok again
+    telemetry(fleet, "gate-1", 5, start + 41, rejected={"bad_signature": 40, "wrong_target": 1})
+    assert fleet.tick(start + 42)["gate-1"].health == "degraded"
+    telemetry(fleet, "gate-1", 6, start + 51, rejected={})  # restarted: counts from 0
+    assert fleet.tick(start + 52)["gate-1"].health == "ok"

@@ -297,3 +297,18 @@ def test_the_device_page_names_the_embedder_in_use(rig: ConsoleRig, client: Test
     assert shown(page, "embedder-in-use") == "mobilefacenet-sirius-v1-float16-1"
     assert "特征模型" in page and page.count("mobilefacenet-sirius-v1-float16-1") == 2
     assert "embedder_dlib dlib-resnet-v1-int8-1" in page
+
+
+def test_forged_messages_at_a_terminal_raise_an_alert(rig: ConsoleRig, client: TestClient) -> None:
+    """A terminal's telemetry says it refused messages with a bad signature since its last
+    report (over the real broker): the console raises a `degraded` alert saying so."""
+    device = "gate-forged"
+    telemetry(rig, device, seq=1, interval_s=60.0)
+    telemetry(rig, device, seq=2, interval_s=60.0, rejected={"bad_signature": 12})
+    assert wait_until(lambda: device in rig.console.alerts.open(), timeout=30)
+    alert = rig.console.alerts.open()[device]
+    assert alert["kind"] == "degraded"
+    assert alert["reason"] == "forged or misdirected messages refused since the last report"
+    assert login(client, "vic").status_code == 200
+    reason = alert_reasons(client.get("/alerts").text, "open-alerts")[device]
+    assert reason == "自上次上报以来拒收了伪造或错投的消息"
