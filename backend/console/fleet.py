@@ -24,11 +24,12 @@ EVENTS = 50
 STALE_SHARD_S = 600.0  # a shard behind the host this long is an alert
 REFUSAL_SPIKE = 5  # liveness refusals between two telemetry reports
 # Refusals no working host, broker or outage causes: a message signed by a key the terminal
-# does not trust, sealed for others or forged, or a genuine one copied to this terminal's
-# topics (telemetry's `rejected`; the device page lists them all in words).
-FORGED_REASONS = frozenset(
-    {"bad_signature", "bad_seal", "not_a_recipient", "wrong_target", "wrong_shard", "foreign_ack"}
-)
+# does not trust, sealed templates that fail their check, or a genuine command or shard
+# message copied to the wrong terminal or shard (telemetry's `rejected`; the device page
+# lists them all in words). Not `foreign_ack` (a resent row's second ack after the first
+# was recorded counts there) nor `not_a_recipient` (a terminal registered after the shard
+# message was sealed meets one, and asks for a snapshot).
+FORGED_REASONS = frozenset({"bad_signature", "bad_seal", "wrong_target", "wrong_shard"})
 
 
 @dataclass

@@ -148,7 +148,7 @@ REFUSALS: dict[str, str] = {
     "wrong_shard": N_("For another shard"),
     "wrong_kind": N_("Wrong kind of signed message"),
     "wrong_request": N_("Answer to another request"),
-    "foreign_ack": N_("Acknowledgement of another terminal's payment"),
+    "foreign_ack": N_("Acknowledgement of a payment not waiting for one (a second ack)"),
     "malformed": N_("Unreadable message"),
     "schema": N_("Message outside the contract"),
     "oversize": N_("Message too large"),

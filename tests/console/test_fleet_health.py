@@ -72,14 +72,17 @@ def telemetry(fleet: Fleet, device_id: str, seq: int, ts: float, **fields: objec
 
 
 def test_forged_or_misdirected_messages_degrade_a_terminal_while_they_come() -> None:
-    """Refusals no working host or outage causes (a bad signature, templates sealed for
-    others, a genuine command copied to this terminal's topic): degraded while the count
-    rises between two reports; stale or repeated commands after an outage are not."""
+    """Refusals no working host or outage causes (a bad signature, a genuine command copied
+    to this terminal's topic): degraded while the count rises between two reports; what an
+    outage or a late registration leaves behind is not."""
     fleet = Fleet(PREFIX, lambda _shard: None)
     start = fleet.started_at
     status(fleet, "gate-1", "online", start)
     telemetry(fleet, "gate-1", 1, start + 1)
-    after_outage = {"stale": 3, "repeat": 2, "replay": 1, "gap": 1}
+    # after an outage: old commands, re-sends, a resent row's second ack, a shard message
+    # sealed before this terminal was registered
+    after_outage = {"stale": 3, "repeat": 2, "replay": 1, "gap": 1, "foreign_ack": 1}
+    after_outage["not_a_recipient"] = 1
     telemetry(fleet, "gate-1", 2, start + 11, rejected=after_outage)
     assert fleet.tick(start + 12)["gate-1"].health == "ok"
     telemetry(fleet, "gate-1", 3, start + 21, rejected={**after_outage, "bad_signature": 40})
