@@ -88,6 +88,12 @@ def _words(ctx: Context, code: object, kind: str) -> str:
     return labels.label(kind, code, _translator(ctx)) or str(code)
 
 
+def _html_lang(code: str) -> str:
+    """A catalogue's code as an HTML lang tag (zh_CN -> zh-CN)."""
+    return code.replace("_", "-")
+
+
+templates.filters["html_lang"] = _html_lang
 templates.filters["when"] = _when
 templates.filters["money"] = _money
 templates.filters["label"] = _label

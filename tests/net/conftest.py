@@ -260,17 +260,8 @@ class Terminal:
         self, token: str | None, amount: int, status: str = "approved", tx_id: str | None = None
     ) -> str:
         """Write a decided, signed transaction to the ledger, as the session does."""
-        tx_id = tx_id or str(uuid6.uuid7())
-        created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        document = {
-            "id": tx_id,
-            "created_at": created,
-            "amount": amount,
-            "currency": "EUR",
-            "token": token,
-            "mode": "turnstile",
-            "reasons": [],
-        }
+        document = pending_document(token, amount, tx_id)
+        tx_id = document["id"]
         self.store.ledger.write_pending(document)
         final = {**document, "status": status, "reasons": ["test"]}
         final["signature"] = sign_document(final, self.signing_key)
@@ -281,6 +272,20 @@ class Terminal:
     def stop(self) -> None:
         self.net.stop()
         self.store.close()
+
+
+def pending_document(token: str | None, amount: int, tx_id: str | None = None) -> dict[str, Any]:
+    """A turnstile payment as the session writes it before the decision (a new id unless
+    given, created now)."""
+    return {
+        "id": tx_id or str(uuid6.uuid7()),
+        "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "amount": amount,
+        "currency": "EUR",
+        "token": token,
+        "mode": "turnstile",
+        "reasons": [],
+    }
 
 
 def make_terminal(

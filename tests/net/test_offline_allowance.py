@@ -8,11 +8,18 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-import uuid6
 
 from device.crypto.signing import sign_document
 from tests.conftest import Broker
-from tests.net.conftest import SHARD, BackendKeys, Terminal, make_host, make_terminal, unit_vector
+from tests.net.conftest import (
+    SHARD,
+    BackendKeys,
+    Terminal,
+    make_host,
+    make_terminal,
+    pending_document,
+    unit_vector,
+)
 from tests.net.test_e2e import wait_until
 
 pytestmark = pytest.mark.mqtt
@@ -29,17 +36,8 @@ def _pay_offline(terminal: Terminal, amount: int) -> str | None:
     (device.core.policy), then the row settled as an offline approval."""
     if terminal.store.ledger.offline_remaining("tok-alice", _today()) < amount:
         return None
-    tx_id = str(uuid6.uuid7())
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    document = {
-        "id": tx_id,
-        "created_at": created,
-        "amount": amount,
-        "currency": "EUR",
-        "token": "tok-alice",
-        "mode": "turnstile",
-        "reasons": [],
-    }
+    document = pending_document("tok-alice", amount)
+    tx_id = document["id"]
     ledger = terminal.store.ledger
     ledger.write_pending(document)
     settled = ledger.settle(

@@ -123,16 +123,17 @@
       [c.version, blink.when(c.sent_at), c.operator, c.config,
         blink.t(c.status) + (c.reason ? ": " + c.reason : "")]);
     const refused = document.querySelector("#refusals tbody");
-    refused.replaceChildren(...(d.refused_shown.length ? d.refused_shown.map((r) => {
+    const refusedRows = d.refused_shown.map((r) => {
       const tr = document.createElement("tr");
       blink.cell(tr, "").appendChild(blink.coded(r));
       blink.cell(tr, String(r.n), "amount");
       return tr;
-    }) : [(() => {
-      const tr = document.createElement("tr");
-      blink.cell(tr, blink.t("none refused"));
-      return tr;
-    })()]));
+    });
+    if (!refusedRows.length) {
+      refusedRows.push(document.createElement("tr"));
+      blink.cell(refusedRows[0], blink.t("none refused"));
+    }
+    refused.replaceChildren(...refusedRows);
     const events = document.querySelector("#events tbody");
     events.replaceChildren(...d.events.map((e) => {
       const tr = document.createElement("tr");
